@@ -1,0 +1,3 @@
+"""turnpoint: find where audio turns."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,211 @@
+"""Audio in: any file soundfile or PyAV can decode, streamed as 16 kHz mono float32 blocks.
+
+soundfile (libsndfile) reads wav/flac/ogg/mp3 and friends; everything else — video and other
+containers (mp4, ts, mkv, m4a, webm…) — goes through PyAV (FFmpeg). Channels are averaged and the
+rate converted with soxr's streaming resampler, so memory is bounded by the block size.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from turnpoint.errors import TurnpointError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BLOCK_DURATION = 60.0
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file holds before conversion."""
+
+    sample_rate: int
+    channels: int
+    duration: float | None  # None when the container does not say
+    backend: str
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise TurnpointError("no such file", path=path)
+    if path.is_dir():
+        raise TurnpointError("is a directory, expected an audio file", path=path)
+    if path.stat().st_size == 0:
+        raise TurnpointError("empty file (0 bytes), expected audio", path=path)
+
+
+def _open_soundfile(path: Path) -> sf.SoundFile | None:
+    try:
+        return sf.SoundFile(str(path))
+    except Exception:  # libsndfile cannot parse it: let PyAV try
+        return None
+
+
+def audio_info(path: str | Path) -> AudioInfo:
+    """Sample rate, channel count and duration of an audio or video file.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile as sf, tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.wav")
+    >>> sf.write(p, np.zeros((8000, 2)), 8000)
+    >>> audio_info(p).channels, audio_info(p).duration
+    (2, 1.0)
+    """
+    path = Path(path)
+    _check_exists(path)
+    handle = _open_soundfile(path)
+    if handle is not None:
+        with handle:
+            return AudioInfo(handle.samplerate, handle.channels, handle.frames / handle.samplerate, "soundfile")
+    container = _open_av(path)
+    with container:
+        stream = container.streams.audio[0]
+        duration = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000
+        return AudioInfo(stream.rate, stream.channels, duration, "pyav")
+
+
+def _open_av(path: Path):
+    import av  # imported lazily: only containers need FFmpeg
+
+    try:
+        container = av.open(str(path))
+    except Exception as error:
+        raise TurnpointError(f"cannot decode audio ({_short(error)})", path=path) from None
+    if not container.streams.audio:
+        container.close()
+        raise TurnpointError("no audio stream in this file", path=path)
+    return container
+
+
+def _short(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _soundfile_blocks(handle: sf.SoundFile, block_frames: int) -> Iterator[tuple[np.ndarray, int]]:
+    while True:
+        block = handle.read(block_frames, dtype="float32", always_2d=True)
+        if len(block) == 0:
+            return
+        yield block.mean(axis=1), handle.samplerate
+
+
+def _av_blocks(path: Path) -> Iterator[tuple[np.ndarray, int]]:
+    import av
+
+    container = _open_av(path)
+    with container:
+        stream = container.streams.audio[0]
+        resampler = None
+        try:
+            for frame in container.decode(stream):
+                if resampler is None:
+                    # swresample only averages the channels here; soxr does the rate conversion.
+                    resampler = av.AudioResampler(format="fltp", layout="mono", rate=frame.sample_rate)
+                for mono in resampler.resample(frame):
+                    yield mono.to_ndarray()[0].astype(np.float32, copy=False), mono.sample_rate
+            if resampler is not None:
+                for mono in resampler.resample(None):
+                    yield mono.to_ndarray()[0].astype(np.float32, copy=False), mono.sample_rate
+        except av.error.FFmpegError as error:
+            raise TurnpointError(f"corrupt or truncated audio ({_short(error)})", path=path) from None
+
+
+def iter_audio(
+    path: str | Path,
+    *,
+    sample_rate: int = 16000,
+    block_duration: float = DEFAULT_BLOCK_DURATION,
+) -> Iterator[np.ndarray]:
+    """Stream a file as mono float32 blocks at ``sample_rate``.
+
+    Blocks hold about ``block_duration`` seconds (the last one may be shorter); concatenated they
+    equal :func:`load_audio`. Raises :class:`TurnpointError` for a missing, empty, corrupt or
+    silent-by-NaN file.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile as sf, tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.wav")
+    >>> sf.write(p, np.random.default_rng(0).normal(size=44100) * 0.1, 44100)
+    >>> sum(len(b) for b in iter_audio(p, block_duration=0.25))
+    16000
+    """
+    path = Path(path)
+    _check_exists(path)
+    if block_duration <= 0:
+        raise ValueError("block_duration must be positive")
+    handle = _open_soundfile(path)
+    if handle is not None:
+        source = _soundfile_blocks(handle, max(1, int(block_duration * handle.samplerate)))
+    else:
+        source = _av_blocks(path)
+
+    block_samples = max(1, int(round(block_duration * sample_rate)))
+    pending: list[np.ndarray] = []
+    pending_len = 0
+    total = 0
+    resampler = None
+    input_rate = None
+    try:
+        for samples, rate in source:
+            if not np.all(np.isfinite(samples)):
+                raise TurnpointError("audio contains NaN or infinite samples", path=path)
+            if input_rate is None:
+                input_rate = rate
+                if rate != sample_rate:
+                    resampler = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ")
+            if resampler is not None:
+                samples = resampler.resample_chunk(samples)
+            if len(samples) == 0:
+                continue
+            pending.append(samples)
+            pending_len += len(samples)
+            while pending_len >= block_samples:
+                joined = np.concatenate(pending)
+                yield joined[:block_samples]
+                total += block_samples
+                rest = joined[block_samples:]
+                pending, pending_len = ([rest], len(rest)) if len(rest) else ([], 0)
+        if resampler is not None:
+            tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+            if len(tail):
+                pending.append(tail)
+                pending_len += len(tail)
+        if pending_len:
+            total += pending_len
+            yield np.concatenate(pending)
+    except sf.LibsndfileError as error:
+        raise TurnpointError(f"corrupt or truncated audio ({_short(error)})", path=path) from None
+    finally:
+        if handle is not None:
+            handle.close()
+    if total == 0:
+        raise TurnpointError("no audio samples in this file", path=path)
+
+
+def load_audio(path: str | Path, *, sample_rate: int = 16000) -> np.ndarray:
+    """Read a whole file as a mono float32 array at ``sample_rate``.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile as sf, tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.flac")
+    >>> sf.write(p, np.zeros((16000, 2)), 16000)
+    >>> load_audio(p).shape
+    (16000,)
+    """
+    return np.concatenate(list(iter_audio(path, sample_rate=sample_rate)))

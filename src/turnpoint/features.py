@@ -1,0 +1,241 @@
+"""The paper's 35-dim MFCC frames, offline (batchable) and streaming (bounded memory).
+
+Per frame: MFCC c1..c11, their Δ, their ΔΔ, then Δc0 and ΔΔc0 (c0 acts as energy; the static c0 is
+left out so that a change of level does not look like a change of speaker). Cepstra are the DCT
+(type II, orthonormal) of natural-log slaney-mel energies (40 filters, 130–6854 Hz) of a periodic
+Hann-windowed power spectrum, frames centred with zero padding — the same as
+``librosa.feature.mfcc(S=np.log(melspectrogram(...)))``. Δ is the usual ±4-frame regression
+(``librosa.feature.delta`` inside the file) with the edge frames repeated at the file's ends; ΔΔ is
+Δ of Δ. The streaming extractor gives exactly the offline result whatever the block sizes.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import scipy.fft
+
+from turnpoint.specs import FeatureConfig
+
+LOG_FLOOR = 1e-10
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    # Slaney's auditory toolbox scale: linear below 1 kHz, logarithmic above.
+    hz = np.asarray(hz, dtype=np.float64)
+    mel = hz / (200.0 / 3)
+    log_region = hz >= 1000.0
+    return np.where(log_region, 15.0 + np.log(np.maximum(hz, 1e-12) / 1000.0) / (np.log(6.4) / 27.0), mel)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    hz = mel * (200.0 / 3)
+    return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)), hz)
+
+
+@functools.lru_cache(maxsize=8)
+def _analysis_matrices(config: FeatureConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Window (n_fft,), mel filterbank (n_bins, n_mels) and DCT (n_mels, n_mfcc + 1), float32."""
+    n_fft, win = config.n_fft, config.win_length
+    periodic_hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win) / win)
+    window = np.zeros(n_fft)
+    offset = (n_fft - win) // 2
+    window[offset : offset + win] = periodic_hann
+
+    fft_freqs = np.linspace(0, config.sample_rate / 2, n_fft // 2 + 1)
+    mel_points = _mel_to_hz(np.linspace(_hz_to_mel(config.fmin), _hz_to_mel(config.fmax), config.n_mels + 2))
+    widths = np.diff(mel_points)
+    ramps = mel_points[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    filters = np.maximum(0.0, np.minimum(lower, upper))
+    filters *= (2.0 / (mel_points[2:] - mel_points[:-2]))[:, None]  # slaney area normalisation
+
+    m = config.n_mels
+    k = np.arange(config.n_mfcc + 1)[None, :]
+    n = np.arange(m)[:, None]
+    dct = np.cos(np.pi * k * (2 * n + 1) / (2 * m)) * np.sqrt(2.0 / m)
+    dct[:, 0] *= np.sqrt(0.5)
+    return window.astype(np.float32), filters.T.astype(np.float32), dct.astype(np.float32)
+
+
+def n_frames(n_samples: int, config: FeatureConfig) -> int:
+    """Number of frames for ``n_samples`` samples (centred frames: ``1 + n_samples // hop``)."""
+    return 1 + n_samples // config.hop_length
+
+
+def frame_times(count: int, config: FeatureConfig) -> np.ndarray:
+    """Centre time (s) of each of ``count`` frames."""
+    return np.arange(count) * config.frame_step
+
+
+def _cepstra_from_padded(padded: np.ndarray, count: int, config: FeatureConfig) -> np.ndarray:
+    """c0..c11 for ``count`` frames of an already padded signal (..., samples) -> (..., count, 12)."""
+    window, filters, dct = _analysis_matrices(config)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, config.n_fft, axis=-1)
+    frames = frames[..., : (count - 1) * config.hop_length + 1 : config.hop_length, :]
+    spectrum = scipy.fft.rfft(frames * window, axis=-1)
+    power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32, copy=False)
+    log_mel = np.log(np.maximum(power @ filters, LOG_FLOOR))
+    return log_mel @ dct
+
+
+def static_cepstra(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """c0..c11 per frame for a whole signal (..., samples) -> (..., frames, 12)."""
+    samples = np.asarray(samples, dtype=np.float32)
+    half = config.n_fft // 2
+    pad = [(0, 0)] * (samples.ndim - 1) + [(half, half)]
+    return _cepstra_from_padded(np.pad(samples, pad), n_frames(samples.shape[-1], config), config)
+
+
+def _delta_valid(x: np.ndarray, width: int) -> np.ndarray:
+    """Regression delta over axis -2 without padding: (..., T, D) -> (..., T - width + 1, D)."""
+    half = width // 2
+    norm = 2.0 * sum(n * n for n in range(1, half + 1))
+    length = x.shape[-2] - 2 * half
+    out = np.zeros(x.shape[:-2] + (length, x.shape[-1]), dtype=np.float32)
+    for n in range(1, half + 1):
+        out += n * (x[..., half + n : half + n + length, :] - x[..., half - n : half - n + length, :])
+    return out / norm
+
+
+def _delta_edge(x: np.ndarray, width: int) -> np.ndarray:
+    half = width // 2
+    pad = [(0, 0)] * (x.ndim - 2) + [(half, half), (0, 0)]
+    return _delta_valid(np.pad(x, pad, mode="edge"), width)
+
+
+def _assemble(cepstra: np.ndarray, delta: np.ndarray, delta2: np.ndarray) -> np.ndarray:
+    return np.concatenate(
+        [cepstra[..., 1:], delta[..., 1:], delta2[..., 1:], delta[..., :1], delta2[..., :1]], axis=-1
+    ).astype(np.float32, copy=False)
+
+
+def extract_features(samples: np.ndarray, *, config: FeatureConfig | None = None) -> np.ndarray:
+    """35-dim features of a whole signal; works on a batch of equal-length signals too.
+
+    Parameters
+    ----------
+    samples : array (samples,) or (batch, samples)
+        Mono audio at ``config.sample_rate``.
+    config : FeatureConfig, optional
+        Framing and filterbank; the paper's 32 ms / 16 ms by default.
+
+    Returns
+    -------
+    array (frames, 35) or (batch, frames, 35), float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> extract_features(np.zeros(16000, dtype=np.float32)).shape
+    (63, 35)
+    >>> extract_features(np.zeros((4, 8000), dtype=np.float32)).shape
+    (4, 32, 35)
+    """
+    config = config or FeatureConfig()
+    cepstra = static_cepstra(samples, config)
+    delta = _delta_edge(cepstra, config.delta_width)
+    delta2 = _delta_edge(delta, config.delta_width)
+    return _assemble(cepstra, delta, delta2)
+
+
+class _DeltaStream:
+    """Streaming Δ with edge repetition at both ends of the stream."""
+
+    def __init__(self, width: int, dim: int):
+        self.width = width
+        self.half = width // 2
+        self.buffer = np.zeros((0, dim), dtype=np.float32)
+        self.started = False
+
+    def push(self, frames: np.ndarray) -> np.ndarray:
+        if len(frames) == 0:
+            return frames[:0]
+        if not self.started:
+            self.started = True
+            frames = np.concatenate([np.repeat(frames[:1], self.half, axis=0), frames])
+        self.buffer = np.concatenate([self.buffer, frames])
+        if len(self.buffer) < self.width:
+            return self.buffer[:0]
+        out = _delta_valid(self.buffer, self.width)
+        self.buffer = self.buffer[-(self.width - 1) :]
+        return out
+
+    def finish(self) -> np.ndarray:
+        if not self.started:
+            return self.buffer[:0]
+        tail = np.concatenate([self.buffer, np.repeat(self.buffer[-1:], self.half, axis=0)])
+        return _delta_valid(tail, self.width) if len(tail) >= self.width else self.buffer[:0]
+
+
+class FeatureStream:
+    """Feature extraction over a stream of sample blocks, equal to :func:`extract_features`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=20000).astype(np.float32)
+    >>> stream = FeatureStream()
+    >>> parts = [stream.push(x[:7000]), stream.push(x[7000:]), stream.finish()]
+    >>> np.allclose(np.concatenate(parts), extract_features(x), atol=1e-4)
+    True
+    """
+
+    def __init__(self, config: FeatureConfig | None = None):
+        self.config = config or FeatureConfig()
+        self._samples = np.zeros(self.config.n_fft // 2, dtype=np.float32)  # left zero padding
+        self._samples_start = 0  # padded index of self._samples[0]
+        self._next_frame = 0
+        self._received = 0
+        dim = self.config.n_mfcc + 1
+        self._delta = _DeltaStream(self.config.delta_width, dim)
+        self._delta2 = _DeltaStream(self.config.delta_width, dim)
+        self._pending_cepstra = np.zeros((0, dim), dtype=np.float32)
+        self._pending_delta = np.zeros((0, dim), dtype=np.float32)
+
+    def _cepstra(self, final: bool) -> np.ndarray:
+        hop, n_fft = self.config.hop_length, self.config.n_fft
+        available = self._samples_start + len(self._samples)
+        if final:
+            last = self._received // hop  # index of the last frame of the stream
+        else:
+            last = (available - n_fft) // hop
+        count = last - self._next_frame + 1
+        if count <= 0:
+            return np.zeros((0, self.config.n_mfcc + 1), dtype=np.float32)
+        local = self._next_frame * hop - self._samples_start
+        cepstra = _cepstra_from_padded(self._samples[local:], count, self.config)
+        self._next_frame += count
+        keep_from = self._next_frame * hop - self._samples_start
+        self._samples = self._samples[keep_from:]
+        self._samples_start += keep_from
+        return cepstra
+
+    def _emit(self, cepstra: np.ndarray, delta: np.ndarray, delta2: np.ndarray) -> np.ndarray:
+        self._pending_cepstra = np.concatenate([self._pending_cepstra, cepstra])
+        self._pending_delta = np.concatenate([self._pending_delta, delta])
+        ready = len(delta2)
+        out = _assemble(self._pending_cepstra[:ready], self._pending_delta[:ready], delta2)
+        self._pending_cepstra = self._pending_cepstra[ready:]
+        self._pending_delta = self._pending_delta[ready:]
+        return out
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Add mono samples; return the feature frames that are now final, (frames, 35)."""
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        self._received += len(samples)
+        self._samples = np.concatenate([self._samples, samples])
+        cepstra = self._cepstra(final=False)
+        delta = self._delta.push(cepstra)
+        return self._emit(cepstra, delta, self._delta2.push(delta))
+
+    def finish(self) -> np.ndarray:
+        """Flush the end of the stream (right zero padding, edge-repeated deltas)."""
+        self._samples = np.concatenate([self._samples, np.zeros(self.config.n_fft // 2, dtype=np.float32)])
+        cepstra = self._cepstra(final=True)
+        delta = np.concatenate([self._delta.push(cepstra), self._delta.finish()])
+        delta2 = np.concatenate([self._delta2.push(delta), self._delta2.finish()])
+        return self._emit(cepstra, delta, delta2)

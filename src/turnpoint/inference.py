@@ -1,0 +1,207 @@
+"""Sliding-window inference: 3.2 s windows every 0.8 s, batched, scores averaged where they overlap.
+
+Windows start every ``frames_per_step`` frames; a last window is aligned with the end of the file
+so every frame is seen, and a file shorter than one window is scored in one (shorter) pass. The
+streaming aggregator gives exactly the offline result while holding only a few windows of features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from turnpoint.audio import DEFAULT_BLOCK_DURATION, iter_audio
+from turnpoint.features import FeatureStream, frame_times
+from turnpoint.model import SpeakerChangeDetector
+from turnpoint.specs import Specifications
+
+DEFAULT_BATCH_SIZE = 64
+
+
+@dataclass
+class Scores:
+    """Per-frame change scores of one file, with their timestamps.
+
+    Attributes
+    ----------
+    values : (frames,) float32 array of change probabilities
+    frame_step : seconds between frames (frame ``i`` is centred at ``i * frame_step``)
+    duration : length of the audio in seconds
+    """
+
+    values: np.ndarray
+    frame_step: float
+    duration: float
+
+    @property
+    def times(self) -> np.ndarray:
+        return np.arange(len(self.values)) * self.frame_step
+
+
+def window_starts(n_frames: int, *, window: int, step: int) -> list[int]:
+    """Start frames of the sliding windows over ``n_frames`` frames (last one end-aligned).
+
+    Examples
+    --------
+    >>> window_starts(260, window=200, step=50)
+    [0, 50, 60]
+    >>> window_starts(120, window=200, step=50)
+    [0]
+    """
+    if n_frames <= window:
+        return [0] if n_frames > 0 else []
+    starts = list(range(0, n_frames - window + 1, step))
+    if starts[-1] + window < n_frames:
+        starts.append(n_frames - window)
+    return starts
+
+
+def _run_windows(model: SpeakerChangeDetector, windows: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
+    device = next(model.parameters()).device
+    outputs: list[np.ndarray] = []
+    with torch.inference_mode():
+        for first in range(0, len(windows), batch_size):
+            batch = torch.from_numpy(np.stack(windows[first : first + batch_size])).to(device)
+            outputs.extend(model.scores(batch).float().cpu().numpy())  # (batch, frame)
+    return outputs
+
+
+class WindowAggregator:
+    """Streaming sliding-window scoring: push feature frames, get final averaged scores back.
+
+    Examples
+    --------
+    >>> from turnpoint.model import SpeakerChangeConfig
+    >>> model = SpeakerChangeDetector(SpeakerChangeConfig()).eval()
+    >>> agg = WindowAggregator(model, Specifications())
+    >>> x = np.zeros((300, 35), dtype=np.float32)
+    >>> len(np.concatenate([agg.push(x[:120]), agg.push(x[120:]), agg.finish()]))
+    300
+    """
+
+    def __init__(self, model: SpeakerChangeDetector, specifications: Specifications, *, batch_size: int = DEFAULT_BATCH_SIZE):
+        self.model = model
+        self.window = specifications.frames_per_chunk
+        self.step = specifications.frames_per_step
+        self.batch_size = batch_size
+        self._features = np.zeros((0, specifications.features.dimension), dtype=np.float32)
+        self._features_start = 0
+        self._received = 0
+        self._next_start = 0
+        self._windows_run = 0
+        self._last_end = 0
+        self._sum = np.zeros(0, dtype=np.float64)
+        self._count = np.zeros(0, dtype=np.int32)
+        self._emitted = 0  # absolute index of self._sum[0]
+
+    def _add(self, starts: list[int], lengths: list[int]) -> None:
+        windows = [
+            self._features[s - self._features_start : s - self._features_start + n] for s, n in zip(starts, lengths)
+        ]
+        for start, length, scores in zip(starts, lengths, _run_windows(self.model, windows, self.batch_size)):
+            needed = start + length - self._emitted
+            if needed > len(self._sum):
+                self._sum = np.concatenate([self._sum, np.zeros(needed - len(self._sum))])
+                self._count = np.concatenate([self._count, np.zeros(needed - len(self._count), dtype=np.int32)])
+            local = start - self._emitted
+            self._sum[local : local + length] += scores[:length]
+            self._count[local : local + length] += 1
+            self._windows_run += 1
+            self._last_end = max(self._last_end, start + length)
+
+    def _emit(self, upto: int) -> np.ndarray:
+        count = max(0, upto - self._emitted)
+        out = (self._sum[:count] / self._count[:count]).astype(np.float32)
+        self._sum, self._count = self._sum[count:], self._count[count:]
+        self._emitted += count
+        keep_from = min(self._next_start, max(0, self._received - self.window))
+        if keep_from > self._features_start:
+            self._features = self._features[keep_from - self._features_start :]
+            self._features_start = keep_from
+        return out
+
+    def push(self, features: np.ndarray) -> np.ndarray:
+        """Add feature frames (frames, dim); return the scores that can no longer change."""
+        self._features = np.concatenate([self._features, np.asarray(features, dtype=np.float32)])
+        self._received += len(features)
+        starts = []
+        while self._next_start + self.window <= self._received:
+            starts.append(self._next_start)
+            self._next_start += self.step
+        if starts:
+            self._add(starts, [self.window] * len(starts))
+        return self._emit(min(self._next_start, self._received - self.window))
+
+    def finish(self) -> np.ndarray:
+        """Run the end-aligned last window (or the single short one) and return the rest."""
+        n = self._received
+        if n == 0:
+            return np.zeros(0, dtype=np.float32)
+        if n <= self.window and self._windows_run == 0:
+            self._add([0], [n])
+        elif self._last_end < n:
+            self._add([n - self.window], [self.window])
+        return self._emit(n)
+
+
+def score_features(
+    features: np.ndarray,
+    *,
+    model: SpeakerChangeDetector,
+    specifications: Specifications,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> np.ndarray:
+    """Score a whole (frames, dim) feature array with sliding windows -> (frames,) float32.
+
+    Examples
+    --------
+    >>> from turnpoint.model import SpeakerChangeConfig
+    >>> model = SpeakerChangeDetector(SpeakerChangeConfig()).eval()
+    >>> score_features(np.zeros((50, 35), dtype=np.float32), model=model, specifications=Specifications()).shape
+    (50,)
+    """
+    aggregator = WindowAggregator(model, specifications, batch_size=batch_size)
+    return np.concatenate([aggregator.push(features), aggregator.finish()])
+
+
+def score_blocks(
+    blocks: Iterable[np.ndarray],
+    *,
+    model: SpeakerChangeDetector,
+    specifications: Specifications,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Scores:
+    """Score a stream of 16 kHz mono sample blocks; memory is bounded by the block size."""
+    stream = FeatureStream(specifications.features)
+    aggregator = WindowAggregator(model, specifications, batch_size=batch_size)
+    parts: list[np.ndarray] = []
+    n_samples = 0
+    for block in blocks:
+        n_samples += len(block)
+        parts.append(aggregator.push(stream.push(block)))
+    parts.append(aggregator.push(stream.finish()))
+    parts.append(aggregator.finish())
+    step = specifications.features.frame_step
+    return Scores(np.concatenate(parts), step, n_samples / specifications.features.sample_rate)
+
+
+def score_file(
+    path: str | Path,
+    *,
+    model: SpeakerChangeDetector,
+    specifications: Specifications,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    block_duration: float = DEFAULT_BLOCK_DURATION,
+) -> Scores:
+    """Read, featurise and score an audio/video file block by block."""
+    blocks: Iterator[np.ndarray] = iter_audio(
+        path, sample_rate=specifications.features.sample_rate, block_duration=block_duration
+    )
+    return score_blocks(blocks, model=model, specifications=specifications, batch_size=batch_size)
+
+
+__all__ = ["Scores", "WindowAggregator", "frame_times", "score_blocks", "score_features", "score_file", "window_starts"]

@@ -1,0 +1,494 @@
+"""Simulated conversations from single-speaker voice pools, with exact speaker turns.
+
+A voice pool is a folder ``voices_dir/<speaker_id>/*.wav`` (one speaker per folder, one
+utterance per file), optionally with ``voices_dir/manifest.tsv`` (columns ``speaker``,
+``kind`` and ``person``; see ``scripts/prepare_voices.py``). Speaker ids look like
+``<engine>_<voice>``: the part before the first ``_`` names the engine (``espeak``, ``flite``,
+``festival``, ``real``...).
+
+Design (so that a change detector cannot succeed by finding clip edges, pauses, levels or
+bandwidth instead of voices):
+
+* 2-4 speakers per conversation, never the same speaker twice in a row. A *turn* is 1-4
+  clips of one speaker separated by pauses drawn from the same distribution as the gaps
+  between turns; a few turn gaps are short overlaps (up to 0.5 s).
+* Speakers are often drawn from the same engine (two espeak or two flite voices), engines are
+  mixed, and real recorded voices are included in some conversations.
+* Every clip gets a 10-30 ms fade in/out and a gain jitter of +-3 dB; every speaker a gain of
+  +-6 dB and a gentle first-order tilt/low-pass EQ; in some conversations wideband speakers are
+  band-limited to the telephone band, and ~40 % of conversations are band-limited as a whole.
+* A continuous background (white/pink/brown noise at 10-40 dB SNR, sometimes mains hum,
+  sometimes soft tonal "music") runs under the whole file: there is never digital silence.
+
+The reference RTTM has one line per turn (first clip start to last clip end), so the pauses
+inside a turn are not boundaries. Everything is reproducible from ``seed``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+from scipy import signal
+
+SR = 16000
+
+__all__ = [
+    "SimulationConfig",
+    "load_voice_pool",
+    "simulate_conversation",
+    "simulate_conversations",
+    "split_speakers",
+]
+
+
+@dataclass
+class SimulationConfig:
+    """Random distributions of the simulator (all ranges are uniform unless stated)."""
+
+    n_speakers_p: tuple[float, ...] = (0.5, 0.3, 0.2)  # P(2), P(3), P(4) speakers
+    clips_per_turn_p: tuple[float, ...] = (0.35, 0.3, 0.2, 0.15)  # P(1..4 clips)
+    pause_s: tuple[float, float] = (0.05, 0.8)  # pauses, inside AND between turns
+    long_pause_p: float = 0.12  # same for both: occasional longer pause
+    long_pause_s: tuple[float, float] = (0.8, 1.6)
+    overlap_p: float = 0.12  # a turn gap that is an overlap instead
+    overlap_s: tuple[float, float] = (0.05, 0.5)
+    same_engine_p: float = 0.55  # conversation built around two voices of one engine
+    real_voice_p: float = 0.45  # include at least one real voice (if any available)
+    fade_s: tuple[float, float] = (0.010, 0.030)
+    clip_gain_db: float = 3.0  # +- jitter per clip
+    speaker_gain_db: float = 6.0  # +- per speaker
+    snr_db: tuple[float, float] = (10.0, 40.0)
+    hum_p: float = 0.2
+    music_p: float = 0.2
+    telephone_p: float = 0.4  # whole conversation band-limited to 300-3400 Hz
+    speaker_bandlimit_p: float = 0.3  # conversations where wideband speakers may be band-limited
+    eq_p: float = 0.8  # per-speaker random first-order EQ
+    lead_s: tuple[float, float] = (0.2, 1.5)  # background before the first / after the last turn
+    target_rms_db: float = -24.0  # clips are levelled to this before gains
+
+
+# ---------------------------------------------------------------------------------------------
+# voice pool
+
+
+@dataclass
+class Voice:
+    speaker: str
+    files: list[Path]
+    kind: str = "tts"
+    person: str = ""
+    engine: str = ""
+
+
+def load_voice_pool(voices_dir: str | Path, speakers: list[str] | None = None) -> dict[str, Voice]:
+    """Index ``voices_dir/<speaker>/*.wav`` (and ``manifest.tsv`` when present)."""
+    voices_dir = Path(voices_dir)
+    meta: dict[str, dict[str, str]] = {}
+    manifest = voices_dir / "manifest.tsv"
+    if manifest.exists():
+        lines = manifest.read_text().splitlines()
+        header = lines[0].split("\t")
+        for line in lines[1:]:
+            if line.strip():
+                row = dict(zip(header, line.split("\t")))
+                meta[row["speaker"]] = row
+    names = speakers if speakers is not None else sorted(
+        p.name for p in voices_dir.iterdir() if p.is_dir()
+    )
+    pool = {}
+    for spk in names:
+        files = sorted((voices_dir / spk).glob("*.wav"))
+        if not files:
+            raise FileNotFoundError(f"no clips for speaker {spk!r} in {voices_dir / spk}")
+        row = meta.get(spk, {})
+        kind = row.get("kind") or ("real" if spk.startswith("real") else "tts")
+        person = row.get("person") or spk.split("_sp")[0]
+        pool[spk] = Voice(spk, files, kind, person, spk.split("_")[0])
+    return pool
+
+
+# ---------------------------------------------------------------------------------------------
+# signal helpers
+
+
+def _coloured_noise(rng: np.random.Generator, n: int, colour: str) -> np.ndarray:
+    white = rng.standard_normal(n)
+    if colour == "white":
+        x = white
+    else:
+        spec = np.fft.rfft(white)
+        f = np.fft.rfftfreq(n, 1.0 / SR)
+        f[0] = f[1]
+        spec /= f ** (0.5 if colour == "pink" else 1.0)
+        x = np.fft.irfft(spec, n)
+        # brown noise: keep a little energy above ~100 Hz audible, remove DC drift
+        b, a = signal.butter(1, 20.0 / (SR / 2), "highpass")
+        x = signal.lfilter(b, a, x)
+    return (x / (np.std(x) + 1e-12)).astype(np.float32)
+
+
+def _hum(rng: np.random.Generator, n: int) -> np.ndarray:
+    f0 = rng.choice([50.0, 60.0])
+    t = np.arange(n) / SR
+    x = np.zeros(n)
+    for k in range(1, 6):
+        x += rng.uniform(0.1, 1.0) / k * np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 2 * np.pi))
+    return (x / (np.std(x) + 1e-12)).astype(np.float32)
+
+
+def _music(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Soft tonal background: random notes (2-3 partials) with smooth envelopes, chords overlap."""
+    x = np.zeros(n)
+    t_note = rng.uniform(0.25, 1.0)
+    pos = 0
+    note_len = int(t_note * SR)
+    while pos < n:
+        length = min(int(note_len * rng.uniform(1.0, 3.0)), n - pos)
+        if length <= 0:
+            break
+        t = np.arange(length) / SR
+        f = 110.0 * 2 ** (rng.integers(0, 36) / 12)
+        env = np.sin(np.pi * np.arange(length) / length) ** 2
+        tone = sum(
+            (0.6**k) * np.sin(2 * np.pi * f * (k + 1) * t + rng.uniform(0, 6.3)) for k in range(3)
+        )
+        x[pos : pos + length] += env * tone
+        pos += int(note_len * rng.uniform(0.4, 1.0))
+    return (x / (np.std(x) + 1e-12)).astype(np.float32)
+
+
+def _telephone(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Band-limit to ~300-3400 Hz: resample through 8 kHz and high-pass."""
+    y = soxr.resample(x, SR, 8000, quality="HQ")
+    y = soxr.resample(y, 8000, SR, quality="HQ")[: len(x)]
+    if len(y) < len(x):
+        y = np.pad(y, (0, len(x) - len(y)))
+    lo = rng.uniform(250.0, 350.0)
+    sos = signal.butter(2, lo / (SR / 2), "highpass", output="sos")
+    y = signal.sosfilt(sos, y)
+    hi = rng.uniform(3300.0, 3700.0)
+    sos = signal.butter(4, min(hi, 3900.0) / (SR / 2), "lowpass", output="sos")
+    return signal.sosfilt(sos, y).astype(np.float32)
+
+
+@dataclass
+class _Channel:
+    """Per-speaker colouring: gain, gentle first-order EQ, optional telephone band."""
+
+    gain_db: float
+    eq: tuple | None = None  # ("tilt", fc, low_gain, high_gain) or ("lowpass", fc)
+    telephone: bool = False
+
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.eq is not None:
+            if self.eq[0] == "tilt":
+                _, fc, g_lo, g_hi = self.eq
+                b, a = signal.butter(1, fc / (SR / 2), "lowpass")
+                lo = signal.lfilter(b, a, x)
+                x = g_lo * lo + g_hi * (x - lo)
+            else:
+                b, a = signal.butter(1, self.eq[1] / (SR / 2), "lowpass")
+                x = signal.lfilter(b, a, x)
+        if self.telephone:
+            x = _telephone(x, rng)
+        return np.asarray(x, dtype=np.float32)
+
+
+def _random_channel(rng: np.random.Generator, cfg: SimulationConfig, bandlimit: bool) -> _Channel:
+    eq = None
+    if rng.random() < cfg.eq_p:
+        if rng.random() < 0.7:
+            fc = float(np.exp(rng.uniform(np.log(300.0), np.log(3000.0))))
+            g_lo = 10 ** (rng.uniform(-6, 6) / 20)
+            g_hi = 10 ** (rng.uniform(-6, 6) / 20)
+            eq = ("tilt", fc, g_lo, g_hi)
+        else:
+            eq = ("lowpass", float(rng.uniform(3500.0, 7500.0)))
+    return _Channel(
+        gain_db=float(rng.uniform(-cfg.speaker_gain_db, cfg.speaker_gain_db)),
+        eq=eq,
+        telephone=bandlimit,
+    )
+
+
+def _load_clip(path: Path) -> np.ndarray:
+    x, sr = sf.read(str(path), dtype="float32", always_2d=False)
+    if x.ndim > 1:
+        x = x.mean(axis=1)
+    if sr != SR:
+        x = soxr.resample(x, sr, SR).astype(np.float32)
+    return x
+
+
+def _fade(x: np.ndarray, n_in: int, n_out: int) -> np.ndarray:
+    x = x.copy()
+    n_in = min(n_in, len(x) // 2)
+    n_out = min(n_out, len(x) // 2)
+    if n_in > 0:
+        x[:n_in] *= (0.5 - 0.5 * np.cos(np.pi * np.arange(n_in) / n_in)).astype(np.float32)
+    if n_out > 0:
+        x[-n_out:] *= (0.5 + 0.5 * np.cos(np.pi * np.arange(1, n_out + 1) / n_out)).astype(np.float32)
+    return x
+
+
+def _active_rms(x: np.ndarray) -> float:
+    hop = 160
+    n = len(x) // hop
+    if n == 0:
+        return float(np.sqrt(np.mean(x**2)) + 1e-9)
+    e = np.mean(x[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1)
+    thr = e.max() * 10 ** (-3.0)  # frames within 30 dB of the loudest
+    return float(np.sqrt(e[e >= thr].mean()) + 1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# one conversation
+
+
+def _pick_speakers(rng: np.random.Generator, pool: dict[str, Voice], n: int, cfg: SimulationConfig) -> list[str]:
+    names = sorted(pool)
+    chosen: list[str] = []
+    persons: set[str] = set()
+
+    def ok(s: str) -> bool:
+        return s not in chosen and pool[s].person not in persons
+
+    def add(s: str) -> None:
+        chosen.append(s)
+        persons.add(pool[s].person)
+
+    by_engine: dict[str, list[str]] = {}
+    for s in names:
+        by_engine.setdefault(pool[s].engine, []).append(s)
+    multi = sorted(e for e, v in by_engine.items() if len({pool[s].person for s in v}) >= 2)
+    if multi and rng.random() < cfg.same_engine_p:
+        eng = multi[rng.integers(len(multi))]
+        cands = list(by_engine[eng])
+        rng.shuffle(cands)
+        for s in cands:
+            if len(chosen) < min(2, n) and ok(s):
+                add(s)
+    reals = [s for s in names if pool[s].kind == "real"]
+    if reals and len(chosen) < n and rng.random() < cfg.real_voice_p:
+        cands = [s for s in reals if ok(s)]
+        if cands:
+            add(cands[rng.integers(len(cands))])
+    rest = list(names)
+    rng.shuffle(rest)
+    for s in rest:
+        if len(chosen) >= n:
+            break
+        if ok(s):
+            add(s)
+    rng.shuffle(chosen)
+    return chosen
+
+
+def _gap(rng: np.random.Generator, cfg: SimulationConfig) -> float:
+    if rng.random() < cfg.long_pause_p:
+        return float(rng.uniform(*cfg.long_pause_s))
+    return float(rng.uniform(*cfg.pause_s))
+
+
+def simulate_conversation(
+    pool: dict[str, Voice],
+    duration_s: float,
+    rng: np.random.Generator,
+    cfg: SimulationConfig | None = None,
+) -> tuple[np.ndarray, list[tuple[float, float, str]], dict]:
+    """Return (waveform at 16 kHz, turns [(start, end, speaker)], info) for one conversation."""
+    cfg = cfg or SimulationConfig()
+    n_persons = len({v.person for v in pool.values()})
+    max_n = min(len(cfg.n_speakers_p) + 1, n_persons)
+    if max_n < 2:
+        raise ValueError("a conversation needs at least two distinct speakers in the pool")
+    p = np.asarray(cfg.n_speakers_p[: max_n - 1], dtype=float)
+    n_spk = 2 + int(rng.choice(len(p), p=p / p.sum()))
+    speakers = _pick_speakers(rng, pool, n_spk, cfg)
+
+    band_spk = rng.random() < cfg.speaker_bandlimit_p
+    channels = {}
+    for s in speakers:
+        bl = band_spk and pool[s].kind != "real" and rng.random() < 0.5
+        channels[s] = _random_channel(rng, cfg, bl)
+    # per speaker: a shuffled queue of clips (no repeats until exhausted)
+    queues = {s: list(rng.permutation(len(pool[s].files))) for s in speakers}
+
+    def next_clip(s: str) -> Path:
+        if not queues[s]:
+            queues[s] = list(rng.permutation(len(pool[s].files)))
+        return pool[s].files[queues[s].pop()]
+
+    # turn-taking weights: conversational partners reply more to the previous speaker
+    placed: list[tuple[int, np.ndarray]] = []  # (start sample, audio)
+    turns: list[tuple[float, float, str]] = []
+    t = float(rng.uniform(*cfg.lead_s))
+    prev: str | None = None
+    prevprev: str | None = None
+    cp = np.asarray(cfg.clips_per_turn_p, dtype=float)
+    while t < duration_s:
+        others = [s for s in speakers if s != prev]
+        w = np.array([3.0 if s == prevprev else 1.0 for s in others])
+        spk = others[int(rng.choice(len(others), p=w / w.sum()))]
+        if prev is not None:
+            if rng.random() < cfg.overlap_p:
+                t = max(turns[-1][0] + 0.3, t - float(rng.uniform(*cfg.overlap_s)))
+            else:
+                t += _gap(rng, cfg)
+        k = 1 + int(rng.choice(len(cp), p=cp / cp.sum()))
+        start = t
+        ch = channels[spk]
+        for j in range(k):
+            if j > 0:
+                t += _gap(rng, cfg)
+            x = _load_clip(next_clip(spk))
+            if len(x) < int(0.2 * SR):
+                continue
+            x = x * (10 ** (cfg.target_rms_db / 20) / _active_rms(x))
+            x = x * 10 ** ((ch.gain_db + rng.uniform(-cfg.clip_gain_db, cfg.clip_gain_db)) / 20)
+            x = ch.apply(x, rng)
+            x = _fade(x, int(rng.uniform(*cfg.fade_s) * SR), int(rng.uniform(*cfg.fade_s) * SR))
+            s0 = int(round(t * SR))
+            placed.append((s0, x))
+            t = s0 / SR + len(x) / SR
+        if t <= start:
+            continue
+        turns.append((start, t, spk))
+        prevprev, prev = prev, spk
+    total = t + float(rng.uniform(*cfg.lead_s))
+    n = int(math.ceil(total * SR))
+    speech = np.zeros(n, dtype=np.float32)
+    for s0, x in placed:
+        speech[s0 : s0 + len(x)] += x[: n - s0]
+    # exact turn bounds from the placed samples
+    turns = [(round(a, 3), round(b, 3), s) for a, b, s in turns]
+
+    # background: noise (+hum, +music) at a random SNR w.r.t. the speech level
+    speech_rms = 10 ** (cfg.target_rms_db / 20)
+    snr = float(rng.uniform(*cfg.snr_db))
+    colour = str(rng.choice(["white", "pink", "brown"], p=[0.3, 0.4, 0.3]))
+    bg = _coloured_noise(rng, n, colour)
+    extras = []
+    if rng.random() < cfg.hum_p:
+        bg = bg + _hum(rng, n) * float(rng.uniform(0.3, 1.5))
+        extras.append("hum")
+    if rng.random() < cfg.music_p:
+        bg = bg + _music(rng, n) * float(rng.uniform(0.5, 2.0))
+        extras.append("music")
+    bg = bg / (np.std(bg) + 1e-12) * speech_rms * 10 ** (-snr / 20)
+    y = speech + bg.astype(np.float32)
+    telephone = rng.random() < cfg.telephone_p
+    if telephone:
+        y = _telephone(y, rng)
+    peak = float(np.max(np.abs(y))) + 1e-9
+    y = y * (float(rng.uniform(0.3, 0.9)) / peak)
+    info = {
+        "speakers": speakers,
+        "snr_db": round(snr, 1),
+        "noise": colour,
+        "extras": extras,
+        "telephone": telephone,
+        "bandlimited_speakers": [s for s in speakers if channels[s].telephone],
+        "duration_s": round(n / SR, 3),
+    }
+    return y.astype(np.float32), turns, info
+
+
+# ---------------------------------------------------------------------------------------------
+# many conversations
+
+
+def _write_rttm(path: Path, uri: str, turns: list[tuple[float, float, str]]) -> None:
+    lines = [
+        f"SPEAKER {uri} 1 {a:.3f} {b - a:.3f} <NA> <NA> {s} <NA> <NA>" for a, b, s in sorted(turns)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def simulate_conversations(
+    voices_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    speakers: list[str],
+    n_conversations: int,
+    duration_s: tuple[float, float] = (60.0, 180.0),
+    seed: int = 0,
+    prefix: str = "sim",
+    config: SimulationConfig | None = None,
+    verbose: bool = False,
+) -> list[dict]:
+    """Write ``n_conversations`` simulated conversations to ``out_dir``.
+
+    Each conversation gives ``<uri>.wav`` (16 kHz mono PCM16), ``<uri>.rttm`` (one line per
+    turn) and ``<uri>.uem`` (whole file). Conversation ``i`` depends only on ``(seed, i)`` and
+    the voice pool, so the output is reproducible. Returns one info dict per conversation
+    (also written to ``out_dir/conversations.jsonl``).
+    """
+    cfg = config or SimulationConfig()
+    pool = load_voice_pool(voices_dir, speakers)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    infos = []
+    for i in range(n_conversations):
+        rng = np.random.default_rng([seed, i])
+        dur = float(rng.uniform(*duration_s))
+        y, turns, info = simulate_conversation(pool, dur, rng, cfg)
+        uri = f"{prefix}_{seed}_{i:04d}"
+        sf.write(str(out_dir / f"{uri}.wav"), y, SR, subtype="PCM_16")
+        _write_rttm(out_dir / f"{uri}.rttm", uri, turns)
+        (out_dir / f"{uri}.uem").write_text(f"{uri} 1 0.000 {len(y) / SR:.3f}\n")
+        info = {"uri": uri, "n_turns": len(turns), **info}
+        infos.append(info)
+        if verbose:
+            print(f"  {uri}: {info['duration_s']:.0f}s {len(turns)} turns {info['speakers']}", flush=True)
+    with open(out_dir / "conversations.jsonl", "w") as f:
+        for info in infos:
+            f.write(json.dumps(info) + "\n")
+    return infos
+
+
+def split_speakers(
+    pool: dict[str, Voice],
+    *,
+    validation_fraction: float = 0.15,
+    held_out_persons: tuple[str, ...] = (),
+    seed: int = 0,
+) -> dict[str, list[str]]:
+    """Speaker-disjoint split by *person* (perturbed copies and same-person voices stay together).
+
+    Validation gets one person from each TTS engine with at least two persons (so at least three
+    engines where available), one real voice when at least two remain, then random persons up to
+    ``validation_fraction``. Persons in ``held_out_persons`` go to ``held_out`` only.
+    """
+    rng = np.random.default_rng(seed)
+    persons: dict[str, list[str]] = {}
+    for s, v in sorted(pool.items()):
+        persons.setdefault(v.person, []).append(s)
+    held = [p for p in persons if p in held_out_persons]
+    free = sorted(p for p in persons if p not in held_out_persons)
+    # engines of a person: the engines of its speakers (a person may span two engines)
+    eng_of = {p: {pool[s].engine for s in persons[p]} for p in free}
+    kind_of = {p: pool[persons[p][0]].kind for p in free}
+    val: list[str] = []
+    engines = sorted({e for p in free if kind_of[p] == "tts" for e in eng_of[p]})
+    for e in engines:
+        cands = [p for p in free if eng_of[p] == {e} and p not in val and kind_of[p] == "tts"]
+        if len([p for p in free if e in eng_of[p]]) >= 2 and cands:
+            val.append(cands[rng.integers(len(cands))])
+    reals = [p for p in free if kind_of[p] == "real"]
+    if len(reals) >= 2:
+        val.append(reals[rng.integers(len(reals))])
+    target = max(len(val), int(round(validation_fraction * len(free))))
+    rest = [p for p in free if p not in val]
+    rng.shuffle(rest)
+    while len(val) < target and rest:
+        val.append(rest.pop())
+    train = [p for p in free if p not in val]
+    expand = lambda ps: sorted(s for p in ps for s in persons[p])  # noqa: E731
+    return {"train": expand(train), "validation": expand(val), "held_out": expand(held)}
