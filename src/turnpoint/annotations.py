@@ -72,7 +72,6 @@ _OTHER_RTTM_TYPES = frozenset(
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _NOT_FINITE = frozenset({"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
 
-_SUBSETS = ("train", "development", "test")
 _SCOPES = ("file", "database", "global")
 
 

@@ -15,7 +15,9 @@ bandwidth instead of voices):
 * Speakers are often drawn from the same engine (two espeak or two flite voices), engines are
   mixed, and real recorded voices are included in some conversations.
 * Every clip gets a 10-30 ms fade in/out and a gain jitter of +-3 dB; every speaker a gain of
-  +-6 dB and a gentle first-order tilt/low-pass EQ; in some conversations wideband speakers are
+  +-6 dB, a gentle first-order tilt/low-pass EQ and, for half of the wideband speakers, a random
+  steep low-pass (4-7.8 kHz), so that bandwidth does not identify a voice (speed-perturbed
+  copies have less bandwidth than their source); in some conversations wideband speakers are
   band-limited to the telephone band, and ~40 % of conversations are band-limited as a whole.
 * A continuous background (white/pink/brown noise at 10-40 dB SNR, sometimes mains hum,
   sometimes soft tonal "music") runs under the whole file: there is never digital silence.
@@ -52,7 +54,7 @@ class SimulationConfig:
     """Random distributions of the simulator (all ranges are uniform unless stated)."""
 
     n_speakers_p: tuple[float, ...] = (0.5, 0.3, 0.2)  # P(2), P(3), P(4) speakers
-    clips_per_turn_p: tuple[float, ...] = (0.35, 0.3, 0.2, 0.15)  # P(1..4 clips)
+    clips_per_turn_p: tuple[float, ...] = (0.4, 0.3, 0.18, 0.12)  # P(1..4 clips)
     pause_s: tuple[float, float] = (0.05, 0.8)  # pauses, inside AND between turns
     long_pause_p: float = 0.12  # same for both: occasional longer pause
     long_pause_s: tuple[float, float] = (0.8, 1.6)
@@ -69,6 +71,8 @@ class SimulationConfig:
     telephone_p: float = 0.4  # whole conversation band-limited to 300-3400 Hz
     speaker_bandlimit_p: float = 0.3  # conversations where wideband speakers may be band-limited
     eq_p: float = 0.8  # per-speaker random first-order EQ
+    band_cap_p: float = 0.5  # wideband speaker gets a random steep low-pass (bandwidth != identity)
+    band_cap_hz: tuple[float, float] = (4000.0, 7800.0)
     lead_s: tuple[float, float] = (0.2, 1.5)  # background before the first / after the last turn
     target_rms_db: float = -24.0  # clips are levelled to this before gains
 
@@ -184,6 +188,7 @@ class _Channel:
     gain_db: float
     eq: tuple | None = None  # ("tilt", fc, low_gain, high_gain) or ("lowpass", fc)
     telephone: bool = False
+    band_cap_hz: float | None = None  # steep low-pass: wideband voices get random bandwidths
 
     def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.eq is not None:
@@ -195,12 +200,17 @@ class _Channel:
             else:
                 b, a = signal.butter(1, self.eq[1] / (SR / 2), "lowpass")
                 x = signal.lfilter(b, a, x)
+        if self.band_cap_hz is not None:
+            sos = signal.butter(6, self.band_cap_hz / (SR / 2), "lowpass", output="sos")
+            x = signal.sosfilt(sos, x)
         if self.telephone:
             x = _telephone(x, rng)
         return np.asarray(x, dtype=np.float32)
 
 
-def _random_channel(rng: np.random.Generator, cfg: SimulationConfig, bandlimit: bool) -> _Channel:
+def _random_channel(
+    rng: np.random.Generator, cfg: SimulationConfig, bandlimit: bool, wideband: bool
+) -> _Channel:
     eq = None
     if rng.random() < cfg.eq_p:
         if rng.random() < 0.7:
@@ -214,6 +224,11 @@ def _random_channel(rng: np.random.Generator, cfg: SimulationConfig, bandlimit: 
         gain_db=float(rng.uniform(-cfg.speaker_gain_db, cfg.speaker_gain_db)),
         eq=eq,
         telephone=bandlimit,
+        band_cap_hz=(
+            float(rng.uniform(*cfg.band_cap_hz))
+            if wideband and not bandlimit and rng.random() < cfg.band_cap_p
+            else None
+        ),
     )
 
 
@@ -316,7 +331,7 @@ def simulate_conversation(
     channels = {}
     for s in speakers:
         bl = band_spk and pool[s].kind != "real" and rng.random() < 0.5
-        channels[s] = _random_channel(rng, cfg, bl)
+        channels[s] = _random_channel(rng, cfg, bl, wideband=pool[s].kind != "real")
     # per speaker: a shuffled queue of clips (no repeats until exhausted)
     queues = {s: list(rng.permutation(len(pool[s].files))) for s in speakers}
 

@@ -1,0 +1,176 @@
+"""The ``turnpoint`` command: thin wrappers over the Python API (no logic lives here)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from turnpoint import __version__
+from turnpoint.errors import TurnpointError
+
+logger = logging.getLogger("turnpoint")
+
+
+def _formats(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _add_detect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("detect", help="find speaker changes in audio/video files", description="Find speaker changes in audio or video files and write segments.")
+    p.add_argument("audio", nargs="+", help="audio/video files, folders of them, or .txt/.lst lists of paths")
+    p.add_argument("--model", default=None, help="model file (.safetensors) or bundled name (default: the bundled model)")
+    p.add_argument("--alpha", type=float, default=None, help="peak threshold (default: the model's, chosen on validation)")
+    p.add_argument("--alpha-scale", choices=["absolute", "percentile", "relative"], default=None, help="absolute (default) or the paper's per-file percentile scale")
+    p.add_argument("--min-duration", type=float, default=None, help="minimum time between changes in seconds (default: the model's)")
+    p.add_argument("--out", default="turnpoint_out", help="output folder (default: %(default)s)")
+    p.add_argument("--format", type=_formats, default=["rttm", "json", "csv"], help="comma-separated: rttm,json,csv (default: all)")
+    p.add_argument("--scores", action="store_true", help="also write <uri>.scores.csv (per-frame scores)")
+    p.add_argument("--plot", action="store_true", help="also write <uri>.png (score curve, threshold, changes)")
+    p.add_argument("--reference", default=None, help="reference RTTM (file or folder) drawn on the plots")
+    p.add_argument("--batch-size", type=int, default=64, help="windows per forward pass")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a detector on audio + RTTM (+ UEM)", description="Train the BiLSTM speaker change detector on your annotated audio.")
+    p.add_argument("train", help="folder of audio + RTTM (+ UEM), or a list file of audio paths")
+    p.add_argument("--validation", default=None, help="validation folder or list (default: hold out --validation-fraction of the files)")
+    p.add_argument("--validation-fraction", type=float, default=0.1)
+    p.add_argument("--rttm", default=None, help="RTTM file or folder (default: beside the audio)")
+    p.add_argument("--uem", default=None, help="UEM file or folder (default: beside the audio, if any)")
+    p.add_argument("--out", required=True, help="run folder (model.safetensors, checkpoint.safetensors, history.jsonl)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--collar", type=float, default=0.05, help="frames within this many seconds of a turn boundary are positive")
+    p.add_argument("--pos-weight", type=float, default=1.0, help="weight of positive frames in the loss")
+    p.add_argument("--chunks-per-epoch", type=int, default=None)
+    p.add_argument("--frame-step", type=float, default=0.016, help="0.016 (paper) or 0.010 (released code)")
+    p.add_argument("--window", type=float, default=0.032, help="analysis window: 0.032 (paper) or 0.025 (released code)")
+    p.add_argument("--min-duration", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
+
+def _add_summary(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("summary", help="print the network's layers and parameter counts")
+    p.add_argument("--model", default=None, help="model file to describe (default: the paper's architecture)")
+    p.add_argument("--frames", type=int, default=200)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="turnpoint", description="Find where audio turns: speaker change detection.")
+    parser.add_argument("--version", action="version", version=f"turnpoint {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings and errors only")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_detect(sub)
+    _add_train(sub)
+    _add_summary(sub)
+    return parser
+
+
+def _run_detect(args: argparse.Namespace) -> int:
+    from turnpoint.api import detect_files
+
+    report = detect_files(
+        args.audio,
+        out_dir=args.out,
+        model=args.model,
+        alpha=args.alpha,
+        min_duration=args.min_duration,
+        alpha_scale=args.alpha_scale,
+        formats=args.format,
+        scores=args.scores,
+        plot=args.plot,
+        reference=args.reference,
+        batch_size=args.batch_size,
+        device=args.device,
+        show_progress=not args.quiet,
+    )
+    for detection in report.detections:
+        if not args.quiet:
+            changes = ", ".join(f"{c:.2f}" for c in detection.changes) or "none"
+            print(f"{detection.uri}: {len(detection.changes)} changes in {detection.duration:.1f} s at {changes}")
+    for path, message in report.failures:
+        print(f"turnpoint: error: {message}", file=sys.stderr)
+    if not args.quiet:
+        print(f"outputs in {args.out}/ ({len(report.detections)} files done, {len(report.failures)} failed)")
+    return 1 if report.failures else 0
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from turnpoint.training import TrainingConfig, train
+
+    config = TrainingConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        collar=args.collar,
+        pos_weight=args.pos_weight,
+        chunks_per_epoch=args.chunks_per_epoch,
+        seed=args.seed,
+        min_duration=args.min_duration,
+        frame_step=args.frame_step,
+        window_duration=args.window,
+    )
+    if args.rttm or args.uem:
+        from turnpoint.training import collect_files
+
+        train_source = collect_files(args.train, rttm=args.rttm, uem=args.uem)
+        validation = collect_files(args.validation, rttm=args.rttm, uem=args.uem) if args.validation else None
+    else:
+        train_source, validation = args.train, args.validation
+    path = train(
+        train_source,
+        out_dir=args.out,
+        validation_source=validation,
+        validation_fraction=args.validation_fraction,
+        config=config,
+        resume=args.resume,
+        device=args.device,
+        show_progress=not args.quiet,
+    )
+    print(f"best model: {path}")
+    return 0
+
+
+def _run_summary(args: argparse.Namespace) -> int:
+    from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
+
+    if args.model:
+        from turnpoint.modelfile import load_model
+
+        loaded = load_model(args.model)
+        print(f"model: {loaded.path}")
+        print(f"defaults: {vars(loaded.defaults)}")
+        print(loaded.model.summary(frames=args.frames))
+    else:
+        print(SpeakerChangeDetector(SpeakerChangeConfig()).summary(frames=args.frames))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    runners = {"detect": _run_detect, "train": _run_train, "summary": _run_summary}
+    try:
+        return runners[args.command](args)
+    except TurnpointError as error:
+        print(f"turnpoint: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("turnpoint: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as error:
+        print(f"turnpoint: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

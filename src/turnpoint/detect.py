@@ -1,0 +1,132 @@
+"""Speaker change detection on files: scores, peaks, change times and segments."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from turnpoint.audio import DEFAULT_BLOCK_DURATION
+from turnpoint.inference import DEFAULT_BATCH_SIZE, Scores, score_blocks, score_file
+from turnpoint.modelfile import LoadedModel, load_model
+from turnpoint.peaks import ALPHA_SCALES, find_peaks, segments_from_changes
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Detection:
+    """Everything found in one file.
+
+    Attributes
+    ----------
+    uri : the file's name without extension (as in reference RTTMs)
+    scores : per-frame change scores and their timestamps
+    changes : change times in seconds
+    segments : (start, end) of the segments between changes, covering the whole file
+    settings : the peak-picking settings used
+    model : description of the model that produced the scores
+    """
+
+    uri: str
+    path: str
+    scores: Scores
+    changes: np.ndarray
+    segments: list[tuple[float, float]]
+    settings: dict = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        return self.scores.duration
+
+    def to_dict(self, *, include_scores: bool = False) -> dict:
+        data = {
+            "uri": self.uri,
+            "audio": self.path,
+            "duration": round(self.duration, 6),
+            "changes": [round(float(c), 3) for c in self.changes],
+            "segments": [{"start": round(s, 3), "end": round(e, 3)} for s, e in self.segments],
+            "frame_step": self.scores.frame_step,
+            "n_frames": int(len(self.scores.values)),
+            "settings": self.settings,
+            "model": self.model,
+        }
+        if include_scores:
+            data["scores"] = [round(float(v), 5) for v in self.scores.values]
+        return data
+
+
+def _resolve_settings(loaded: LoadedModel, alpha: float | None, min_duration: float | None, alpha_scale: str | None) -> dict:
+    settings = {
+        "alpha": loaded.defaults.alpha if alpha is None else float(alpha),
+        "min_duration": loaded.defaults.min_duration if min_duration is None else float(min_duration),
+        "alpha_scale": alpha_scale or loaded.defaults.alpha_scale,
+    }
+    if settings["alpha_scale"] not in ALPHA_SCALES:
+        raise ValueError(f"alpha_scale must be one of {ALPHA_SCALES}")
+    if settings["min_duration"] <= 0:
+        raise ValueError("min_duration must be positive")
+    return settings
+
+
+def changes_from_scores(scores: Scores, *, alpha: float, min_duration: float, alpha_scale: str = "absolute") -> np.ndarray:
+    """Change times (s) of the peaks of a score curve."""
+    peaks = find_peaks(scores.values, frame_step=scores.frame_step, alpha=alpha, min_duration=min_duration, alpha_scale=alpha_scale)
+    return peaks * scores.frame_step
+
+
+def detect_changes(
+    audio: str | Path | np.ndarray,
+    *,
+    model: LoadedModel | str | Path | None = None,
+    alpha: float | None = None,
+    min_duration: float | None = None,
+    alpha_scale: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    block_duration: float = DEFAULT_BLOCK_DURATION,
+    uri: str | None = None,
+) -> Detection:
+    """Detect speaker changes in an audio/video file or a 16 kHz mono waveform.
+
+    Parameters
+    ----------
+    audio : path of any file soundfile or PyAV reads, or a float array of 16 kHz mono samples
+    model : a loaded model, a model file, or None for the bundled default model
+    alpha, min_duration, alpha_scale : peak picking; None takes the model's defaults
+    batch_size : windows per forward pass
+    block_duration : seconds of audio decoded at a time (bounds memory)
+    uri : name used in outputs; the file's stem by default
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> result = detect_changes(np.zeros(16000 * 5, dtype=np.float32))
+    >>> result.segments[0][0], round(result.duration, 1)
+    (0.0, 5.0)
+    """
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    settings = _resolve_settings(loaded, alpha, min_duration, alpha_scale)
+    if isinstance(audio, np.ndarray):
+        rate = loaded.specifications.features.sample_rate
+        blocks = (audio[i : i + int(block_duration * rate)] for i in range(0, len(audio), int(block_duration * rate)))
+        scores = score_blocks(blocks, model=loaded.model, specifications=loaded.specifications, batch_size=batch_size)
+        path, name = "", uri or "waveform"
+    else:
+        scores = score_file(
+            audio, model=loaded.model, specifications=loaded.specifications, batch_size=batch_size, block_duration=block_duration
+        )
+        path, name = str(audio), uri or Path(audio).stem
+    changes = changes_from_scores(scores, **settings)
+    logger.info("%s: %d changes in %.1f s", name, len(changes), scores.duration)
+    return Detection(
+        uri=name,
+        path=path,
+        scores=scores,
+        changes=changes,
+        segments=segments_from_changes(changes, duration=scores.duration),
+        settings=settings,
+        model=loaded.describe(),
+    )
