@@ -113,13 +113,14 @@ def _av_blocks(path: Path) -> Iterator[tuple[np.ndarray, int]]:
         try:
             for frame in container.decode(stream):
                 if resampler is None:
-                    # swresample only averages the channels here; soxr does the rate conversion.
-                    resampler = av.AudioResampler(format="fltp", layout="mono", rate=frame.sample_rate)
-                for mono in resampler.resample(frame):
-                    yield mono.to_ndarray()[0].astype(np.float32, copy=False), mono.sample_rate
+                    # swresample only converts to planar float (its "mono" downmix is a weighted
+                    # matrix, not the channel mean); channels are averaged here, soxr does the rate.
+                    resampler = av.AudioResampler(format="fltp", rate=frame.sample_rate)
+                for planar in resampler.resample(frame):
+                    yield planar.to_ndarray().mean(axis=0, dtype=np.float32), planar.sample_rate
             if resampler is not None:
-                for mono in resampler.resample(None):
-                    yield mono.to_ndarray()[0].astype(np.float32, copy=False), mono.sample_rate
+                for planar in resampler.resample(None):
+                    yield planar.to_ndarray().mean(axis=0, dtype=np.float32), planar.sample_rate
         except av.error.FFmpegError as error:
             raise TurnpointError(f"corrupt or truncated audio ({_short(error)})", path=path) from None
 
@@ -186,8 +187,10 @@ def iter_audio(
                 pending.append(tail)
                 pending_len += len(tail)
         if pending_len:
+            joined = np.concatenate(pending)
+            for start in range(0, len(joined), block_samples):  # the flushed tail may exceed a block
+                yield joined[start : start + block_samples]
             total += pending_len
-            yield np.concatenate(pending)
     except sf.LibsndfileError as error:
         raise TurnpointError(f"corrupt or truncated audio ({_short(error)})", path=path) from None
     finally:

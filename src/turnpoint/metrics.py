@@ -72,3 +72,21 @@ def boundary_score(reference: Sequence[float], hypothesis: Sequence[float], *, t
     (0.5, 0.5, 0.5)
     """
     return BoundaryScore(len(match_boundaries(reference, hypothesis, tolerance=tolerance)), len(reference), len(hypothesis))
+
+
+def merge_close(times: Sequence[float], *, within: float) -> np.ndarray:
+    """Replace each run of times closer than ``within`` to their neighbour by the run's mean.
+
+    A speaker change with a short pause is two turn boundaries (end of A, start of B) but one
+    change: evaluation counts it once, at the middle of the pause.
+
+    Examples
+    --------
+    >>> merge_close([1.0, 1.3, 5.0], within=0.5).tolist()
+    [1.15, 5.0]
+    """
+    times = np.sort(np.asarray(times, dtype=np.float64))
+    if len(times) == 0:
+        return times
+    groups = np.split(times, np.flatnonzero(np.diff(times) >= within) + 1)
+    return np.array([group.mean() for group in groups])

@@ -28,7 +28,7 @@ from turnpoint.errors import TurnpointError
 from turnpoint.features import FeatureStream
 from turnpoint.fileio import atomic_write_bytes
 from turnpoint.inference import score_features
-from turnpoint.metrics import BoundaryScore, boundary_score
+from turnpoint.metrics import BoundaryScore, boundary_score, merge_close
 from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
 from turnpoint.modelfile import Defaults, save_model
 from turnpoint.peaks import find_peaks
@@ -148,7 +148,7 @@ class PreparedFile:
     features: np.ndarray  # (frames, dim)
     labels: np.ndarray  # (frames,) float32 in {0, 1}
     mask: np.ndarray  # (frames,) float32 in {0, 1}
-    changes: np.ndarray  # reference change times inside the annotated regions
+    changes: np.ndarray  # turn boundaries inside the annotated regions (the frame labels' centres)
     duration: float
     annotated_duration: float
 
@@ -258,9 +258,10 @@ def validate(
         loss_sum += float(-(pos_weight * labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped)).sum())
         weight_sum += float(inside.sum())
         masked = np.where(inside, scores, 0.0)
+        reference = merge_close(item.changes, within=tolerance)
         for alpha in ALPHA_GRID:
             peaks = find_peaks(masked, frame_step=step, alpha=alpha, min_duration=min_duration)
-            totals[alpha] = totals[alpha] + boundary_score(item.changes, peaks * step, tolerance=tolerance)
+            totals[alpha] = totals[alpha] + boundary_score(reference, peaks * step, tolerance=tolerance)
     best_alpha = max(ALPHA_GRID, key=lambda a: (totals[a].f1, -abs(a - 0.5)))
     best = totals[best_alpha]
     return ValidationResult(

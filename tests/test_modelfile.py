@@ -1,0 +1,101 @@
+"""Model files: safetensors + JSON header, strict loading, no pickles ever."""
+
+import json
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save
+
+from turnpoint.errors import TurnpointError
+from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
+from turnpoint.modelfile import Defaults, load_model, read_header, save_model
+from turnpoint.specs import Specifications
+
+
+def _saved(tmp_path, **kwargs):
+    torch.manual_seed(0)
+    model = SpeakerChangeDetector(SpeakerChangeConfig())
+    path = save_model(tmp_path / "m.safetensors", model=model, specifications=Specifications(), **kwargs)
+    return model, path
+
+
+def test_round_trip_keeps_weights_and_settings(tmp_path):
+    model, path = _saved(tmp_path, defaults=Defaults(alpha=0.3, min_duration=0.8), training={"hours": 1.5})
+    loaded = load_model(path)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.model.state_dict()[key], value)
+    assert loaded.defaults == Defaults(alpha=0.3, min_duration=0.8)
+    assert loaded.training == {"hours": 1.5}
+    header = read_header(path)
+    assert header["architecture"]["lstm_hidden"] == [32, 20]
+    assert header["specifications"]["features"]["step_duration"] == 0.016
+
+
+class _Payload:
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_pickle_payload_is_refused_without_running(tmp_path):
+    marker = tmp_path / "pwned"
+    payload = _Payload()
+    payload.marker = marker
+    evil = tmp_path / "evil.safetensors"
+    evil.write_bytes(pickle.dumps({"weights": payload}))
+    with pytest.raises(TurnpointError, match="pickle"):
+        load_model(evil)
+    torch.save({"a": torch.zeros(1)}, tmp_path / "ckpt.pt")
+    with pytest.raises(TurnpointError, match="pickle"):
+        load_model(tmp_path / "ckpt.pt")
+    assert not marker.exists()
+
+
+def test_wrong_shapes_are_refused(tmp_path):
+    _, good = _saved(tmp_path)
+    metadata = {"turnpoint": json.dumps(read_header(good))}
+    small = SpeakerChangeDetector(SpeakerChangeConfig(lstm_hidden=(16, 20)))
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(save({k: v.contiguous() for k, v in small.state_dict().items()}, metadata=metadata))
+    with pytest.raises(TurnpointError, match="shape") as error:
+        load_model(bad)
+    assert str(bad) in str(error.value)
+
+
+def test_missing_tensor_is_refused(tmp_path):
+    model, good = _saved(tmp_path)
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items() if k != "output.bias"}
+    bad = tmp_path / "missing.safetensors"
+    bad.write_bytes(save(tensors, metadata={"turnpoint": json.dumps(read_header(good))}))
+    with pytest.raises(TurnpointError, match="missing"):
+        load_model(bad)
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [({"format_version": 99}, "version"), ({"format": "other"}, "not a turnpoint model"), ({"architecture": None}, "architecture")],
+)
+def test_bad_headers_are_refused(tmp_path, change, match):
+    model, good = _saved(tmp_path)
+    header = read_header(good)
+    header.update(change)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(save({k: v.contiguous() for k, v in model.state_dict().items()}, metadata={"turnpoint": json.dumps(header)}))
+    with pytest.raises(TurnpointError, match=match):
+        load_model(bad)
+
+
+def test_garbage_truncated_and_missing_files(tmp_path):
+    with pytest.raises(TurnpointError, match="no such"):
+        load_model(tmp_path / "nope.safetensors")
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
+    with pytest.raises(TurnpointError):
+        load_model(garbage)
+    _, good = _saved(tmp_path)
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(good.read_bytes()[:-500])
+    with pytest.raises(TurnpointError):
+        load_model(truncated)
