@@ -89,6 +89,8 @@ def detect_files(
     if unknown:
         raise TurnpointError(f"unknown output format(s) {sorted(unknown)}; choose from {list(OUTPUT_FORMATS)}")
     paths = expand_inputs(audio)
+    # Inputs and the annotations beside them (a user's reference x.rttm next to x.wav) are never overwritten.
+    protected = [*paths, *(path.with_suffix(suffix) for path in paths for suffix in (".rttm", ".uem"))]
     report = BatchReport()
     bar = tqdm(paths, desc="detect", unit="file", disable=not show_progress or len(paths) < 2, dynamic_ncols=True)
     for path in bar:
@@ -103,7 +105,7 @@ def detect_files(
                 scores=scores,
                 plot=plot,
                 reference=_reference_for(reference, detection.uri),
-                protected=paths,
+                protected=protected,
             )
         except TurnpointError as error:
             report.failures.append((str(path), str(error)))

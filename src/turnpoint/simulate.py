@@ -477,8 +477,8 @@ def split_speakers(
 ) -> dict[str, list[str]]:
     """Speaker-disjoint split by *person* (perturbed copies and same-person voices stay together).
 
-    Validation gets one person from each TTS engine with at least two persons (so at least three
-    engines where available), one real voice when at least two remain, then random persons up to
+    Validation gets one person from each TTS engine with at least two persons (two from an
+    engine with six or more, so validation has a same-engine pair), one real voice when at least two remain, then random persons up to
     ``validation_fraction``. Persons in ``held_out_persons`` go to ``held_out`` only.
     """
     rng = np.random.default_rng(seed)
@@ -494,8 +494,11 @@ def split_speakers(
     engines = sorted({e for p in free if kind_of[p] == "tts" for e in eng_of[p]})
     for e in engines:
         cands = [p for p in free if eng_of[p] == {e} and p not in val and kind_of[p] == "tts"]
-        if len([p for p in free if e in eng_of[p]]) >= 2 and cands:
-            val.append(cands[rng.integers(len(cands))])
+        n_e = len([p for p in free if e in eng_of[p]])
+        # an engine with many voices gives two, so validation has a same-engine pair
+        k = 2 if n_e >= 6 else 1 if n_e >= 2 else 0
+        for _ in range(min(k, len(cands))):
+            val.append(cands.pop(int(rng.integers(len(cands)))))
     reals = [p for p in free if kind_of[p] == "real"]
     if len(reals) >= 2:
         val.append(reals[rng.integers(len(reals))])

@@ -1,0 +1,99 @@
+"""Training: labels, data collection, exact resume, and a CLI train -> detect round trip."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from synth import make_conversation
+from turnpoint.cli import main
+from turnpoint.errors import TurnpointError
+from turnpoint.modelfile import load_model
+from turnpoint.specs import Specifications
+from turnpoint.training import TrainingConfig, collect_files, frame_labels, prepare_file, train
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    for seed in range(4):
+        make_conversation(folder / f"conv{seed}.wav", seed=seed, duration=25.0)
+    return folder
+
+
+def test_frame_labels_mark_the_collar_around_each_change():
+    labels = frame_labels([1.0], n_frames=200, frame_step=0.016, collar=0.05)
+    positive = np.flatnonzero(labels) * 0.016
+    assert positive.min() >= 0.95 - 1e-9 and positive.max() <= 1.05 + 1e-9
+    assert len(positive) == 6
+    wider = frame_labels([1.0], n_frames=200, frame_step=0.016, collar=0.07)
+    assert wider.sum() > labels.sum()
+
+
+def test_collect_files_from_folder_and_list(corpus, tmp_path):
+    files = collect_files(corpus)
+    assert [f.uri for f in files] == [f"conv{i}" for i in range(4)]
+    assert all(len(f.turns) > 3 for f in files)
+    listing = tmp_path / "train.lst"
+    listing.write_text("".join(f"{corpus / f'conv{i}.wav'}\n" for i in (1, 3)))
+    assert [f.uri for f in collect_files(listing)] == ["conv1", "conv3"]
+
+
+def test_uem_limits_the_loss_mask(corpus, tmp_path):
+    (tmp_path / "c.uem").write_text("conv0 1 5.0 12.0\n")
+    item = collect_files(corpus, uem=tmp_path / "c.uem")[0]
+    prepared = prepare_file(item, specifications=Specifications(), collar=0.05)
+    times = np.arange(len(prepared.mask)) * 0.016
+    assert prepared.mask[(times >= 5.0) & (times < 12.0)].all()
+    assert not prepared.mask[(times < 4.9) | (times > 12.1)].any()
+    assert (prepared.changes > 5.0).all() and (prepared.changes < 12.0).all()
+    assert prepared.labels.sum() > 0
+
+
+def test_malformed_rttm_is_reported_with_its_line(tmp_path):
+    make_conversation(tmp_path / "a.wav", seed=0, duration=8.0)
+    lines = (tmp_path / "a.rttm").read_text().splitlines()
+    lines[1] = "SPEAKER a 1 oops 1.0 <NA> <NA> spk0 <NA> <NA>"
+    (tmp_path / "a.rttm").write_text("\n".join(lines) + "\n")
+    with pytest.raises(TurnpointError, match=r"a\.rttm:2"):
+        collect_files(tmp_path)
+
+
+def test_resume_continues_exactly(corpus, tmp_path):
+    config = TrainingConfig(epochs=3, batch_size=16, chunks_per_epoch=48)
+    straight = train(corpus, out_dir=tmp_path / "straight", config=config, show_progress=False)
+    train(corpus, out_dir=tmp_path / "resumed", config=TrainingConfig(epochs=1, batch_size=16, chunks_per_epoch=48), show_progress=False)
+    with pytest.raises(TurnpointError, match="--resume"):
+        train(corpus, out_dir=tmp_path / "resumed", config=config, show_progress=False)
+    train(corpus, out_dir=tmp_path / "resumed", config=config, resume=True, show_progress=False)
+    a = load_file(str(tmp_path / "straight" / "checkpoint.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "checkpoint.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
+    history = [json.loads(line) for line in (tmp_path / "resumed" / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert load_model(straight).training["train_files"] == 3
+
+
+def test_cli_train_then_detect(corpus, tmp_path, capsys):
+    run = tmp_path / "run"
+    code = main(["--quiet", "train", str(corpus), "--out", str(run), "--epochs", "4", "--batch-size", "16", "--chunks-per-epoch", "96"])
+    assert code == 0
+    model = run / "model.safetensors"
+    loaded = load_model(model)
+    assert 0 < loaded.defaults.alpha < 1
+    assert loaded.training["validation_files"] == 1
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main(["detect", str(corpus / "conv1.wav"), "--model", str(model), "--out", str(out), "--plot"]) == 0
+    printed = capsys.readouterr().out
+    assert "conv1:" in printed
+    result = json.loads((out / "conv1.json").read_text())
+    assert result["model"]["path"] == str(model)
+    assert result["settings"]["alpha"] == loaded.defaults.alpha
+    assert (out / "conv1.png").stat().st_size > 1000
+    first = (out / "conv1.rttm").read_text().split()
+    assert first[0] == "SPEAKER" and first[1] == "conv1"
