@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -17,19 +18,47 @@ def _formats(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return number
+
+
+def _finite_float(value: str) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {value}")
+    return number
+
+
+def _check_device(name: str) -> None:
+    """Refuse an unknown or unavailable torch device with one line instead of a traceback."""
+    if name == "auto":
+        return
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise TurnpointError(f"unknown device {name!r}; use cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TurnpointError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+
+
 def _add_detect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="find speaker changes in audio/video files", description="Find speaker changes in audio or video files and write segments.")
     p.add_argument("audio", nargs="+", help="audio/video files, folders of them, or .txt/.lst lists of paths")
     p.add_argument("--model", default=None, help="model file (.safetensors) or bundled name (default: the bundled model)")
-    p.add_argument("--alpha", type=float, default=None, help="peak threshold (default: the model's, chosen on validation)")
+    p.add_argument("--alpha", type=_finite_float, default=None, help="peak threshold (default: the model's, chosen on validation)")
     p.add_argument("--alpha-scale", choices=["absolute", "percentile", "relative"], default=None, help="absolute (default) or the paper's per-file percentile scale")
-    p.add_argument("--min-duration", type=float, default=None, help="minimum time between changes in seconds (default: the model's)")
+    p.add_argument("--min-duration", type=_finite_float, default=None, help="minimum time between changes in seconds (default: the model's)")
     p.add_argument("--out", default="turnpoint_out", help="output folder (default: %(default)s)")
     p.add_argument("--format", type=_formats, default=["rttm", "json", "csv"], help="comma-separated: rttm,json,csv (default: all)")
     p.add_argument("--scores", action="store_true", help="also write <uri>.scores.csv (per-frame scores)")
     p.add_argument("--plot", action="store_true", help="also write <uri>.png (score curve, threshold, changes)")
     p.add_argument("--reference", default=None, help="reference RTTM (file or folder) drawn on the plots")
-    p.add_argument("--batch-size", type=int, default=64, help="windows per forward pass")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="windows per forward pass")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
 
 
@@ -43,7 +72,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run folder (model.safetensors, checkpoint.safetensors, history.jsonl)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=_positive_int, default=128)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--collar", type=float, default=0.05, help="frames within this many seconds of a turn boundary are positive")
     p.add_argument("--pos-weight", type=float, default=1.0, help="weight of positive frames in the loss")
@@ -76,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_detect(args: argparse.Namespace) -> int:
     from turnpoint.api import detect_files
 
+    _check_device(args.device)
     report = detect_files(
         args.audio,
         out_dir=args.out,
@@ -105,6 +135,7 @@ def _run_detect(args: argparse.Namespace) -> int:
 def _run_train(args: argparse.Namespace) -> int:
     from turnpoint.training import TrainingConfig, train
 
+    _check_device(args.device)
     config = TrainingConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from turnpoint.audio import DEFAULT_BLOCK_DURATION
+from turnpoint.errors import TurnpointError
 from turnpoint.inference import DEFAULT_BATCH_SIZE, Scores, score_blocks, score_file
 from turnpoint.modelfile import LoadedModel, load_model
 from turnpoint.peaks import ALPHA_SCALES, find_peaks, segments_from_changes
@@ -66,9 +68,11 @@ def _resolve_settings(loaded: LoadedModel, alpha: float | None, min_duration: fl
         "alpha_scale": alpha_scale or loaded.defaults.alpha_scale,
     }
     if settings["alpha_scale"] not in ALPHA_SCALES:
-        raise ValueError(f"alpha_scale must be one of {ALPHA_SCALES}")
-    if settings["min_duration"] <= 0:
-        raise ValueError("min_duration must be positive")
+        raise TurnpointError(f"alpha_scale must be one of {ALPHA_SCALES}, not {settings['alpha_scale']!r}")
+    if not math.isfinite(settings["alpha"]):
+        raise TurnpointError(f"alpha must be a finite number, not {settings['alpha']}")
+    if not (math.isfinite(settings["min_duration"]) and settings["min_duration"] > 0):
+        raise TurnpointError(f"min_duration must be a positive number of seconds, not {settings['min_duration']}")
     return settings
 
 
