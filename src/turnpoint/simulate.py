@@ -38,6 +38,8 @@ import soundfile as sf
 import soxr
 from scipy import signal
 
+from turnpoint.annotations import Turn, write_rttm, write_uem
+
 SR = 16000
 
 __all__ = [
@@ -419,13 +421,6 @@ def simulate_conversation(
 # many conversations
 
 
-def _write_rttm(path: Path, uri: str, turns: list[tuple[float, float, str]]) -> None:
-    lines = [
-        f"SPEAKER {uri} 1 {a:.3f} {b - a:.3f} <NA> <NA> {s} <NA> <NA>" for a, b, s in sorted(turns)
-    ]
-    path.write_text("\n".join(lines) + "\n")
-
-
 def simulate_conversations(
     voices_dir: str | Path,
     out_dir: str | Path,
@@ -456,8 +451,8 @@ def simulate_conversations(
         y, turns, info = simulate_conversation(pool, dur, rng, cfg)
         uri = f"{prefix}_{seed}_{i:04d}"
         sf.write(str(out_dir / f"{uri}.wav"), y, SR, subtype="PCM_16")
-        _write_rttm(out_dir / f"{uri}.rttm", uri, turns)
-        (out_dir / f"{uri}.uem").write_text(f"{uri} 1 0.000 {len(y) / SR:.3f}\n")
+        write_rttm(out_dir / f"{uri}.rttm", {uri: [Turn(start=a, end=b, speaker=s) for a, b, s in sorted(turns)]})
+        write_uem(out_dir / f"{uri}.uem", {uri: [(0.0, len(y) / SR)]})
         info = {"uri": uri, "n_turns": len(turns), **info}
         infos.append(info)
         if verbose:
