@@ -5,6 +5,8 @@ speech-turn boundary are positive, frames outside the annotated regions are igno
 Each epoch is seeded from (seed, epoch), so a run resumed from its checkpoint continues exactly
 as if it had never stopped. The best epoch is chosen on a validation set by boundary F1 at
 ±0.5 s over a sweep of the peak threshold, and that threshold becomes the model's default.
+For that score, turn boundaries closer than twice the tolerance (the end of one speaker's turn
+and the start of the next one's, across a short pause) count as one change at their midpoint.
 """
 
 from __future__ import annotations
@@ -258,7 +260,7 @@ def validate(
         loss_sum += float(-(pos_weight * labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped)).sum())
         weight_sum += float(inside.sum())
         masked = np.where(inside, scores, 0.0)
-        reference = merge_close(item.changes, within=tolerance)
+        reference = merge_close(item.changes, within=2 * tolerance)
         for alpha in ALPHA_GRID:
             peaks = find_peaks(masked, frame_step=step, alpha=alpha, min_duration=min_duration)
             totals[alpha] = totals[alpha] + boundary_score(reference, peaks * step, tolerance=tolerance)
