@@ -82,6 +82,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-duration", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
 
 
 def _add_summary(sub: argparse._SubParsersAction) -> None:
@@ -164,6 +165,7 @@ def _run_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         device=args.device,
         show_progress=not args.quiet,
+        num_threads=args.threads,
     )
     print(f"best model: {path}")
     return 0

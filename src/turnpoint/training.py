@@ -334,6 +334,7 @@ def train(
     device: str = "auto",
     show_progress: bool = True,
     name: str = "",
+    num_threads: int | None = None,
 ) -> Path:
     """Train a detector; write ``out_dir/model.safetensors`` (best epoch) and a resumable checkpoint.
 
@@ -347,6 +348,7 @@ def train(
     architecture : network shape; the paper's by default
     resume : continue from ``out_dir/checkpoint.safetensors``
     device : "cpu", "cuda", or "auto"
+    num_threads : torch intra-op threads (None: torch's default); 1 is best on a busy machine
 
     Returns
     -------
@@ -366,6 +368,8 @@ def train(
         raise TurnpointError("a run already exists here; pass --resume to continue it or choose another folder", path=out_dir)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
     specifications = Specifications(features=FeatureConfig(window_duration=config.window_duration, step_duration=config.frame_step))
 
     def _items(source):
