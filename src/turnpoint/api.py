@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,10 +12,10 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from turnpoint.annotations import read_list
-from turnpoint.detect import Detection, detect_changes
+from turnpoint.detect import detect_changes
 from turnpoint.errors import TurnpointError
-from turnpoint.modelfile import load_model
-from turnpoint.outputs import OUTPUT_FORMATS, write_outputs
+from turnpoint.modelfile import LoadedModel, load_model
+from turnpoint.outputs import OUTPUT_FORMATS, output_paths, write_outputs
 from turnpoint.training import AUDIO_EXTENSIONS
 
 logger = logging.getLogger(__name__)
@@ -21,12 +23,31 @@ LIST_EXTENSIONS = (".txt", ".lst", ".list")
 
 
 @dataclass
-class BatchReport:
-    """What a batch run did: detections written, and (path, message) of every failure."""
+class FileResult:
+    """One file of a batch: where its outputs are and what was found (scores stay on disk)."""
 
-    detections: list[Detection] = field(default_factory=list)
-    outputs: dict[str, dict[str, Path]] = field(default_factory=dict)
+    path: str
+    uri: str
+    duration: float | None = None
+    changes: list[float] = field(default_factory=list)
+    outputs: dict[str, Path] = field(default_factory=dict)
+    skipped: bool = False  # outputs were already complete
+
+
+@dataclass
+class BatchReport:
+    """What a batch run did: files processed or skipped, and (path, message) of every failure."""
+
+    results: list[FileResult] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def done(self) -> list[FileResult]:
+        return [r for r in self.results if not r.skipped]
+
+    @property
+    def skipped(self) -> list[FileResult]:
+        return [r for r in self.results if r.skipped]
 
 
 def expand_inputs(items: Sequence[str | Path]) -> list[Path]:
@@ -59,6 +80,52 @@ def _reference_for(reference: str | Path | None, uri: str) -> Path | None:
     return reference / f"{uri}.rttm" if reference.is_dir() else reference
 
 
+@dataclass(frozen=True)
+class _Job:
+    out_dir: str
+    alpha: float | None
+    min_duration: float | None
+    alpha_scale: str | None
+    formats: tuple[str, ...]
+    scores: bool
+    plot: bool
+    reference: str | None
+    batch_size: int
+    protected: tuple[str, ...]
+
+
+def _run_one(path: Path, job: _Job, loaded: LoadedModel) -> FileResult:
+    detection = detect_changes(
+        path, model=loaded, alpha=job.alpha, min_duration=job.min_duration, alpha_scale=job.alpha_scale, batch_size=job.batch_size
+    )
+    written = write_outputs(
+        detection,
+        out_dir=job.out_dir,
+        formats=job.formats,
+        scores=job.scores,
+        plot=job.plot,
+        reference=_reference_for(job.reference, detection.uri),
+        protected=job.protected,
+    )
+    return FileResult(str(path), detection.uri, detection.duration, [float(c) for c in detection.changes], written)
+
+
+_worker_model: LoadedModel | None = None
+
+
+def _init_worker(model: str | None, device: str) -> None:
+    global _worker_model
+    _worker_model = load_model(model, device=device)
+
+
+def _work(path: Path, job: _Job) -> FileResult | str:
+    try:
+        assert _worker_model is not None
+        return _run_one(path, job, _worker_model)
+    except TurnpointError as error:
+        return str(error)
+
+
 def detect_files(
     audio: Sequence[str | Path],
     *,
@@ -73,9 +140,15 @@ def detect_files(
     reference: str | Path | None = None,
     batch_size: int = 64,
     device: str = "cpu",
+    jobs: int = 1,
+    overwrite: bool = False,
     show_progress: bool = True,
 ) -> BatchReport:
     """Detect changes in many files and write their outputs; a bad file never stops the batch.
+
+    Files whose outputs all exist already are skipped (outputs are written atomically, so an
+    existing file is a complete one): an interrupted run resumes where it stopped. ``jobs > 1``
+    spreads files over that many processes.
 
     Examples
     --------
@@ -88,29 +161,58 @@ def detect_files(
     unknown = set(formats) - set(OUTPUT_FORMATS)
     if unknown:
         raise TurnpointError(f"unknown output format(s) {sorted(unknown)}; choose from {list(OUTPUT_FORMATS)}")
+    if jobs < 1:
+        raise TurnpointError("jobs must be at least 1")
     paths = expand_inputs(audio)
     # Inputs and the annotations beside them (a user's reference x.rttm next to x.wav) are never overwritten.
     protected = [*paths, *(path.with_suffix(suffix) for path in paths for suffix in (".rttm", ".uem"))]
+    job = _Job(
+        str(out_dir), alpha, min_duration, alpha_scale, tuple(formats), scores, plot,
+        None if reference is None else str(reference), batch_size, tuple(map(str, protected)),
+    )
+    guarded = {p.resolve() for p in protected}
     report = BatchReport()
-    bar = tqdm(paths, desc="detect", unit="file", disable=not show_progress or len(paths) < 2, dynamic_ncols=True)
-    for path in bar:
-        try:
-            detection = detect_changes(
-                path, model=loaded, alpha=alpha, min_duration=min_duration, alpha_scale=alpha_scale, batch_size=batch_size
-            )
-            written = write_outputs(
-                detection,
-                out_dir=out_dir,
-                formats=formats,
-                scores=scores,
-                plot=plot,
-                reference=_reference_for(reference, detection.uri),
-                protected=protected,
-            )
-        except TurnpointError as error:
-            report.failures.append((str(path), str(error)))
-            logger.debug("failed: %s", error)
+    todo: list[Path] = []
+    owners: dict[str, Path] = {}
+    for path in paths:
+        uri = path.stem
+        if uri in owners:
+            report.failures.append((str(path), f"{path}: same name as {owners[uri]}; their outputs would collide (run them into different --out folders)"))
             continue
-        report.detections.append(detection)
-        report.outputs[str(path)] = written
+        owners[uri] = path
+        expected = output_paths(uri, out_dir=out_dir, formats=formats, scores=scores, plot=plot)
+        complete = all(p.exists() and p.resolve() not in guarded for p in expected.values())
+        if not overwrite and path.exists() and complete:
+            report.results.append(FileResult(str(path), uri, outputs=expected, skipped=True))
+        else:
+            todo.append(path)
+            for output in expected.values():  # temp files of a killed earlier run
+                for stale in output.parent.glob(f".{output.name}.*.tmp"):
+                    stale.unlink(missing_ok=True)
+    if report.skipped:
+        logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))
+
+    bar = tqdm(total=len(todo), desc="detect", unit="file", disable=not show_progress or len(todo) < 2, dynamic_ncols=True)
+    if jobs == 1 or len(todo) < 2:
+        for path in todo:
+            try:
+                report.results.append(_run_one(path, job, loaded))
+            except TurnpointError as error:
+                report.failures.append((str(path), str(error)))
+            bar.update()
+    else:
+        context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's thread pools
+        model_arg = None if model is None else str(model)
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_init_worker, initargs=(model_arg, device)) as pool:
+            futures = {pool.submit(_work, path, job): path for path in todo}
+            for future in as_completed(futures):
+                outcome = future.result()
+                if isinstance(outcome, str):
+                    report.failures.append((str(futures[future]), outcome))
+                else:
+                    report.results.append(outcome)
+                bar.update()
+        order = {str(p): i for i, p in enumerate(paths)}
+        report.results.sort(key=lambda r: order.get(r.path, 0))
+    bar.close()
     return report

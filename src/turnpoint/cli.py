@@ -60,6 +60,8 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", default=None, help="reference RTTM (file or folder) drawn on the plots")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="windows per forward pass")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--jobs", type=int, default=1, help="processes working on files in parallel")
+    p.add_argument("--overwrite", action="store_true", help="redo files whose outputs already exist (default: skip them)")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -91,6 +93,48 @@ def _add_summary(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=200)
 
 
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="score hypothesis segments against reference turns", description="Segmentation purity/coverage (pyannote.metrics) and boundary precision/recall/F1 (optimal one-to-one matching), per file and overall.")
+    p.add_argument("reference", help="reference RTTM file or folder of RTTM files")
+    p.add_argument("hypothesis", help="hypothesis RTTM file or folder (e.g. the --out folder of turnpoint detect)")
+    p.add_argument("--uem", default=None, help="UEM file or folder: the regions to score (default: 0 to the last end)")
+    p.add_argument("--tolerance", type=_finite_float, default=0.5, help="boundary matching window in seconds (default: %(default)s)")
+    p.add_argument("--fill-gaps", type=_finite_float, default=0.5, help="pyannote.metrics tolerance: a speaker's own pauses shorter than this are filled (default: %(default)s)")
+    p.add_argument("--bridge", type=_finite_float, default=0.0, help="split silences shorter than this between the turns around them, so changes across pauses count in purity/coverage (default: off)")
+    p.add_argument("--ignore-missing", action="store_true", help="score the files both sides have instead of refusing mismatched file sets")
+    p.add_argument("--json", default=None, help="also write the report as JSON here")
+    p.add_argument("--csv", default=None, help="also write the per-file table as CSV here")
+
+
+def _add_tune(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tune", help="choose alpha and min_duration on a development set", description="Sweep alpha and min_duration on cached score curves; write the chosen setting into a copy of the model (or a JSON for baselines) and a purity-coverage plot.")
+    p.add_argument("dev", help="folder of audio + RTTM (+ UEM), or a list file of audio paths")
+    p.add_argument("--out", required=True, help="output folder (tuned model/JSON, curves CSV, PNG, score cache)")
+    p.add_argument("--systems", type=_formats, default=["bilstm"], help="comma-separated: bilstm,bic,gaussian_divergence,glr,kernel_cpd,ge2e (default: bilstm)")
+    p.add_argument("--model", default=None, help="model file to tune (default: the bundled model)")
+    p.add_argument("--criterion", choices=["coverage", "f_measure", "boundary_f1"], default="coverage", help="best coverage at --target-purity (default), best F(purity, coverage), or best boundary F1")
+    p.add_argument("--target-purity", type=_finite_float, default=0.9)
+    p.add_argument("--min-durations", type=_formats, default=["0.5", "1.0", "1.5", "2.0"], help="comma-separated seconds (default: 0.5,1.0,1.5,2.0)")
+    p.add_argument("--alpha-scale", choices=["absolute", "percentile", "relative"], default=None, help="default: the model's (absolute for baselines)")
+    p.add_argument("--tolerance", type=_finite_float, default=0.5)
+    p.add_argument("--fill-gaps", type=_finite_float, default=0.5)
+    p.add_argument("--bridge", type=_finite_float, default=0.0)
+    p.add_argument("--rttm", default=None, help="RTTM file or folder (default: beside the audio)")
+    p.add_argument("--uem", default=None, help="UEM file or folder (default: beside the audio, if any)")
+    p.add_argument("--no-plot", action="store_true")
+
+
+def _add_baseline(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("baseline", help="detect changes with a baseline (BIC, Gaussian divergence, GLR, KernelCPD, GE2E)", description="Detect speaker changes with a baseline system; outputs as turnpoint detect writes them.")
+    p.add_argument("audio", nargs="+", help="audio/video files, folders of them, or .txt/.lst lists of paths")
+    p.add_argument("--settings", default=None, help="tuned JSON written by turnpoint tune (system, alpha, min_duration)")
+    p.add_argument("--system", default=None, help="bic, gaussian_divergence, glr, kernel_cpd or ge2e (default: from --settings)")
+    p.add_argument("--alpha", type=_finite_float, default=None, help="threshold in the system's score units (default: from --settings)")
+    p.add_argument("--min-duration", type=_finite_float, default=None, help="default: from --settings, else 1.0")
+    p.add_argument("--out", default="turnpoint_out", help="output folder (default: %(default)s)")
+    p.add_argument("--format", type=_formats, default=["rttm", "json", "csv"], help="comma-separated: rttm,json,csv (default: all)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="turnpoint", description="Find where audio turns: speaker change detection.")
     parser.add_argument("--version", action="version", version=f"turnpoint {__version__}")
@@ -100,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_detect(sub)
     _add_train(sub)
     _add_summary(sub)
+    _add_evaluate(sub)
+    _add_tune(sub)
+    _add_baseline(sub)
     return parser
 
 
@@ -120,16 +167,19 @@ def _run_detect(args: argparse.Namespace) -> int:
         reference=args.reference,
         batch_size=args.batch_size,
         device=args.device,
+        jobs=args.jobs,
+        overwrite=args.overwrite,
         show_progress=not args.quiet,
     )
-    for detection in report.detections:
-        if not args.quiet:
-            changes = ", ".join(f"{c:.2f}" for c in detection.changes) or "none"
-            print(f"{detection.uri}: {len(detection.changes)} changes in {detection.duration:.1f} s at {changes}")
-    for path, message in report.failures:
+    if not args.quiet:
+        for result in report.done:
+            changes = ", ".join(f"{c:.2f}" for c in result.changes) or "none"
+            print(f"{result.uri}: {len(result.changes)} changes in {result.duration:.1f} s at {changes}")
+    for _, message in report.failures:
         print(f"turnpoint: error: {message}", file=sys.stderr)
     if not args.quiet:
-        print(f"outputs in {args.out}/ ({len(report.detections)} files done, {len(report.failures)} failed)")
+        skipped = f", {len(report.skipped)} already done" if report.skipped else ""
+        print(f"outputs in {args.out}/ ({len(report.done)} files done{skipped}, {len(report.failures)} failed)")
     return 1 if report.failures else 0
 
 
@@ -186,12 +236,76 @@ def _run_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from turnpoint.evaluation import evaluate
+
+    report = evaluate(
+        args.reference, args.hypothesis, uem=args.uem, tolerance=args.tolerance, fill_gaps=args.fill_gaps,
+        bridge=args.bridge, ignore_missing=args.ignore_missing,
+    )
+    print(report.format_table())
+    for path in (args.json, args.csv):
+        if path:
+            print(f"written: {report.write(path)}")
+    return 0
+
+
+def _run_tune(args: argparse.Namespace) -> int:
+    from turnpoint.training import collect_files
+    from turnpoint.tuning import tune
+
+    try:
+        min_durations = [float(v) for v in args.min_durations]
+    except ValueError:
+        raise TurnpointError(f"--min-durations must be numbers, not {args.min_durations}") from None
+    result = tune(
+        collect_files(args.dev, rttm=args.rttm, uem=args.uem), systems=args.systems, model=args.model, out_dir=args.out,
+        criterion=args.criterion, target_purity=args.target_purity, min_durations=min_durations, alpha_scale=args.alpha_scale,
+        tolerance=args.tolerance, fill_gaps=args.fill_gaps, bridge=args.bridge, plot=not args.no_plot,
+    )
+    for system, point in result.chosen.items():
+        print(
+            f"{system}: alpha {point.alpha:.4g}, min_duration {point.min_duration:g} -> purity {100 * point.purity:.1f}, "
+            f"coverage {100 * point.coverage:.1f}, boundary F1 {100 * point.f1:.1f} ({point.n_changes} changes); "
+            f"written {result.written[system]}"
+        )
+    if "plot" in result.written:
+        print(f"plot: {result.written['plot']}")
+    return 0
+
+
+def _run_baseline(args: argparse.Namespace) -> int:
+    from turnpoint.api import expand_inputs
+    from turnpoint.baselines import detect_with_baseline
+    from turnpoint.outputs import write_outputs
+    from turnpoint.tuning import read_tuned
+
+    settings = read_tuned(args.settings) if args.settings else {}
+    system = args.system or settings.get("system")
+    alpha = args.alpha if args.alpha is not None else settings.get("alpha")
+    if system is None or alpha is None:
+        raise TurnpointError("give --settings (from turnpoint tune) or both --system and --alpha")
+    min_duration = args.min_duration if args.min_duration is not None else settings.get("min_duration", 1.0)
+    failures = 0
+    for path in expand_inputs(args.audio):
+        try:
+            detection = detect_with_baseline(path, system=system, alpha=float(alpha), min_duration=float(min_duration))
+            write_outputs(detection, out_dir=args.out, formats=args.format, protected=[path, path.with_suffix(".rttm"), path.with_suffix(".uem")])
+        except TurnpointError as error:
+            print(f"turnpoint: error: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        if not args.quiet:
+            print(f"{detection.uri}: {len(detection.changes)} changes in {detection.duration:.1f} s")
+    return 1 if failures else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    runners = {"detect": _run_detect, "train": _run_train, "summary": _run_summary}
+    runners = {"detect": _run_detect, "train": _run_train, "summary": _run_summary, "evaluate": _run_evaluate, "tune": _run_tune, "baseline": _run_baseline}
     try:
         return runners[args.command](args)
     except TurnpointError as error:
