@@ -97,3 +97,23 @@ def test_cli_train_then_detect(corpus, tmp_path, capsys):
     assert (out / "conv1.png").stat().st_size > 1000
     first = (out / "conv1.rttm").read_text().split()
     assert first[0] == "SPEAKER" and first[1] == "conv1"
+
+
+def test_train_on_a_pyannote_database_protocol(corpus, tmp_path):
+    (tmp_path / "train.lst").write_text("conv0\nconv1\nconv2\n")
+    (tmp_path / "dev.lst").write_text("conv3\n")
+    rttm = "".join((corpus / f"conv{i}.rttm").read_text() for i in range(4))
+    (tmp_path / "all.rttm").write_text(rttm)
+    (tmp_path / "database.yml").write_text(
+        f"Databases:\n  Synth: {corpus}/{{uri}}.wav\n"
+        "Protocols:\n  Synth:\n    SpeakerDiarization:\n      Talk:\n"
+        "        train:\n          uri: train.lst\n          annotation: all.rttm\n"
+        "        development:\n          uri: dev.lst\n          annotation: all.rttm\n"
+    )
+    run = tmp_path / "run"
+    code = main(["-q", "train", "--protocol", str(tmp_path / "database.yml"), "Synth.SpeakerDiarization.Talk",
+                 "--out", str(run), "--epochs", "1", "--batch-size", "16", "--chunks-per-epoch", "32"])
+    assert code == 0
+    training = load_model(run / "model.safetensors").training
+    assert (training["train_files"], training["validation_files"]) == (3, 1)
+    assert main(["-q", "train", "--protocol", str(tmp_path / "database.yml"), "Synth.SpeakerDiarization.Nope", "--out", str(tmp_path / "r2")]) == 1

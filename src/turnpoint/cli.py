@@ -66,7 +66,9 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a detector on audio + RTTM (+ UEM)", description="Train the BiLSTM speaker change detector on your annotated audio.")
-    p.add_argument("train", help="folder of audio + RTTM (+ UEM), or a list file of audio paths")
+    p.add_argument("train", nargs="?", help="folder of audio + RTTM (+ UEM), or a list file of audio paths")
+    p.add_argument("--protocol", nargs=2, metavar=("DATABASE_YML", "PROTOCOL"), default=None,
+                   help="train on a pyannote.database protocol's train subset, validate on its development subset")
     p.add_argument("--validation", default=None, help="validation folder or list (default: hold out --validation-fraction of the files)")
     p.add_argument("--validation-fraction", type=float, default=0.1)
     p.add_argument("--rttm", default=None, help="RTTM file or folder (default: beside the audio)")
@@ -199,7 +201,15 @@ def _run_train(args: argparse.Namespace) -> int:
         frame_step=args.frame_step,
         window_duration=args.window,
     )
-    if args.rttm or args.uem:
+    if args.protocol:
+        from turnpoint.training import collect_protocol
+
+        database, protocol = args.protocol
+        train_source = collect_protocol(database, protocol, "train")
+        validation = collect_protocol(database, protocol, "development")
+    elif not args.train:
+        raise TurnpointError("give a training folder or list file, or --protocol DATABASE_YML PROTOCOL")
+    elif args.rttm or args.uem:
         from turnpoint.training import collect_files
 
         train_source = collect_files(args.train, rttm=args.rttm, uem=args.uem)

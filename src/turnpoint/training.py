@@ -142,6 +142,28 @@ def collect_files(
     return files
 
 
+def collect_protocol(database_yml: str | Path, protocol: str, subset: str) -> list[AnnotatedFile]:
+    """Annotated files of a pyannote.database protocol subset ("train", "development", "test").
+
+    Examples
+    --------
+    >>> # collect_protocol("AMI-diarization-setup/pyannote/database.yml", "AMI.SpeakerDiarization.only_words", "train")
+    """
+    from turnpoint.annotations import load_protocol
+
+    files = []
+    for item in load_protocol(database_yml, protocol, subset):
+        if item.audio is None:
+            raise TurnpointError(f"protocol {protocol} gives no audio path for {item.uri!r} (add it under Databases:)", path=database_yml)
+        if item.turns is None:
+            raise TurnpointError(f"protocol {protocol} subset {subset} has no annotation for {item.uri!r}", path=database_yml)
+        annotated = tuple(item.annotated) if item.annotated else None
+        files.append(AnnotatedFile(item.uri, Path(item.audio), tuple(item.turns), annotated))
+    if not files:
+        raise TurnpointError(f"protocol {protocol} subset {subset} has no files", path=database_yml)
+    return files
+
+
 @dataclass
 class PreparedFile:
     """Features, frame labels and loss mask of one file, ready for chunking."""
