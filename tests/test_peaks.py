@@ -47,3 +47,16 @@ def test_segments_cover_the_file():
     assert segments_from_changes(np.array([]), duration=3.0) == [(0.0, 3.0)]
     segments = segments_from_changes(np.array([1.0, 2.5]), duration=4.0)
     assert segments == [(0.0, 1.0), (1.0, 2.5), (2.5, 4.0)]
+
+
+def test_local_maxima_equal_scipy_argrelmax():
+    from scipy.signal import argrelmax
+
+    from turnpoint.peaks import strict_local_maxima
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(0, 300))
+        values = np.round(rng.random(n), 1)  # ties and plateaus on purpose
+        order = int(rng.integers(1, 70))
+        assert strict_local_maxima(values, order=order).tolist() == argrelmax(values, order=order)[0].tolist()

@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import argrelmax
 
 ALPHA_SCALES = ("absolute", "percentile", "relative")
+
+
+def strict_local_maxima(values: np.ndarray, *, order: int) -> np.ndarray:
+    """Indices ``i`` with ``values[i]`` above every value within ``order`` samples on each side.
+
+    The same as ``scipy.signal.argrelmax(values, order=order)`` (edges repeated beyond the ends),
+    in O(n · order) vector operations and O(n) memory, without importing scipy.signal (2 s).
+
+    Examples
+    --------
+    >>> strict_local_maxima(np.array([0, 2, 1, 3, 1, 1, 0.5]), order=1).tolist()
+    [1, 3]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    padded = np.pad(values, order, mode="edge")
+    is_peak = np.ones(n, dtype=bool)
+    for shift in range(1, order + 1):
+        is_peak &= values > padded[order - shift : order - shift + n]
+        is_peak &= values > padded[order + shift : order + shift + n]
+    return np.flatnonzero(is_peak)
 
 
 def threshold_for(scores: np.ndarray, *, alpha: float, alpha_scale: str = "absolute") -> float:
@@ -59,7 +81,7 @@ def find_peaks(
     if len(scores) < 3:
         return np.zeros(0, dtype=np.int64)
     order = max(1, int(np.rint(min_duration / frame_step)))
-    candidates = argrelmax(scores, order=order)[0]
+    candidates = strict_local_maxima(scores, order=order)
     threshold = threshold_for(scores, alpha=alpha, alpha_scale=alpha_scale)
     return candidates[scores[candidates] > threshold].astype(np.int64)
 
