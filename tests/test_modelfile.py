@@ -99,3 +99,14 @@ def test_garbage_truncated_and_missing_files(tmp_path):
     truncated.write_bytes(good.read_bytes()[:-500])
     with pytest.raises(TurnpointError):
         load_model(truncated)
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    _, path = _saved(tmp_path)
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert mode == 0o666 & ~mask
