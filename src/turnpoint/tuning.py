@@ -1,0 +1,496 @@
+"""Tuning peak picking on a development set: sweep alpha and min_duration on cached score curves.
+
+Scores are computed once per file and system (and cached as ``.npz``), then every
+``(alpha, min_duration)`` pair is scored without touching audio again: candidate peaks
+(local maxima ``min_duration`` apart) are found once per ``min_duration`` and each alpha only
+filters them. Purity/coverage in the sweep use :func:`turnpoint.metrics.purity_coverage`, a numpy
+implementation that equals ``pyannote.metrics`` (tested) and is ~50× faster; boundary scores use
+the same definitions as :mod:`turnpoint.evaluation`.
+
+Examples
+--------
+>>> # files = collect_files("corpus/dev/"); scores, seconds = score_files(files, system="bilstm")
+>>> # result = sweep(files, scores, system="bilstm"); best = select(result, criterion="coverage", target_purity=0.9)
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import argrelmax
+
+from turnpoint.errors import TurnpointError
+from turnpoint.evaluation import EDGE, bridge_pauses, crop_turns, reference_changes
+from turnpoint.fileio import atomic_open, atomic_write_text
+from turnpoint.inference import Scores
+from turnpoint.metrics import BoundaryScore, PurityCoverage, boundary_score, purity_coverage, reference_pieces
+from turnpoint.peaks import ALPHA_SCALES
+from turnpoint.training import AnnotatedFile
+
+logger = logging.getLogger(__name__)
+
+MIN_DURATIONS = (0.5, 1.0, 1.5, 2.0)
+CRITERIA = ("coverage", "f_measure", "boundary_f1")
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """Scores of one peak-picking setting over all files."""
+
+    alpha: float
+    min_duration: float
+    purity: float
+    coverage: float
+    f_measure: float
+    precision: float
+    recall: float
+    f1: float
+    n_changes: int
+
+
+@dataclass
+class Sweep:
+    """A system's purity–coverage / boundary curve over (alpha, min_duration)."""
+
+    system: str
+    points: list[SweepPoint]
+    alpha_scale: str = "absolute"
+    settings: dict = field(default_factory=dict)
+
+    def to_csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=["system", *SweepPoint.__dataclass_fields__], lineterminator="\n")
+        writer.writeheader()
+        for point in self.points:
+            writer.writerow({"system": self.system, **{k: _round(v) for k, v in asdict(point).items()}})
+        return buffer.getvalue()
+
+    def at(self, min_duration: float) -> list[SweepPoint]:
+        """The points of one min_duration, by increasing alpha."""
+        return sorted((p for p in self.points if abs(p.min_duration - min_duration) < 1e-9), key=lambda p: p.alpha)
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.6g}") if isinstance(value, float) else value
+
+
+# ---------------------------------------------------------------------------------------------
+# scoring with a cache
+
+
+def _cache_key(audio: Path, system: str, model: str | Path | None) -> str:
+    stat = audio.stat()
+    parts = [str(audio.resolve()), str(stat.st_size), str(stat.st_mtime_ns), system]
+    if system == "bilstm":
+        from turnpoint.modelfile import resolve_model_path
+
+        model_path = resolve_model_path(model)
+        parts += [str(model_path.resolve()), str(model_path.stat().st_mtime_ns) if model_path.exists() else ""]
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
+def score_files(
+    files: Sequence[AnnotatedFile],
+    *,
+    system: str = "bilstm",
+    model: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    device: str = "cpu",
+) -> tuple[dict[str, Scores], float]:
+    """Score curves of every file with one system, and the seconds spent computing them.
+
+    ``system`` is ``"bilstm"`` (``model``: a model file or the bundled default) or a name from
+    :data:`turnpoint.baselines.SYSTEMS`. With ``cache_dir``, curves are stored as
+    ``<cache_dir>/<system>/<uri>.<key>.npz`` and reused while audio and model are unchanged (the
+    compute time is stored with them).
+
+    Examples
+    --------
+    >>> score_files([], system="bic")
+    ({}, 0.0)
+    """
+    scorer = None
+    out: dict[str, Scores] = {}
+    seconds = 0.0
+    for item in files:
+        cached = None
+        if cache_dir is not None:
+            cached = Path(cache_dir) / system / f"{item.uri}.{_cache_key(Path(item.audio), system, model)}.npz"
+            if cached.exists():
+                data = np.load(cached)
+                out[item.uri] = Scores(data["values"], float(data["frame_step"]), float(data["duration"]))
+                seconds += float(data["seconds"])
+                continue
+        if scorer is None:
+            scorer = _scorer(system, model, device)
+        started = time.perf_counter()
+        scores = scorer(item.audio)
+        elapsed = time.perf_counter() - started
+        seconds += elapsed
+        out[item.uri] = scores
+        if cached is not None:
+            with atomic_open(cached, mode="wb") as handle:
+                np.savez(handle, values=scores.values, frame_step=scores.frame_step, duration=scores.duration, seconds=elapsed)
+    return out, seconds
+
+
+def _scorer(system: str, model: str | Path | None, device: str):
+    if system == "bilstm":
+        from turnpoint.inference import score_file
+        from turnpoint.modelfile import load_model
+
+        loaded = load_model(model, device=device)
+        return lambda audio: score_file(audio, model=loaded.model, specifications=loaded.specifications)
+    from turnpoint.baselines import SYSTEMS, score_audio
+
+    if system not in SYSTEMS:
+        raise TurnpointError(f"unknown system {system!r}; choose from bilstm, {', '.join(SYSTEMS)}")
+    return lambda audio: score_audio(audio, system=system)
+
+
+# ---------------------------------------------------------------------------------------------
+# the sweep
+
+
+@dataclass
+class _Prepared:
+    regions: list[tuple[float, float]]
+    pieces: np.ndarray
+    changes: np.ndarray
+    bounds: tuple[float, float]
+
+
+def _prepare(item: AnnotatedFile, scores: Scores, *, tolerance: float, fill_gaps: float, bridge: float) -> _Prepared:
+    regions = list(item.annotated) if item.annotated is not None else [(0.0, scores.duration)]
+    cropped = bridge_pauses(crop_turns(list(item.turns), regions), bridge=bridge)
+    pieces = reference_pieces([(t.start, t.end, t.speaker) for t in cropped], tolerance=fill_gaps)
+    changes = reference_changes(list(item.turns), regions, tolerance=tolerance)
+    return _Prepared(regions, pieces, changes, (min(r[0] for r in regions), max(r[1] for r in regions)))
+
+
+def _normalised_peaks(scores: Scores, *, min_duration: float, alpha_scale: str) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate peak times and their values on the alpha scale (peak kept when value > alpha)."""
+    values = np.asarray(scores.values, dtype=np.float64)
+    if len(values) < 3:
+        return np.zeros(0), np.zeros(0)
+    order = max(1, int(np.rint(min_duration / scores.frame_step)))
+    index = argrelmax(values, order=order)[0]
+    peak_values = values[index]
+    if alpha_scale == "percentile":
+        low, high = np.percentile(values, [1, 99])
+    elif alpha_scale == "relative":
+        low, high = values.min(), values.max()
+    else:
+        low, high = 0.0, 1.0
+    scale = high - low if high > low else 1.0
+    return index * scores.frame_step, (peak_values - low) / scale
+
+
+def sweep(
+    files: Sequence[AnnotatedFile],
+    scores: Mapping[str, Scores],
+    *,
+    system: str = "bilstm",
+    alphas: Sequence[float] | None = None,
+    min_durations: Sequence[float] = MIN_DURATIONS,
+    alpha_scale: str = "absolute",
+    n_alphas: int = 60,
+    tolerance: float = 0.5,
+    fill_gaps: float = 0.5,
+    bridge: float = 0.0,
+) -> Sweep:
+    """Score every (alpha, min_duration) on the files' cached curves.
+
+    Parameters
+    ----------
+    files : annotated files (turns, regions); their ``uri`` keys ``scores``
+    scores : score curve per URI (:func:`score_files`)
+    alphas : thresholds to try; default: ``n_alphas`` quantiles of the candidate peaks' values
+        (so every system, whatever its score units, gets a full curve from "every peak" to "none")
+    min_durations : minimum seconds between changes to try
+    alpha_scale : "absolute" (alpha in score units), or the paper's per-file "percentile" / "relative"
+    tolerance, fill_gaps, bridge : as in :func:`turnpoint.evaluation.evaluate`
+
+    Examples
+    --------
+    >>> from turnpoint.annotations import Turn
+    >>> item = AnnotatedFile("f", Path("f.wav"), (Turn(start=0.0, end=5.0, speaker="A"), Turn(start=5.0, end=10.0, speaker="B")))
+    >>> curve = np.zeros(626, dtype=np.float32); curve[312] = 0.9
+    >>> result = sweep([item], {"f": Scores(curve, 0.016, 10.0)}, alphas=[0.5], min_durations=[1.0])
+    >>> result.points[0].f1, round(result.points[0].purity, 3)
+    (1.0, 0.999)
+    """
+    if alpha_scale not in ALPHA_SCALES:
+        raise TurnpointError(f"alpha_scale must be one of {ALPHA_SCALES}, not {alpha_scale!r}")
+    missing = [item.uri for item in files if item.uri not in scores]
+    if missing:
+        raise TurnpointError(f"no scores for {', '.join(missing[:5])}")
+    if not files:
+        raise TurnpointError("nothing to tune on: no annotated files")
+    prepared = {item.uri: _prepare(item, scores[item.uri], tolerance=tolerance, fill_gaps=fill_gaps, bridge=bridge) for item in files}
+    peaks = {
+        (item.uri, md): _normalised_peaks(scores[item.uri], min_duration=md, alpha_scale=alpha_scale)
+        for item in files
+        for md in min_durations
+    }
+    if alphas is None:
+        pooled = np.concatenate([v for _, v in peaks.values()] or [np.zeros(1)])
+        pooled = pooled if len(pooled) else np.zeros(1)
+        grid = np.quantile(pooled, np.linspace(0.0, 1.0, n_alphas))
+        alphas = np.unique(np.r_[grid[0] - 1e-6 * max(1.0, abs(grid[0])), grid])
+    points = []
+    for md in min_durations:
+        for alpha in alphas:
+            segmentation = PurityCoverage(0.0, 0.0, 0.0)
+            boundary = BoundaryScore(0, 0, 0)
+            n_changes = 0
+            for item in files:
+                p = prepared[item.uri]
+                times, values = peaks[(item.uri, md)]
+                found = times[values > alpha]
+                found = found[[any(s + EDGE < t < e - EDGE for s, e in p.regions) for t in found]] if len(found) else found
+                n_changes += len(found)
+                segmentation = segmentation + purity_coverage(p.pieces, [p.bounds[0], *found, p.bounds[1]])
+                boundary = boundary + boundary_score(p.changes, found, tolerance=tolerance)
+            points.append(
+                SweepPoint(
+                    float(alpha), float(md), segmentation.purity, segmentation.coverage, segmentation.f_measure,
+                    boundary.precision, boundary.recall, boundary.f1, n_changes,
+                )
+            )
+    settings = {"tolerance": tolerance, "fill_gaps": fill_gaps, "bridge": bridge, "files": [item.uri for item in files]}
+    return Sweep(system=system, points=points, alpha_scale=alpha_scale, settings=settings)
+
+
+def coverage_at_purity(points: Sequence[SweepPoint], purity: float) -> float:
+    """Best coverage among settings whose purity is at least ``purity`` (NaN if none).
+
+    Examples
+    --------
+    >>> pts = [SweepPoint(0.1, 1.0, 0.8, 0.9, 0, 0, 0, 0, 0), SweepPoint(0.5, 1.0, 0.92, 0.7, 0, 0, 0, 0, 0)]
+    >>> coverage_at_purity(pts, 0.9)
+    0.7
+    """
+    ok = [p.coverage for p in points if p.purity >= purity - 1e-12]
+    return max(ok) if ok else float("nan")
+
+
+def purity_at_coverage(points: Sequence[SweepPoint], coverage: float) -> float:
+    """Best purity among settings whose coverage is at least ``coverage`` (NaN if none)."""
+    ok = [p.purity for p in points if p.coverage >= coverage - 1e-12]
+    return max(ok) if ok else float("nan")
+
+
+def select(result: Sweep, *, criterion: str = "coverage", target_purity: float = 0.9) -> SweepPoint:
+    """The chosen setting: best coverage at ``target_purity``, best F(purity, coverage), or best boundary F1.
+
+    If no setting reaches the target purity, the purest one is chosen (with a warning).
+
+    Examples
+    --------
+    >>> pts = [SweepPoint(0.1, 1.0, 0.8, 0.9, 0.85, 0, 0, 0.5, 9), SweepPoint(0.5, 1.0, 0.92, 0.7, 0.8, 0, 0, 0.6, 4)]
+    >>> select(Sweep("x", pts), target_purity=0.9).alpha, select(Sweep("x", pts), criterion="f_measure").alpha
+    (0.5, 0.1)
+    """
+    if criterion not in CRITERIA:
+        raise TurnpointError(f"criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
+    points = result.points
+    if not points:
+        raise TurnpointError("empty sweep")
+    if criterion == "f_measure":
+        return max(points, key=lambda p: (p.f_measure, p.f1))
+    if criterion == "boundary_f1":
+        return max(points, key=lambda p: (p.f1, p.f_measure))
+    ok = [p for p in points if p.purity >= target_purity - 1e-12]
+    if not ok:
+        best = max(points, key=lambda p: (p.purity, p.coverage))
+        logger.warning("%s: no setting reaches %.1f %% purity; taking the purest (%.1f %%)", result.system, 100 * target_purity, 100 * best.purity)
+        return best
+    return max(ok, key=lambda p: (p.coverage, p.purity))
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs
+
+
+def write_tuned(
+    point: SweepPoint,
+    out_path: str | Path,
+    *,
+    system: str = "bilstm",
+    model: str | Path | None = None,
+    alpha_scale: str = "absolute",
+    criterion: str = "",
+    target_purity: float | None = None,
+    settings: Mapping | None = None,
+) -> Path:
+    """Store a chosen setting: a COPY of the model file with new defaults (BiLSTM) or a small JSON.
+
+    The input model is never modified; writing over it is refused.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = write_tuned(SweepPoint(3.0, 1.5, 0.9, 0.8, 0.85, 0.7, 0.6, 0.65, 12), Path(tempfile.mkdtemp()) / "bic.json", system="bic")
+    >>> json.loads(p.read_text())["alpha"]
+    3.0
+    """
+    out_path = Path(out_path)
+    tuning = {
+        "criterion": criterion,
+        "target_purity": target_purity,
+        "point": asdict(point),
+        **({"settings": dict(settings)} if settings else {}),
+    }
+    if system != "bilstm":
+        data = {"system": system, "alpha": point.alpha, "min_duration": point.min_duration, "alpha_scale": alpha_scale, "tuning": tuning}
+        atomic_write_text(out_path, json.dumps(data, indent=2) + "\n")
+        return out_path
+    from turnpoint.modelfile import Defaults, load_model, resolve_model_path, save_model
+
+    source = resolve_model_path(model)
+    if out_path.resolve() == source.resolve():
+        raise TurnpointError("refusing to overwrite the model being tuned; write the tuned copy elsewhere", path=out_path)
+    loaded = load_model(model)
+    training = dict(loaded.training, tuning=dict(tuning, source_model=str(source)))
+    return save_model(
+        out_path,
+        model=loaded.model,
+        specifications=loaded.specifications,
+        defaults=Defaults(alpha=float(point.alpha), min_duration=float(point.min_duration), alpha_scale=alpha_scale),
+        training=training,
+        name=f"{loaded.name}-tuned",
+    )
+
+
+def read_tuned(path: str | Path) -> dict:
+    """Read a baseline setting written by :func:`write_tuned` (``system``, ``alpha``, ``min_duration``)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TurnpointError("no such file", path=path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise TurnpointError(f"not a tuned-setting JSON file ({error})", path=path) from None
+    if not isinstance(data, dict) or not all(k in data for k in ("system", "alpha", "min_duration")):
+        raise TurnpointError("tuned-setting file needs 'system', 'alpha' and 'min_duration'", path=path)
+    if not (isinstance(data["alpha"], (int, float)) and math.isfinite(data["alpha"])):
+        raise TurnpointError(f"alpha must be a finite number, not {data['alpha']!r}", path=path)
+    return data
+
+
+def pareto(points: Sequence[SweepPoint]) -> list[SweepPoint]:
+    """Settings no other setting beats in both purity and coverage, by increasing coverage."""
+    front: list[SweepPoint] = []
+    for point in sorted(points, key=lambda p: (-p.purity, -p.coverage)):
+        if not front or point.coverage > front[-1].coverage + 1e-12:
+            front.append(point)
+    return sorted(front, key=lambda p: p.coverage)
+
+
+def plot_curves(sweeps: Sequence[Sweep], path: str | Path, *, title: str = "") -> Path:
+    """PNG of purity against coverage, one line per system (the best envelope over all settings).
+
+    Like the paper's Fig. 4, each line shows what a system can trade between the two metrics.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6.4, 5.2), dpi=120)
+    for result in sweeps:
+        front = pareto(result.points)
+        axes.plot([100 * p.coverage for p in front], [100 * p.purity for p in front], marker=".", label=result.system)
+    axes.set_xlabel("coverage (%)")
+    axes.set_ylabel("purity (%)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower left")
+    if title:
+        axes.set_title(title, fontsize=9)
+    figure.tight_layout()
+    with atomic_open(path, mode="wb") as handle:
+        figure.savefig(handle, format="png")
+    plt.close(figure)
+    return Path(path)
+
+
+@dataclass
+class TuneResult:
+    """What ``turnpoint tune`` did for each system."""
+
+    sweeps: list[Sweep]
+    chosen: dict[str, SweepPoint]
+    written: dict[str, Path]
+    seconds: dict[str, float]
+
+
+def tune(
+    files: Sequence[AnnotatedFile],
+    *,
+    systems: Sequence[str] = ("bilstm",),
+    model: str | Path | None = None,
+    out_dir: str | Path,
+    criterion: str = "coverage",
+    target_purity: float = 0.9,
+    min_durations: Sequence[float] = MIN_DURATIONS,
+    alpha_scale: str | None = None,
+    tolerance: float = 0.5,
+    fill_gaps: float = 0.5,
+    bridge: float = 0.0,
+    plot: bool = True,
+    device: str = "cpu",
+) -> TuneResult:
+    """Score, sweep, choose and write the setting of each system; curves as CSV and PNG in ``out_dir``.
+
+    Writes ``<system>.curve.csv``, the tuned ``bilstm.safetensors`` (a copy of the model with new
+    defaults) or ``<system>.json``, and ``purity_coverage.png``. Scores are cached in ``out_dir/cache``.
+    """
+    if criterion not in CRITERIA:
+        raise TurnpointError(f"criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
+    if not 0 < target_purity <= 1:
+        raise TurnpointError(f"target purity must be in (0, 1], not {target_purity}")
+    out_dir = Path(out_dir)
+    result = TuneResult([], {}, {}, {})
+    for system in systems:
+        scale = alpha_scale
+        if scale is None:
+            scale = "absolute"
+            if system == "bilstm":
+                from turnpoint.modelfile import load_model
+
+                scale = load_model(model).defaults.alpha_scale
+        scores, seconds = score_files(files, system=system, model=model, cache_dir=out_dir / "cache", device=device)
+        curve = sweep(
+            files, scores, system=system, min_durations=min_durations, alpha_scale=scale,
+            tolerance=tolerance, fill_gaps=fill_gaps, bridge=bridge,
+        )
+        chosen = select(curve, criterion=criterion, target_purity=target_purity)
+        atomic_write_text(out_dir / f"{system}.curve.csv", curve.to_csv())
+        target = out_dir / ("bilstm.safetensors" if system == "bilstm" else f"{system}.json")
+        result.written[system] = write_tuned(
+            chosen, target, system=system, model=model, alpha_scale=scale, criterion=criterion,
+            target_purity=target_purity if criterion == "coverage" else None, settings=curve.settings,
+        )
+        result.sweeps.append(curve)
+        result.chosen[system] = chosen
+        result.seconds[system] = seconds
+    if plot:
+        result.written["plot"] = plot_curves(result.sweeps, out_dir / "purity_coverage.png", title=f"{len(files)} files")
+    return result
+
+
+__all__ = [
+    "CRITERIA", "MIN_DURATIONS", "Sweep", "SweepPoint", "TuneResult", "coverage_at_purity", "pareto", "plot_curves",
+    "purity_at_coverage", "read_tuned", "score_files", "select", "sweep", "tune", "write_tuned",
+]

@@ -1,0 +1,145 @@
+"""Tuning: the sweep on hand-made curves, the selection rules, tuned model copies, plots, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from synth import make_conversation
+
+from turnpoint import SpeakerChangeConfig, SpeakerChangeDetector, Specifications, save_model
+from turnpoint.annotations import Turn
+from turnpoint.cli import main
+from turnpoint.errors import TurnpointError
+from turnpoint.inference import Scores
+from turnpoint.modelfile import load_model
+from turnpoint.training import AnnotatedFile
+from turnpoint.tuning import (
+    Sweep,
+    SweepPoint,
+    coverage_at_purity,
+    pareto,
+    plot_curves,
+    purity_at_coverage,
+    read_tuned,
+    score_files,
+    select,
+    sweep,
+    write_tuned,
+)
+
+STEP = 0.016
+
+
+def file_with_curve(peaks: dict[float, float]) -> tuple[AnnotatedFile, Scores]:
+    """A 20 s file, speaker changes at 5, 10 and 15 s (no pauses), and a curve with the given peaks."""
+    turns = (Turn(start=0.0, end=5.0, speaker="A"), Turn(start=5.0, end=10.0, speaker="B"),
+             Turn(start=10.0, end=15.0, speaker="A"), Turn(start=15.0, end=20.0, speaker="B"))
+    curve = np.zeros(1251, dtype=np.float32)
+    for time, value in peaks.items():
+        curve[int(round(time / STEP))] = value
+    return AnnotatedFile("f", Path("f.wav"), turns, ((0.0, 20.0),)), Scores(curve, STEP, 20.0)
+
+
+def test_sweep_by_hand():
+    # true changes at 5 and 10 s score 0.9 and 0.6, a false one at 12 s 0.7; the change at 15 s is missed
+    item, scores = file_with_curve({5.0: 0.9, 10.0: 0.6, 12.0: 0.7})
+    result = sweep([item], {"f": scores}, alphas=[0.0, 0.65, 0.8, 0.95], min_durations=[1.0])
+    by_alpha = {p.alpha: p for p in result.points}
+    assert by_alpha[0.8].n_changes == 1 and by_alpha[0.8].precision == 1.0 and by_alpha[0.8].recall == pytest.approx(1 / 3)
+    assert by_alpha[0.65].n_changes == 2 and by_alpha[0.65].f1 == pytest.approx(2 * 1 / 5)
+    assert by_alpha[0.0].f1 == pytest.approx(2 * 2 / 6)
+    # no change: one segment. pyannote's reference "clusters" are the four 5 s turns (pieces between
+    # boundaries), not the two speakers: the segment's best piece covers 5 s of 20 -> purity 0.25
+    assert (by_alpha[0.95].purity, by_alpha[0.95].coverage) == pytest.approx((0.25, 1.0))
+    # all peaks: segments [0,5] [5,10] [10,12] [12,20]: purity (5+5+2+5)/20, coverage (5+5+3+5)/20
+    assert by_alpha[0.0].purity == pytest.approx((5 + 5 + 2 + 5) / 20, abs=0.002)  # 5.0 s falls on frame 312 (4.992 s)
+    assert by_alpha[0.0].coverage == pytest.approx((5 + 5 + 3 + 5) / 20, abs=0.002)
+    # a larger min_duration merges the 10 s and 12 s peaks into the stronger one
+    wide = sweep([item], {"f": scores}, alphas=[0.0], min_durations=[2.5]).points[0]
+    assert wide.n_changes == 2
+
+
+def test_default_grid_and_scales():
+    item, scores = file_with_curve({5.0: 0.9, 10.0: 0.6, 12.0: 0.7})
+    result = sweep([item], {"f": scores}, min_durations=[1.0], n_alphas=10)
+    counts = sorted({p.n_changes for p in result.points})
+    assert counts[0] == 0 and counts[-1] == 3  # the default grid spans "every peak" to "none"
+    relative = sweep([item], {"f": scores}, alphas=[0.5], min_durations=[1.0], alpha_scale="relative").points[0]
+    assert relative.n_changes == 3  # 0.6 > 0 + 0.5 * 0.9
+    with pytest.raises(TurnpointError, match="no scores for g"):
+        sweep([AnnotatedFile("g", Path("g.wav"), ())], {"f": scores})
+
+
+def test_select_and_readouts():
+    pts = [
+        SweepPoint(0.1, 1.0, 0.80, 0.95, 0.87, 0.5, 0.9, 0.64, 30),
+        SweepPoint(0.3, 1.0, 0.91, 0.85, 0.88, 0.7, 0.7, 0.70, 20),
+        SweepPoint(0.5, 1.0, 0.95, 0.70, 0.81, 0.9, 0.5, 0.64, 10),
+    ]
+    result = Sweep("x", pts)
+    assert select(result, criterion="coverage", target_purity=0.9).alpha == 0.3
+    assert select(result, criterion="f_measure").alpha == 0.3
+    assert select(result, criterion="coverage", target_purity=0.99).alpha == 0.5  # none reaches it: purest
+    assert coverage_at_purity(pts, 0.9) == 0.85 and purity_at_coverage(pts, 0.9) == 0.80
+    assert np.isnan(coverage_at_purity(pts, 0.99))
+    assert [p.alpha for p in pareto(pts)] == [0.5, 0.3, 0.1]
+    with pytest.raises(TurnpointError, match="criterion must be one of"):
+        select(result, criterion="accuracy")
+
+
+def test_write_tuned_model_copy(tmp_path: Path):
+    torch.manual_seed(0)
+    source = save_model(tmp_path / "m.safetensors", model=SpeakerChangeDetector(SpeakerChangeConfig()), specifications=Specifications())
+    before = source.read_bytes()
+    point = SweepPoint(0.37, 1.5, 0.9, 0.8, 0.85, 0.7, 0.6, 0.65, 12)
+    tuned = write_tuned(point, tmp_path / "tuned.safetensors", model=source, criterion="coverage", target_purity=0.9)
+    loaded = load_model(tuned)
+    assert (loaded.defaults.alpha, loaded.defaults.min_duration) == (0.37, 1.5)
+    assert loaded.training["tuning"]["criterion"] == "coverage"
+    assert source.read_bytes() == before  # the input model is untouched
+    with pytest.raises(TurnpointError, match="refusing to overwrite the model"):
+        write_tuned(point, source, model=source)
+    settings = write_tuned(point, tmp_path / "bic.json", system="bic")
+    assert read_tuned(settings)["alpha"] == 0.37
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(TurnpointError, match="bad.json: tuned-setting file needs"):
+        read_tuned(tmp_path / "bad.json")
+
+
+def test_plot(tmp_path: Path):
+    pts = [SweepPoint(a, 1.0, 0.5 + a / 2, 1 - a / 2, 0, 0, 0, 0, 0) for a in np.linspace(0, 1, 5)]
+    path = plot_curves([Sweep("a", pts), Sweep("b", pts[::2])], tmp_path / "pc.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cache_and_cli_tune(tmp_path: Path, capsys: pytest.CaptureFixture):
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    for seed in (1, 2):
+        make_conversation(dev / f"conv{seed}.wav", seed=seed, duration=14.0)
+    from turnpoint.training import collect_files
+
+    files = collect_files(dev)
+    first, seconds = score_files(files, system="glr", cache_dir=tmp_path / "cache")
+    again, cached_seconds = score_files(files, system="glr", cache_dir=tmp_path / "cache")
+    assert len(list((tmp_path / "cache" / "glr").glob("*.npz"))) == 2
+    assert cached_seconds == pytest.approx(seconds)
+    np.testing.assert_array_equal(first["conv1"].values, again["conv1"].values)
+
+    torch.manual_seed(0)
+    model = save_model(tmp_path / "m.safetensors", model=SpeakerChangeDetector(SpeakerChangeConfig()), specifications=Specifications())
+    out = tmp_path / "tuned"
+    code = main(["-q", "tune", str(dev), "--out", str(out), "--systems", "bilstm,glr", "--model", str(model),
+                 "--min-durations", "1.0", "--criterion", "boundary_f1"])
+    printed = capsys.readouterr().out
+    assert code == 0 and "bilstm: alpha" in printed and "glr: alpha" in printed
+    assert load_model(out / "bilstm.safetensors").training["tuning"]["criterion"] == "boundary_f1"
+    assert json.loads((out / "glr.json").read_text())["system"] == "glr"
+    assert (out / "purity_coverage.png").exists() and (out / "glr.curve.csv").exists()
+    code = main(["tune", str(dev), "--out", str(out), "--systems", "nope"])
+    err = capsys.readouterr().err
+    assert code == 1 and "unknown system 'nope'" in err and "Traceback" not in err
