@@ -275,7 +275,10 @@ def read_rttm(path: str | Path) -> dict[str, list[Turn]]:
         start = _parse_time(start_s, what="start time", path=path, line=number)
         duration = _parse_time(dur_s, what="duration", path=path, line=number)
         # rounding to 1e-9 s hides float noise (34.29 + 0.48 = 34.769999999999996) without losing precision
-        turns.setdefault(uri, []).append(Turn(start=start, end=round(start + duration, 9), speaker=speaker))
+        end = round(start + duration, 9)
+        if not math.isfinite(end):  # e.g. start 1e308 + duration 1e308
+            raise TurnpointError(f"start time {start_s} + duration {dur_s} is not a finite number", path=path, line=number)
+        turns.setdefault(uri, []).append(Turn(start=start, end=end, speaker=speaker))
     for uri_turns in turns.values():
         uri_turns.sort(key=lambda t: (t.start, t.end, t.speaker))
     return turns
@@ -571,8 +574,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         line = None if mark is None else mark.line + 1
         problem = exc.problem or exc.context or "invalid YAML"
         raise TurnpointError(f"invalid YAML: {problem}", path=path, line=line) from None
-    except yaml.YAMLError as exc:
-        raise TurnpointError(f"invalid YAML: {exc}", path=path) from None
+    except yaml.YAMLError as exc:  # e.g. ReaderError (a control character): its message spans lines
+        position = getattr(exc, "position", None)
+        line = text[:position].count("\n") + 1 if isinstance(position, int) else None
+        raise TurnpointError(f"invalid YAML: {' '.join(str(exc).split())}", path=path, line=line) from None
     if config is None:
         config = {}
     if not isinstance(config, dict):

@@ -21,6 +21,9 @@ from turnpoint.errors import TurnpointError
 logger = logging.getLogger(__name__)
 
 DEFAULT_BLOCK_DURATION = 60.0
+#: Largest |sample| accepted (120 dB above full scale). Float files may exceed 1.0 (clipped mixes, or
+#: int16-scale values stored as float), but 1e30 is corruption: its spectrum overflows float32.
+MAX_SAMPLE_MAGNITUDE = 1e6
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,11 @@ def iter_audio(
         for samples, rate in source:
             if not np.all(np.isfinite(samples)):
                 raise TurnpointError("audio contains NaN or infinite samples", path=path)
+            if len(samples) and float(np.max(np.abs(samples))) > MAX_SAMPLE_MAGNITUDE:
+                raise TurnpointError(
+                    f"audio samples reach {float(np.max(np.abs(samples))):.3g}, far outside [-1, 1] (corrupt float audio?)",
+                    path=path,
+                )
             if input_rate is None:
                 input_rate = rate
                 if rate != sample_rate:

@@ -87,12 +87,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
+    p.add_argument("--task", choices=["changes", "events"], default="changes", help="changes: speaker change detection (default); events: sound event detection")
+    p.add_argument("--classes", default=None, help="events: comma-separated class names (default: every label of the training TSV)")
+    p.add_argument("--bidirectional", action="store_true", help="events: a bidirectional LSTM instead of the seed's LSTM 64")
 
 
 def _add_summary(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("summary", help="print the network's layers and parameter counts")
     p.add_argument("--model", default=None, help="model file to describe (default: the paper's architecture)")
     p.add_argument("--frames", type=int, default=200)
+    p.add_argument("--task", choices=["changes", "events"], default="changes", help="changes: speaker change detection (default); events: sound event detection")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -106,6 +110,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ignore-missing", action="store_true", help="score the files both sides have instead of refusing mismatched file sets")
     p.add_argument("--json", default=None, help="also write the report as JSON here")
     p.add_argument("--csv", default=None, help="also write the per-file table as CSV here")
+    p.add_argument("--task", choices=["changes", "events"], default="changes", help="changes: speaker change detection (default); events: sound event detection")
+    p.add_argument("--model", default=None, help="events: model to run when HYPOTHESIS is audio (default: the bundled events model)")
+    p.add_argument("--durations", default=None, help="events: filename<TAB>duration file (default: the audio lengths)")
 
 
 def _add_tune(sub: argparse._SubParsersAction) -> None:
@@ -149,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_tune(sub)
     _add_baseline(sub)
+    from turnpoint.events.cli import add_events_parser
+
+    add_events_parser(sub)
     return parser
 
 
@@ -186,6 +196,10 @@ def _run_detect(args: argparse.Namespace) -> int:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    if args.task == "events":
+        from turnpoint.events.cli import run_train
+
+        return run_train(args)
     from turnpoint.training import TrainingConfig, train
 
     _check_device(args.device)
@@ -232,6 +246,10 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_summary(args: argparse.Namespace) -> int:
+    if args.task == "events":
+        from turnpoint.events.cli import run_summary
+
+        return run_summary(args)
     from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
 
     if args.model:
@@ -247,6 +265,10 @@ def _run_summary(args: argparse.Namespace) -> int:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
+    if args.task == "events":
+        from turnpoint.events.cli import run_evaluate
+
+        return run_evaluate(args)
     from turnpoint.evaluation import evaluate
 
     report = evaluate(
@@ -310,12 +332,18 @@ def _run_baseline(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _run_events(args: argparse.Namespace) -> int:
+    from turnpoint.events.cli import run_events
+
+    return run_events(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    runners = {"detect": _run_detect, "train": _run_train, "summary": _run_summary, "evaluate": _run_evaluate, "tune": _run_tune, "baseline": _run_baseline}
+    runners = {"detect": _run_detect, "train": _run_train, "summary": _run_summary, "evaluate": _run_evaluate, "tune": _run_tune, "baseline": _run_baseline, "events": _run_events}
     try:
         return runners[args.command](args)
     except TurnpointError as error:

@@ -239,3 +239,72 @@ class FeatureStream:
         delta = np.concatenate([self._delta.push(cepstra), self._delta.finish()])
         delta2 = np.concatenate([self._delta2.push(delta), self._delta2.finish()])
         return self._emit(cepstra, delta, delta2)
+
+
+def zero_crossing_rate(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Zero-crossing rate per frame, on the same centred frames as :func:`static_cepstra`.
+
+    The rate is the fraction of the ``win_length`` sample pairs of a frame whose signs differ
+    (zero counts as positive), so it lies in [0, 1].
+
+    Parameters
+    ----------
+    samples : array (samples,) or (batch, samples)
+    config : FeatureConfig
+
+    Returns
+    -------
+    array (frames,) or (batch, frames), float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.tile(np.array([1.0, -1.0], dtype=np.float32), 8000)
+    >>> float(zero_crossing_rate(x, FeatureConfig())[10])
+    1.0
+    """
+    samples = np.asarray(samples, dtype=np.float32)
+    half = config.n_fft // 2
+    pad = [(0, 0)] * (samples.ndim - 1) + [(half, half)]
+    signs = np.signbit(np.pad(samples, pad))
+    flips = (signs[..., 1:] != signs[..., :-1]).astype(np.float32)  # flips[i]: between i and i+1
+    count = n_frames(samples.shape[-1], config)
+    offset = (config.n_fft - config.win_length) // 2
+    cumulative = np.concatenate([np.zeros(flips.shape[:-1] + (1,), np.float64), np.cumsum(flips, axis=-1, dtype=np.float64)], axis=-1)
+    starts = np.arange(count) * config.hop_length + offset
+    pairs = config.win_length - 1
+    return ((cumulative[..., starts + pairs] - cumulative[..., starts]) / pairs).astype(np.float32)
+
+
+def event_features(samples: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
+    """Per-frame inputs of the sound event detector: ``n_mfcc`` MFCC, their Δ and the ZCR.
+
+    Columns are c0..c(n_mfcc-1) (the first ``n_mfcc`` cepstra, energy included), their Δ (the same
+    ±``delta_width // 2``-frame regression with edge repetition as :func:`extract_features`), and
+    the zero-crossing rate: ``2 * n_mfcc + 1`` columns (129 for ``n_mfcc=64``). Needs
+    ``config.n_mels > config.n_mfcc``.
+
+    Parameters
+    ----------
+    samples : array (samples,) or (batch, samples)
+        Mono audio at ``config.sample_rate``.
+    config : FeatureConfig
+        e.g. ``FeatureConfig(n_mfcc=64, n_mels=128, fmin=0.0, fmax=8000.0)``.
+
+    Returns
+    -------
+    array (frames, 2 * n_mfcc + 1) or (batch, frames, 2 * n_mfcc + 1), float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cfg = FeatureConfig(window_duration=0.04, step_duration=0.02, n_mels=128, n_mfcc=64, fmin=0.0, fmax=8000.0)
+    >>> event_features(np.zeros(16000, dtype=np.float32), config=cfg).shape
+    (51, 129)
+    """
+    if config.n_mels <= config.n_mfcc:
+        raise ValueError(f"event features need n_mels > n_mfcc (got n_mels={config.n_mels}, n_mfcc={config.n_mfcc})")
+    cepstra = static_cepstra(samples, config)[..., : config.n_mfcc]
+    delta = _delta_edge(cepstra, config.delta_width)
+    zcr = zero_crossing_rate(samples, config)[..., None]
+    return np.concatenate([cepstra, delta, zcr], axis=-1).astype(np.float32, copy=False)

@@ -103,8 +103,12 @@ def save_model(
     return path
 
 
-def read_header(path: str | Path) -> dict:
-    """Parse and validate the safetensors header without loading tensors; return the turnpoint config."""
+def read_header(path: str | Path, *, task: str = "speaker_change") -> dict:
+    """Parse and validate the safetensors header without loading tensors; return the turnpoint config.
+
+    ``task`` is the task the caller can run ("speaker_change" or "sound_events"); a file made for
+    another task is refused with a one-line message.
+    """
     path = Path(path)
     if not path.exists():
         raise TurnpointError("no such model file", path=path)
@@ -124,20 +128,20 @@ def read_header(path: str | Path) -> dict:
             raise TurnpointError("not a safetensors model file (bad header length)", path=path)
         try:
             header = json.loads(handle.read(length))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise TurnpointError("not a safetensors model file (header is not JSON)", path=path) from None
     metadata = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(metadata, dict) or METADATA_KEY not in metadata:
         raise TurnpointError("safetensors file without a turnpoint configuration in its header", path=path)
     try:
         config = json.loads(metadata[METADATA_KEY])
-    except json.JSONDecodeError:
+    except (TypeError, json.JSONDecodeError, RecursionError):
         raise TurnpointError("turnpoint configuration in the header is not valid JSON", path=path) from None
-    _validate_config(config, path)
+    _validate_config(config, path, task=task)
     return config
 
 
-def _validate_config(config: object, path: Path) -> None:
+def _validate_config(config: object, path: Path, *, task: str = "speaker_change") -> None:
     if not isinstance(config, dict):
         raise TurnpointError("turnpoint configuration must be a JSON object", path=path)
     if config.get("format") != FORMAT_NAME:
@@ -151,8 +155,13 @@ def _validate_config(config: object, path: Path) -> None:
     for key, kind in (("architecture", dict), ("specifications", dict), ("defaults", dict)):
         if not isinstance(config.get(key), kind):
             raise TurnpointError(f"model configuration lacks a valid {key!r} section", path=path)
-    if config.get("task", "speaker_change") != "speaker_change":
-        raise TurnpointError(f"model is for task {config.get('task')!r}, not speaker change detection", path=path)
+    if config.get("task", "speaker_change") != task:
+        what = {"speaker_change": "speaker change detection", "sound_events": "sound event detection"}.get(task, task)
+        hint = " (use turnpoint events / --task events)" if config.get("task") == "sound_events" else ""
+        raise TurnpointError(f"model is for task {config.get('task', 'speaker_change')!r}, not {what}{hint}", path=path)
+    from turnpoint.schema import validate_model_header
+
+    validate_model_header(config, path)
 
 
 def resolve_model_path(model: str | Path | None) -> Path:

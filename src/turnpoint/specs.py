@@ -74,6 +74,10 @@ class Specifications:
     step_duration: float = 0.8
     classes: tuple[str, ...] = ("change",)
 
+    def __post_init__(self) -> None:
+        if not (0 < self.step_duration <= self.chunk_duration):
+            raise ValueError(f"the sliding step ({self.step_duration} s) must be positive and at most the chunk ({self.chunk_duration} s)")
+
     @property
     def frames_per_chunk(self) -> int:
         return int(round(self.chunk_duration / self.features.frame_step))

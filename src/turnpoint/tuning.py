@@ -386,6 +386,9 @@ def read_tuned(path: str | Path) -> dict:
         raise TurnpointError("tuned-setting file needs 'system', 'alpha' and 'min_duration'", path=path)
     if not (isinstance(data["alpha"], (int, float)) and math.isfinite(data["alpha"])):
         raise TurnpointError(f"alpha must be a finite number, not {data['alpha']!r}", path=path)
+    duration = data["min_duration"]
+    if isinstance(duration, bool) or not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
+        raise TurnpointError(f"min_duration must be a positive number of seconds, not {duration!r}", path=path)
     return data
 
 

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Build the bundled sound event model (src/turnpoint/models/events_default.safetensors) from
+# Debian's non-speech sounds, then evaluate it on held-out mixtures and rebuild the example.
+#
+#   bash scripts/build_event_model.sh            # data in /work/data/events (override: DATA=...)
+#
+# Needs: apt-get (to download sound-theme-freedesktop, asterisk-moh-opsound-wav, alsa-utils),
+# a voice pool in $VOICES (see scripts/prepare_voices.py; used for speech backgrounds), and
+# `pip install -e '.[events]'` for PSDS. About 12 minutes on 2 busy CPU cores (12 epochs of ~50 s
+# plus feature extraction and tuning).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-/work/data/events}
+VOICES=${VOICES:-/work/data/voices}
+RUN=${RUN:-$DATA/runs/default}
+EPOCHS=${EPOCHS:-12}
+
+mkdir -p "$DATA/debs"
+if [ ! -d "$DATA/raw/usr/share/sounds/freedesktop" ]; then
+  (cd "$DATA/debs" && apt-get download sound-theme-freedesktop asterisk-moh-opsound-wav alsa-utils)
+  for deb in "$DATA"/debs/*.deb; do dpkg -x "$deb" "$DATA/raw"; done
+fi
+if [ ! -f "$DATA/test/events.tsv" ]; then
+  python scripts/make_event_data.py --raw "$DATA/raw" --voices "$VOICES" --out "$DATA"
+fi
+rm -rf "$RUN"
+turnpoint train --task events "$DATA/train" --validation "$DATA/validation" --out "$RUN" \
+  --epochs "$EPOCHS" --batch-size 64 --learning-rate 0.002 --chunks-per-epoch 1280 --seed 0
+cp "$RUN/model.safetensors" src/turnpoint/models/events_default.safetensors
+turnpoint summary --task events --model src/turnpoint/models/events_default.safetensors
+turnpoint evaluate --task events "$DATA/test/events.tsv" "$DATA/test" --durations "$DATA/test/durations.tsv" --json "$RUN/test_report.json"
+python scripts/make_event_example.py --raw "$DATA/raw" --voices "$VOICES"
+chmod 644 src/turnpoint/examples/events_example.* src/turnpoint/models/events_default.safetensors
+turnpoint events src/turnpoint/examples/events_example.flac --out "$RUN/example_out" \
+  --reference src/turnpoint/examples/events_example.tsv

@@ -1,0 +1,44 @@
+"""Sound event detection: seed 004's CNN-LSTM hybrid on turnpoint's frame-labelling core.
+
+Examples
+--------
+>>> from turnpoint.events import SoundEventConfig, SoundEventDetector
+>>> SoundEventDetector(SoundEventConfig()).num_parameters()
+39044
+>>> # detection = turnpoint.events.detect_events("kitchen.wav"); detection.events
+"""
+
+from __future__ import annotations
+
+from turnpoint.events.annotations import Event, read_events, write_events
+from turnpoint.events.decode import DecodeParams, decode_scores
+from turnpoint.events.model import SoundEventConfig, SoundEventDetector, TimeDistributed
+
+__all__ = [
+    "DecodeParams",
+    "Event",
+    "SoundEventConfig",
+    "SoundEventDetector",
+    "TimeDistributed",
+    "decode_scores",
+    "detect_events",
+    "evaluate_events",
+    "read_events",
+    "write_events",
+]
+
+
+def detect_events(*args, **kwargs):  # noqa: D103 - documented in turnpoint.events.api
+    from turnpoint.events.api import detect_events as _detect
+
+    return _detect(*args, **kwargs)
+
+
+def evaluate_events(*args, **kwargs):  # noqa: D103 - documented in turnpoint.events.api
+    from turnpoint.events.api import evaluate_events as _evaluate
+
+    return _evaluate(*args, **kwargs)
+
+
+detect_events.__doc__ = "Detect sound events in a file; see :func:`turnpoint.events.api.detect_events`."
+evaluate_events.__doc__ = "Detect and score against a reference; see :func:`turnpoint.events.api.evaluate_events`."

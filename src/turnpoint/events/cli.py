@@ -1,0 +1,162 @@
+"""Command-line glue for the sound event task (``turnpoint events`` and ``--task events``).
+
+``turnpoint.cli`` only adds the parser entries and calls these functions; nothing heavy is
+imported until a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from turnpoint.errors import TurnpointError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".mkv", ".ts", ".webm", ".avi", ".mov", ".aif", ".aiff")
+
+
+def add_events_parser(sub: argparse._SubParsersAction) -> None:
+    """``turnpoint events AUDIO... --out DIR``."""
+    p = sub.add_parser("events", help="detect sound events (TSV + PNG per file)",
+                       description="Detect sound events with the CNN-LSTM detector; write <name>.tsv (DCASE: filename onset offset event_label) and <name>.png per file.")
+    p.add_argument("audio", nargs="+", help="audio/video files, folders of them, or .txt/.lst lists of paths")
+    p.add_argument("--model", default=None, help="event model file (default: the bundled events model)")
+    p.add_argument("--out", default="turnpoint_events", help="output folder (default: %(default)s)")
+    p.add_argument("--onset", type=float, default=None, help="onset threshold for every class (default: the model's per-class values)")
+    p.add_argument("--offset", type=float, default=None, help="offset threshold (hysteresis; default: = --onset)")
+    p.add_argument("--min-duration", type=float, default=None, help="drop events shorter than this (s)")
+    p.add_argument("--min-gap", type=float, default=None, help="join same-class events closer than this (s)")
+    p.add_argument("--reference", default=None, help="reference TSV drawn on the plots")
+    p.add_argument("--no-plot", action="store_true", help="TSV only")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+
+
+def expand_audio(items: list[str]) -> list[Path]:
+    """Files, folders (their audio files) and .txt/.lst lists -> audio paths."""
+    from turnpoint.annotations import read_list
+
+    paths: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            paths.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()))
+        elif path.suffix.lower() in (".txt", ".lst"):
+            paths.extend(Path(e) if Path(e).is_absolute() else path.parent / e for e in read_list(path))
+        else:
+            paths.append(path)
+    if not paths:
+        raise TurnpointError(f"no audio files in {' '.join(items)}")
+    return paths
+
+
+def run_events(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from turnpoint.events.annotations import audio_key, read_events
+    from turnpoint.events.api import detect_events, write_event_outputs
+    from turnpoint.events.decode import DecodeParams
+    from turnpoint.events.modelfile import load_event_model
+
+    loaded = load_event_model(args.model, device=args.device)
+    params = dict(loaded.decode)
+    try:
+        for label in loaded.classes:
+            base = params.get(label, DecodeParams())
+            onset = args.onset if args.onset is not None else base.onset
+            offset = args.offset if args.offset is not None else (onset if args.onset is not None else base.offset)
+            params[label] = replace(base, onset=onset, offset=min(offset, onset),
+                                    min_duration=base.min_duration if args.min_duration is None else args.min_duration,
+                                    min_gap=base.min_gap if args.min_gap is None else args.min_gap)
+    except ValueError as error:
+        raise TurnpointError(str(error)) from None
+    reference = read_events(args.reference) if args.reference else {}
+    failures = 0
+    for path in expand_audio(args.audio):
+        try:
+            detection = detect_events(path, model=loaded, params=params)
+            write_event_outputs(detection, args.out, plot=not args.no_plot, reference=reference.get(audio_key(path.name)), params=params)
+        except TurnpointError as error:
+            print(f"turnpoint: error: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        if not args.quiet:
+            listed = ", ".join(f"{e.label} {e.onset:.2f}-{e.offset:.2f}" for e in detection.events) or "none"
+            print(f"{detection.key}: {len(detection.events)} events in {detection.duration:.1f} s: {listed}")
+    if not args.quiet:
+        print(f"outputs in {args.out}/")
+    return 1 if failures else 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from turnpoint.events.training import EventTrainingConfig, train_events
+
+    if not args.train:
+        raise TurnpointError("give a training folder (audio + event TSV) or a list file")
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if getattr(args, "classes", None) else None
+    config = EventTrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                                 chunks_per_epoch=args.chunks_per_epoch, seed=args.seed,
+                                 frames=getattr(args, "event_frames", 100) or 100,
+                                 bidirectional=bool(getattr(args, "bidirectional", False)))
+    path = train_events(args.train, out_dir=args.out, validation_source=args.validation, classes=classes, config=config,
+                        resume=args.resume, device=args.device, show_progress=not args.quiet)
+    print(f"best model: {path}")
+    return 0
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from turnpoint.events.model import SoundEventConfig, SoundEventDetector
+
+    frames = args.frames if args.frames != 200 else None  # 200 is the speaker-change default
+    if args.model:
+        from turnpoint.events.modelfile import load_event_model
+
+        loaded = load_event_model(args.model)
+        print(f"model: {loaded.path}")
+        print("decoding: " + json.dumps({k: v.to_dict() for k, v in loaded.decode.items()}))
+        print(loaded.model.summary(frames=frames))
+    else:
+        print(SoundEventDetector(SoundEventConfig()).summary(frames=frames))
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """``turnpoint evaluate --task events REFERENCE.tsv AUDIO_OR_DETECTIONS``."""
+    from turnpoint.events.annotations import read_events
+    from turnpoint.events.api import evaluate_events
+    from turnpoint.events.metrics import event_based, segment_based
+    from turnpoint.fileio import atomic_write_text
+
+    hypothesis = Path(args.hypothesis)
+    if hypothesis.is_file() and hypothesis.suffix.lower() in (".tsv", ".csv", ".txt", ".ann"):
+        reference, estimated = read_events(args.reference), read_events(hypothesis)
+        missing = sorted(set(estimated) - set(reference))
+        if missing and not args.ignore_missing:
+            raise TurnpointError(f"{len(missing)} files are not in the reference (e.g. {missing[0]}); use --ignore-missing", path=hypothesis)
+        keys = [k for k in reference if k in estimated or not args.ignore_missing]
+        reference = {k: reference[k] for k in keys}
+        estimated = {k: estimated.get(k, []) for k in keys}
+        report = {"files": len(keys), "event_based": event_based(reference, estimated).to_dict(),
+                  "segment_based": segment_based(reference, estimated).to_dict(),
+                  "note": "detections given as events: PSDS needs score curves (pass audio instead)"}
+    else:
+        report = evaluate_events(expand_audio([args.hypothesis]), args.reference, model=getattr(args, "model", None),
+                                 durations_path=getattr(args, "durations", None))
+    event, segment = report["event_based"], report["segment_based"]
+    print(f"files: {report['files']}")
+    print(f"event-based (collar 0.2 s, offset 50 %): F1 {event['f1']:.3f} (class average {event['macro_f1']:.3f}), "
+          f"P {event['precision']:.3f}, R {event['recall']:.3f}, ER {event['error_rate']:.3f}")
+    print(f"segment-based (1 s): F1 {segment['f1']:.3f} (class average {segment['macro_f1']:.3f}), ER {segment['error_rate']:.3f}")
+    if "psds1" in report:
+        print(f"PSDS1 {report['psds1']:.3f}   PSDS2 {report['psds2']:.3f}")
+    for label, values in event["class_wise"].items():
+        f1 = values["f1"]
+        print(f"  {label:<16} event F1 {'n/a' if f1 is None else f'{f1:.3f}'}  (ref {int(values['n_ref'])}, sys {int(values['n_sys'])})")
+    if args.json:
+        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
+        print(f"written: {args.json}")
+    return 0

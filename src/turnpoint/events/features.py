@@ -1,0 +1,50 @@
+"""Inputs of the sound event detector, from the shared audio and feature code.
+
+Audio is read by :func:`turnpoint.audio.load_audio` (any file → 16 kHz mono); features are
+:func:`turnpoint.features.event_features`: 64 MFCC (c0–c63 of 96 slaney-mel log energies,
+20–8000 Hz, 40 ms periodic-Hann window every 20 ms), their Δ (±4 frames) and the zero-crossing rate
+— 129 numbers per frame, 50 frames per second. 100 frames (the seed's input length) are 2 s.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from turnpoint.audio import load_audio
+from turnpoint.features import event_features
+from turnpoint.specs import FeatureConfig, Specifications
+
+__all__ = ["EVENT_FEATURES", "event_specifications", "file_features"]
+
+EVENT_FEATURES = FeatureConfig(window_duration=0.040, step_duration=0.020, n_mels=96, n_mfcc=64, fmin=20.0, fmax=8000.0)
+
+
+def event_specifications(*, classes: tuple[str, ...], frames: int = 100, features: FeatureConfig = EVENT_FEATURES) -> Specifications:
+    """Task contract of the event detector: framing, window length (``frames``), step (a quarter), classes.
+
+    Examples
+    --------
+    >>> spec = event_specifications(classes=("bell",))
+    >>> spec.frames_per_chunk, spec.frames_per_step
+    (100, 25)
+    """
+    chunk = frames * features.frame_step
+    return Specifications(features=features, chunk_duration=round(chunk, 6), step_duration=round(chunk / 4, 6), classes=tuple(classes))
+
+
+def file_features(path: str | Path, *, config: FeatureConfig = EVENT_FEATURES) -> tuple[np.ndarray, float]:
+    """Features (frames, 2·n_mfcc + 1) of a whole file and its duration in seconds.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile as sf, tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.wav")
+    >>> sf.write(p, np.zeros(16000, dtype=np.float32), 16000)
+    >>> x, duration = file_features(p)
+    >>> x.shape, duration
+    ((51, 129), 1.0)
+    """
+    samples = load_audio(path, sample_rate=config.sample_rate)
+    return event_features(samples, config=config), len(samples) / config.sample_rate

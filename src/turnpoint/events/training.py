@@ -1,0 +1,331 @@
+"""Training the sound event detector on audio + event annotations.
+
+A data set is a folder of audio with its DCASE TSV (or any layout :func:`read_events` reads) in
+the same folder, or given with ``annotations=``. Frame ``i`` (centred at ``i · frame_step``) is a
+target for class ``c`` when it lies inside an event of class ``c`` (multi-label; same-class
+overlaps are simply the union). Random ``frames``-long chunks are drawn each epoch (seeded from
+(seed, epoch), so a resumed run continues exactly), the loss is binary cross-entropy, the
+optimiser Adam. After every epoch the validation files are scored with sliding windows and the
+best epoch is kept by segment-based F1 (1 s) at threshold 0.5; at the end the decoding settings
+(hysteresis thresholds, minimum duration, gap filling) are tuned per class on validation and
+stored in the model file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from turnpoint.errors import TurnpointError
+from turnpoint.events.annotations import Event, audio_key, check_events_within, read_events
+from turnpoint.events.decode import DecodeParams, decode_scores, tune_decoding
+from turnpoint.events.features import EVENT_FEATURES, event_specifications, file_features
+from turnpoint.events.inference import score_event_features
+from turnpoint.events.metrics import event_based, segment_based
+from turnpoint.events.model import SoundEventConfig, SoundEventDetector
+from turnpoint.events.modelfile import load_event_model, save_event_model
+from turnpoint.specs import Specifications
+from turnpoint.training import AUDIO_EXTENSIONS, CHECKPOINT_NAME, MODEL_NAME, _load_checkpoint, _save_checkpoint
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["EventFile", "EventTrainingConfig", "collect_event_files", "frame_targets", "train_events"]
+
+ANNOTATION_SUFFIXES = (".tsv", ".csv", ".ann", ".txt")
+
+
+@dataclass(frozen=True)
+class EventFile:
+    """One annotated audio file."""
+
+    key: str
+    audio: Path
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True)
+class EventTrainingConfig:
+    """Everything that defines an event training run (saved in checkpoints and model files)."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    frames: int = 100
+    chunks_per_epoch: int | None = None  # default: two chunks per window of annotated audio
+    seed: int = 0
+    bidirectional: bool = False
+    grad_clip: float = 1.0
+
+
+def collect_event_files(source: str | Path, *, annotations: str | Path | None = None, labels: Sequence[str] | None = None) -> list[EventFile]:
+    """Audio files of a folder (or a list file) with their events.
+
+    Annotations come from ``annotations`` (a file or folder) or else from every ``.tsv``/``.csv``
+    /``.ann``/``.txt`` file beside the audio that holds timed events; events are matched to audio
+    by :func:`audio_key`. Audio without any annotation row is skipped with a warning; an event
+    past the end of its audio is an error naming the file and line.
+
+    Examples
+    --------
+    >>> collect_event_files("/nonexistent")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    turnpoint.errors.TurnpointError: /nonexistent: no such file or folder
+    """
+    from turnpoint.annotations import read_list
+    from turnpoint.audio import audio_info
+
+    source = Path(source)
+    if not source.exists():
+        raise TurnpointError("no such file or folder", path=source)
+    if source.is_dir():
+        audio = sorted(p for p in source.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+        folders = [source]
+    else:
+        audio = [Path(e) if Path(e).is_absolute() else source.parent / e for e in read_list(source)]
+        folders = sorted({p.parent for p in audio})
+    if not audio:
+        raise TurnpointError("no audio files found", path=source)
+    if annotations is not None:
+        annotations = Path(annotations)
+        if not annotations.exists():
+            raise TurnpointError("no such file", path=annotations)
+        candidates = sorted(annotations.iterdir()) if annotations.is_dir() else [annotations]
+    else:
+        candidates = [p for folder in folders for p in sorted(folder.iterdir()) if p.suffix.lower() in ANNOTATION_SUFFIXES]
+    table: dict[str, list[Event]] = {}
+    for path in candidates:
+        if path.suffix.lower() not in ANNOTATION_SUFFIXES or path.name.startswith("durations"):
+            continue
+        try:
+            found = read_events(path, labels=labels)
+        except TurnpointError as error:
+            if "clip-level" in str(error) or "file list" in str(error):
+                continue
+            raise
+        for key, items in found.items():
+            table.setdefault(key, []).extend(items)
+    files = []
+    for path in audio:
+        key = audio_key(path.name)
+        if key not in table:
+            logger.warning("%s: no annotation rows for %r; skipped", path, key)
+            continue
+        duration = audio_info(path).duration
+        if duration is not None:
+            check_events_within({key: table[key]}, {key: duration})
+        files.append(EventFile(key, path, tuple(sorted(table[key], key=lambda e: (e.onset, e.offset, e.label)))))
+    if not files:
+        raise TurnpointError("no audio file has event annotations (annotation file names must match the audio names)", path=source)
+    return files
+
+
+def frame_targets(events: Sequence[Event], *, classes: Sequence[str], n_frames: int, frame_step: float) -> np.ndarray:
+    """Multi-hot (frames, classes) targets: 1 where a frame centre lies in an event of that class.
+
+    Examples
+    --------
+    >>> frame_targets([Event(0.1, 0.3, "b")], classes=["a", "b"], n_frames=6, frame_step=0.1)[:, 1].tolist()
+    [0.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    """
+    targets = np.zeros((n_frames, len(classes)), dtype=np.float32)
+    index = {label: i for i, label in enumerate(classes)}
+    times = np.arange(n_frames) * frame_step
+    for event in events:
+        if event.label in index:
+            first = np.searchsorted(times, event.onset - 1e-9)
+            last = np.searchsorted(times, event.offset - 1e-9)
+            targets[first:last, index[event.label]] = 1.0
+    return targets
+
+
+@dataclass
+class _Prepared:
+    key: str
+    features: np.ndarray
+    targets: np.ndarray
+    events: list[Event]
+    duration: float
+
+
+def _prepare(items: Sequence[EventFile], classes: Sequence[str], show_progress: bool, desc: str) -> list[_Prepared]:
+    out = []
+    for item in tqdm(items, desc=desc, disable=not show_progress, leave=False):
+        features, duration = file_features(item.audio, config=EVENT_FEATURES)
+        targets = frame_targets(item.events, classes=classes, n_frames=len(features), frame_step=EVENT_FEATURES.frame_step)
+        out.append(_Prepared(item.key, features, targets, list(item.events), duration))
+    return out
+
+
+def _chunks(files: Sequence[_Prepared], *, count: int, frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.array([len(f.features) for f in files], dtype=np.float64)
+    x = np.zeros((count, frames, files[0].features.shape[1]), dtype=np.float32)
+    y = np.zeros((count, frames, files[0].targets.shape[1]), dtype=np.float32)
+    for row, index in enumerate(rng.choice(len(files), size=count, p=lengths / lengths.sum())):
+        item = files[index]
+        start = int(rng.integers(0, max(1, len(item.features) - frames + 1)))
+        n = min(frames, len(item.features) - start)
+        x[row, :n] = item.features[start : start + n]
+        y[row, :n] = item.targets[start : start + n]
+    return x, y
+
+
+def _evaluate(model: SoundEventDetector, files: Sequence[_Prepared], specifications: Specifications) -> tuple[dict[str, np.ndarray], float, float]:
+    classes = specifications.classes
+    scores = {f.key: score_event_features(f.features, model=model, specifications=specifications) for f in files}
+    reference = {f.key: f.events for f in files}
+    step = specifications.features.frame_step
+    estimated = {f.key: decode_scores(scores[f.key], frame_step=step, classes=classes, duration=f.duration) for f in files}
+    durations = {f.key: f.duration for f in files}
+    segment = segment_based(reference, estimated, classes=classes, durations=durations)
+    event = event_based(reference, estimated, classes=classes)
+    return scores, segment.f1, event.f1
+
+
+def train_events(
+    train_source: str | Path | Sequence[EventFile],
+    *,
+    out_dir: str | Path,
+    validation_source: str | Path | Sequence[EventFile] | None = None,
+    classes: Sequence[str] | None = None,
+    config: EventTrainingConfig | None = None,
+    resume: bool = False,
+    device: str = "auto",
+    show_progress: bool = True,
+    name: str = "",
+) -> Path:
+    """Train a sound event detector; write ``out_dir/model.safetensors`` and a resumable checkpoint.
+
+    Parameters
+    ----------
+    train_source : folder of audio + annotations, a list file, or :class:`EventFile` items
+    out_dir : run folder (``model.safetensors``, ``checkpoint.safetensors``, ``history.jsonl``)
+    validation_source : same kinds; None holds out 10 % of the training files
+    classes : class names (default: every label of the training annotations, sorted)
+    config : hyper-parameters (:class:`EventTrainingConfig`)
+    resume : continue from ``out_dir/checkpoint.safetensors``
+    device : "cpu", "cuda" or "auto"
+
+    Returns
+    -------
+    Path of the best model file (decoding settings tuned per class on validation).
+
+    Examples
+    --------
+    >>> # train_events("/work/data/events/train", validation_source="/work/data/events/validation", out_dir="runs/ev")
+    """
+    config = config or EventTrainingConfig()
+    out_dir = Path(out_dir)
+    checkpoint_path = out_dir / CHECKPOINT_NAME
+    if resume and not checkpoint_path.exists():
+        raise TurnpointError("nothing to resume: no checkpoint here", path=checkpoint_path)
+    if not resume and checkpoint_path.exists():
+        raise TurnpointError("a run already exists here; pass --resume to continue it or choose another folder", path=out_dir)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    train_items = list(train_source) if isinstance(train_source, (list, tuple)) else collect_event_files(train_source, labels=classes)
+    if validation_source is None:
+        if len(train_items) < 2:
+            raise TurnpointError("need at least two annotated files to hold one out for validation (or pass a validation set)")
+        order = np.random.default_rng(config.seed).permutation(len(train_items))
+        n_val = max(1, len(train_items) // 10)
+        validation_items = [train_items[i] for i in sorted(order[:n_val])]
+        train_items = [train_items[i] for i in sorted(order[n_val:])]
+    else:
+        validation_items = list(validation_source) if isinstance(validation_source, (list, tuple)) else collect_event_files(validation_source, labels=classes)
+    classes = tuple(classes) if classes else tuple(sorted({e.label for f in train_items for e in f.events}))
+    if not classes:
+        raise TurnpointError("the training annotations hold no events")
+    unknown = sorted({e.label for f in validation_items for e in f.events} - set(classes))
+    if unknown:
+        logger.warning("validation labels not in the training classes are ignored: %s", ", ".join(unknown))
+    specifications = event_specifications(classes=classes, frames=config.frames)
+    architecture = SoundEventConfig(classes=classes, frames=config.frames, bidirectional=config.bidirectional)
+    prepared = _prepare(train_items, classes, show_progress, "features (train)")
+    prepared_val = _prepare(validation_items, classes, show_progress, "features (validation)")
+    total_frames = sum(len(p.features) for p in prepared)
+    chunks_per_epoch = config.chunks_per_epoch or max(config.batch_size, 2 * total_frames // config.frames)
+
+    torch.manual_seed(config.seed)
+    model = SoundEventDetector(architecture).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "config": asdict(config), "classes": list(classes)}
+    if resume:
+        state = _load_checkpoint(checkpoint_path, model=model, optimizer=optimizer)
+        if state.get("classes") != list(classes):
+            raise TurnpointError(f"checkpoint classes {state.get('classes')} differ from {list(classes)}", path=checkpoint_path)
+        logger.info("resumed from epoch %d (best %.3f at epoch %d)", state["epoch"], state["best_score"], state["best_epoch"])
+    else:
+        frames = np.concatenate([p.features for p in prepared])
+        model.input_mean.copy_(torch.from_numpy(frames.mean(axis=0)))
+        model.input_scale.copy_(torch.from_numpy(np.maximum(frames.std(axis=0), 1e-3)))
+        del frames
+    positives = np.concatenate([p.targets for p in prepared]).mean(axis=0)
+    summary = {
+        "train_files": len(prepared),
+        "validation_files": len(prepared_val),
+        "train_hours": round(sum(p.duration for p in prepared) / 3600, 3),
+        "validation_hours": round(sum(p.duration for p in prepared_val) / 3600, 3),
+        "positive_frame_fraction": {c: round(float(v), 4) for c, v in zip(classes, positives)},
+        "config": asdict(config),
+        "device": str(device),
+    }
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for epoch in range(state["epoch"] + 1, config.epochs + 1):
+        started = time.time()
+        rng = np.random.default_rng([config.seed, epoch])
+        torch.manual_seed(config.seed * 100003 + epoch)
+        x, y = _chunks(prepared, count=chunks_per_epoch, frames=config.frames, rng=rng)
+        model.train()
+        running = 0.0
+        bar = tqdm(range(0, chunks_per_epoch, config.batch_size), desc=f"epoch {epoch}/{config.epochs}", disable=not show_progress, leave=False)
+        for first in bar:
+            xb = torch.from_numpy(x[first : first + config.batch_size]).to(device)  # (batch, frame, 129)
+            yb = torch.from_numpy(y[first : first + config.batch_size]).to(device)  # (batch, frame, classes)
+            loss = loss_fn(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            running += float(loss.detach()) * len(xb)
+        _, segment_f1, event_f1 = _evaluate(model, prepared_val, specifications)
+        improved = segment_f1 > state["best_score"]
+        record = {"epoch": epoch, "train_loss": round(running / chunks_per_epoch, 5), "val_segment_f1": round(segment_f1, 4),
+                  "val_event_f1": round(event_f1, 4), "seconds": round(time.time() - started, 1)}
+        if improved:
+            state.update(best_score=segment_f1, best_epoch=epoch)
+            save_event_model(out_dir / MODEL_NAME, model=model.cpu(), specifications=specifications,
+                             training=dict(summary, epoch=epoch, validation=record), name=name or out_dir.name)
+            model.to(device)
+        state["epoch"] = epoch
+        _save_checkpoint(checkpoint_path, model=model, optimizer=optimizer, state=state)
+        with open(out_dir / "history.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        logger.info("epoch %d: loss %.4f, val segment F1 %.3f, event F1 %.3f%s", epoch, record["train_loss"], segment_f1, event_f1, " *" if improved else "")
+    if not (out_dir / MODEL_NAME).exists():
+        raise TurnpointError("training finished without a model (0 epochs?)", path=out_dir)
+    # tune decoding per class on validation with the best model, then rewrite the model file
+    best = load_event_model(out_dir / MODEL_NAME)
+    scores, _, _ = _evaluate(best.model, prepared_val, specifications)
+    reference = {p.key: p.events for p in prepared_val}
+    durations = {p.key: p.duration for p in prepared_val}
+    decode = tune_decoding(scores, reference, frame_step=specifications.features.frame_step, classes=classes, durations=durations)
+    estimated = {k: decode_scores(scores[k], frame_step=specifications.features.frame_step, classes=classes, params=decode, duration=durations[k]) for k in scores}
+    tuned = {"event_f1": round(event_based(reference, estimated, classes=classes).f1, 4),
+             "segment_f1": round(segment_based(reference, estimated, classes=classes, durations=durations).f1, 4)}
+    logger.info("tuned decoding on validation: event F1 %.3f, segment F1 %.3f", tuned["event_f1"], tuned["segment_f1"])
+    save_event_model(out_dir / MODEL_NAME, model=best.model, specifications=specifications, decode=decode,
+                     training=dict(best.training, validation_tuned=tuned), name=best.name)
+    return out_dir / MODEL_NAME
+
+
+__all__ += ["DecodeParams"]

@@ -1,0 +1,121 @@
+"""Mixtures with exact references, training with exact resume, model files, the events CLI."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from turnpoint.errors import TurnpointError
+from turnpoint.events.annotations import read_events
+from turnpoint.events.simulate import MixtureConfig, simulate_mixture, simulate_mixtures, trim_silence
+
+SR = 16000
+
+
+def _sounds():
+    t = np.arange(int(0.4 * SR)) / SR
+    beep = (0.5 * np.sin(2 * np.pi * 1200 * t)).astype(np.float32)
+    rng = np.random.default_rng(5)
+    burst = (rng.normal(size=int(0.3 * SR)) * 0.3).astype(np.float32)
+    padded = np.r_[np.zeros(1600, np.float32), beep, np.zeros(800, np.float32)]  # silence to trim
+    return {"beep": [padded], "burst": [burst]}
+
+
+def test_mixture_reference_is_exact():
+    rng = np.random.default_rng(0)
+    config = MixtureConfig(duration=6.0, p_no_event=0.0, ebr_db=(20.0, 20.0), background_p=(0, 0, 1, 0), speed=(1.0, 1.0))
+    audio, events = simulate_mixture(sounds={"beep": _sounds()["beep"]}, speech=[], music=[], rng=rng, config=config)
+    assert len(audio) == 6 * SR and events
+    for event in events:
+        assert event.offset - event.onset == pytest.approx(0.4, abs=0.011)  # the trimmed beep, not its silence
+        inside = audio[int(event.onset * SR) : int(event.offset * SR)]
+        before = audio[max(0, int(event.onset * SR) - 800) : int(event.onset * SR)]
+        if len(before) and not any(o.onset < event.onset < o.offset for o in events if o is not event):
+            assert np.sqrt(np.mean(inside**2)) > 5 * np.sqrt(np.mean(before**2))
+    assert len(trim_silence(_sounds()["beep"][0])) == pytest.approx(0.4 * SR, abs=160)
+
+
+def _dataset(root: Path, count: int, seed: int) -> Path:
+    config = MixtureConfig(duration=4.0, max_events=2, background_p=(0, 0, 1, 0))
+    simulate_mixtures(root, count=count, sounds=_sounds(), speech=[], music=[], seed=seed, prefix=root.name, config=config)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # a shared 2-core machine: one torch thread is 2-3x faster than two competing ones
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    base = tmp_path_factory.mktemp("events")
+    return _dataset(base / "train", 4, 1), _dataset(base / "val", 1, 2)
+
+
+def test_training_resumes_exactly_and_writes_a_tuned_model(data, tmp_path):
+    from turnpoint.events.modelfile import load_event_model
+    from turnpoint.events.training import EventTrainingConfig, train_events
+
+    train, val = data
+    config = EventTrainingConfig(epochs=2, batch_size=8, chunks_per_epoch=8, frames=50)
+    straight = train_events(train, validation_source=val, out_dir=tmp_path / "a", config=config, show_progress=False)
+    train_events(train, validation_source=val, out_dir=tmp_path / "b", config=EventTrainingConfig(epochs=1, batch_size=8, chunks_per_epoch=8, frames=50), show_progress=False)
+    resumed = train_events(train, validation_source=val, out_dir=tmp_path / "b", config=config, resume=True, show_progress=False)
+    from safetensors.torch import load_file
+
+    ca, cb = load_file(str(tmp_path / "a" / "checkpoint.safetensors")), load_file(str(tmp_path / "b" / "checkpoint.safetensors"))
+    assert ca.keys() == cb.keys()
+    for key in ca:
+        torch.testing.assert_close(ca[key], cb[key], msg=key)
+    loaded = load_event_model(straight)
+    assert loaded.classes == ("beep", "burst") and set(loaded.decode) == {"beep", "burst"}
+    assert loaded.specifications.frames_per_chunk == 50
+    assert load_event_model(resumed).classes == ("beep", "burst")
+    with pytest.raises(TurnpointError, match="already exists"):
+        train_events(train, validation_source=val, out_dir=tmp_path / "a", config=config, show_progress=False)
+
+
+def test_model_files_refuse_the_other_task_and_pickles(tmp_path):
+    from turnpoint.events.modelfile import load_event_model
+    from turnpoint.modelfile import load_model
+
+    with pytest.raises(TurnpointError, match="sound_events"):
+        load_model(resources.files("turnpoint") / "models" / "events_default.safetensors")
+    from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
+    from turnpoint.modelfile import save_model
+    from turnpoint.specs import Specifications
+
+    speaker = save_model(tmp_path / "speaker.safetensors", model=SpeakerChangeDetector(SpeakerChangeConfig()), specifications=Specifications())
+    with pytest.raises(TurnpointError, match="not sound event detection"):
+        load_event_model(speaker)
+    pickle = tmp_path / "m.safetensors"
+    torch.save({"x": torch.zeros(1)}, pickle)
+    with pytest.raises(TurnpointError, match="pickle"):
+        load_event_model(pickle)
+
+
+def test_bundled_model_finds_the_events_of_the_bundled_example(tmp_path, capsys):
+    from turnpoint.cli import main
+
+    examples = resources.files("turnpoint") / "examples"
+    audio, reference = str(examples / "events_example.flac"), str(examples / "events_example.tsv")
+    assert Path(audio).stat().st_size < 400_000
+    assert main(["events", audio, "--out", str(tmp_path)]) == 0
+    detected = read_events(tmp_path / "events_example.tsv")["events_example"]
+    truth = read_events(reference)["events_example"]
+    assert (tmp_path / "events_example.png").stat().st_size > 1000
+    from turnpoint.events.metrics import segment_based
+
+    assert segment_based({"x": truth}, {"x": detected}).f1 > 0.6
+    capsys.readouterr()
+    assert main(["evaluate", "--task", "events", reference, audio]) == 0
+    out = capsys.readouterr().out
+    assert "event-based" in out and "segment-based" in out
