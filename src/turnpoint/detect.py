@@ -124,7 +124,7 @@ def detect_changes(
         )
         path, name = str(audio), uri or Path(audio).stem
     changes = changes_from_scores(scores, **settings)
-    logger.info("%s: %d changes in %.1f s", name, len(changes), scores.duration)
+    logger.debug("%s: %d changes in %.1f s", name, len(changes), scores.duration)
     return Detection(
         uri=name,
         path=path,
