@@ -119,3 +119,22 @@ def test_bundled_model_finds_the_events_of_the_bundled_example(tmp_path, capsys)
     assert main(["evaluate", "--task", "events", reference, audio]) == 0
     out = capsys.readouterr().out
     assert "event-based" in out and "segment-based" in out
+
+
+def test_a_safetensors_header_whose_length_starts_with_0x80_is_not_taken_for_a_pickle(tmp_path):
+    # a header of 128 + 256k bytes makes the file start with 0x80, like a pickle: it must still load
+    import struct
+
+    from turnpoint.events.features import event_specifications
+    from turnpoint.events.model import SoundEventConfig, SoundEventDetector
+    from turnpoint.events.modelfile import load_event_model, save_event_model
+
+    path = tmp_path / "m.safetensors"
+    model = SoundEventDetector(SoundEventConfig())
+    for pad in range(0, 600):
+        save_event_model(path, model=model, specifications=event_specifications(classes=("event",)), training={"pad": "x" * pad})
+        (length,) = struct.unpack("<Q", path.read_bytes()[:8])
+        if length % 256 == 0x80:
+            break
+    assert path.read_bytes()[:1] == b"\x80"
+    assert load_event_model(path).model.num_parameters() == 39_044

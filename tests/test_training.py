@@ -117,3 +117,13 @@ def test_train_on_a_pyannote_database_protocol(corpus, tmp_path):
     training = load_model(run / "model.safetensors").training
     assert (training["train_files"], training["validation_files"]) == (3, 1)
     assert main(["-q", "train", "--protocol", str(tmp_path / "database.yml"), "Synth.SpeakerDiarization.Nope", "--out", str(tmp_path / "r2")]) == 1
+
+
+def test_resume_refuses_a_pickle_checkpoint(corpus, tmp_path):
+    import torch
+
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"model": {}}, run / "checkpoint.safetensors")
+    with pytest.raises(TurnpointError, match="pickle"):
+        train(corpus, out_dir=run, config=TrainingConfig(epochs=1), resume=True, show_progress=False)

@@ -16,6 +16,7 @@ from turnpoint.detect import detect_changes
 from turnpoint.errors import TurnpointError
 from turnpoint.modelfile import LoadedModel, load_model
 from turnpoint.outputs import OUTPUT_FORMATS, output_paths, write_outputs
+from turnpoint.rescoring import RescoringSettings
 from turnpoint.training import AUDIO_EXTENSIONS
 
 logger = logging.getLogger(__name__)
@@ -92,11 +93,13 @@ class _Job:
     reference: str | None
     batch_size: int
     protected: tuple[str, ...]
+    rescoring: RescoringSettings | None = None
 
 
 def _run_one(path: Path, job: _Job, loaded: LoadedModel) -> FileResult:
     detection = detect_changes(
-        path, model=loaded, alpha=job.alpha, min_duration=job.min_duration, alpha_scale=job.alpha_scale, batch_size=job.batch_size
+        path, model=loaded, alpha=job.alpha, min_duration=job.min_duration, alpha_scale=job.alpha_scale,
+        batch_size=job.batch_size, rescoring=job.rescoring,
     )
     written = write_outputs(
         detection,
@@ -142,6 +145,7 @@ def detect_files(
     device: str = "cpu",
     jobs: int = 1,
     overwrite: bool = False,
+    rescoring: RescoringSettings | None = None,
     show_progress: bool = True,
 ) -> BatchReport:
     """Detect changes in many files and write their outputs; a bad file never stops the batch.
@@ -168,7 +172,7 @@ def detect_files(
     protected = [*paths, *(path.with_suffix(suffix) for path in paths for suffix in (".rttm", ".uem"))]
     job = _Job(
         str(out_dir), alpha, min_duration, alpha_scale, tuple(formats), scores, plot,
-        None if reference is None else str(reference), batch_size, tuple(map(str, protected)),
+        None if reference is None else str(reference), batch_size, tuple(map(str, protected)), rescoring,
     )
     guarded = {p.resolve() for p in protected}
     report = BatchReport()

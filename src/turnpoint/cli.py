@@ -62,6 +62,8 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--jobs", type=int, default=1, help="processes working on files in parallel")
     p.add_argument("--overwrite", action="store_true", help="redo files whose outputs already exist (default: skip them)")
+    p.add_argument("--rescore", action="store_true", help="re-score candidate changes with GE2E speaker embeddings (more accurate, slower; needs turnpoint[baselines])")
+    p.add_argument("--rescore-threshold", type=float, default=None, help="GE2E cosine distance a candidate needs (default 0.34, chosen on validation)")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -162,6 +164,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _rescoring(args: argparse.Namespace):
+    from turnpoint.rescoring import RescoringSettings
+
+    if not args.rescore:
+        if args.rescore_threshold is not None:
+            raise TurnpointError("--rescore-threshold needs --rescore")
+        return None
+    settings = RescoringSettings()
+    if args.rescore_threshold is not None:
+        settings = RescoringSettings(threshold=args.rescore_threshold, min_duration=settings.min_duration)
+    if args.min_duration is not None:
+        settings = RescoringSettings(threshold=settings.threshold, min_duration=args.min_duration)
+    return settings
+
+
 def _run_detect(args: argparse.Namespace) -> int:
     from turnpoint.api import detect_files
 
@@ -181,6 +198,7 @@ def _run_detect(args: argparse.Namespace) -> int:
         device=args.device,
         jobs=args.jobs,
         overwrite=args.overwrite,
+        rescoring=_rescoring(args),
         show_progress=not args.quiet,
     )
     if not args.quiet:

@@ -14,6 +14,7 @@ from turnpoint.errors import TurnpointError
 from turnpoint.inference import DEFAULT_BATCH_SIZE, Scores, score_blocks, score_file
 from turnpoint.modelfile import LoadedModel, load_model
 from turnpoint.peaks import ALPHA_SCALES, find_peaks, segments_from_changes
+from turnpoint.rescoring import RescoringSettings
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def detect_changes(
     batch_size: int = DEFAULT_BATCH_SIZE,
     block_duration: float = DEFAULT_BLOCK_DURATION,
     uri: str | None = None,
+    rescoring: RescoringSettings | None = None,
 ) -> Detection:
     """Detect speaker changes in an audio/video file or a 16 kHz mono waveform.
 
@@ -103,6 +105,8 @@ def detect_changes(
     batch_size : windows per forward pass
     block_duration : seconds of audio decoded at a time (bounds memory)
     uri : name used in outputs; the file's stem by default
+    rescoring : re-score the BiLSTM's candidate changes with GE2E speaker embeddings
+        (:mod:`turnpoint.rescoring`; needs ``pip install 'turnpoint[baselines]'``)
 
     Examples
     --------
@@ -123,7 +127,13 @@ def detect_changes(
             audio, model=loaded.model, specifications=loaded.specifications, batch_size=batch_size, block_duration=block_duration
         )
         path, name = str(audio), uri or Path(audio).stem
-    changes = changes_from_scores(scores, **settings)
+    if rescoring is None:
+        changes = changes_from_scores(scores, **settings)
+    else:
+        from turnpoint.rescoring import rescore
+
+        changes, _, _ = rescore(audio, scores, settings=rescoring)
+        settings["rescoring"] = rescoring.to_dict()
     logger.debug("%s: %d changes in %.1f s", name, len(changes), scores.duration)
     return Detection(
         uri=name,

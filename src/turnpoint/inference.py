@@ -8,7 +8,9 @@ streaming aggregator gives exactly the offline result while holding only a few w
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +18,14 @@ import numpy as np
 import torch
 
 from turnpoint.audio import DEFAULT_BLOCK_DURATION, iter_audio
+from turnpoint.fast import make_runner
 from turnpoint.features import FeatureStream, frame_times
 from turnpoint.model import SpeakerChangeDetector
 from turnpoint.specs import Specifications
 
-DEFAULT_BATCH_SIZE = 64
+DEFAULT_BATCH_SIZE = 128
+# Files are scored through onnxruntime when it is installed ("auto"; see turnpoint.fast), else torch.
+DEFAULT_BACKEND = "auto"
 # One intra-op thread: this 33k-parameter network gains little from more, and on a busy machine
 # torch's spinning worker threads made inference ~40x slower (0.4 s vs 19 s for 2 min of audio).
 DEFAULT_THREADS = 1
@@ -78,13 +83,10 @@ def window_starts(n_frames: int, *, window: int, step: int) -> list[int]:
     return starts
 
 
-def _run_windows(model: SpeakerChangeDetector, windows: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
-    device = next(model.parameters()).device
+def _run_windows(runner: Callable[[np.ndarray], np.ndarray], windows: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
     outputs: list[np.ndarray] = []
-    with torch.inference_mode():
-        for first in range(0, len(windows), batch_size):
-            batch = torch.from_numpy(np.stack(windows[first : first + batch_size])).to(device)
-            outputs.extend(model.scores(batch).float().cpu().numpy())  # (batch, frame)
+    for first in range(0, len(windows), batch_size):
+        outputs.extend(runner(np.stack(windows[first : first + batch_size])))  # (batch, frame)
     return outputs
 
 
@@ -101,8 +103,18 @@ class WindowAggregator:
     300
     """
 
-    def __init__(self, model: SpeakerChangeDetector, specifications: Specifications, *, batch_size: int = DEFAULT_BATCH_SIZE):
+    def __init__(
+        self,
+        model: SpeakerChangeDetector,
+        specifications: Specifications,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        backend: str | Callable[[np.ndarray], np.ndarray] = "torch",
+        threads: int | None = DEFAULT_THREADS,
+    ):
         self.model = model
+        # backend: "torch", "onnx", "auto" (turnpoint.fast) or any windows -> scores callable
+        self.runner = backend if callable(backend) else make_runner(model, backend, threads=threads)
         self.window = specifications.frames_per_chunk
         self.step = specifications.frames_per_step
         self.batch_size = batch_size
@@ -120,11 +132,11 @@ class WindowAggregator:
         windows = [
             self._features[s - self._features_start : s - self._features_start + n] for s, n in zip(starts, lengths)
         ]
-        for start, length, scores in zip(starts, lengths, _run_windows(self.model, windows, self.batch_size)):
-            needed = start + length - self._emitted
-            if needed > len(self._sum):
-                self._sum = np.concatenate([self._sum, np.zeros(needed - len(self._sum))])
-                self._count = np.concatenate([self._count, np.zeros(needed - len(self._count), dtype=np.int32)])
+        needed = max(s + n for s, n in zip(starts, lengths)) - self._emitted
+        if needed > len(self._sum):  # grow once per call, not once per window
+            self._sum = np.concatenate([self._sum, np.zeros(needed - len(self._sum))])
+            self._count = np.concatenate([self._count, np.zeros(needed - len(self._count), dtype=np.int32)])
+        for start, length, scores in zip(starts, lengths, _run_windows(self.runner, windows, self.batch_size)):
             local = start - self._emitted
             self._sum[local : local + length] += scores[:length]
             self._count[local : local + length] += 1
@@ -172,8 +184,12 @@ def score_features(
     model: SpeakerChangeDetector,
     specifications: Specifications,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    backend: str = "torch",
 ) -> np.ndarray:
     """Score a whole (frames, dim) feature array with sliding windows -> (frames,) float32.
+
+    ``backend`` is torch by default here (training validates with weights that change every epoch);
+    file scoring (:func:`score_blocks`, :func:`score_file`) uses :data:`DEFAULT_BACKEND`.
 
     Examples
     --------
@@ -182,9 +198,57 @@ def score_features(
     >>> score_features(np.zeros((50, 35), dtype=np.float32), model=model, specifications=Specifications()).shape
     (50,)
     """
-    aggregator = WindowAggregator(model, specifications, batch_size=batch_size)
+    aggregator = WindowAggregator(model, specifications, batch_size=batch_size, backend=backend)
     with torch_threads(DEFAULT_THREADS):
         return np.concatenate([aggregator.push(features), aggregator.finish()])
+
+
+_DONE = object()
+
+
+def _features_ahead(blocks: Iterable[np.ndarray], stream: FeatureStream, depth: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(samples, features) per block, computed by a background thread up to ``depth`` blocks ahead.
+
+    Decoding and feature extraction (numpy/scipy/soxr release the GIL) then overlap with the model
+    (onnxruntime and torch release it too): two cores work on one file. The order of every
+    computation is unchanged, so the scores are the same as without it; memory grows by at most
+    ``depth`` blocks of features.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                if not put((len(block), stream.push(block))):
+                    return
+            if put((0, stream.finish())):
+                put(_DONE)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, raised there
+            put(error)
+
+    worker = threading.Thread(target=produce, name="turnpoint-features", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def score_blocks(
@@ -194,17 +258,28 @@ def score_blocks(
     specifications: Specifications,
     batch_size: int = DEFAULT_BATCH_SIZE,
     num_threads: int | None = DEFAULT_THREADS,
+    backend: str = DEFAULT_BACKEND,
+    prefetch: int = 2,
 ) -> Scores:
-    """Score a stream of 16 kHz mono sample blocks; memory is bounded by the block size."""
+    """Score a stream of 16 kHz mono sample blocks; memory is bounded by the block size.
+
+    ``backend``: "auto" (onnxruntime if installed, else torch), "onnx" or "torch" — equal within
+    1e-5. ``prefetch``: blocks decoded and featurised ahead by a background thread (0: none).
+    """
     stream = FeatureStream(specifications.features)
-    aggregator = WindowAggregator(model, specifications, batch_size=batch_size)
+    aggregator = WindowAggregator(model, specifications, batch_size=batch_size, backend=backend, threads=num_threads)
     parts: list[np.ndarray] = []
     n_samples = 0
     with torch_threads(num_threads):
-        for block in blocks:
-            n_samples += len(block)
-            parts.append(aggregator.push(stream.push(block)))
-        parts.append(aggregator.push(stream.finish()))
+        if prefetch > 0:
+            for count, features in _features_ahead(blocks, stream, prefetch):
+                n_samples += count
+                parts.append(aggregator.push(features))
+        else:
+            for block in blocks:
+                n_samples += len(block)
+                parts.append(aggregator.push(stream.push(block)))
+            parts.append(aggregator.push(stream.finish()))
         parts.append(aggregator.finish())
     step = specifications.features.frame_step
     return Scores(np.concatenate(parts), step, n_samples / specifications.features.sample_rate)
@@ -218,12 +293,17 @@ def score_file(
     batch_size: int = DEFAULT_BATCH_SIZE,
     block_duration: float = DEFAULT_BLOCK_DURATION,
     num_threads: int | None = DEFAULT_THREADS,
+    backend: str = DEFAULT_BACKEND,
+    prefetch: int = 2,
 ) -> Scores:
     """Read, featurise and score an audio/video file block by block."""
     blocks: Iterator[np.ndarray] = iter_audio(
         path, sample_rate=specifications.features.sample_rate, block_duration=block_duration
     )
-    return score_blocks(blocks, model=model, specifications=specifications, batch_size=batch_size, num_threads=num_threads)
+    return score_blocks(
+        blocks, model=model, specifications=specifications, batch_size=batch_size, num_threads=num_threads,
+        backend=backend, prefetch=prefetch,
+    )
 
 
 __all__ = ["Scores", "WindowAggregator", "frame_times", "score_blocks", "score_features", "score_file", "window_starts"]

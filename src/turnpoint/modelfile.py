@@ -103,6 +103,18 @@ def save_model(
     return path
 
 
+def looks_like_pickle(path: str | Path) -> bool:
+    """True for a pickle or torch.save (zip) file; such files are refused, never unpickled.
+
+    A safetensors file starts with its header length (u64, little-endian) and then "{": its first
+    byte may be 0x80 (a header of 128 + 256k bytes), so a file only looks like a pickle / zip
+    checkpoint when the JSON brace is not where safetensors puts it.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    return (head[:1] == b"\x80" or head[:2] == b"PK") and head[8:9] != b"{"
+
+
 def read_header(path: str | Path, *, task: str = "speaker_change") -> dict:
     """Parse and validate the safetensors header without loading tensors; return the turnpoint config.
 
@@ -116,7 +128,7 @@ def read_header(path: str | Path, *, task: str = "speaker_change") -> dict:
         raise TurnpointError("is a directory, expected a .safetensors model file", path=path)
     with open(path, "rb") as handle:
         head = handle.read(8)
-        if head[:1] == b"\x80" or head[:2] == b"PK":
+        if looks_like_pickle(path):
             raise TurnpointError(
                 "refusing to load: this looks like a pickle / torch.save checkpoint; turnpoint only loads safetensors model files",
                 path=path,

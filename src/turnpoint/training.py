@@ -32,7 +32,7 @@ from turnpoint.fileio import atomic_write_bytes
 from turnpoint.inference import score_features
 from turnpoint.metrics import BoundaryScore, boundary_score, merge_close
 from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
-from turnpoint.modelfile import Defaults, save_model
+from turnpoint.modelfile import Defaults, looks_like_pickle, save_model
 from turnpoint.peaks import find_peaks
 from turnpoint.specs import FeatureConfig, Specifications
 
@@ -313,10 +313,7 @@ def _save_checkpoint(path: Path, *, model: SpeakerChangeDetector, optimizer: tor
 
 
 def _load_checkpoint(path: Path, *, model: SpeakerChangeDetector, optimizer: torch.optim.Optimizer) -> dict:
-
-    with open(path, "rb") as handle:
-        head = handle.read(2)
-    if head[:1] == b"\x80" or head == b"PK":
+    if looks_like_pickle(path):
         raise TurnpointError("refusing to load a pickle checkpoint; turnpoint checkpoints are safetensors", path=path)
     try:
         tensors = load_file(str(path))

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from turnpoint.errors import TurnpointError
 from turnpoint.events.annotations import Event, audio_key, check_events_within, read_events
-from turnpoint.events.decode import DecodeParams, decode_scores, tune_decoding
+from turnpoint.events.decode import decode_scores, tune_decoding
 from turnpoint.events.features import EVENT_FEATURES, event_specifications, file_features
 from turnpoint.events.inference import score_event_features
 from turnpoint.events.metrics import event_based, segment_based
@@ -37,7 +37,7 @@ from turnpoint.training import AUDIO_EXTENSIONS, CHECKPOINT_NAME, MODEL_NAME, _l
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EventFile", "EventTrainingConfig", "collect_event_files", "frame_targets", "train_events"]
+__all__ = ["EventFile", "EventTrainingConfig", "collect_event_files", "frame_targets", "train_events", "tune_event_model"]
 
 ANNOTATION_SUFFIXES = (".tsv", ".csv", ".ann", ".txt")
 
@@ -313,19 +313,47 @@ def train_events(
         logger.info("epoch %d: loss %.4f, val segment F1 %.3f, event F1 %.3f%s", epoch, record["train_loss"], segment_f1, event_f1, " *" if improved else "")
     if not (out_dir / MODEL_NAME).exists():
         raise TurnpointError("training finished without a model (0 epochs?)", path=out_dir)
-    # tune decoding per class on validation with the best model, then rewrite the model file
-    best = load_event_model(out_dir / MODEL_NAME)
+    return tune_event_model(out_dir / MODEL_NAME, prepared_val)
+
+
+def tune_event_model(
+    model_path: str | Path,
+    validation: str | Path | Sequence[EventFile] | Sequence[_Prepared],
+    *,
+    out_path: str | Path | None = None,
+    show_progress: bool = False,
+) -> Path:
+    """Tune the decoding settings of each class on validation data; rewrite the model file.
+
+    Parameters
+    ----------
+    model_path : event model file
+    validation : folder of audio + annotations, a list file, or EventFile items
+    out_path : where to write the tuned model (default: over ``model_path``, atomically)
+
+    Examples
+    --------
+    >>> # tune_event_model("runs/ev/model.safetensors", "data/validation")
+    """
+    best = load_event_model(model_path)
+    classes = best.classes
+    specifications = best.specifications
+    if isinstance(validation, (list, tuple)) and validation and isinstance(validation[0], _Prepared):
+        prepared_val = list(validation)
+    else:
+        items = list(validation) if isinstance(validation, (list, tuple)) else collect_event_files(validation)
+        prepared_val = _prepare(items, classes, show_progress, "features (validation)")
     scores, _, _ = _evaluate(best.model, prepared_val, specifications)
     reference = {p.key: p.events for p in prepared_val}
     durations = {p.key: p.duration for p in prepared_val}
-    decode = tune_decoding(scores, reference, frame_step=specifications.features.frame_step, classes=classes, durations=durations)
-    estimated = {k: decode_scores(scores[k], frame_step=specifications.features.frame_step, classes=classes, params=decode, duration=durations[k]) for k in scores}
+    step = specifications.features.frame_step
+    decode = tune_decoding(scores, reference, frame_step=step, classes=classes, durations=durations)
+    estimated = {k: decode_scores(scores[k], frame_step=step, classes=classes, params=decode, duration=durations[k]) for k in scores}
     tuned = {"event_f1": round(event_based(reference, estimated, classes=classes).f1, 4),
              "segment_f1": round(segment_based(reference, estimated, classes=classes, durations=durations).f1, 4)}
     logger.info("tuned decoding on validation: event F1 %.3f, segment F1 %.3f", tuned["event_f1"], tuned["segment_f1"])
-    save_event_model(out_dir / MODEL_NAME, model=best.model, specifications=specifications, decode=decode,
+    target = Path(out_path) if out_path is not None else Path(model_path)
+    save_event_model(target, model=best.model, specifications=specifications, decode=decode,
                      training=dict(best.training, validation_tuned=tuned), name=best.name)
-    return out_dir / MODEL_NAME
+    return target
 
-
-__all__ += ["DecodeParams"]

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install the benchmark's peers into their OWN virtual environment (never the project's):
+#   pyannote.audio (its segmentation model PyanNet + Inference) and ruptures (KernelCPD).
+#
+#   bash scripts/install_peers.sh                 # -> /work/data/peers-venv
+#   PEERS_VENV=/some/where bash scripts/install_peers.sh
+#
+# CPU-only machines: pyannote.audio 4.x depends on torchaudio and torchcodec; a bare install pulls
+# CUDA builds of torch/torchaudio that are GBs and fail to load without a GPU. We pin the CPU wheel
+# of torch first (torch==2.13.0, the same as the project) and install the rest against it. If
+# torchaudio/torchcodec still fail to import their native parts, the benchmark does not need them:
+# it hands pyannote waveforms in memory ({"waveform": tensor, "sample_rate": 16000}), so no audio
+# decoding goes through torchaudio/torchcodec. The benchmark prints "MISSING" for a peer that
+# cannot be imported rather than failing.
+set -uo pipefail
+PEERS_VENV=${PEERS_VENV:-/work/data/peers-venv}
+PYTHON=${PYTHON:-python3}
+[ -x "$PEERS_VENV/bin/python" ] || "$PYTHON" -m venv "$PEERS_VENV"
+PIP="$PEERS_VENV/bin/python -m pip"
+$PIP install --quiet --upgrade pip
+$PIP install --quiet "torch==2.13.0" || echo "install_peers: torch==2.13.0 (CPU) could not be installed" >&2
+$PIP install --quiet "ruptures>=1.1" soundfile psutil || echo "install_peers: ruptures failed" >&2
+# pyannote.audio with torch held where it is (a constraint file keeps pip from swapping torch).
+constraints=$(mktemp)
+"$PEERS_VENV/bin/python" -c "import torch; print('torch==' + torch.__version__)" > "$constraints" 2>/dev/null || : > "$constraints"
+$PIP install --quiet -c "$constraints" "pyannote.audio" || echo "install_peers: pyannote.audio could not be installed" >&2
+rm -f "$constraints"
+"$PEERS_VENV/bin/python" - <<'PY'
+import importlib
+for name in ("torch", "ruptures", "pyannote.audio"):
+    try:
+        module = importlib.import_module(name)
+        print(f"{name:16s} {getattr(module, '__version__', '?')}")
+    except Exception as error:  # noqa: BLE001 - report, don't fail
+        print(f"{name:16s} MISSING ({type(error).__name__}: {str(error).splitlines()[0][:120]})")
+PY
