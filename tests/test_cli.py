@@ -27,13 +27,6 @@ from turnpoint.annotations import read_rttm
 from turnpoint.cli import main
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """A tiny LSTM gains nothing from threads, and they crawl when the CPU cores are busy elsewhere."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

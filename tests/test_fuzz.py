@@ -44,12 +44,6 @@ FAST = settings(max_examples=40 * max(_SCALE, 1), **_COMMON)
 FEW = settings(max_examples=15 * max(_SCALE, 1), **_COMMON)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ================================================================ readers: parsed or TurnpointError

@@ -33,12 +33,6 @@ from turnpoint.specs import Specifications
 from turnpoint.tuning import read_tuned
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Training: labels, data collection, exact resume, and a CLI train -> detect round trip."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

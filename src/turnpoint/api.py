@@ -11,13 +11,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from turnpoint.annotations import read_list
+from turnpoint.audio import audio_files
 from turnpoint.detect import detect_changes
 from turnpoint.errors import TurnpointError
 from turnpoint.modelfile import LoadedModel, load_model
 from turnpoint.outputs import OUTPUT_FORMATS, output_paths, write_outputs
 from turnpoint.rescoring import RescoringSettings
-from turnpoint.training import AUDIO_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 LIST_EXTENSIONS = (".txt", ".lst", ".list")
@@ -62,13 +61,11 @@ def expand_inputs(items: Sequence[str | Path]) -> list[Path]:
     paths: list[Path] = []
     for item in items:
         path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+        if path.is_dir() or (path.suffix.lower() in LIST_EXTENSIONS and path.is_file()):
+            found = audio_files(path)
             if not found:
-                logger.warning("%s: no audio files in this folder", path)
+                logger.warning("%s: no audio files here", path)
             paths.extend(found)
-        elif path.suffix.lower() in LIST_EXTENSIONS and path.is_file():
-            paths.extend(p if p.is_absolute() else path.parent / p for p in map(Path, read_list(path)))
         else:
             paths.append(path)
     return paths

@@ -21,6 +21,26 @@ from turnpoint.errors import TurnpointError
 logger = logging.getLogger(__name__)
 
 DEFAULT_BLOCK_DURATION = 60.0
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".mkv", ".ts", ".webm", ".avi", ".mov", ".aif", ".aiff", ".au", ".sph")
+
+
+def audio_files(source: str | Path) -> list[Path]:
+    """The audio files of a folder (by extension, sorted) or of a list file (paths relative to it).
+
+    Examples
+    --------
+    >>> audio_files("/nonexistent")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    turnpoint.errors.TurnpointError: /nonexistent: no such file or folder
+    """
+    from turnpoint.annotations import read_list
+
+    source = Path(source)
+    if not source.exists():
+        raise TurnpointError("no such file or folder", path=source)
+    if source.is_dir():
+        return sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    return [p if p.is_absolute() else source.parent / p for p in map(Path, read_list(source))]
 #: Largest |sample| accepted (120 dB above full scale). Float files may exceed 1.0 (clipped mixes, or
 #: int16-scale values stored as float), but 1e30 is corruption: its spectrum overflows float32.
 MAX_SAMPLE_MAGNITUDE = 1e6

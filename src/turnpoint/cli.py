@@ -6,7 +6,6 @@ import argparse
 import logging
 import math
 import sys
-from pathlib import Path
 
 from turnpoint import __version__
 from turnpoint.errors import TurnpointError

@@ -24,8 +24,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from tqdm.auto import tqdm
 
-from turnpoint.annotations import Turn, change_points, read_list, read_rttm, read_uem
-from turnpoint.audio import iter_audio
+from turnpoint.annotations import Turn, change_points, read_rttm, read_uem
+from turnpoint.audio import audio_files, iter_audio
 from turnpoint.errors import TurnpointError
 from turnpoint.features import FeatureStream
 from turnpoint.fileio import atomic_write_bytes
@@ -38,7 +38,6 @@ from turnpoint.specs import FeatureConfig, Specifications
 
 logger = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".mkv", ".ts", ".webm", ".avi", ".mov", ".aif", ".aiff", ".au", ".sph")
 CHECKPOINT_NAME = "checkpoint.safetensors"
 MODEL_NAME = "model.safetensors"
 ALPHA_GRID = tuple(np.round(np.arange(0.02, 0.99, 0.02), 2))
@@ -104,17 +103,8 @@ def collect_files(
     turnpoint.errors.TurnpointError: /nonexistent: no such file or folder
     """
     source = Path(source)
-    if not source.exists():
-        raise TurnpointError("no such file or folder", path=source)
-    if source.is_dir():
-        audio_paths = sorted(p for p in source.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
-        annotation_dirs = {source}
-    else:
-        audio_paths = []
-        for entry in read_list(source):
-            path = Path(entry)
-            audio_paths.append(path if path.is_absolute() else source.parent / path)
-        annotation_dirs = {p.parent for p in audio_paths}
+    audio_paths = audio_files(source)
+    annotation_dirs = {source} if source.is_dir() else {p.parent for p in audio_paths}
     if not audio_paths:
         raise TurnpointError("no audio files found", path=source)
 

@@ -44,7 +44,7 @@ __all__ = [
     "write_events",
 ]
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".mkv", ".ts", ".webm", ".aif", ".aiff")
+from turnpoint.audio import AUDIO_EXTENSIONS as AUDIO_SUFFIXES
 
 _FILENAME = ("filename", "file", "audio_filename", "path", "filepath", "audio_file", "file_name")
 _ONSET = ("onset", "event_onset", "event_start_time", "start", "start_time")

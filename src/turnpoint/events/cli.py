@@ -13,7 +13,6 @@ from pathlib import Path
 
 from turnpoint.errors import TurnpointError
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4", ".mkv", ".ts", ".webm", ".avi", ".mov", ".aif", ".aiff")
 
 
 def add_events_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,17 +33,9 @@ def add_events_parser(sub: argparse._SubParsersAction) -> None:
 
 def expand_audio(items: list[str]) -> list[Path]:
     """Files, folders (their audio files) and .txt/.lst lists -> audio paths."""
-    from turnpoint.annotations import read_list
+    from turnpoint.api import expand_inputs
 
-    paths: list[Path] = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            paths.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()))
-        elif path.suffix.lower() in (".txt", ".lst"):
-            paths.extend(Path(e) if Path(e).is_absolute() else path.parent / e for e in read_list(path))
-        else:
-            paths.append(path)
+    paths = expand_inputs(items)
     if not paths:
         raise TurnpointError(f"no audio files in {' '.join(items)}")
     return paths

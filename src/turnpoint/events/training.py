@@ -33,7 +33,7 @@ from turnpoint.events.metrics import event_based, segment_based
 from turnpoint.events.model import SoundEventConfig, SoundEventDetector
 from turnpoint.events.modelfile import load_event_model, save_event_model
 from turnpoint.specs import Specifications
-from turnpoint.training import AUDIO_EXTENSIONS, CHECKPOINT_NAME, MODEL_NAME, _load_checkpoint, _save_checkpoint
+from turnpoint.training import CHECKPOINT_NAME, MODEL_NAME, _load_checkpoint, _save_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -79,18 +79,11 @@ def collect_event_files(source: str | Path, *, annotations: str | Path | None = 
     Traceback (most recent call last):
     turnpoint.errors.TurnpointError: /nonexistent: no such file or folder
     """
-    from turnpoint.annotations import read_list
-    from turnpoint.audio import audio_info
+    from turnpoint.audio import audio_files, audio_info
 
     source = Path(source)
-    if not source.exists():
-        raise TurnpointError("no such file or folder", path=source)
-    if source.is_dir():
-        audio = sorted(p for p in source.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
-        folders = [source]
-    else:
-        audio = [Path(e) if Path(e).is_absolute() else source.parent / e for e in read_list(source)]
-        folders = sorted({p.parent for p in audio})
+    audio = audio_files(source)
+    folders = [source] if source.is_dir() else sorted({p.parent for p in audio})
     if not audio:
         raise TurnpointError("no audio files found", path=source)
     if annotations is not None:
