@@ -39,3 +39,17 @@ def test_conversations_are_exact_reproducible_and_never_silent(tmp_path):
         for turn in turns:  # every turn holds speech: louder than the quietest background
             segment = audio[int(turn.start * rate) : int(turn.end * rate)]
             assert np.sqrt((segment**2).mean()) > 3 * np.sqrt((frames**2).mean(axis=1)).min()
+
+
+def test_cli_simulate_then_train_reads_its_output(tmp_path, capsys):
+    from turnpoint.cli import main
+    from turnpoint.training import collect_files
+
+    voices = _pool(tmp_path / "voices")
+    code = main(["simulate", str(voices), "--out", str(tmp_path / "sim"), "--conversations", "2", "--min-duration", "15", "--max-duration", "20", "--seed", "1"])
+    assert code == 0
+    assert "2 conversations" in capsys.readouterr().out
+    files = collect_files(tmp_path / "sim")
+    assert len(files) == 2 and all(f.annotated for f in files)
+    assert main(["simulate", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 1
+    assert "nowhere" in capsys.readouterr().err

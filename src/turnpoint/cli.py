@@ -145,6 +145,18 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", type=_formats, default=["rttm", "json", "csv"], help="comma-separated: rttm,json,csv (default: all)")
 
 
+def _add_simulate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("simulate", help="simulate conversations (wav + RTTM + UEM) from single-speaker voice pools",
+                       description="Build conversations with exact references from folders of single-speaker clips (VOICES/<speaker>/*.wav).")
+    p.add_argument("voices", help="folder with one sub-folder of clips per speaker (optional manifest.tsv)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--conversations", type=int, default=10)
+    p.add_argument("--min-duration", type=float, default=60.0, help="seconds")
+    p.add_argument("--max-duration", type=float, default=180.0, help="seconds")
+    p.add_argument("--speakers", default=None, help="comma-separated speaker folders to use (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="turnpoint", description="Find where audio turns: speaker change detection.")
     parser.add_argument("--version", action="version", version=f"turnpoint {__version__}")
@@ -154,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_detect(sub)
     _add_train(sub)
     _add_summary(sub)
+    _add_simulate(sub)
     _add_evaluate(sub)
     _add_tune(sub)
     _add_baseline(sub)
@@ -262,6 +275,23 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_simulate(args: argparse.Namespace) -> int:
+    from turnpoint.simulate import simulate_voice_conversations
+
+    infos = simulate_voice_conversations(
+        args.voices,
+        args.out,
+        n_conversations=args.conversations,
+        duration_s=(args.min_duration, args.max_duration),
+        speakers=args.speakers.split(",") if args.speakers else None,
+        seed=args.seed,
+    )
+    if not args.quiet:
+        hours = sum(info["duration_s"] for info in infos) / 3600
+        print(f"{len(infos)} conversations ({hours:.2f} h) in {args.out}/")
+    return 0
+
+
 def _run_summary(args: argparse.Namespace) -> int:
     if args.task == "events":
         from turnpoint.events.cli import run_summary
@@ -360,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    runners = {"detect": _run_detect, "train": _run_train, "summary": _run_summary, "evaluate": _run_evaluate, "tune": _run_tune, "baseline": _run_baseline, "events": _run_events}
+    runners = {"detect": _run_detect, "train": _run_train, "summary": _run_summary, "evaluate": _run_evaluate, "tune": _run_tune, "baseline": _run_baseline, "events": _run_events, "simulate": _run_simulate}
     try:
         return runners[args.command](args)
     except TurnpointError as error:

@@ -463,6 +463,42 @@ def simulate_conversations(
     return infos
 
 
+def simulate_voice_conversations(
+    voices_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    n_conversations: int,
+    duration_s: tuple[float, float] = (60.0, 180.0),
+    speakers: list[str] | None = None,
+    seed: int = 0,
+) -> list[dict]:
+    """:func:`simulate_conversations` over every speaker folder of ``voices_dir`` (or ``speakers``).
+
+    Bad input (a missing folder, a speaker without clips, fewer than two speakers, an empty
+    duration range) is a one-line :class:`~turnpoint.errors.TurnpointError`.
+
+    Examples
+    --------
+    >>> # simulate_voice_conversations("voices/", "sim/", n_conversations=20, seed=1)
+    """
+    from turnpoint.errors import TurnpointError
+
+    voices_dir = Path(voices_dir)
+    if not voices_dir.is_dir():
+        raise TurnpointError("no such folder of voices", path=voices_dir)
+    if not 0 < duration_s[0] <= duration_s[1]:
+        raise TurnpointError(f"durations must satisfy 0 < min <= max, not {duration_s}")
+    if n_conversations < 1:
+        raise TurnpointError("need at least one conversation")
+    names = speakers if speakers is not None else sorted(p.name for p in voices_dir.iterdir() if p.is_dir())
+    if len(names) < 2:
+        raise TurnpointError("need at least two speaker folders", path=voices_dir)
+    try:
+        return simulate_conversations(voices_dir, out_dir, speakers=names, n_conversations=n_conversations, duration_s=duration_s, seed=seed)
+    except FileNotFoundError as error:
+        raise TurnpointError(str(error), path=voices_dir) from None
+
+
 def split_speakers(
     pool: dict[str, Voice],
     *,
