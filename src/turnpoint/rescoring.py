@@ -4,7 +4,7 @@ The BiLSTM is good at *where* something changes (it fires at speaker changes but
 pauses and clip joins); a pretrained speaker encoder is good at *whether the voice changed*.
 Every local maximum of the BiLSTM curve (at least ``candidate_spacing`` apart, above
 ``candidate_floor``) becomes a candidate; the cosine distance between resemblyzer's GE2E
-embeddings of the 1.6 s before and the 1.6 s after it is its new score; candidates whose distance
+embeddings of the 2.4 s before and the 2.4 s after it is its new score; candidates whose distance
 exceeds ``threshold`` are kept, at least ``min_duration`` apart. Only candidates are embedded
 (about 0.7 per second of audio, 2 embeddings each), never the whole file densely.
 
@@ -28,7 +28,6 @@ from turnpoint.peaks import find_peaks, strict_local_maxima
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
-CONTEXT = 1.6  # seconds embedded on each side of a candidate (resemblyzer's partial utterance)
 MIN_CONTEXT = 0.4  # near the file's ends, less context is used, but not less than this
 
 
@@ -40,6 +39,7 @@ class RescoringSettings:
     candidate_floor: float = 0.01
     candidate_spacing: float = 0.5
     min_duration: float = 1.0
+    context: float = 2.4  # seconds embedded on each side of a candidate (chosen on validation: 1.6, 2.4, 3.2)
 
     def to_dict(self) -> dict:
         return dict(asdict(self), method="ge2e")
@@ -59,7 +59,7 @@ def candidates(scores: Scores, *, settings: RescoringSettings) -> np.ndarray:
     return peaks[scores.values[peaks] > settings.candidate_floor]
 
 
-def gather_segments(blocks: Iterable[np.ndarray], times: np.ndarray, *, context: float = CONTEXT) -> list[np.ndarray]:
+def gather_segments(blocks: Iterable[np.ndarray], times: np.ndarray, *, context: float) -> list[np.ndarray]:
     """Samples from ``t - context`` to ``t + context`` around each (sorted) time, streaming.
 
     Memory holds only the segments and one block, not the file.
@@ -89,7 +89,7 @@ def gather_segments(blocks: Iterable[np.ndarray], times: np.ndarray, *, context:
     return [np.concatenate(p) if p else np.zeros(0, dtype=np.float32) for p in parts]
 
 
-def _embed_pairs(segments: list[np.ndarray], offsets: list[int], *, device: str) -> np.ndarray:
+def _embed_pairs(segments: list[np.ndarray], offsets: list[int], *, context: float, device: str) -> np.ndarray:
     """Cosine distance between the embeddings before and after ``offsets[i]`` in ``segments[i]``."""
     import torch
     from resemblyzer import audio as rz_audio
@@ -106,7 +106,8 @@ def _embed_pairs(segments: list[np.ndarray], offsets: list[int], *, device: str)
                 segment = rz_audio.normalize_volume(segment, audio_norm_target_dBFS, increase_only=True)
             mel = rz_audio.wav_to_mel_spectrogram(segment.astype(np.float32))  # (frames, 40), 10 ms
             split = int(round(offset / SAMPLE_RATE * 100))
-            left, right = mel[max(0, split - 160) : split], mel[split : split + 160]
+            span = int(round(context * 100))
+            left, right = mel[max(0, split - span) : split], mel[split : split + span]
             if len(left) < minimum or len(right) < minimum:
                 continue
             if len(left) == len(right):
@@ -150,9 +151,9 @@ def rescore(
         blocks: Iterable[np.ndarray] = [np.asarray(audio, dtype=np.float32)]
     else:
         blocks = iter_audio(audio, sample_rate=SAMPLE_RATE)
-    segments = gather_segments(blocks, times)
-    offsets = [int(round(t * SAMPLE_RATE)) - max(0, int(round((t - CONTEXT) * SAMPLE_RATE))) for t in times]
-    distances = _embed_pairs(segments, offsets, device=device)
+    segments = gather_segments(blocks, times, context=settings.context)
+    offsets = [int(round(t * SAMPLE_RATE)) - max(0, int(round((t - settings.context) * SAMPLE_RATE))) for t in times]
+    distances = _embed_pairs(segments, offsets, context=settings.context, device=device)
     sparse = np.zeros(len(scores.values), dtype=np.float64)
     sparse[frames] = distances
     kept = find_peaks(sparse, frame_step=scores.frame_step, alpha=settings.threshold, min_duration=settings.min_duration)
