@@ -9,7 +9,7 @@ exceeds ``threshold`` are kept, at least ``min_duration`` apart. Only candidates
 (about 0.7 per second of audio, 2 embeddings each), never the whole file densely.
 
 Settings were chosen on the simulated validation split (unseen voices) and measured on the
-held-out real-voice test split: boundary F1 at ±0.5 s 0.473 → 0.627 (see MODEL_CARD.md).
+held-out real-voice test split: boundary F1 at ±0.5 s 0.478 → 0.719 (see MODEL_CARD.md).
 """
 
 from __future__ import annotations
