@@ -70,7 +70,7 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def pyannote(path: str) -> dict:
+def pyannote(path: str, threads: str = "") -> dict:
     started = time.perf_counter()
     warnings.filterwarnings("ignore")
     note = ""
@@ -85,6 +85,8 @@ def pyannote(path: str) -> dict:
     from pyannote.audio.core.task import Problem, Resolution, Specifications
     from pyannote.audio.models.segmentation import PyanNet
 
+    if threads:
+        torch.set_num_threads(int(threads))
     torch.manual_seed(0)
     model = PyanNet(sample_rate=16000)  # random weights: speed only
     model.specifications = Specifications(
@@ -113,9 +115,30 @@ def pyannote(path: str) -> dict:
     }
 
 
+def check() -> None:
+    """Print the peers' versions, importing pyannote.audio the way the benchmark does."""
+    warnings.filterwarnings("ignore")  # torchcodec's "not installed correctly": not needed in memory
+    try:
+        import torchaudio  # noqa: F401
+        how = "real torchaudio"
+    except Exception as error:  # noqa: BLE001
+        _stub_torchaudio()
+        how = f"torchaudio stand-in: the real one fails to load ({type(error).__name__})"
+    for name in ("torch", "ruptures", "pyannote.audio"):
+        try:
+            module = __import__(name, fromlist=["__version__"])
+            extra = f" ({how})" if name == "pyannote.audio" else ""
+            print(f"{name:16s} {getattr(module, '__version__', '?')}{extra}")
+        except Exception as error:  # noqa: BLE001
+            print(f"{name:16s} MISSING ({type(error).__name__}: {str(error).splitlines()[0][:120]})")
+
+
 def main() -> None:
-    kind, path = sys.argv[1], sys.argv[2]
-    result = {"pyannote": pyannote}[kind](path)
+    if sys.argv[1:] == ["check"]:
+        check()
+        return
+    kind, path, option = sys.argv[1], sys.argv[2], (sys.argv[3] if len(sys.argv) > 3 else "")
+    result = {"pyannote": pyannote}[kind](path, option)
     result["pid"] = os.getpid()
     print("RESULT " + json.dumps(result))
 

@@ -1,6 +1,6 @@
 """turnpoint's benchmark: speed and memory of every stage, with peers measured in the same run.
 
-    python benchmarks/run.py                 # 10 min, 1 h and 10 h; peers on a 5 min excerpt
+    python benchmarks/run.py                 # 10 min, 1 h and 10 h; peers on a 5 min excerpt; ~6 min
     python benchmarks/run.py --quick         # no 10 h file (about a minute less... and 1.2 GB less disk)
     python benchmarks/run.py --data /tmp/b --json out.json --peers-python /path/to/peers/bin/python
 
@@ -38,8 +38,8 @@ RATE = 16000
 DEFAULT_DATA = Path(os.environ.get("TURNPOINT_BENCH_DATA", "/work/data/bench"))
 DEFAULT_PEERS = Path(os.environ.get("TURNPOINT_PEERS_VENV", "/work/data/peers-venv")) / "bin" / "python"
 EXCERPT_SECONDS = 300
-BATCH_FILES = 8
-BATCH_SECONDS = 300
+BATCH_FILES = 12
+BATCH_SECONDS = 600
 
 
 # ---------------------------------------------------------------- audio generation (parent process)
@@ -157,7 +157,7 @@ def worker(kind: str, path: str, option: str) -> dict:
         audio = len(samples) / RATE
     elif kind == "model":
         from turnpoint.features import extract_features
-        from turnpoint.inference import WindowAggregator
+        from turnpoint.inference import DEFAULT_THREADS, WindowAggregator, torch_threads
 
         samples = np.concatenate(list(iter_audio(path, sample_rate=RATE)))
         features = extract_features(samples)
@@ -170,7 +170,8 @@ def worker(kind: str, path: str, option: str) -> dict:
             parts = [aggregator.push(features[i : i + step]) for i in range(0, len(features), step)]
             return len(np.concatenate([*parts, aggregator.finish()]))
 
-        _, wall, cpu = _timed(run)
+        with torch_threads(DEFAULT_THREADS):  # as file scoring does
+            _, wall, cpu = _timed(run)
         info["windows"] = aggregator._windows_run
         audio = len(samples) / RATE
     elif kind == "batch":
@@ -219,17 +220,25 @@ def run_child(command: list[str], *, timeout: float = 1800) -> dict:
     return {"error": f"exit {done.returncode}: {tail[0][:200]}"}
 
 
-def measure(name: str, kind: str, path: Path, option: str = "", *, python: str | None = None, script: Path | None = None) -> dict:
+REPEAT = 3
+
+
+def measure(name: str, kind: str, path: Path, option: str = "", *, python: str | None = None, script: Path | None = None, repeat: int = 1) -> dict:
+    """Run one measurement ``repeat`` times (fresh processes) and keep the run with the median wall time."""
     load_before = os.getloadavg()[0]
     if script is None:
         command = [python or sys.executable, str(Path(__file__).resolve()), "--worker", kind, str(path), option]
     else:
-        command = [python or sys.executable, str(script), kind, str(path)]
-    result = run_child(command)
+        command = [python or sys.executable, str(script), kind, str(path), option]
+    runs = [run_child(command) for _ in range(repeat)]
+    good = sorted((r for r in runs if "wall" in r), key=lambda r: r["wall"])
+    result = good[len(good) // 2] if good else runs[0]
+    if len(runs) > 1:
+        result["walls"] = [round(r["wall"], 3) for r in runs if "wall" in r]
     result.update(name=name, kind=kind, option=option, input=path.name, load=round(load_before, 2))
     if "wall" in result:
         result["x_realtime"] = result["audio"] / result["wall"]
-    status = result.get("error") or f"{result['wall']:.2f} s, {result['x_realtime']:.0f}x real time, {result['rss_mb']:.0f} MB"
+    status = result.get("error") or f"{result['wall']:.2f} s{' (median of ' + str(len(result['walls'])) + ')' if result.get('walls') else ''}, {result['x_realtime']:.0f}x real time, {result['rss_mb']:.0f} MB"
     print(f"  {name:<44} {status}", file=sys.stderr, flush=True)
     return result
 
@@ -253,6 +262,8 @@ def table(results: list[dict]) -> str:
             note = f"runner {r['runner']}" + (f"; {note}" if note else "")
         if r.get("settings"):
             note = f"{r['settings']}, {r.get('torch_threads')} torch threads" + (f"; {note}" if note else "")
+        if r.get("walls"):
+            note = f"median of {len(r['walls'])} runs: {', '.join(f'{w:.2f}' for w in r['walls'])} s" + (f"; {note}" if note else "")
         if r.get("files"):
             note = f"{r['files']} files" + (f"; {note}" if note else "")
         rows.append(
@@ -276,6 +287,7 @@ def ratios(results: list[dict]) -> list[tuple[str, float | None]]:
         out.append((label, None if x is None or y is None else x / y))
 
     ratio("turnpoint end-to-end / pyannote segmentation (same 5 min excerpt)", "turnpoint end-to-end, excerpt", "peer: pyannote PyanNet Inference, excerpt")
+    ratio("turnpoint end-to-end / pyannote segmentation with 1 torch thread (same excerpt)", "turnpoint end-to-end, excerpt", "peer: pyannote, 1 torch thread, excerpt")
     ratio("turnpoint end-to-end 1 h / pyannote segmentation (excerpt)", "turnpoint end-to-end, 1 h", "peer: pyannote PyanNet Inference, excerpt")
     ratio("turnpoint end-to-end / ruptures KernelCPD (same excerpt)", "turnpoint end-to-end, excerpt", "peer: ruptures KernelCPD, excerpt")
     ratio("onnxruntime / torch model alone (10 min)", "model alone (onnxruntime), 10 min", "model alone (torch), 10 min")
@@ -292,6 +304,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="where generated audio goes (default %(default)s)")
     parser.add_argument("--json", type=Path, default=None, help="results file (default DATA/results.json)")
     parser.add_argument("--quick", action="store_true", help="skip the 10 h file")
+    parser.add_argument("--repeat", type=int, default=REPEAT, help="runs (median kept) of the measurements the ratios rest on (default %(default)s)")
     parser.add_argument("--peers-python", default=str(DEFAULT_PEERS), help="interpreter of the peers' venv (default %(default)s)")
     parser.add_argument("--worker", nargs=3, metavar=("KIND", "PATH", "OPTION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -316,11 +329,13 @@ def main() -> None:
     peers_python = args.peers_python if Path(args.peers_python).exists() else None
     results: list[dict] = []
     print("measuring (each line a fresh process) ...", file=sys.stderr, flush=True)
-    results.append(measure("turnpoint end-to-end, excerpt", "e2e", piece, "default"))
+    results.append(measure("turnpoint end-to-end, excerpt", "e2e", piece, "default", repeat=args.repeat))
     if peers_python:
-        results.append(measure("peer: pyannote PyanNet Inference, excerpt", "pyannote", piece, python=peers_python, script=HERE / "peers.py"))
+        results.append(measure("peer: pyannote PyanNet Inference, excerpt", "pyannote", piece, python=peers_python, script=HERE / "peers.py", repeat=args.repeat))
+        results.append(measure("peer: pyannote, 1 torch thread, excerpt", "pyannote", piece, "1", python=peers_python, script=HERE / "peers.py"))
     else:
-        results.append({"name": "peer: pyannote PyanNet Inference, excerpt", "error": f"peers venv not found ({args.peers_python}): run scripts/install_peers.sh"})
+        for name in ("peer: pyannote PyanNet Inference, excerpt", "peer: pyannote, 1 torch thread, excerpt"):
+            results.append({"name": name, "error": f"peers venv not found ({args.peers_python}): run scripts/install_peers.sh"})
     results.append(measure("peer: ruptures KernelCPD, excerpt", "kernel_cpd", piece))
     try:
         import turnpoint.rescoring  # noqa: F401
@@ -330,7 +345,7 @@ def main() -> None:
     except Exception as error:  # noqa: BLE001
         results.append({"name": "turnpoint + GE2E re-scoring, excerpt", "error": f"not available ({type(error).__name__}: {error})"})
     results.append(measure("turnpoint end-to-end, 10 min", "e2e", short, "default"))
-    results.append(measure("turnpoint end-to-end, 1 h", "e2e", long_1h, "default"))
+    results.append(measure("turnpoint end-to-end, 1 h", "e2e", long_1h, "default", repeat=args.repeat))
     results.append(measure("turnpoint end-to-end (torch fallback), 1 h", "e2e", long_1h, "torch"))
     if long_10h is not None:
         results.append(measure("turnpoint end-to-end, 10 h", "e2e", long_10h, "default"))

@@ -25,12 +25,5 @@ constraints=$(mktemp)
 "$PEERS_VENV/bin/python" -c "import torch; print('torch==' + torch.__version__)" > "$constraints" 2>/dev/null || : > "$constraints"
 $PIP install --quiet -c "$constraints" "pyannote.audio" || echo "install_peers: pyannote.audio could not be installed" >&2
 rm -f "$constraints"
-"$PEERS_VENV/bin/python" - <<'PY'
-import importlib
-for name in ("torch", "ruptures", "pyannote.audio"):
-    try:
-        module = importlib.import_module(name)
-        print(f"{name:16s} {getattr(module, '__version__', '?')}")
-    except Exception as error:  # noqa: BLE001 - report, don't fail
-        print(f"{name:16s} MISSING ({type(error).__name__}: {str(error).splitlines()[0][:120]})")
-PY
+# what the benchmark will find (pyannote imported as benchmarks/peers.py does)
+"$PEERS_VENV/bin/python" "$(dirname "$0")/../benchmarks/peers.py" check

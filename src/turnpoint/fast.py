@@ -190,6 +190,8 @@ def onnx_runner(model: SpeakerChangeDetector, *, threads: int | None = 1) -> Onn
         if not difference <= ONNX_TOLERANCE:
             (cache_dir() / f"{digest}.onnx").unlink(missing_ok=True)
             raise RuntimeError(f"onnx export differs from torch by {difference:.2e} (> {ONNX_TOLERANCE})")
+        while len(_sessions) >= 8:  # weights that change (a training loop) must not pile up sessions
+            _sessions.pop(next(iter(_sessions)))
         _sessions[key] = runner
     return _sessions[key]  # type: ignore[return-value]
 

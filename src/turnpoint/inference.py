@@ -8,9 +8,11 @@ streaming aggregator gives exactly the offline result while holding only a few w
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,21 +28,40 @@ from turnpoint.specs import Specifications
 DEFAULT_BATCH_SIZE = 128
 # Files are scored through onnxruntime when it is installed ("auto"; see turnpoint.fast), else torch.
 DEFAULT_BACKEND = "auto"
+# Python threads that run window batches side by side during file scoring (each engine call keeps
+# DEFAULT_THREADS intra-op threads; onnxruntime and torch release the GIL). No spinning: idle
+# threads sleep. 2 gives the model the core the feature thread leaves free.
+DEFAULT_MODEL_WORKERS = min(2, os.cpu_count() or 1)
+MIN_SPLIT = 16  # windows per half below which a batch is not split
 # One intra-op thread: this 33k-parameter network gains little from more, and on a busy machine
 # torch's spinning worker threads made inference ~40x slower (0.4 s vs 19 s for 2 min of audio).
 DEFAULT_THREADS = 1
 
 
+def _blas_threads(count: int) -> contextlib.AbstractContextManager:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a core dependency; without it BLAS keeps its threads
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=count, user_api="blas")
+
+
 @contextlib.contextmanager
 def torch_threads(count: int | None) -> Iterator[None]:
-    """Run the block with ``count`` torch intra-op threads (None: leave torch's setting)."""
+    """Run the block with ``count`` torch intra-op threads and BLAS threads (None: leave both).
+
+    BLAS (numpy's OpenBLAS, used by the features' mel and DCT products) is limited too: its idle
+    threads spin, and on 2 cores they took as much CPU as the real work (1 h: 6 s of CPU for 3 s of
+    wall time, vs 3 s / 3 s with one BLAS thread).
+    """
     if count is None:
         yield
         return
     previous = torch.get_num_threads()
     torch.set_num_threads(count)
     try:
-        yield
+        with _blas_threads(count):
+            yield
     finally:
         torch.set_num_threads(previous)
 
@@ -83,10 +104,22 @@ def window_starts(n_frames: int, *, window: int, step: int) -> list[int]:
     return starts
 
 
-def _run_windows(runner: Callable[[np.ndarray], np.ndarray], windows: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
+def _run_windows(
+    runner: Callable[[np.ndarray], np.ndarray], windows: list[np.ndarray], batch_size: int, pool: ThreadPoolExecutor | None = None
+) -> list[np.ndarray]:
+    batches = [windows[first : first + batch_size] for first in range(0, len(windows), batch_size)]
+    if pool is not None and len(batches) == 1 and len(windows) >= 2 * MIN_SPLIT:
+        half = (len(windows) + 1) // 2  # one batch: run its two halves side by side
+        batches = [windows[:half], windows[half:]]
+    if pool is not None and len(batches) > 1:
+        # the calling thread runs the first batch while the pool runs the others; results in order
+        later = [pool.submit(lambda batch: runner(np.stack(batch)), batch) for batch in batches[1:]]
+        results = [runner(np.stack(batches[0])), *(future.result() for future in later)]
+    else:
+        results = [runner(np.stack(batch)) for batch in batches]
     outputs: list[np.ndarray] = []
-    for first in range(0, len(windows), batch_size):
-        outputs.extend(runner(np.stack(windows[first : first + batch_size])))  # (batch, frame)
+    for scores in results:
+        outputs.extend(scores)  # (batch, frame)
     return outputs
 
 
@@ -111,8 +144,10 @@ class WindowAggregator:
         batch_size: int = DEFAULT_BATCH_SIZE,
         backend: str | Callable[[np.ndarray], np.ndarray] = "torch",
         threads: int | None = DEFAULT_THREADS,
+        pool: ThreadPoolExecutor | None = None,
     ):
         self.model = model
+        self.pool = pool  # batches run side by side on this pool's threads (same results)
         # backend: "torch", "onnx", "auto" (turnpoint.fast) or any windows -> scores callable
         self.runner = backend if callable(backend) else make_runner(model, backend, threads=threads)
         self.window = specifications.frames_per_chunk
@@ -136,7 +171,7 @@ class WindowAggregator:
         if needed > len(self._sum):  # grow once per call, not once per window
             self._sum = np.concatenate([self._sum, np.zeros(needed - len(self._sum))])
             self._count = np.concatenate([self._count, np.zeros(needed - len(self._count), dtype=np.int32)])
-        for start, length, scores in zip(starts, lengths, _run_windows(self.runner, windows, self.batch_size)):
+        for start, length, scores in zip(starts, lengths, _run_windows(self.runner, windows, self.batch_size, self.pool)):
             local = start - self._emitted
             self._sum[local : local + length] += scores[:length]
             self._count[local : local + length] += 1
@@ -260,17 +295,20 @@ def score_blocks(
     num_threads: int | None = DEFAULT_THREADS,
     backend: str = DEFAULT_BACKEND,
     prefetch: int = 2,
+    model_workers: int = DEFAULT_MODEL_WORKERS,
 ) -> Scores:
     """Score a stream of 16 kHz mono sample blocks; memory is bounded by the block size.
 
     ``backend``: "auto" (onnxruntime if installed, else torch), "onnx" or "torch" — equal within
     1e-5. ``prefetch``: blocks decoded and featurised ahead by a background thread (0: none).
+    ``model_workers``: threads running window batches side by side (1: the calling thread only).
     """
     stream = FeatureStream(specifications.features)
-    aggregator = WindowAggregator(model, specifications, batch_size=batch_size, backend=backend, threads=num_threads)
+    pool = ThreadPoolExecutor(model_workers - 1, thread_name_prefix="turnpoint-model") if model_workers > 1 else None
+    aggregator = WindowAggregator(model, specifications, batch_size=batch_size, backend=backend, threads=num_threads, pool=pool)
     parts: list[np.ndarray] = []
     n_samples = 0
-    with torch_threads(num_threads):
+    with torch_threads(num_threads), (pool or contextlib.nullcontext()):
         if prefetch > 0:
             for count, features in _features_ahead(blocks, stream, prefetch):
                 n_samples += count
@@ -295,14 +333,15 @@ def score_file(
     num_threads: int | None = DEFAULT_THREADS,
     backend: str = DEFAULT_BACKEND,
     prefetch: int = 2,
+    model_workers: int = DEFAULT_MODEL_WORKERS,
 ) -> Scores:
-    """Read, featurise and score an audio/video file block by block."""
+    """Read, featurise and score an audio/video file block by block (options: :func:`score_blocks`)."""
     blocks: Iterator[np.ndarray] = iter_audio(
         path, sample_rate=specifications.features.sample_rate, block_duration=block_duration
     )
     return score_blocks(
         blocks, model=model, specifications=specifications, batch_size=batch_size, num_threads=num_threads,
-        backend=backend, prefetch=prefetch,
+        backend=backend, prefetch=prefetch, model_workers=model_workers,
     )
 
 
