@@ -106,8 +106,7 @@ def test_text_reader_empty_file_is_an_empty_result(tmp_path: Path, name: str, co
 
 @pytest.mark.parametrize(
     "name",
-    [*LINE_READERS, pytest.param("events", marks=pytest.mark.xfail(strict=True, reason="events/annotations.py _lines: non-UTF-8 error names no line")),
-     pytest.param("durations", marks=pytest.mark.xfail(strict=True, reason="events/annotations.py _lines: non-UTF-8 error names no line"))],
+    [*LINE_READERS, "events", "durations"],
 )
 def test_text_reader_non_utf8_names_the_line(tmp_path: Path, name: str) -> None:
     reader, suffix, valid, _ = TEXT_READERS[name]

@@ -100,11 +100,16 @@ def _lines(path: Path) -> list[str]:
         raise TurnpointError("no such file", path=path)
     if path.is_dir():
         raise TurnpointError("is a directory, expected an annotation file", path=path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise TurnpointError(f"cannot read ({error.strerror})", path=path) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise TurnpointError(f"not UTF-8 text (byte {error.start})", path=path) from None
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise TurnpointError(f"not UTF-8 text (byte 0x{data[error.start]:02x} at column {column})", path=path, line=line) from None
     return text.splitlines()
 
 
