@@ -55,6 +55,8 @@ def run_events(args: argparse.Namespace) -> int:
         for label in loaded.classes:
             base = params.get(label, DecodeParams())
             onset = args.onset if args.onset is not None else base.onset
+            if args.offset is not None and args.offset > onset:
+                raise TurnpointError(f"--offset {args.offset} is above the onset threshold {onset} of {label!r}: hysteresis needs offset <= onset")
             offset = args.offset if args.offset is not None else (onset if args.onset is not None else base.offset)
             params[label] = replace(base, onset=onset, offset=min(offset, onset),
                                     min_duration=base.min_duration if args.min_duration is None else args.min_duration,
