@@ -126,6 +126,46 @@ def _work(path: Path, job: _Job) -> FileResult | str:
         return str(error)
 
 
+def plan_batch(
+    paths: Sequence[Path],
+    *,
+    out_dir: str | Path,
+    formats: Sequence[str],
+    scores: bool,
+    plot: bool,
+    overwrite: bool,
+) -> tuple[BatchReport, list[Path], list[Path]]:
+    """Which files still need work: a report holding the skipped and colliding ones, the files to
+    process, and the input paths that must never be overwritten.
+
+    Files whose outputs all exist are skipped (outputs are written atomically, so an existing file
+    is a complete one); temp files of a killed earlier run are removed; two inputs with the same
+    name would write the same outputs, so the second is a failure.
+    """
+    # Inputs and the annotations beside them (a user's reference x.rttm next to x.wav) are never overwritten.
+    protected = [*paths, *(path.with_suffix(suffix) for path in paths for suffix in (".rttm", ".uem"))]
+    guarded = {p.resolve() for p in protected}
+    report = BatchReport()
+    todo: list[Path] = []
+    owners: dict[str, Path] = {}
+    for path in paths:
+        uri = path.stem
+        if uri in owners:
+            report.failures.append((str(path), f"{path}: same name as {owners[uri]}; their outputs would collide (run them into different --out folders)"))
+            continue
+        owners[uri] = path
+        expected = output_paths(uri, out_dir=out_dir, formats=formats, scores=scores, plot=plot)
+        complete = all(p.exists() and p.resolve() not in guarded for p in expected.values())
+        if not overwrite and path.exists() and complete:
+            report.results.append(FileResult(str(path), uri, outputs=expected, skipped=True))
+        else:
+            todo.append(path)
+            for output in expected.values():  # temp files of a killed earlier run
+                for stale in output.parent.glob(f".{output.name}.*.tmp"):
+                    stale.unlink(missing_ok=True)
+    return report, todo, protected
+
+
 def detect_files(
     audio: Sequence[str | Path],
     *,
@@ -165,31 +205,11 @@ def detect_files(
     if jobs < 1:
         raise TurnpointError("jobs must be at least 1")
     paths = expand_inputs(audio)
-    # Inputs and the annotations beside them (a user's reference x.rttm next to x.wav) are never overwritten.
-    protected = [*paths, *(path.with_suffix(suffix) for path in paths for suffix in (".rttm", ".uem"))]
+    report, todo, protected = plan_batch(paths, out_dir=out_dir, formats=formats, scores=scores, plot=plot, overwrite=overwrite)
     job = _Job(
         str(out_dir), alpha, min_duration, alpha_scale, tuple(formats), scores, plot,
         None if reference is None else str(reference), batch_size, tuple(map(str, protected)), rescoring,
     )
-    guarded = {p.resolve() for p in protected}
-    report = BatchReport()
-    todo: list[Path] = []
-    owners: dict[str, Path] = {}
-    for path in paths:
-        uri = path.stem
-        if uri in owners:
-            report.failures.append((str(path), f"{path}: same name as {owners[uri]}; their outputs would collide (run them into different --out folders)"))
-            continue
-        owners[uri] = path
-        expected = output_paths(uri, out_dir=out_dir, formats=formats, scores=scores, plot=plot)
-        complete = all(p.exists() and p.resolve() not in guarded for p in expected.values())
-        if not overwrite and path.exists() and complete:
-            report.results.append(FileResult(str(path), uri, outputs=expected, skipped=True))
-        else:
-            todo.append(path)
-            for output in expected.values():  # temp files of a killed earlier run
-                for stale in output.parent.glob(f".{output.name}.*.tmp"):
-                    stale.unlink(missing_ok=True)
     if report.skipped:
         logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))
 

@@ -24,10 +24,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from turnpoint.api import BatchReport, FileResult, _Job, _run_one, expand_inputs
+from turnpoint.api import BatchReport, FileResult, _Job, _run_one, expand_inputs, plan_batch
 from turnpoint.errors import TurnpointError
 from turnpoint.modelfile import LoadedModel, load_model
-from turnpoint.outputs import OUTPUT_FORMATS, output_paths
+from turnpoint.outputs import OUTPUT_FORMATS
 
 logger = logging.getLogger(__name__)
 _models: dict[tuple[str | None, str], LoadedModel] = {}
@@ -77,23 +77,8 @@ def detect_files_dask(
         raise TurnpointError(f"unknown output format(s) {sorted(unknown)}; choose from {list(OUTPUT_FORMATS)}")
     load_model(model)  # a bad model file fails here, once, not in every task
     paths = expand_inputs(audio)
-    protected = [*paths, *(p.with_suffix(suffix) for p in paths for suffix in (".rttm", ".uem"))]
+    report, todo, protected = plan_batch(paths, out_dir=out_dir, formats=formats, scores=scores, plot=False, overwrite=overwrite)
     job = _Job(str(out_dir), alpha, min_duration, alpha_scale, tuple(formats), scores, False, None, batch_size, tuple(map(str, protected)))
-    guarded = {p.resolve() for p in protected}
-    report = BatchReport()
-    todo: list[Path] = []
-    owners: dict[str, Path] = {}
-    for path in paths:
-        uri = path.stem
-        if uri in owners:
-            report.failures.append((str(path), f"{path}: same name as {owners[uri]}; their outputs would collide"))
-            continue
-        owners[uri] = path
-        expected = output_paths(uri, out_dir=out_dir, formats=formats, scores=scores, plot=False)
-        if not overwrite and path.exists() and all(p.exists() and p.resolve() not in guarded for p in expected.values()):
-            report.results.append(FileResult(str(path), uri, outputs=expected, skipped=True))
-        else:
-            todo.append(path)
     if not todo:
         return report
 
