@@ -9,16 +9,18 @@ uses the numerically safer ``BCEWithLogitsLoss``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from turnpoint.specs import JsonConfig
 
 KERAS_SNIPPET_PARAMETERS = 108_941
 
 
 @dataclass(frozen=True)
-class SpeakerChangeConfig:
+class SpeakerChangeConfig(JsonConfig):
     """Architecture of :class:`SpeakerChangeDetector`; the defaults are the paper's.
 
     Examples
@@ -31,19 +33,6 @@ class SpeakerChangeConfig:
     lstm_hidden: tuple[int, ...] = (32, 20)
     bidirectional: bool = True
     mlp_hidden: tuple[int, ...] = (40, 10)
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        return {key: list(value) if isinstance(value, tuple) else value for key, value in data.items()}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> SpeakerChangeConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown architecture keys: {sorted(unknown)}")
-        values = {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
-        return cls(**values)
 
 
 class SpeakerChangeDetector(nn.Module):

@@ -2,7 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any, TypeVar
+
+ConfigT = TypeVar("ConfigT", bound="JsonConfig")
+
+
+class JsonConfig:
+    """JSON round trip for the frozen architecture dataclasses (tuples travel as lists).
+
+    Examples
+    --------
+    >>> from turnpoint.model import SpeakerChangeConfig
+    >>> SpeakerChangeConfig.from_dict(SpeakerChangeConfig().to_dict()) == SpeakerChangeConfig()
+    True
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)  # type: ignore[call-overload]
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in data.items()}
+
+    @classmethod
+    def from_dict(cls: type[ConfigT], data: dict[str, Any]) -> ConfigT:
+        unknown = set(data) - {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        if unknown:
+            raise ValueError(f"unknown architecture keys: {sorted(unknown)}")
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in data.items()})
 
 
 @dataclass(frozen=True)

@@ -21,18 +21,19 @@ gate, torch two: +256).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from turnpoint.model import keras_lstm_parameters
+from turnpoint.specs import JsonConfig
 
 __all__ = ["FrameConv", "SoundEventConfig", "SoundEventDetector", "TimeDistributed", "summarize_events"]
 
 
 @dataclass(frozen=True)
-class SoundEventConfig:
+class SoundEventConfig(JsonConfig):
     """Architecture of :class:`SoundEventDetector`; the defaults are seed 004's (one class).
 
     Examples
@@ -69,18 +70,9 @@ class SoundEventConfig:
     def conv_positions(self) -> int:
         return self.n_mfcc - self.conv_kernel + 1
 
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        return {key: list(value) if isinstance(value, tuple) else value for key, value in data.items()}
-
     @classmethod
     def from_dict(cls, data: dict) -> SoundEventConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown architecture keys: {sorted(unknown)}")
-        values = {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
-        config = cls(**values)
+        config = super().from_dict(data)
         if config.n_classes < 1 or config.conv_kernel > config.n_mfcc:
             raise ValueError("need at least one class and conv_kernel <= n_mfcc")
         return config
