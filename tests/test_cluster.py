@@ -36,3 +36,10 @@ def test_two_worker_dask_cluster_equals_single_process(tmp_path):
 
     again = detect_files_dask([folder], out_dir=tmp_path / "dask", workers=2, formats=("rttm", "json", "csv"), show_progress=False)
     assert len(again.skipped) == 4 and not again.done  # resumable: complete outputs are skipped
+    assert len(again.failures) == 1
+
+    from turnpoint.cli import main
+
+    assert main(["-q", "detect", str(folder), "--dask", "--jobs", "2", "--format", "rttm,json,csv", "--out", str(tmp_path / "cli")]) == 1  # the broken file
+    assert _contents(tmp_path / "cli") == _contents(tmp_path / "single")
+    assert main(["-q", "detect", str(folder), "--dask", "--plot", "--out", str(tmp_path / "x")]) == 1

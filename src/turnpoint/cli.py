@@ -61,6 +61,8 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--jobs", type=int, default=1, help="processes working on files in parallel")
     p.add_argument("--overwrite", action="store_true", help="redo files whose outputs already exist (default: skip them)")
+    p.add_argument("--dask", action="store_true", help="spread files over a Dask cluster (turnpoint[cluster]): a local one of --jobs workers, or --scheduler")
+    p.add_argument("--scheduler", default=None, help="with --dask: address of a running Dask scheduler (tcp://host:8786)")
     p.add_argument("--rescore", action="store_true", help="re-score candidate changes with GE2E speaker embeddings (more accurate, slower; needs turnpoint[baselines])")
     p.add_argument("--rescore-threshold", type=float, default=None, help="GE2E cosine distance a candidate needs (default 0.34, chosen on validation)")
 
@@ -191,28 +193,46 @@ def _rescoring(args: argparse.Namespace):
     return settings
 
 
+def _detect_on_dask(args: argparse.Namespace):
+    if args.plot or args.rescore or args.reference:
+        raise TurnpointError("--plot, --reference and --rescore are not available with --dask yet")
+    try:
+        from turnpoint.cluster import detect_files_dask
+    except ImportError:
+        raise TurnpointError("--dask needs dask: pip install 'turnpoint[cluster]'") from None
+    return detect_files_dask(
+        args.audio, out_dir=args.out, model=args.model, scheduler=args.scheduler, workers=max(args.jobs, 1),
+        alpha=args.alpha, min_duration=args.min_duration, alpha_scale=args.alpha_scale, formats=args.format,
+        scores=args.scores, batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
+        show_progress=not args.quiet,
+    )
+
+
 def _run_detect(args: argparse.Namespace) -> int:
     from turnpoint.api import detect_files
 
     _check_device(args.device)
-    report = detect_files(
-        args.audio,
-        out_dir=args.out,
-        model=args.model,
-        alpha=args.alpha,
-        min_duration=args.min_duration,
-        alpha_scale=args.alpha_scale,
-        formats=args.format,
-        scores=args.scores,
-        plot=args.plot,
-        reference=args.reference,
-        batch_size=args.batch_size,
-        device=args.device,
-        jobs=args.jobs,
-        overwrite=args.overwrite,
-        rescoring=_rescoring(args),
-        show_progress=not args.quiet,
-    )
+    if args.dask or args.scheduler:
+        report = _detect_on_dask(args)
+    else:
+        report = detect_files(
+            args.audio,
+            out_dir=args.out,
+            model=args.model,
+            alpha=args.alpha,
+            min_duration=args.min_duration,
+            alpha_scale=args.alpha_scale,
+            formats=args.format,
+            scores=args.scores,
+            plot=args.plot,
+            reference=args.reference,
+            batch_size=args.batch_size,
+            device=args.device,
+            jobs=args.jobs,
+            overwrite=args.overwrite,
+            rescoring=_rescoring(args),
+            show_progress=not args.quiet,
+        )
     if not args.quiet:
         for result in report.done:
             changes = ", ".join(f"{c:.2f}" for c in result.changes) or "none"
