@@ -35,6 +35,19 @@ class SpeakerChangeConfig(JsonConfig):
     mlp_hidden: tuple[int, ...] = (40, 10)
 
 
+def init_lstm_like_keras(lstm: nn.LSTM) -> None:
+    """Keras' LSTM initialisation: glorot input weights, orthogonal recurrent weights, zero biases
+    except a forget-gate bias of 1 (split as 0.5 + 0.5 over torch's two bias vectors)."""
+    for name, parameter in lstm.named_parameters():
+        if name.startswith("weight_ih"):
+            nn.init.xavier_uniform_(parameter)
+        elif name.startswith("weight_hh"):
+            nn.init.orthogonal_(parameter)
+        else:
+            nn.init.zeros_(parameter)
+            parameter.data[lstm.hidden_size : 2 * lstm.hidden_size] = 0.5
+
+
 class SpeakerChangeDetector(nn.Module):
     """Frame-level speaker change scorer.
 
@@ -71,15 +84,7 @@ class SpeakerChangeDetector(nn.Module):
         # As the original Keras layers: glorot input weights, orthogonal recurrent weights,
         # zero biases except a forget-gate bias of 1 (split over torch's two bias vectors).
         for lstm in self.lstms:
-            for name, parameter in lstm.named_parameters():
-                if name.startswith("weight_ih"):
-                    nn.init.xavier_uniform_(parameter)
-                elif name.startswith("weight_hh"):
-                    nn.init.orthogonal_(parameter)
-                else:
-                    nn.init.zeros_(parameter)
-                    hidden = lstm.hidden_size
-                    parameter.data[hidden : 2 * hidden] = 0.5
+            init_lstm_like_keras(lstm)
         for linear in [*self.mlp, self.output]:
             nn.init.xavier_uniform_(linear.weight)
             nn.init.zeros_(linear.bias)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from turnpoint.model import keras_lstm_parameters
+from turnpoint.model import init_lstm_like_keras, keras_lstm_parameters
 from turnpoint.specs import JsonConfig
 
 __all__ = ["FrameConv", "SoundEventConfig", "SoundEventDetector", "TimeDistributed", "summarize_events"]
@@ -159,15 +159,7 @@ class SoundEventDetector(nn.Module):
 
     def _reset_parameters(self) -> None:
         # Keras defaults: glorot weights, orthogonal recurrent weights, zero biases, forget bias 1.
-        for name, parameter in self.lstm.named_parameters():
-            if name.startswith("weight_ih"):
-                nn.init.xavier_uniform_(parameter)
-            elif name.startswith("weight_hh"):
-                nn.init.orthogonal_(parameter)
-            else:
-                nn.init.zeros_(parameter)
-                units = self.config.lstm_units
-                parameter.data[units : 2 * units] = 0.5
+        init_lstm_like_keras(self.lstm)
         for linear in (self.aux, self.output):
             nn.init.xavier_uniform_(linear.weight)
             nn.init.zeros_(linear.bias)
