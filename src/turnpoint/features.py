@@ -35,6 +35,42 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)), hz)
 
 
+def slaney_mel_filterbank(*, sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """Slaney-scale, area-normalised triangular mel filters, as ``librosa.filters.mel(...).T``.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Sample rate (Hz) of the signal.
+    n_fft : int
+        FFT size: the filters act on its ``n_fft // 2 + 1`` bins.
+    n_mels : int
+        Number of filters.
+    fmin, fmax : float
+        Edges (Hz) of the lowest and highest filters; ``fmax=None`` is ``sample_rate / 2``.
+
+    Returns
+    -------
+    array (n_fft // 2 + 1, n_mels), float32, C order
+        ``power_spectrum @ filters`` gives the mel energies.
+
+    Examples
+    --------
+    >>> slaney_mel_filterbank(sample_rate=16000, n_fft=400, n_mels=40).shape
+    (201, 40)
+    """
+    fmax = sample_rate / 2 if fmax is None else fmax
+    fft_freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    mel_points = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    widths = np.diff(mel_points)
+    ramps = mel_points[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    filters = np.maximum(0.0, np.minimum(lower, upper))
+    filters *= (2.0 / (mel_points[2:] - mel_points[:-2]))[:, None]  # slaney area normalisation
+    return np.ascontiguousarray(filters.T, dtype=np.float32)
+
+
 @functools.lru_cache(maxsize=8)
 def _analysis_matrices(config: FeatureConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Window (n_fft,), mel filterbank (n_bins, n_mels) and DCT (n_mels, n_mfcc + 1), float32."""
@@ -44,21 +80,14 @@ def _analysis_matrices(config: FeatureConfig) -> tuple[np.ndarray, np.ndarray, n
     offset = (n_fft - win) // 2
     window[offset : offset + win] = periodic_hann
 
-    fft_freqs = np.linspace(0, config.sample_rate / 2, n_fft // 2 + 1)
-    mel_points = _mel_to_hz(np.linspace(_hz_to_mel(config.fmin), _hz_to_mel(config.fmax), config.n_mels + 2))
-    widths = np.diff(mel_points)
-    ramps = mel_points[:, None] - fft_freqs[None, :]
-    lower = -ramps[:-2] / widths[:-1, None]
-    upper = ramps[2:] / widths[1:, None]
-    filters = np.maximum(0.0, np.minimum(lower, upper))
-    filters *= (2.0 / (mel_points[2:] - mel_points[:-2]))[:, None]  # slaney area normalisation
+    filters = slaney_mel_filterbank(sample_rate=config.sample_rate, n_fft=n_fft, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax)
 
     m = config.n_mels
     k = np.arange(config.n_mfcc + 1)[None, :]
     n = np.arange(m)[:, None]
     dct = np.cos(np.pi * k * (2 * n + 1) / (2 * m)) * np.sqrt(2.0 / m)
     dct[:, 0] *= np.sqrt(0.5)
-    return window.astype(np.float32), np.ascontiguousarray(filters.T, dtype=np.float32), dct.astype(np.float32)
+    return window.astype(np.float32), filters, dct.astype(np.float32)
 
 
 @functools.lru_cache(maxsize=8)
