@@ -90,6 +90,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
+    p.add_argument("--devices", type=_positive_int, default=None, help="train with Lightning DDP on this many devices (processes) per node (turnpoint[distributed])")
+    p.add_argument("--num-nodes", type=_positive_int, default=None, help="with Lightning DDP: number of machines, each running this command (see docs/performance.md)")
+    p.add_argument("--accelerator", choices=["cpu", "gpu", "auto"], default=None, help="with Lightning DDP: cpu, gpu or auto (default: auto)")
     p.add_argument("--task", choices=["changes", "events"], default="changes", help="changes: speaker change detection (default); events: sound event detection")
     p.add_argument("--classes", default=None, help="events: comma-separated class names (default: every label of the training TSV)")
     p.add_argument("--bidirectional", action="store_true", help="events: a bidirectional LSTM instead of the seed's LSTM 64")
@@ -246,12 +249,17 @@ def _run_detect(args: argparse.Namespace) -> int:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    distributed = args.devices is not None or args.num_nodes is not None or args.accelerator is not None
     if args.task == "events":
+        if distributed:
+            raise TurnpointError("--devices, --num-nodes and --accelerator are for --task changes")
         from turnpoint.events.cli import run_train
 
         return run_train(args)
     from turnpoint.training import TrainingConfig, train
 
+    if distributed and args.device != "auto":
+        raise TurnpointError("--device is for the single-process trainer; with --devices/--num-nodes choose --accelerator cpu or gpu")
     _check_device(args.device)
     config = TrainingConfig(
         epochs=args.epochs,
@@ -280,6 +288,17 @@ def _run_train(args: argparse.Namespace) -> int:
         validation = collect_files(args.validation, rttm=args.rttm, uem=args.uem) if args.validation else None
     else:
         train_source, validation = args.train, args.validation
+    if distributed:
+        from turnpoint.distributed import is_global_zero, train_distributed
+
+        path = train_distributed(
+            train_source, out_dir=args.out, validation_source=validation, validation_fraction=args.validation_fraction,
+            config=config, resume=args.resume, accelerator=args.accelerator or "auto", devices=args.devices or 1,
+            num_nodes=args.num_nodes or 1, show_progress=not args.quiet, num_threads=args.threads,
+        )
+        if is_global_zero():
+            print(f"best model: {path}")
+        return 0
     path = train(
         train_source,
         out_dir=args.out,

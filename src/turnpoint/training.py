@@ -214,26 +214,155 @@ def prepare_file(item: AnnotatedFile, *, specifications: Specifications, collar:
     return PreparedFile(item.uri, features, labels, mask, np.asarray(changes), duration, max(annotated, 0.0))
 
 
-def sample_chunks(
+def sample_chunk_positions(
     files: Sequence[PreparedFile], *, count: int, frames: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``count`` random chunks of ``frames`` frames, files drawn in proportion to annotated time."""
+) -> np.ndarray:
+    """(file index, first frame) of ``count`` random chunks, files drawn in proportion to annotated time.
+
+    Examples
+    --------
+    >>> item = PreparedFile("a", np.zeros((500, 2), np.float32), np.zeros(500, np.float32), np.ones(500, np.float32), np.zeros(0), 8.0, 8.0)
+    >>> sample_chunk_positions([item], count=3, frames=200, rng=np.random.default_rng(0)).shape
+    (3, 2)
+    """
     weights = np.array([f.annotated_duration for f in files], dtype=np.float64)
     weights = weights / weights.sum()
-    dim = files[0].features.shape[1]
-    x = np.zeros((count, frames, dim), dtype=np.float32)
-    y = np.zeros((count, frames), dtype=np.float32)
-    m = np.zeros((count, frames), dtype=np.float32)
+    positions = np.zeros((count, 2), dtype=np.int64)
     for row, index in enumerate(rng.choice(len(files), size=count, p=weights)):
         item = files[index]
         annotated_frames = np.flatnonzero(item.mask)
         centre = annotated_frames[rng.integers(len(annotated_frames))]
         start = int(np.clip(centre - rng.integers(frames), 0, max(0, len(item.features) - frames)))
+        positions[row] = index, start
+    return positions
+
+
+def cut_chunks(
+    files: Sequence[PreparedFile], positions: np.ndarray, *, frames: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels and loss mask of the chunks at ``positions`` (zero-padded past a file's end)."""
+    count = len(positions)
+    dim = files[0].features.shape[1]
+    x = np.zeros((count, frames, dim), dtype=np.float32)
+    y = np.zeros((count, frames), dtype=np.float32)
+    m = np.zeros((count, frames), dtype=np.float32)
+    for row, (index, start) in enumerate(positions):
+        item = files[index]
         length = min(frames, len(item.features) - start)
         x[row, :length] = item.features[start : start + length]
         y[row, :length] = item.labels[start : start + length]
         m[row, :length] = item.mask[start : start + length]
     return x, y, m
+
+
+def sample_chunks(
+    files: Sequence[PreparedFile], *, count: int, frames: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``count`` random chunks of ``frames`` frames, files drawn in proportion to annotated time."""
+    return cut_chunks(files, sample_chunk_positions(files, count=count, frames=frames, rng=rng), frames=frames)
+
+
+def epoch_rng(config: TrainingConfig, epoch: int) -> np.random.Generator:
+    """The chunk sampler of one epoch (1-based): the same on every process and after a resume."""
+    return np.random.default_rng([config.seed, epoch])
+
+
+def chunks_in_epoch(files: Sequence[PreparedFile], *, config: TrainingConfig, specifications: Specifications) -> int:
+    """``config.chunks_per_epoch``, or one chunk per sliding step (0.8 s) of annotated audio."""
+    annotated = sum(p.annotated_duration for p in files)
+    return config.chunks_per_epoch or max(config.batch_size, int(annotated / specifications.step_duration))
+
+
+def training_specifications(config: TrainingConfig) -> Specifications:
+    """Task specifications (features, 3.2 s chunks) that a training run with ``config`` uses."""
+    return Specifications(features=FeatureConfig(window_duration=config.window_duration, step_duration=config.frame_step))
+
+
+def split_sources(
+    train_source: str | Path | Sequence[AnnotatedFile],
+    validation_source: str | Path | Sequence[AnnotatedFile] | None,
+    *,
+    validation_fraction: float,
+    seed: int,
+) -> tuple[list[AnnotatedFile], list[AnnotatedFile]]:
+    """Training and validation files; without a validation source, a seeded share is held out."""
+
+    def _items(source):
+        return list(source) if isinstance(source, (list, tuple)) else collect_files(source)
+
+    train_items = _items(train_source)
+    if validation_source is None:
+        if len(train_items) < 2:
+            raise TurnpointError("need at least two annotated files to hold one out for validation (or pass a validation set)")
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(train_items))
+        n_val = max(1, int(round(validation_fraction * len(train_items))))
+        validation_items = [train_items[i] for i in sorted(order[:n_val])]
+        train_items = [train_items[i] for i in sorted(order[n_val:])]
+    else:
+        validation_items = _items(validation_source)
+    return train_items, validation_items
+
+
+def prepare_files(
+    train_items: Sequence[AnnotatedFile],
+    validation_items: Sequence[AnnotatedFile],
+    *,
+    specifications: Specifications,
+    config: TrainingConfig,
+    show_progress: bool = True,
+) -> tuple[list[PreparedFile], list[PreparedFile]]:
+    """Features and targets of the training files (those with annotated frames) and validation files."""
+    progress = dict(disable=not show_progress, dynamic_ncols=True, leave=False)
+    prepared = [prepare_file(f, specifications=specifications, collar=config.collar) for f in tqdm(train_items, desc="features (train)", **progress)]
+    prepared_val = [prepare_file(f, specifications=specifications, collar=config.collar) for f in tqdm(validation_items, desc="features (validation)", **progress)]
+    prepared = [p for p in prepared if p.mask.sum() > 0]
+    if not prepared:
+        raise TurnpointError("no annotated frames in the training files")
+    return prepared, prepared_val
+
+
+def set_input_standardisation(model: SpeakerChangeDetector, files: Sequence[PreparedFile]) -> None:
+    """Set the model's fixed input mean and scale from the annotated frames of ``files``."""
+    frames = np.concatenate([p.features[p.mask > 0] for p in files])
+    model.input_mean.copy_(torch.from_numpy(frames.mean(axis=0)))
+    model.input_scale.copy_(torch.from_numpy(np.maximum(frames.std(axis=0), 1e-3)))
+
+
+def training_summary(prepared: Sequence[PreparedFile], prepared_val: Sequence[PreparedFile], *, config: TrainingConfig, device: str) -> dict:
+    """The data summary a model file carries under ``training``."""
+    annotated = sum(p.annotated_duration for p in prepared)
+    positives = sum(float(p.labels[p.mask > 0].sum()) for p in prepared)
+    total = sum(float(p.mask.sum()) for p in prepared)
+    return {
+        "train_files": len(prepared),
+        "validation_files": len(prepared_val),
+        "train_hours": round(annotated / 3600, 3),
+        "validation_hours": round(sum(p.annotated_duration for p in prepared_val) / 3600, 3),
+        "positive_frame_fraction": round(positives / max(total, 1.0), 5),
+        "config": asdict(config),
+        "device": str(device),
+    }
+
+
+def make_loss(config: TrainingConfig, device: str | torch.device) -> torch.nn.Module:
+    """Per-frame binary cross-entropy on logits (weighted positives), reduced by :func:`chunk_loss`."""
+    return torch.nn.BCEWithLogitsLoss(reduction="none", pos_weight=torch.tensor(config.pos_weight, device=device))
+
+
+def chunk_loss(
+    model: torch.nn.Module,
+    loss_fn: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    m: torch.Tensor,
+    *,
+    normaliser: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Masked loss of a batch of chunks: the sum over annotated frames / ``normaliser``
+    (default: this batch's number of annotated frames)."""
+    logits = model(x)[..., 0]  # (batch, frame)
+    return (loss_fn(logits, y) * m).sum() / (m.sum() if normaliser is None else normaliser).clamp_min(1.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,7 +379,28 @@ class ValidationResult:
     curve: dict = field(default_factory=dict)
 
 
-def validate(
+@dataclass
+class ValidationCounts:
+    """Boundary counts per alpha and the summed loss over some validation files; counts of
+    disjoint sets of files add up (``to_array`` / ``from_array`` carry them between processes)."""
+
+    totals: dict
+    loss_sum: float = 0.0
+    weight_sum: float = 0.0
+
+    def to_array(self) -> np.ndarray:
+        counts = [[s.hits, s.n_reference, s.n_hypothesis] for s in (self.totals[a] for a in ALPHA_GRID)]
+        return np.concatenate([np.asarray(counts, dtype=np.float64).ravel(), [self.loss_sum, self.weight_sum]])
+
+    @classmethod
+    def from_array(cls, values: np.ndarray) -> ValidationCounts:
+        values = np.asarray(values, dtype=np.float64)
+        counts = np.rint(values[:-2]).astype(np.int64).reshape(len(ALPHA_GRID), 3)
+        totals = {alpha: BoundaryScore(*(int(v) for v in row)) for alpha, row in zip(ALPHA_GRID, counts)}
+        return cls(totals, float(values[-2]), float(values[-1]))
+
+
+def validation_counts(
     model: SpeakerChangeDetector,
     files: Sequence[PreparedFile],
     *,
@@ -258,8 +408,8 @@ def validate(
     min_duration: float,
     tolerance: float,
     pos_weight: float = 1.0,
-) -> ValidationResult:
-    """Score whole validation files; sweep alpha; return the best boundary F1 and its alpha."""
+) -> ValidationCounts:
+    """Score whole validation files; boundary counts for every alpha of the sweep, and the loss."""
     model.eval()
     step = specifications.features.frame_step
     totals = {alpha: BoundaryScore(0, 0, 0) for alpha in ALPHA_GRID}
@@ -276,6 +426,12 @@ def validate(
         for alpha in ALPHA_GRID:
             peaks = find_peaks(masked, frame_step=step, alpha=alpha, min_duration=min_duration)
             totals[alpha] = totals[alpha] + boundary_score(reference, peaks * step, tolerance=tolerance)
+    return ValidationCounts(totals, loss_sum, weight_sum)
+
+
+def choose_alpha(counts: ValidationCounts) -> ValidationResult:
+    """The alpha of best boundary F1 (ties: the one nearest 0.5), with its scores and the F1 curve."""
+    totals, loss_sum, weight_sum = counts.totals, counts.loss_sum, counts.weight_sum
     best_alpha = max(ALPHA_GRID, key=lambda a: (totals[a].f1, -abs(a - 0.5)))
     best = totals[best_alpha]
     return ValidationResult(
@@ -286,6 +442,62 @@ def validate(
         loss=loss_sum / max(weight_sum, 1.0),
         curve={f"{a:.2f}": round(totals[a].f1, 4) for a in ALPHA_GRID},
     )
+
+
+def validate(
+    model: SpeakerChangeDetector,
+    files: Sequence[PreparedFile],
+    *,
+    specifications: Specifications,
+    min_duration: float,
+    tolerance: float,
+    pos_weight: float = 1.0,
+) -> ValidationResult:
+    """Score whole validation files; sweep alpha; return the best boundary F1 and its alpha."""
+    return choose_alpha(
+        validation_counts(model, files, specifications=specifications, min_duration=min_duration, tolerance=tolerance, pos_weight=pos_weight)
+    )
+
+
+def epoch_record(epoch: int, *, train_loss: float, result: ValidationResult, seconds: float) -> dict:
+    """One line of ``history.jsonl``."""
+    return {
+        "epoch": epoch,
+        "train_loss": round(train_loss, 5),
+        "val_loss": round(result.loss, 5),
+        "val_f1": round(result.f1, 4),
+        "val_precision": round(result.precision, 4),
+        "val_recall": round(result.recall, 4),
+        "val_alpha": result.alpha,
+        "seconds": round(seconds, 1),
+    }
+
+
+def save_best_model(
+    path: Path,
+    *,
+    model: SpeakerChangeDetector,
+    specifications: Specifications,
+    config: TrainingConfig,
+    result: ValidationResult,
+    summary: dict,
+    record: dict,
+    name: str,
+) -> Path:
+    """Write the model file of a new best epoch (its alpha becomes the model's default)."""
+    return save_model(
+        path,
+        model=model,
+        specifications=specifications,
+        defaults=Defaults(alpha=result.alpha, min_duration=config.min_duration),
+        training=dict(summary, epoch=record["epoch"], validation=record, validation_f1_by_alpha=result.curve),
+        name=name,
+    )
+
+
+def append_history(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,31 +591,11 @@ def train(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if num_threads is not None:
         torch.set_num_threads(num_threads)
-    specifications = Specifications(features=FeatureConfig(window_duration=config.window_duration, step_duration=config.frame_step))
-
-    def _items(source):
-        return list(source) if isinstance(source, (list, tuple)) else collect_files(source)
-
-    train_items = _items(train_source)
-    if validation_source is None:
-        if len(train_items) < 2:
-            raise TurnpointError("need at least two annotated files to hold one out for validation (or pass a validation set)")
-        rng = np.random.default_rng(config.seed)
-        order = rng.permutation(len(train_items))
-        n_val = max(1, int(round(validation_fraction * len(train_items))))
-        validation_items = [train_items[i] for i in sorted(order[:n_val])]
-        train_items = [train_items[i] for i in sorted(order[n_val:])]
-    else:
-        validation_items = _items(validation_source)
-
+    specifications = training_specifications(config)
+    train_items, validation_items = split_sources(train_source, validation_source, validation_fraction=validation_fraction, seed=config.seed)
     progress = dict(disable=not show_progress, dynamic_ncols=True, leave=False)
-    prepared = [prepare_file(f, specifications=specifications, collar=config.collar) for f in tqdm(train_items, desc="features (train)", **progress)]
-    prepared_val = [prepare_file(f, specifications=specifications, collar=config.collar) for f in tqdm(validation_items, desc="features (validation)", **progress)]
-    prepared = [p for p in prepared if p.mask.sum() > 0]
-    if not prepared:
-        raise TurnpointError("no annotated frames in the training files")
-    annotated = sum(p.annotated_duration for p in prepared)
-    chunks_per_epoch = config.chunks_per_epoch or max(config.batch_size, int(annotated / specifications.step_duration))
+    prepared, prepared_val = prepare_files(train_items, validation_items, specifications=specifications, config=config, show_progress=show_progress)
+    chunks_per_epoch = chunks_in_epoch(prepared, config=config, specifications=specifications)
 
     torch.manual_seed(config.seed)
     model = SpeakerChangeDetector(architecture).to(device)
@@ -417,30 +609,17 @@ def train(
             logger.warning("resuming with settings that differ from the checkpoint's: %s", state.get("config"))
         logger.info("resumed from epoch %d (best F1 %.3f at epoch %d)", state["epoch"], state["best_f1"], state["best_epoch"])
     else:
-        frames = np.concatenate([p.features[p.mask > 0] for p in prepared])
-        model.input_mean.copy_(torch.from_numpy(frames.mean(axis=0)))
-        model.input_scale.copy_(torch.from_numpy(np.maximum(frames.std(axis=0), 1e-3)))
-        del frames
+        set_input_standardisation(model, prepared)
 
-    positives = sum(float(p.labels[p.mask > 0].sum()) for p in prepared)
-    total = sum(float(p.mask.sum()) for p in prepared)
-    training_summary = {
-        "train_files": len(prepared),
-        "validation_files": len(prepared_val),
-        "train_hours": round(annotated / 3600, 3),
-        "validation_hours": round(sum(p.annotated_duration for p in prepared_val) / 3600, 3),
-        "positive_frame_fraction": round(positives / max(total, 1.0), 5),
-        "config": asdict(config),
-        "device": str(device),
-    }
-    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none", pos_weight=torch.tensor(config.pos_weight, device=device))
+    summary = training_summary(prepared, prepared_val, config=config, device=device)
+    loss_fn = make_loss(config, device)
     frames_per_chunk = specifications.frames_per_chunk
     history_path = out_dir / "history.jsonl"
     out_dir.mkdir(parents=True, exist_ok=True)
 
     for epoch in range(state["epoch"] + 1, config.epochs + 1):
         started = time.time()
-        rng = np.random.default_rng([config.seed, epoch])
+        rng = epoch_rng(config, epoch)
         torch.manual_seed(config.seed * 100003 + epoch)
         x, y, m = sample_chunks(prepared, count=chunks_per_epoch, frames=frames_per_chunk, rng=rng)
         model.train()
@@ -451,8 +630,7 @@ def train(
             xb = torch.from_numpy(x[first : first + config.batch_size]).to(device)
             yb = torch.from_numpy(y[first : first + config.batch_size]).to(device)
             mb = torch.from_numpy(m[first : first + config.batch_size]).to(device)
-            logits = model(xb)[..., 0]  # (batch, frame)
-            loss = (loss_fn(logits, yb) * mb).sum() / mb.sum().clamp_min(1.0)
+            loss = chunk_loss(model, loss_fn, xb, yb, mb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip:
@@ -466,31 +644,17 @@ def train(
             model, prepared_val, specifications=specifications, min_duration=config.min_duration, tolerance=config.tolerance, pos_weight=config.pos_weight
         )
         improved = result.f1 > state["best_f1"]
-        record = {
-            "epoch": epoch,
-            "train_loss": round(train_loss, 5),
-            "val_loss": round(result.loss, 5),
-            "val_f1": round(result.f1, 4),
-            "val_precision": round(result.precision, 4),
-            "val_recall": round(result.recall, 4),
-            "val_alpha": result.alpha,
-            "seconds": round(time.time() - started, 1),
-        }
+        record = epoch_record(epoch, train_loss=train_loss, result=result, seconds=time.time() - started)
         if improved:
             state.update(best_f1=result.f1, best_epoch=epoch, best_alpha=result.alpha)
-            save_model(
-                out_dir / MODEL_NAME,
-                model=model.cpu(),
-                specifications=specifications,
-                defaults=Defaults(alpha=result.alpha, min_duration=config.min_duration),
-                training=dict(training_summary, epoch=epoch, validation=record, validation_f1_by_alpha=result.curve),
-                name=name or out_dir.name,
+            save_best_model(
+                out_dir / MODEL_NAME, model=model.cpu(), specifications=specifications, config=config, result=result,
+                summary=summary, record=record, name=name or out_dir.name,
             )
             model.to(device)
         state["epoch"] = epoch
         _save_checkpoint(checkpoint_path, model=model, optimizer=optimizer, state=state)
-        with open(history_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        append_history(history_path, record)
         logger.info(
             "epoch %d: train loss %.4f, val loss %.4f, val F1 %.3f (alpha %.2f)%s",
             epoch, train_loss, result.loss, result.f1, result.alpha, " *" if improved else "",
@@ -500,4 +664,7 @@ def train(
     return out_dir / MODEL_NAME
 
 
-__all__ = ["AnnotatedFile", "TrainingConfig", "collect_files", "frame_labels", "prepare_file", "sample_chunks", "train", "validate"]
+__all__ = [
+    "AnnotatedFile", "TrainingConfig", "ValidationCounts", "choose_alpha", "chunk_loss", "collect_files", "cut_chunks", "frame_labels",
+    "prepare_file", "prepare_files", "sample_chunk_positions", "sample_chunks", "split_sources", "train", "validate", "validation_counts",
+]
