@@ -383,3 +383,24 @@ def test_console_script_subprocess(model: str, wav: Path, tmp_path: Path) -> Non
 
     ok = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=60, env=env)
     assert ok.returncode == 0 and ok.stdout.startswith("turnpoint ")
+
+
+def test_detect_rescoring_flags(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    example = str(turnpoint.example_path())
+
+    def changes(*options: str) -> tuple[list[float], dict]:
+        out = tmp_path / "_".join(o.strip("-") for o in options) if options else tmp_path / "plain"
+        assert main(["--quiet", "detect", example, "--out", str(out), "--format", "json", *options]) == 0
+        data = json.loads((out / "two_speakers.json").read_text())
+        return data["changes"], data["settings"]
+
+    hybrid, settings = changes()
+    assert settings["rescoring"]["method"] == "ge2e"
+    paper, paper_settings = changes("--model", "paper")
+    assert "rescoring" not in paper_settings and changes("--no-rescore")[0] == paper
+    assert hybrid != paper
+    strict, strict_settings = changes("--rescore-threshold", "0.9")
+    assert strict_settings["rescoring"]["threshold"] == 0.9 and len(strict) < len(hybrid)
+    assert main(["detect", example, "--out", str(tmp_path / "x"), "--model", "paper", "--rescore-threshold", "0.3"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs re-scoring" in err[0]

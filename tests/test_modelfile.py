@@ -110,3 +110,35 @@ def test_written_files_get_normal_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert mode == 0o666 & ~mask
+
+
+def test_rescoring_defaults_round_trip_and_set_the_format_version(tmp_path):
+    from turnpoint.rescoring import RescoringSettings
+
+    shipped = RescoringSettings(threshold=0.42, contexts=(1.6, 2.4), bilstm_weight=0.1, candidate_spacing=0.3)
+    _, plain = _saved(tmp_path)
+    assert read_header(plain)["format_version"] == 1  # readable by turnpoint versions without re-scoring
+    hybrid = save_model(tmp_path / "h.safetensors", model=SpeakerChangeDetector(SpeakerChangeConfig()),
+                        specifications=Specifications(), defaults=Defaults(alpha=0.3, rescoring=shipped))
+    assert read_header(hybrid)["format_version"] == 2
+    assert load_model(hybrid).defaults == Defaults(alpha=0.3, rescoring=shipped)
+    assert load_model(hybrid).describe()["defaults"]["rescoring"]["contexts"] == [1.6, 2.4]
+
+
+@pytest.mark.parametrize(
+    ("rescoring", "message"),
+    [({"contexts": [0.1]}, "0.1 is below"), ({"method": "xvector"}, "method"), ({"contexts": []}, "contexts"), ({"extra": 1}, "extra")],
+)
+def test_bad_rescoring_defaults_are_refused_naming_the_file(tmp_path, rescoring, message):
+    from turnpoint.rescoring import RescoringSettings
+
+    _, good = _saved(tmp_path)
+    config = read_header(good)
+    config["format_version"] = 2
+    config["defaults"]["rescoring"] = dict(RescoringSettings().to_dict(), **rescoring)
+    model = SpeakerChangeDetector(SpeakerChangeConfig())
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(save(model.state_dict(), metadata={"turnpoint": json.dumps(config)}))
+    with pytest.raises(TurnpointError, match=message) as caught:
+        load_model(bad)
+    assert "bad.safetensors" in str(caught.value)

@@ -3,11 +3,13 @@
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 import turnpoint
 from turnpoint.inference import Scores
 from turnpoint.metrics import boundary_score, merge_close
-from turnpoint.rescoring import RescoringSettings, candidates, gather_segments, rescore
+from turnpoint.rescoring import RescoringSettings, _right_embeddings, candidates, embedding_distances, gather_segments, rescore, resolve_rescoring
+from turnpoint.speaker_encoder import embed_segments, load_speaker_encoder, mel_frames
 
 
 def test_candidates_are_spaced_local_maxima_above_the_floor():
@@ -28,9 +30,8 @@ def test_gathered_segments_equal_slices_of_the_whole_signal(block):
 
 
 def test_rescoring_keeps_a_subset_of_candidates_and_the_threshold_orders_them():
-    pytest.importorskip("resemblyzer")
     path = turnpoint.example_path()
-    detection = turnpoint.detect_changes(path)
+    detection = turnpoint.detect_changes(path, rescoring=False)
     loose = RescoringSettings(threshold=0.0)
     changes, times, distances = rescore(path, detection.scores, settings=loose)
     assert len(times) == len(distances) > 5
@@ -45,12 +46,11 @@ def test_rescoring_keeps_a_subset_of_candidates_and_the_threshold_orders_them():
 
 
 def test_rescoring_finds_the_example_turns_better_than_the_bilstm_alone():
-    pytest.importorskip("resemblyzer")
     path = turnpoint.example_path()
     reference = turnpoint.read_rttm(path.replace(".flac", ".rttm"))["two_speakers"]
     changes = merge_close(turnpoint.change_points(reference), within=1.0)
-    plain = turnpoint.detect_changes(path)
-    rescored = turnpoint.detect_changes(path, rescoring=RescoringSettings())
+    plain = turnpoint.detect_changes(path, model="paper")
+    rescored = turnpoint.detect_changes(path)  # the bundled default is the hybrid
     assert rescored.settings["rescoring"]["method"] == "ge2e"
     f_plain = boundary_score(changes, plain.changes, tolerance=0.5).f1
     f_rescored = boundary_score(changes, rescored.changes, tolerance=0.5).f1
@@ -58,7 +58,62 @@ def test_rescoring_finds_the_example_turns_better_than_the_bilstm_alone():
 
 
 def test_rescoring_silence_gives_no_changes(tmp_path):
-    pytest.importorskip("resemblyzer")
     sf.write(tmp_path / "quiet.wav", np.zeros(16000 * 6, dtype=np.float32), 16000)
     result = turnpoint.detect_changes(tmp_path / "quiet.wav", rescoring=RescoringSettings())
     assert len(result.changes) == 0
+
+
+def test_the_default_model_is_the_hybrid_and_paper_is_the_bilstm_alone():
+    path = turnpoint.example_path()
+    shipped = turnpoint.load_model().defaults.rescoring
+    assert shipped is not None and turnpoint.load_model("paper").defaults.rescoring is None
+    hybrid = turnpoint.detect_changes(path)
+    assert hybrid.settings["rescoring"] == shipped.to_dict()
+    paper = turnpoint.detect_changes(path, model="paper")
+    off = turnpoint.detect_changes(path, rescoring=False)
+    np.testing.assert_array_equal(off.changes, paper.changes)
+    np.testing.assert_array_equal(off.scores.values, hybrid.scores.values)  # same BiLSTM underneath
+    assert "rescoring" not in off.settings
+    # A higher threshold keeps a subset of the changes; re-scoring a paper model on request works.
+    stricter = turnpoint.detect_changes(path, rescore_threshold=shipped.threshold + 0.15)
+    assert set(np.round(stricter.changes, 3)) < set(np.round(hybrid.changes, 3))
+    on_request = turnpoint.detect_changes(path, model="paper", rescoring=True)
+    assert on_request.settings["rescoring"] == RescoringSettings().to_dict()
+    with pytest.raises(turnpoint.TurnpointError, match="needs re-scoring"):
+        turnpoint.detect_changes(path, model="paper", rescore_threshold=0.3)
+
+
+def test_resolve_rescoring_follows_the_model_unless_told():
+    shipped = RescoringSettings(threshold=0.5, contexts=(1.6, 3.2))
+    assert resolve_rescoring(shipped, None) is shipped and resolve_rescoring(shipped, True) is shipped
+    assert resolve_rescoring(shipped, False) is None and resolve_rescoring(None, None) is None
+    mine = RescoringSettings(threshold=0.1)
+    assert resolve_rescoring(shipped, mine) is mine
+    with pytest.raises(turnpoint.TurnpointError):
+        resolve_rescoring(shipped, "yes")
+    with pytest.raises(ValueError, match="contexts"):
+        RescoringSettings(contexts=(0.1,))
+
+
+def test_prefix_embeddings_of_one_pass_equal_separate_embeddings():
+    rng = np.random.default_rng(3)
+    pieces = [mel_frames(rng.normal(0, 0.1, n).astype(np.float32))[:frames] for n, frames in ((52000, 320), (52000, 320), (30000, 180))]
+    lengths = [[160, 240, 320], [50, 320], [180]]
+    encoder = load_speaker_encoder()
+    with torch.inference_mode():
+        got = _right_embeddings(encoder, pieces, lengths)
+    for piece, wanted, embeddings in zip(pieces, lengths, got):
+        expected = embed_segments([piece[:n] for n in wanted])
+        np.testing.assert_allclose(np.stack(embeddings), expected, atol=2e-5)
+
+
+def test_distances_over_several_contexts_are_the_mean_of_each_context():
+    samples = turnpoint.load_audio(turnpoint.example_path())
+    times = np.array([1.5, 6.75, 9.3, 41.0])  # near the start, at a change, inside a turn, near the end
+    segments = gather_segments([samples], times, context=1.6)
+    offsets = [round(t * 16000) - max(0, round((t - 1.6) * 16000)) for t in times]
+    both = embedding_distances(segments, offsets, contexts=(1.2, 1.6))
+    singles = [embedding_distances(segments, offsets, contexts=(c,)) for c in (1.2, 1.6)]
+    np.testing.assert_allclose(both, (singles[0] + singles[1]) / 2, atol=1e-5)
+    # The change between the two voices is farther than the inside of a turn.
+    assert both[1] > both[2] + 0.1, both

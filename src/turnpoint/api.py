@@ -16,7 +16,7 @@ from turnpoint.detect import detect_changes
 from turnpoint.errors import TurnpointError
 from turnpoint.modelfile import LoadedModel, load_model
 from turnpoint.outputs import OUTPUT_FORMATS, output_paths, write_outputs
-from turnpoint.rescoring import RescoringSettings
+from turnpoint.rescoring import RescoringSettings, resolve_rescoring
 
 logger = logging.getLogger(__name__)
 LIST_EXTENSIONS = (".txt", ".lst", ".list")
@@ -90,13 +90,14 @@ class _Job:
     reference: str | None
     batch_size: int
     protected: tuple[str, ...]
-    rescoring: RescoringSettings | None = None
+    rescoring: RescoringSettings | bool | None = None
+    rescore_threshold: float | None = None
 
 
 def _run_one(path: Path, job: _Job, loaded: LoadedModel) -> FileResult:
     detection = detect_changes(
         path, model=loaded, alpha=job.alpha, min_duration=job.min_duration, alpha_scale=job.alpha_scale,
-        batch_size=job.batch_size, rescoring=job.rescoring,
+        batch_size=job.batch_size, rescoring=job.rescoring, rescore_threshold=job.rescore_threshold,
     )
     written = write_outputs(
         detection,
@@ -182,7 +183,8 @@ def detect_files(
     device: str = "cpu",
     jobs: int = 1,
     overwrite: bool = False,
-    rescoring: RescoringSettings | None = None,
+    rescoring: RescoringSettings | bool | None = None,
+    rescore_threshold: float | None = None,
     show_progress: bool = True,
 ) -> BatchReport:
     """Detect changes in many files and write their outputs; a bad file never stops the batch.
@@ -199,6 +201,8 @@ def detect_files(
     'missing.wav: no such file'
     """
     loaded = load_model(model, device=device)
+    if rescore_threshold is not None and resolve_rescoring(loaded.defaults.rescoring, rescoring) is None:
+        raise TurnpointError("a re-scoring threshold needs re-scoring: this model ships none (use --rescore)")
     unknown = set(formats) - set(OUTPUT_FORMATS)
     if unknown:
         raise TurnpointError(f"unknown output format(s) {sorted(unknown)}; choose from {list(OUTPUT_FORMATS)}")
@@ -209,6 +213,7 @@ def detect_files(
     job = _Job(
         str(out_dir), alpha, min_duration, alpha_scale, tuple(formats), scores, plot,
         None if reference is None else str(reference), batch_size, tuple(map(str, protected)), rescoring,
+        rescore_threshold,
     )
     if report.skipped:
         logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))

@@ -24,8 +24,8 @@ Others:
   0.096 s blocks and standardised per file, run for a geometric grid of penalties; each change
   point's score is the largest penalty at which it is still found, so thresholding the curve
   reproduces the penalty sweep.
-* ``ge2e`` — cosine distance between resemblyzer GE2E speaker embeddings (pretrained, shipped in
-  its wheel) of the 1.6 s before and after each point, every 0.1 s.
+* ``ge2e`` — cosine distance between GE2E speaker embeddings (Resemblyzer's pretrained encoder,
+  bundled as :mod:`turnpoint.speaker_encoder`) of the 1.6 s before and after each point, every 0.1 s.
 
 Examples
 --------
@@ -39,10 +39,8 @@ Examples
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +58,7 @@ from turnpoint.specs import FeatureConfig
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
+GE2E_WINDOW_FRAMES = 160  # 1.6 s of 10 ms frames (Resemblyzer's partial utterance)
 WINDOW = 2.0  # seconds per side (the paper's baselines)
 BLOCK_FRAMES = 20000  # output frames computed at a time (bounds memory of the covariance sums)
 
@@ -204,44 +203,24 @@ def kernel_cpd_scores(
     return Scores(values.astype(np.float32), step, duration)
 
 
-@functools.lru_cache(maxsize=2)
-def _voice_encoder(device: str = "cpu"):
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from resemblyzer import VoiceEncoder
-    except ImportError:
-        raise TurnpointError(
-            "the ge2e baseline needs resemblyzer: pip install 'turnpoint[baselines]' (webrtcvad needs a C compiler)"
-        ) from None
-    return VoiceEncoder(device=device, verbose=False)
+def ge2e_scores(samples: np.ndarray, *, hop: float = 0.1, batch_size: int = 32, device: str = "cpu") -> Scores:
+    """Cosine distance of GE2E embeddings of the 1.6 s before and after each point (every ``hop`` s).
 
+    The encoder is :mod:`turnpoint.speaker_encoder` (Resemblyzer's pretrained weights, bundled).
+    """
+    from turnpoint.speaker_encoder import embed_segments, load_speaker_encoder, mel_frames, normalize_volume
 
-def ge2e_scores(samples: np.ndarray, *, hop: float = 0.1, batch_size: int = 256, device: str = "cpu") -> Scores:
-    """Cosine distance of GE2E embeddings of the 1.6 s before and after each point (every ``hop`` s)."""
-    import torch
-
-    encoder = _voice_encoder(device)
-    from resemblyzer import audio as rz_audio
-    from resemblyzer.hparams import audio_norm_target_dBFS, partials_n_frames
-
-    wav = rz_audio.normalize_volume(np.asarray(samples, dtype=np.float32), audio_norm_target_dBFS, increase_only=True)
-    mel = rz_audio.wav_to_mel_spectrogram(wav)  # (frames, 40), 10 ms step
+    mel = mel_frames(normalize_volume(np.asarray(samples, dtype=np.float32)))  # (frames, 40), 10 ms step
     duration = len(samples) / SAMPLE_RATE
     stride = max(1, int(round(hop / 0.01)))
-    span = partials_n_frames  # 160 frames = 1.6 s
+    span = GE2E_WINDOW_FRAMES
     n_points = int(duration / (stride * 0.01)) + 1
     values = np.zeros(n_points, dtype=np.float32)
     if len(mel) < 2 * span:
         return Scores(values, stride * 0.01, duration)
     windows = np.lib.stride_tricks.sliding_window_view(mel, span, axis=0)[::stride]  # (n, 40, span)
-    windows = np.ascontiguousarray(windows.transpose(0, 2, 1), dtype=np.float32)  # (batch, frame, feature)
-    embeddings = []
-    with torch.inference_mode():
-        for first in range(0, len(windows), batch_size):
-            batch = torch.from_numpy(windows[first : first + batch_size]).to(encoder.device)
-            embeddings.append(encoder(batch).cpu().numpy())
-    e = np.concatenate(embeddings)  # e[k]: window starting at k * hop
+    windows = windows.transpose(0, 2, 1)  # (window, frame, feature)
+    e = embed_segments(list(windows), encoder=load_speaker_encoder(device), batch_size=batch_size)  # e[k]: window at k * hop
     lag = span // stride  # window k - lag ends where window k starts
     distance = 1.0 - np.sum(e[:-lag] * e[lag:], axis=1)  # at time (k + lag) * hop
     values[lag : lag + len(distance)] = distance[: max(0, n_points - lag)]
@@ -266,7 +245,7 @@ SYSTEMS: dict[str, System] = {
     "gaussian_divergence": System("gaussian_divergence", "Gaussian divergence, diagonal covariance, 2 s + 2 s MFCC windows", gaussian_divergence_scores),
     "glr": System("glr", "GLR, diagonal covariance, 2 s + 2 s MFCC windows", glr_scores),
     "kernel_cpd": System("kernel_cpd", "ruptures KernelCPD (RBF, PELT) on MFCC, penalty sweep", kernel_cpd_scores, needs="ruptures"),
-    "ge2e": System("ge2e", "cosine distance of resemblyzer GE2E embeddings, 1.6 s + 1.6 s", ge2e_scores, needs="resemblyzer"),
+    "ge2e": System("ge2e", "cosine distance of GE2E speaker embeddings (Resemblyzer's weights), 1.6 s + 1.6 s", ge2e_scores),
 }
 
 

@@ -63,8 +63,10 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="redo files whose outputs already exist (default: skip them)")
     p.add_argument("--dask", action="store_true", help="spread files over a Dask cluster (turnpoint[cluster]): a local one of --jobs workers, or --scheduler")
     p.add_argument("--scheduler", default=None, help="with --dask: address of a running Dask scheduler (tcp://host:8786)")
-    p.add_argument("--rescore", action="store_true", help="re-score candidate changes with GE2E speaker embeddings (more accurate, slower; needs turnpoint[baselines])")
-    p.add_argument("--rescore-threshold", type=float, default=None, help="GE2E cosine distance a candidate needs (default 0.34, chosen on validation)")
+    p.add_argument("--rescore", action=argparse.BooleanOptionalAction, default=None,
+                   help="re-score the BiLSTM's candidate changes with GE2E speaker embeddings (default: as the model ships; "
+                        "the bundled default model does, --no-rescore or --model paper gives the paper's BiLSTM alone)")
+    p.add_argument("--rescore-threshold", type=float, default=None, help="re-scored score a candidate needs (default: the model's, chosen on validation)")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -181,24 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _rescoring(args: argparse.Namespace):
-    from turnpoint.rescoring import RescoringSettings
-
-    if not args.rescore:
-        if args.rescore_threshold is not None:
-            raise TurnpointError("--rescore-threshold needs --rescore")
-        return None
-    settings = RescoringSettings()
-    if args.rescore_threshold is not None:
-        settings = RescoringSettings(threshold=args.rescore_threshold, min_duration=settings.min_duration)
-    if args.min_duration is not None:
-        settings = RescoringSettings(threshold=settings.threshold, min_duration=args.min_duration)
-    return settings
-
-
 def _detect_on_dask(args: argparse.Namespace):
-    if args.plot or args.rescore or args.reference:
-        raise TurnpointError("--plot, --reference and --rescore are not available with --dask yet")
+    if args.plot or args.reference or args.rescore is not None or args.rescore_threshold is not None:
+        raise TurnpointError("--plot, --reference, --rescore/--no-rescore and --rescore-threshold are not available with --dask yet")
     try:
         from turnpoint.cluster import detect_files_dask
     except ImportError:
@@ -233,7 +220,8 @@ def _run_detect(args: argparse.Namespace) -> int:
             device=args.device,
             jobs=args.jobs,
             overwrite=args.overwrite,
-            rescoring=_rescoring(args),
+            rescoring=args.rescore,
+            rescore_threshold=args.rescore_threshold,
             show_progress=not args.quiet,
         )
     if not args.quiet:
@@ -343,7 +331,7 @@ def _run_summary(args: argparse.Namespace) -> int:
 
         loaded = load_model(args.model)
         print(f"model: {loaded.path}")
-        print(f"defaults: {vars(loaded.defaults)}")
+        print(f"defaults: {loaded.defaults.to_dict()}")
         print(loaded.model.summary(frames=args.frames))
     else:
         print(SpeakerChangeDetector(SpeakerChangeConfig()).summary(frames=args.frames))

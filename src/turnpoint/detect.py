@@ -14,7 +14,7 @@ from turnpoint.errors import TurnpointError
 from turnpoint.inference import DEFAULT_BATCH_SIZE, Scores, score_blocks, score_file
 from turnpoint.modelfile import LoadedModel, load_model
 from turnpoint.peaks import ALPHA_SCALES, find_peaks, segments_from_changes
-from turnpoint.rescoring import RescoringSettings
+from turnpoint.rescoring import RescoringSettings, resolve_rescoring
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,8 @@ def detect_changes(
     batch_size: int = DEFAULT_BATCH_SIZE,
     block_duration: float = DEFAULT_BLOCK_DURATION,
     uri: str | None = None,
-    rescoring: RescoringSettings | None = None,
+    rescoring: RescoringSettings | bool | None = None,
+    rescore_threshold: float | None = None,
 ) -> Detection:
     """Detect speaker changes in an audio/video file or a 16 kHz mono waveform.
 
@@ -105,8 +106,12 @@ def detect_changes(
     batch_size : windows per forward pass
     block_duration : seconds of audio decoded at a time (bounds memory)
     uri : name used in outputs; the file's stem by default
-    rescoring : re-score the BiLSTM's candidate changes with GE2E speaker embeddings
-        (:mod:`turnpoint.rescoring`; needs ``pip install 'turnpoint[baselines]'``)
+    rescoring : re-scoring of the BiLSTM's candidate changes with GE2E speaker embeddings
+        (:mod:`turnpoint.rescoring`): None runs what the model ships (the bundled ``default`` is
+        the re-scored hybrid, ``paper`` the BiLSTM alone), False the BiLSTM's peaks alone, True
+        re-scoring with the model's settings (or the module's defaults), or the given settings
+    rescore_threshold : replaces the re-scoring threshold; ``min_duration`` applies to re-scored
+        changes too
 
     Examples
     --------
@@ -117,6 +122,14 @@ def detect_changes(
     """
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     settings = _resolve_settings(loaded, alpha, min_duration, alpha_scale)
+    chosen = resolve_rescoring(loaded.defaults.rescoring, rescoring)
+    if chosen is None and rescore_threshold is not None:
+        raise TurnpointError("a re-scoring threshold needs re-scoring: this model ships none (use rescoring=True / --rescore)")
+    if chosen is not None:
+        try:
+            chosen = chosen.with_overrides(threshold=rescore_threshold, min_duration=min_duration)
+        except ValueError as error:
+            raise TurnpointError(str(error)) from None
     if isinstance(audio, np.ndarray):
         rate = loaded.specifications.features.sample_rate
         blocks = (audio[i : i + int(block_duration * rate)] for i in range(0, len(audio), int(block_duration * rate)))
@@ -127,13 +140,13 @@ def detect_changes(
             audio, model=loaded.model, specifications=loaded.specifications, batch_size=batch_size, block_duration=block_duration
         )
         path, name = str(audio), uri or Path(audio).stem
-    if rescoring is None:
+    if chosen is None:
         changes = changes_from_scores(scores, **settings)
     else:
         from turnpoint.rescoring import rescore
 
-        changes, _, _ = rescore(audio, scores, settings=rescoring)
-        settings["rescoring"] = rescoring.to_dict()
+        changes, _, _ = rescore(audio, scores, settings=chosen, device=str(next(loaded.model.parameters()).device))
+        settings["rescoring"] = chosen.to_dict()
     logger.debug("%s: %d changes in %.1f s", name, len(changes), scores.duration)
     return Detection(
         uri=name,

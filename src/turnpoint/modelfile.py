@@ -22,22 +22,44 @@ from turnpoint import __version__
 from turnpoint.errors import TurnpointError
 from turnpoint.fileio import atomic_write_bytes
 from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
+from turnpoint.rescoring import RescoringSettings
 from turnpoint.specs import Specifications
 
 FORMAT_NAME = "turnpoint-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 METADATA_KEY = "turnpoint"
 MAX_HEADER_BYTES = 16 * 1024 * 1024
-BUNDLED_MODELS = {"default": "default.safetensors"}
+#: Bundled models by name: "default" is the hybrid (BiLSTM candidates re-scored by GE2E speaker
+#: embeddings), "paper" the same BiLSTM alone, exactly as Yin et al. (2017)
+BUNDLED_MODELS = {"default": "default.safetensors", "paper": "paper.safetensors"}
 
 
 @dataclass(frozen=True)
 class Defaults:
-    """Peak-picking settings that ship with a model (chosen on validation data)."""
+    """Settings that ship with a model (chosen on validation data).
+
+    ``alpha`` / ``min_duration`` / ``alpha_scale`` pick the BiLSTM curve's peaks; a hybrid model
+    also carries ``rescoring``: its peaks become candidates re-scored by GE2E speaker embeddings.
+    """
 
     alpha: float = 0.5
     min_duration: float = 1.0
     alpha_scale: str = "absolute"
+    rescoring: RescoringSettings | None = None
+
+    def to_dict(self) -> dict:
+        data = {"alpha": self.alpha, "min_duration": self.min_duration, "alpha_scale": self.alpha_scale}
+        if self.rescoring is not None:
+            data["rescoring"] = self.rescoring.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Defaults:
+        data = dict(data)
+        rescoring = data.pop("rescoring", None)
+        if rescoring is not None:
+            rescoring = RescoringSettings.from_dict(rescoring)
+        return cls(**data, rescoring=rescoring)
 
 
 @dataclass
@@ -58,20 +80,21 @@ class LoadedModel:
             "path": self.path,
             "architecture": self.model.config.to_dict(),
             "specifications": self.specifications.to_dict(),
-            "defaults": vars(self.defaults),
+            "defaults": self.defaults.to_dict(),
         }
 
 
 def model_config_dict(model: SpeakerChangeDetector, specifications: Specifications, *, defaults: Defaults, training: dict | None, name: str) -> dict:
     return {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        # version 2 added re-scoring settings; files without them stay readable by version-1 readers
+        "format_version": 2 if defaults.rescoring is not None else 1,
         "turnpoint_version": __version__,
         "task": "speaker_change",
         "name": name,
         "architecture": model.config.to_dict(),
         "specifications": specifications.to_dict(),
-        "defaults": vars(defaults),
+        "defaults": defaults.to_dict(),
         "training": training or {},
     }
 
@@ -91,6 +114,7 @@ def save_model(
     --------
     >>> import tempfile, pathlib
     >>> from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
+from turnpoint.rescoring import RescoringSettings
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.safetensors"
     >>> _ = save_model(p, model=SpeakerChangeDetector(SpeakerChangeConfig()), specifications=Specifications())
     >>> load_model(p).model.num_parameters()
@@ -198,7 +222,7 @@ def load_model(model: str | Path | None = None, *, device: str | torch.device = 
     try:
         architecture = SpeakerChangeConfig.from_dict(config["architecture"])
         specifications = Specifications.from_dict(config["specifications"])
-        defaults = Defaults(**config["defaults"])
+        defaults = Defaults.from_dict(config["defaults"])
         network = SpeakerChangeDetector(architecture)
     except (KeyError, TypeError, ValueError) as error:
         raise TurnpointError(f"invalid model configuration ({error})", path=path) from None

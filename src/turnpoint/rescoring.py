@@ -3,46 +3,95 @@
 The BiLSTM is good at *where* something changes (it fires at speaker changes but also at
 pauses and clip joins); a pretrained speaker encoder is good at *whether the voice changed*.
 Every local maximum of the BiLSTM curve (at least ``candidate_spacing`` apart, above
-``candidate_floor``) becomes a candidate; the cosine distance between resemblyzer's GE2E
-embeddings of the 2.4 s before and the 2.4 s after it is its new score; candidates whose distance
-exceeds ``threshold`` are kept, at least ``min_duration`` apart. Only candidates are embedded
-(about 0.7 per second of audio, 2 embeddings each), never the whole file densely.
+``candidate_floor``) becomes a candidate. Its new score is the cosine distance between the GE2E
+embeddings (:mod:`turnpoint.speaker_encoder`, Resemblyzer's pretrained weights) of the audio
+just before and just after it, averaged over several context lengths, plus ``bilstm_weight``
+times its BiLSTM score; candidates scoring above ``threshold`` are kept, at least
+``min_duration`` apart. Only candidates are embedded, in batches, never the whole file densely.
 
-Settings were chosen on the simulated validation split (unseen voices) and measured on the
-held-out real-voice test split: boundary F1 at ±0.5 s 0.478 → 0.719 (see MODEL_CARD.md).
+Settings are chosen on the simulated validation splits (unseen voices) by
+``scripts/choose_rescoring.py`` and shipped in the bundled model's header: the bundled
+``default`` model is this hybrid, ``paper`` the BiLSTM alone (see MODEL_CARD.md).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from turnpoint.audio import iter_audio
+from turnpoint.errors import TurnpointError
 from turnpoint.inference import Scores, torch_threads
 from turnpoint.peaks import find_peaks, strict_local_maxima
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
+FRAMES_PER_SECOND = 100  # the speaker encoder's mel frames (10 ms hop)
 MIN_CONTEXT = 0.4  # near the file's ends, less context is used, but not less than this
 
 
 @dataclass(frozen=True)
 class RescoringSettings:
-    """Candidate selection and the distance threshold of GE2E re-scoring."""
+    """Candidate selection, context lengths, score and threshold of GE2E re-scoring.
+
+    Examples
+    --------
+    >>> RescoringSettings(contexts=[2.4]).contexts
+    (2.4,)
+    """
 
     threshold: float = 0.34
     candidate_floor: float = 0.01
     candidate_spacing: float = 0.5
     min_duration: float = 1.0
-    context: float = 2.4  # seconds embedded on each side of a candidate (chosen on validation: 1.6, 2.4, 3.2)
+    contexts: tuple[float, ...] = (2.4,)  # seconds embedded on each side; distances are averaged
+    bilstm_weight: float = 0.0  # score = mean distance + bilstm_weight * BiLSTM score
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "contexts", tuple(float(c) for c in self.contexts))
+        if not self.contexts or min(self.contexts) < MIN_CONTEXT:
+            raise ValueError(f"re-scoring contexts must be at least {MIN_CONTEXT} s, not {list(self.contexts)}")
+        if not self.candidate_spacing > 0 or not self.min_duration > 0:
+            raise ValueError("re-scoring candidate_spacing and min_duration must be positive")
 
     def to_dict(self) -> dict:
-        return dict(asdict(self), method="ge2e")
+        return dict(asdict(self), contexts=list(self.contexts), method="ge2e")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RescoringSettings:
+        return cls(**{key: value for key, value in data.items() if key != "method"})
+
+    def with_overrides(self, *, threshold: float | None = None, min_duration: float | None = None) -> RescoringSettings:
+        """A copy with ``threshold`` / ``min_duration`` replaced where given."""
+        changes = {key: value for key, value in (("threshold", threshold), ("min_duration", min_duration)) if value is not None}
+        return replace(self, **changes)
+
+
+def resolve_rescoring(model_default: RescoringSettings | None, rescoring: RescoringSettings | bool | None) -> RescoringSettings | None:
+    """The re-scoring to run: the model's default (None), on (True), off (False) or given settings.
+
+    Examples
+    --------
+    >>> shipped = RescoringSettings(threshold=0.4)
+    >>> resolve_rescoring(shipped, None).threshold, resolve_rescoring(shipped, False)
+    (0.4, None)
+    >>> resolve_rescoring(None, True) == RescoringSettings()
+    True
+    """
+    if rescoring is None:
+        return model_default
+    if rescoring is False:
+        return None
+    if rescoring is True:
+        return model_default or RescoringSettings()
+    if isinstance(rescoring, RescoringSettings):
+        return rescoring
+    raise TurnpointError(f"rescoring must be None, True, False or RescoringSettings, not {rescoring!r}")
 
 
 def candidates(scores: Scores, *, settings: RescoringSettings) -> np.ndarray:
@@ -89,34 +138,90 @@ def gather_segments(blocks: Iterable[np.ndarray], times: np.ndarray, *, context:
     return [np.concatenate(p) if p else np.zeros(0, dtype=np.float32) for p in parts]
 
 
-def _embed_pairs(segments: list[np.ndarray], offsets: list[int], *, context: float, device: str) -> np.ndarray:
-    """Cosine distance between the embeddings before and after ``offsets[i]`` in ``segments[i]``."""
+def _right_embeddings(encoder, pieces: list[np.ndarray], lengths: list[list[int]]) -> list[list[np.ndarray | None]]:
+    """Embeddings of the first ``n`` frames of each piece for every ``n`` in ``lengths[i]``.
+
+    One LSTM pass per piece gives all its prefixes: the last layer's output at frame ``n - 1`` is
+    the final hidden state of the first ``n`` frames.
+    """
     import torch
-    from resemblyzer import audio as rz_audio
-    from resemblyzer.hparams import audio_norm_target_dBFS
 
-    from turnpoint.baselines import _voice_encoder
+    out: list[list[np.ndarray | None]] = [[None] * len(wanted) for wanted in lengths]
+    by_length: dict[int, list[int]] = {}
+    for index, piece in enumerate(pieces):
+        by_length.setdefault(len(piece), []).append(index)
+    for length, indices in by_length.items():
+        for first in range(0, len(indices), 64):
+            chosen = indices[first : first + 64]
+            batch = torch.from_numpy(np.stack([pieces[i] for i in chosen]))
+            hidden, _ = encoder.lstm(batch)  # (batch, frame, hidden)
+            for row, index in enumerate(chosen):
+                for slot, n in enumerate(lengths[index]):
+                    out[index][slot] = hidden[row, n - 1]
+    flat = [(i, s) for i, wanted in enumerate(lengths) for s in range(len(wanted))]
+    if flat:
+        states = torch.stack([out[i][s] for i, s in flat])
+        embeddings = torch.nn.functional.normalize(encoder.relu(encoder.linear(states)), dim=1).numpy()
+        for (i, s), e in zip(flat, embeddings):
+            out[i][s] = e
+    return out
 
-    encoder = _voice_encoder(device)
-    distances = np.zeros(len(segments), dtype=np.float32)
-    minimum = int(MIN_CONTEXT * 100)
+
+def embedding_distances(segments: list[np.ndarray], offsets: list[int], *, contexts: tuple[float, ...], device: str = "cpu") -> np.ndarray:
+    """Mean cosine distance between the embeddings before and after ``offsets[i]`` in ``segments[i]``.
+
+    For each context length ``c`` the ``c`` seconds before the offset are compared with the ``c``
+    seconds after it (less near a file's ends, but at least ``MIN_CONTEXT``; a context with too
+    little audio on a side is left out of the mean; none left gives 0).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> noise = rng.normal(0, 0.1, 64000).astype(np.float32)
+    >>> tone = (0.1 * np.sin(np.arange(64000) * 0.2)).astype(np.float32)
+    >>> same, different = embedding_distances([noise, np.concatenate([noise[:32000], tone[:32000]])], [32000, 32000], contexts=(1.6, 2.0))
+    >>> bool(different > same)
+    True
+    """
+    import torch
+
+    from turnpoint.speaker_encoder import embed_segments, load_speaker_encoder, mel_frames, normalize_volume
+
+    encoder = load_speaker_encoder(device)
+    minimum = int(MIN_CONTEXT * FRAMES_PER_SECOND)
+    spans = [int(round(c * FRAMES_PER_SECOND)) for c in contexts]
+    lefts: list[np.ndarray] = []
+    left_owner: list[tuple[int, int]] = []
+    rights: list[np.ndarray] = []
+    right_lengths: list[list[int]] = []
+    right_owner: list[int] = []
+    for index, (segment, offset) in enumerate(zip(segments, offsets)):
+        segment = np.asarray(segment, dtype=np.float32)
+        if len(segment) and np.sqrt(np.mean(segment**2)) > 1e-6:
+            segment = normalize_volume(segment)
+        mel = mel_frames(segment)  # (frames, 40), 10 ms
+        split = int(round(offset / SAMPLE_RATE * FRAMES_PER_SECOND))
+        right = mel[split : split + max(spans)]
+        for slot, span in enumerate(spans):
+            left = mel[max(0, split - span) : split]
+            if len(left) >= minimum and min(span, len(right)) >= minimum:
+                lefts.append(left)
+                left_owner.append((index, slot))
+        if len(right) >= minimum:
+            rights.append(np.ascontiguousarray(right))
+            right_lengths.append([min(span, len(right)) for span in spans])
+            right_owner.append(index)
+    distances = np.zeros((len(segments), len(spans)), dtype=np.float32)
+    valid = np.zeros((len(segments), len(spans)), dtype=bool)
     with torch.inference_mode(), torch_threads(1):
-        for index, (segment, offset) in enumerate(zip(segments, offsets)):
-            if np.sqrt(np.mean(segment**2)) > 1e-6:
-                segment = rz_audio.normalize_volume(segment, audio_norm_target_dBFS, increase_only=True)
-            mel = rz_audio.wav_to_mel_spectrogram(segment.astype(np.float32))  # (frames, 40), 10 ms
-            split = int(round(offset / SAMPLE_RATE * 100))
-            span = int(round(context * 100))
-            left, right = mel[max(0, split - span) : split], mel[split : split + span]
-            if len(left) < minimum or len(right) < minimum:
-                continue
-            if len(left) == len(right):
-                batch = torch.from_numpy(np.stack([left, right])).to(encoder.device)
-                e = encoder(batch).cpu().numpy()
-            else:
-                e = np.concatenate([encoder(torch.from_numpy(part[None]).to(encoder.device)).cpu().numpy() for part in (left, right)])
-            distances[index] = 1.0 - float(np.dot(e[0], e[1]))
-    return distances
+        left_embeddings = embed_segments(lefts, encoder=encoder) if lefts else np.zeros((0, 256), dtype=np.float32)
+        right_embeddings = _right_embeddings(encoder, rights, right_lengths)
+    right_of = {index: embeddings for index, embeddings in zip(right_owner, right_embeddings)}
+    for (index, slot), left in zip(left_owner, left_embeddings):
+        distances[index, slot] = 1.0 - float(np.dot(left, right_of[index][slot]))
+        valid[index, slot] = True
+    counts = valid.sum(axis=1)
+    return np.where(counts > 0, distances.sum(axis=1) / np.maximum(counts, 1), 0.0).astype(np.float32)
 
 
 def rescore(
@@ -126,21 +231,21 @@ def rescore(
     settings: RescoringSettings | None = None,
     device: str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Change times after GE2E re-scoring, with every candidate time and its distance.
+    """Change times after GE2E re-scoring, with every candidate time and its new score.
 
     Parameters
     ----------
     audio : the file (read again, streaming) or the 16 kHz mono waveform that ``scores`` came from
     scores : the BiLSTM's score curve
-    settings : candidate selection and threshold
+    settings : candidate selection, contexts, score and threshold
 
     Returns
     -------
-    changes, candidate_times, candidate_distances
+    changes, candidate_times, candidate_scores
 
     Examples
     --------
-    >>> # changes, times, distances = rescore("talk.wav", detection.scores)
+    >>> # changes, times, new_scores = rescore("talk.wav", detection.scores)
     """
     settings = settings or RescoringSettings()
     frames = candidates(scores, settings=settings)
@@ -151,11 +256,13 @@ def rescore(
         blocks: Iterable[np.ndarray] = [np.asarray(audio, dtype=np.float32)]
     else:
         blocks = iter_audio(audio, sample_rate=SAMPLE_RATE)
-    segments = gather_segments(blocks, times, context=settings.context)
-    offsets = [int(round(t * SAMPLE_RATE)) - max(0, int(round((t - settings.context) * SAMPLE_RATE))) for t in times]
-    distances = _embed_pairs(segments, offsets, context=settings.context, device=device)
+    reach = max(settings.contexts)
+    segments = gather_segments(blocks, times, context=reach)
+    offsets = [int(round(t * SAMPLE_RATE)) - max(0, int(round((t - reach) * SAMPLE_RATE))) for t in times]
+    distances = embedding_distances(segments, offsets, contexts=settings.contexts, device=device)
+    new_scores = distances + settings.bilstm_weight * scores.values[frames].astype(np.float32)
     sparse = np.zeros(len(scores.values), dtype=np.float64)
-    sparse[frames] = distances
+    sparse[frames] = new_scores
     kept = find_peaks(sparse, frame_step=scores.frame_step, alpha=settings.threshold, min_duration=settings.min_duration)
     logger.debug("%d of %d candidates kept", len(kept), len(frames))
-    return kept * scores.frame_step, times, distances
+    return kept * scores.frame_step, times, new_scores

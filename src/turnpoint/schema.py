@@ -71,6 +71,22 @@ _SPECIFICATIONS = {
     "additionalProperties": False,
 }
 
+#: GE2E re-scoring of the BiLSTM's candidates (turnpoint.rescoring), shipped with a hybrid model
+_RESCORING = {
+    "type": "object",
+    "properties": {
+        "method": {"const": "ge2e"},
+        "threshold": {"type": "number", "minimum": -2, "maximum": 2},
+        "candidate_floor": {"type": "number", "minimum": 0, "maximum": 1},
+        "candidate_spacing": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
+        "min_duration": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
+        "contexts": {"type": "array", "items": {"type": "number", "minimum": 0.4, "maximum": 30}, "minItems": 1, "maxItems": 8},
+        "bilstm_weight": {"type": "number", "minimum": -100, "maximum": 100},
+    },
+    "required": ["method", "threshold", "candidate_floor", "candidate_spacing", "min_duration", "contexts", "bilstm_weight"],
+    "additionalProperties": False,
+}
+
 _TRAINING = {"type": "object"}  # free-form summary (counts, settings, validation curves)
 
 
@@ -116,6 +132,7 @@ MODEL_HEADER_SCHEMAS: dict[str, dict] = {
                 "alpha": {"type": "number", "minimum": -1e6, "maximum": 1e6},
                 "min_duration": _SECONDS,
                 "alpha_scale": {"enum": ["absolute", "percentile", "relative"]},
+                "rescoring": _RESCORING,
             },
             "required": ["alpha", "min_duration", "alpha_scale"],
             "additionalProperties": False,

@@ -367,7 +367,8 @@ def write_tuned(
         out_path,
         model=loaded.model,
         specifications=loaded.specifications,
-        defaults=Defaults(alpha=float(point.alpha), min_duration=float(point.min_duration), alpha_scale=alpha_scale),
+        # the BiLSTM's peak picking is tuned; a hybrid model keeps its re-scoring settings
+        defaults=Defaults(alpha=float(point.alpha), min_duration=float(point.min_duration), alpha_scale=alpha_scale, rescoring=loaded.defaults.rescoring),
         training=training,
         name=f"{loaded.name}-tuned",
     )
