@@ -6,7 +6,8 @@ maxima 0.3 s apart above 0.003) and, for each context length, the cosine distanc
 embeddings on either side of every candidate (:func:`turnpoint.rescoring.embedding_distances`).
 Then a grid over context sets, BiLSTM weight, candidate spacing / floor, min_duration and
 threshold is scored by boundary F1 at ±0.5 s (the definitions of ``turnpoint evaluate``) summed
-over all validation files; the best point goes into a COPY of the model file as its default
+over all validation files. Of the settings within one standard error of the best F1, the cheapest
+(fewest mel frames through the GE2E LSTM) goes into a COPY of the model file as its default
 re-scoring. Test data is never read. Usage::
 
     python scripts/choose_rescoring.py DATA/sim/validation DATA/sim/dev2 --model paper \\
@@ -29,7 +30,7 @@ from turnpoint.inference import Scores, score_file
 from turnpoint.metrics import BoundaryScore, boundary_score
 from turnpoint.modelfile import Defaults, load_model, resolve_model_path, save_model
 from turnpoint.peaks import find_peaks, segments_from_changes, strict_local_maxima
-from turnpoint.rescoring import SAMPLE_RATE, RescoringSettings, candidates, embedding_distances, gather_segments
+from turnpoint.rescoring import FRAMES_PER_SECOND, SAMPLE_RATE, RescoringSettings, candidates, embedding_distances, gather_segments
 
 TOLERANCE = 0.5
 CONTEXTS = (1.6, 2.4, 3.2)
@@ -80,6 +81,16 @@ def f1_of(items: list[dict], settings: RescoringSettings) -> BoundaryScore:
     return total
 
 
+def cost(items: list[dict], settings: RescoringSettings) -> float:
+    """Mel frames the GE2E LSTM reads for these settings: candidates × (every left context + the longest right one)."""
+    frames_per_candidate = FRAMES_PER_SECOND * (sum(settings.contexts) + max(settings.contexts))
+    count = 0
+    for item in items:
+        key = ("mask", settings.candidate_spacing, settings.candidate_floor)
+        count += int(item[key].sum()) if key in item else len(item["frames"])
+    return count * frames_per_candidate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("validation", nargs="+", type=Path, help="folders of audio + RTTM + UEM (validation speakers only)")
@@ -108,15 +119,26 @@ def main() -> None:
                                          min_duration=min_duration, contexts=contexts, bilstm_weight=weight)
             results.append((f1_of(items, settings), settings))
     results.sort(key=lambda r: -r[0].f1)
-    print("| F1 | precision | recall | contexts | BiLSTM weight | spacing | floor | min_duration | threshold |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for score, s in results[:15]:
+    audio_seconds = sum(float(i["duration"]) for i in items)
+    top = results[0][0]
+    # One-standard-error rule (Breiman et al.): among the settings whose F1 is within one standard
+    # error of the best, take the cheapest — the GE2E LSTM is nearly all of the hybrid's time.
+    standard_error = float(np.sqrt(top.f1 * (1 - top.f1) / max(1, top.n_reference)))
+    near = [r for r in results if r[0].f1 >= top.f1 - standard_error]
+    near.sort(key=lambda r: (cost(items, r[1]) / audio_seconds, -r[0].f1))
+    print(f"best F1 {top.f1:.3f}, one standard error {standard_error:.3f}: {len(near)} settings within it")
+    print("| F1 | precision | recall | contexts | BiLSTM weight | spacing | floor | min_duration | threshold | LSTM frames per s of audio |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for score, s in results[:10] + [("", "")] + near[:10]:
+        if not s:
+            print("| *within one standard error, cheapest first:* | | | | | | | | | |")
+            continue
         print(f"| {score.f1:.3f} | {score.precision:.3f} | {score.recall:.3f} | {'/'.join(map(str, s.contexts))} | {s.bilstm_weight} | "
-              f"{s.candidate_spacing} | {s.candidate_floor} | {s.min_duration} | {s.threshold} |")
-    best_score, best = results[0]
+              f"{s.candidate_spacing} | {s.candidate_floor} | {s.min_duration} | {s.threshold} | {cost(items, s) / audio_seconds:.0f} |")
+    best_score, best = near[0]
     source = resolve_model_path(args.model)
     training = dict(loaded.training, rescoring_selection={
-        "validation": [str(f) for f in args.validation], "files": len(items), "f1": round(best_score.f1, 4),
+        "validation": [str(f) for f in args.validation], "files": len(items), "f1": round(best_score.f1, 4), "best_f1": round(top.f1, 4), "rule": "cheapest within one standard error of the best F1",
         "precision": round(best_score.precision, 4), "recall": round(best_score.recall, 4), "source_model": source.name,
     })
     defaults = Defaults(alpha=loaded.defaults.alpha, min_duration=loaded.defaults.min_duration,

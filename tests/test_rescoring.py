@@ -117,3 +117,18 @@ def test_distances_over_several_contexts_are_the_mean_of_each_context():
     np.testing.assert_allclose(both, (singles[0] + singles[1]) / 2, atol=1e-5)
     # The change between the two voices is farther than the inside of a turn.
     assert both[1] > both[2] + 0.1, both
+
+
+def test_rescoring_in_small_chunks_gives_the_same_scores(monkeypatch):
+    import turnpoint.rescoring as rescoring
+
+    path = turnpoint.example_path()
+    scores = turnpoint.detect_changes(path, rescoring=False).scores
+    settings = RescoringSettings(contexts=(1.6, 2.4))
+    changes, times, values = rescore(path, scores, settings=settings)
+    monkeypatch.setattr(rescoring, "CHUNK", 3)  # many chunks, the last one partial
+    changes3, times3, values3 = rescore(path, scores, settings=settings)
+    assert len(times) > 10
+    np.testing.assert_array_equal(times3, times)
+    np.testing.assert_allclose(values3, values, atol=1e-5)
+    np.testing.assert_array_equal(changes3, changes)

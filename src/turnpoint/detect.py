@@ -40,6 +40,8 @@ class Detection:
     segments: list[tuple[float, float]]
     settings: dict = field(default_factory=dict)
     model: dict = field(default_factory=dict)
+    candidates: np.ndarray | None = None  # with re-scoring: candidate times (s) ...
+    candidate_scores: np.ndarray | None = None  # ... and their re-scored scores
 
     @property
     def duration(self) -> float:
@@ -57,6 +59,8 @@ class Detection:
             "settings": self.settings,
             "model": self.model,
         }
+        if self.candidates is not None:
+            data["candidates"] = [{"time": round(float(t), 3), "score": round(float(v), 5)} for t, v in zip(self.candidates, self.candidate_scores)]
         if include_scores:
             data["scores"] = [round(float(v), 5) for v in self.scores.values]
         return data
@@ -140,12 +144,13 @@ def detect_changes(
             audio, model=loaded.model, specifications=loaded.specifications, batch_size=batch_size, block_duration=block_duration
         )
         path, name = str(audio), uri or Path(audio).stem
+    candidate_times = candidate_scores = None
     if chosen is None:
         changes = changes_from_scores(scores, **settings)
     else:
         from turnpoint.rescoring import rescore
 
-        changes, _, _ = rescore(audio, scores, settings=chosen, device=str(next(loaded.model.parameters()).device))
+        changes, candidate_times, candidate_scores = rescore(audio, scores, settings=chosen, device=str(next(loaded.model.parameters()).device))
         settings["rescoring"] = chosen.to_dict()
     logger.debug("%s: %d changes in %.1f s", name, len(changes), scores.duration)
     return Detection(
@@ -156,4 +161,6 @@ def detect_changes(
         segments=segments_from_changes(changes, duration=scores.duration),
         settings=settings,
         model=loaded.describe(),
+        candidates=candidate_times,
+        candidate_scores=candidate_scores,
     )

@@ -114,7 +114,6 @@ def save_model(
     --------
     >>> import tempfile, pathlib
     >>> from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
-from turnpoint.rescoring import RescoringSettings
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.safetensors"
     >>> _ = save_model(p, model=SpeakerChangeDetector(SpeakerChangeConfig()), specifications=Specifications())
     >>> load_model(p).model.num_parameters()

@@ -106,7 +106,11 @@ def write_outputs(
 
 
 def plot_detection(detection: Detection, path: str | Path, *, reference: Sequence[Turn] | None = None) -> Path:
-    """PNG of the score curve with the threshold, detected changes and (optionally) reference turns."""
+    """PNG of the score curve with the threshold, detected changes and (optionally) reference turns.
+
+    With re-scoring, the BiLSTM curve is drawn with its candidates at their re-scored values and the
+    re-scoring threshold (the one that decides).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -125,8 +129,14 @@ def plot_detection(detection: Detection, path: str | Path, *, reference: Sequenc
             axis.axvspan(turn.start, turn.end, ymin=0.0, ymax=0.06, color=colours(speakers.index(turn.speaker) % 10), lw=0)
         for index, time in enumerate(change_points(reference)):
             axis.axvline(time, color="tab:green", lw=1.0, ls=":", label="reference turn boundary" if index == 0 else None)
-    axis.plot(times, values, color="tab:blue", lw=0.8, label="change score")
-    axis.axhline(threshold, color="tab:orange", lw=1.0, ls="--", label=f"threshold {threshold:.3f}")
+    if detection.candidates is None:
+        axis.plot(times, values, color="tab:blue", lw=0.8, label="change score")
+        axis.axhline(threshold, color="tab:orange", lw=1.0, ls="--", label=f"threshold {threshold:.3f}")
+    else:  # the hybrid: BiLSTM curve, its candidates' re-scored scores and the re-scoring threshold
+        axis.plot(times, values, color="tab:blue", lw=0.8, label="BiLSTM score")
+        axis.plot(detection.candidates, detection.candidate_scores, "o", ms=3, color="tab:purple", label="re-scored candidate")
+        rescored = detection.settings["rescoring"]["threshold"]
+        axis.axhline(rescored, color="tab:orange", lw=1.0, ls="--", label=f"re-scoring threshold {rescored:.3f}")
     for index, time in enumerate(detection.changes):
         axis.axvline(time, color="tab:red", lw=1.2, alpha=0.8, label="detected change" if index == 0 else None)
     axis.set_xlim(0, max(detection.duration, 1e-3))

@@ -17,7 +17,7 @@ Settings are chosen on the simulated validation splits (unseen voices) by
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 FRAMES_PER_SECOND = 100  # the speaker encoder's mel frames (10 ms hop)
+CHUNK = 128  # candidates embedded together (bounds memory on long files)
 MIN_CONTEXT = 0.4  # near the file's ends, less context is used, but not less than this
 
 
@@ -108,20 +109,21 @@ def candidates(scores: Scores, *, settings: RescoringSettings) -> np.ndarray:
     return peaks[scores.values[peaks] > settings.candidate_floor]
 
 
-def gather_segments(blocks: Iterable[np.ndarray], times: np.ndarray, *, context: float) -> list[np.ndarray]:
-    """Samples from ``t - context`` to ``t + context`` around each (sorted) time, streaming.
+def iter_segments(blocks: Iterable[np.ndarray], times: np.ndarray, *, context: float) -> Iterator[np.ndarray]:
+    """Samples from ``t - context`` to ``t + context`` around each (sorted) time, yielded in order.
 
-    Memory holds only the segments and one block, not the file.
+    Streaming: a segment is yielded as soon as the blocks have covered it, so memory holds one
+    block and the segments still open, never the file.
 
     Examples
     --------
     >>> x = np.arange(48000, dtype=np.float32)
     >>> blocks = [x[i : i + 7000] for i in range(0, len(x), 7000)]
-    >>> [s[[0, -1]].tolist() for s in gather_segments(blocks, np.array([1.0, 2.9]), context=0.5)]
+    >>> [s[[0, -1]].tolist() for s in iter_segments(blocks, np.array([1.0, 2.9]), context=0.5)]
     [[8000.0, 23999.0], [38400.0, 47999.0]]
     """
     bounds = [(max(0, int(round((t - context) * SAMPLE_RATE))), int(round((t + context) * SAMPLE_RATE))) for t in times]
-    parts: list[list[np.ndarray]] = [[] for _ in bounds]
+    parts: dict[int, list[np.ndarray]] = {}
     position = 0
     first_open = 0
     for block in blocks:
@@ -131,11 +133,20 @@ def gather_segments(blocks: Iterable[np.ndarray], times: np.ndarray, *, context:
             if start >= end:
                 break
             if stop > position:
-                parts[index].append(block[max(0, start - position) : max(0, min(stop, end) - position)])
+                parts.setdefault(index, []).append(block[max(0, start - position) : max(0, min(stop, end) - position)])
         while first_open < len(bounds) and bounds[first_open][1] <= end:
+            done = parts.pop(first_open, [])
+            yield np.concatenate(done) if done else np.zeros(0, dtype=np.float32)
             first_open += 1
         position = end
-    return [np.concatenate(p) if p else np.zeros(0, dtype=np.float32) for p in parts]
+    for index in range(first_open, len(bounds)):  # cut short by the end of the file
+        done = parts.pop(index, [])
+        yield np.concatenate(done) if done else np.zeros(0, dtype=np.float32)
+
+
+def gather_segments(blocks: Iterable[np.ndarray], times: np.ndarray, *, context: float) -> list[np.ndarray]:
+    """All segments of :func:`iter_segments` as a list (for a few times; :func:`rescore` streams)."""
+    return list(iter_segments(blocks, times, context=context))
 
 
 def _right_embeddings(encoder, pieces: list[np.ndarray], lengths: list[list[int]]) -> list[list[np.ndarray | None]]:
@@ -157,7 +168,7 @@ def _right_embeddings(encoder, pieces: list[np.ndarray], lengths: list[list[int]
             hidden, _ = encoder.lstm(batch)  # (batch, frame, hidden)
             for row, index in enumerate(chosen):
                 for slot, n in enumerate(lengths[index]):
-                    out[index][slot] = hidden[row, n - 1]
+                    out[index][slot] = hidden[row, n - 1].clone()  # not a view: the batch's outputs can go
     flat = [(i, s) for i, wanted in enumerate(lengths) for s in range(len(wanted))]
     if flat:
         states = torch.stack([out[i][s] for i, s in flat])
@@ -257,9 +268,19 @@ def rescore(
     else:
         blocks = iter_audio(audio, sample_rate=SAMPLE_RATE)
     reach = max(settings.contexts)
-    segments = gather_segments(blocks, times, context=reach)
     offsets = [int(round(t * SAMPLE_RATE)) - max(0, int(round((t - reach) * SAMPLE_RATE))) for t in times]
-    distances = embedding_distances(segments, offsets, contexts=settings.contexts, device=device)
+    distances = np.zeros(len(times), dtype=np.float32)
+    chunk: list[np.ndarray] = []
+    done = 0
+    # candidates are embedded CHUNK at a time as the audio streams by: memory stays bounded
+    for segment in iter_segments(blocks, times, context=reach):
+        chunk.append(segment)
+        if len(chunk) == CHUNK or done + len(chunk) == len(times):
+            distances[done : done + len(chunk)] = embedding_distances(
+                chunk, offsets[done : done + len(chunk)], contexts=settings.contexts, device=device
+            )
+            done += len(chunk)
+            chunk = []
     new_scores = distances + settings.bilstm_weight * scores.values[frames].astype(np.float32)
     sparse = np.zeros(len(scores.values), dtype=np.float64)
     sparse[frames] = new_scores
