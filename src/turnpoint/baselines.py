@@ -25,7 +25,8 @@ Others:
   point's score is the largest penalty at which it is still found, so thresholding the curve
   reproduces the penalty sweep.
 * ``ge2e`` — cosine distance between GE2E speaker embeddings (Resemblyzer's pretrained encoder,
-  bundled as :mod:`turnpoint.speaker_encoder`) of the 1.6 s before and after each point, every 0.1 s.
+  bundled as :mod:`turnpoint.speaker_encoder`) of the 1.6 s before and after each point, every 0.1 s;
+  ``ge2e_2.4s`` the same with 2.4 s windows (the default hybrid's re-scoring context).
 
 Examples
 --------
@@ -39,6 +40,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -58,7 +60,6 @@ from turnpoint.specs import FeatureConfig
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
-GE2E_WINDOW_FRAMES = 160  # 1.6 s of 10 ms frames (Resemblyzer's partial utterance)
 WINDOW = 2.0  # seconds per side (the paper's baselines)
 BLOCK_FRAMES = 20000  # output frames computed at a time (bounds memory of the covariance sums)
 
@@ -203,8 +204,8 @@ def kernel_cpd_scores(
     return Scores(values.astype(np.float32), step, duration)
 
 
-def ge2e_scores(samples: np.ndarray, *, hop: float = 0.1, batch_size: int = 32, device: str = "cpu") -> Scores:
-    """Cosine distance of GE2E embeddings of the 1.6 s before and after each point (every ``hop`` s).
+def ge2e_scores(samples: np.ndarray, *, hop: float = 0.1, window: float = 1.6, batch_size: int = 32, device: str = "cpu") -> Scores:
+    """Cosine distance of GE2E embeddings of the ``window`` s before and after each point (every ``hop`` s).
 
     The encoder is :mod:`turnpoint.speaker_encoder` (Resemblyzer's pretrained weights, bundled).
     """
@@ -213,7 +214,7 @@ def ge2e_scores(samples: np.ndarray, *, hop: float = 0.1, batch_size: int = 32, 
     mel = mel_frames(normalize_volume(np.asarray(samples, dtype=np.float32)))  # (frames, 40), 10 ms step
     duration = len(samples) / SAMPLE_RATE
     stride = max(1, int(round(hop / 0.01)))
-    span = GE2E_WINDOW_FRAMES
+    span = int(round(window * 100))
     n_points = int(duration / (stride * 0.01)) + 1
     values = np.zeros(n_points, dtype=np.float32)
     if len(mel) < 2 * span:
@@ -246,6 +247,8 @@ SYSTEMS: dict[str, System] = {
     "glr": System("glr", "GLR, diagonal covariance, 2 s + 2 s MFCC windows", glr_scores),
     "kernel_cpd": System("kernel_cpd", "ruptures KernelCPD (RBF, PELT) on MFCC, penalty sweep", kernel_cpd_scores, needs="ruptures"),
     "ge2e": System("ge2e", "cosine distance of GE2E speaker embeddings (Resemblyzer's weights), 1.6 s + 1.6 s", ge2e_scores),
+    # the re-scoring context of the default hybrid, so that the comparison with it is like for like
+    "ge2e_2.4s": System("ge2e_2.4s", "cosine distance of GE2E speaker embeddings, 2.4 s + 2.4 s", functools.partial(ge2e_scores, window=2.4)),
 }
 
 
