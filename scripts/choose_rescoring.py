@@ -38,7 +38,7 @@ CONTEXT_SETS = [(1.6,), (2.4,), (3.2,), (2.4, 3.2), (1.6, 2.4, 3.2)]
 BILSTM_WEIGHTS = (0.0, 0.1, 0.2)
 SPACINGS = (0.3, 0.5)
 FLOORS = (0.003, 0.01, 0.05)
-MIN_DURATIONS = (0.5, 0.75, 1.0)
+MIN_DURATIONS = (0.5, 0.75, 1.0, 1.5, 2.0)
 THRESHOLDS = np.round(np.arange(0.20, 0.62, 0.02), 2)
 LOOSEST = RescoringSettings(candidate_spacing=min(SPACINGS), candidate_floor=min(FLOORS))
 
