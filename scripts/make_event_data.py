@@ -3,7 +3,15 @@
 Sounds (``sound-theme-freedesktop``) are grouped into 5 classes; where a class has several clips,
 some clips are kept for the test set only (unseen sounds). Music (``asterisk-moh-opsound-wav``) is
 split in time (first 70 % of each track for train/validation, the rest for test); speech voices
-(``../data/voices``, see DATA.md) are split by speaker. Usage::
+(``../data/voices``, see DATA.md) are split by speaker.
+
+Several freedesktop names are symbolic links to one recording (window-question, window-attention,
+dialog-error -> dialog-warning; network-connectivity-lost, power-unplug -> device-removed;
+network-connectivity-established, power-plug -> device-added; screen-capture -> camera-shutter), so
+clips are compared by content: a held-out clip is never also a training clip. The beep class has
+few distinct recordings, so its training pool adds ``--synthetic-beeps`` procedural beeps
+(:func:`turnpoint.events.simulate.synthetic_beeps`: random pitch, waveform, pulses, chirps and
+envelopes, from a seed); the test set keeps only the held-out real recordings. Usage::
 
     python scripts/make_event_data.py --raw /work/data/events/raw --voices /work/data/voices --out /work/data/events
 """
@@ -17,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from turnpoint.audio import load_audio
-from turnpoint.events.simulate import MixtureConfig, simulate_mixtures
+from turnpoint.events.simulate import MixtureConfig, simulate_mixtures, synthetic_beeps, synthetic_chimes
 
 FREEDESKTOP = "usr/share/sounds/freedesktop/stereo"
 # class -> (clips for train/validation, clips held out for test only)
@@ -27,10 +35,13 @@ CLASSES = {
     "shutter": (["camera-shutter", "screen-capture"], []),
     "chime": (["complete", "message-new-instant", "service-login", "suspend-error"], ["service-logout"]),
     "beep": (
-        ["bell", "dialog-error", "dialog-warning", "window-attention", "message", "device-added", "device-removed", "power-plug", "network-connectivity-established"],
-        ["window-question", "network-connectivity-lost", "power-unplug"],
+        ["bell", "message", "device-added", "dialog-information", "audio-volume-change"],
+        ["window-question", "network-connectivity-lost", "power-unplug"],  # = dialog-warning, device-removed
     ),
 }
+SYNTHETIC_SEED = 5
+REAL_REPEATS = {"beep": 8, "chime": 10}  # real recordings are repeated in the pool so they stay 1/3 to 1/2 of the draws
+TRAIN_CLASS_WEIGHTS = (("beep", 2.0),)  # training mixtures only: beeps are short, so draw them twice as often
 
 
 def main() -> None:
@@ -39,17 +50,29 @@ def main() -> None:
     parser.add_argument("--voices", type=Path, default=Path("/work/data/voices"))
     parser.add_argument("--out", type=Path, default=Path("/work/data/events"))
     parser.add_argument("--train", type=int, default=600)
-    parser.add_argument("--validation", type=int, default=80)
+    parser.add_argument("--validation", type=int, default=200)  # 80 was too few beeps to tune their decoding
     parser.add_argument("--test", type=int, default=120)
     parser.add_argument("--utterances-per-voice", type=int, default=12)
+    parser.add_argument("--test-seed", type=int, default=13, help="seed of the test mixtures (another one gives a fresh test set; default: %(default)s)")
+    parser.add_argument("--synthetic-beeps", type=int, default=80, help="procedural beeps added to the beep training pool (default: %(default)s)")
+    parser.add_argument("--synthetic-chimes", type=int, default=40, help="procedural chimes added to the chime training pool (default: %(default)s)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     def clip(name: str) -> np.ndarray:
         return load_audio(args.raw / FREEDESKTOP / f"{name}.oga")
 
+    folder = args.raw / FREEDESKTOP
+    for label, (names, held) in CLASSES.items():
+        shared = {(folder / f"{n}.oga").resolve().name for n in names} & {(folder / f"{n}.oga").resolve().name for n in held}
+        if shared:
+            raise SystemExit(f"{label}: held-out clips are training clips under another name: {sorted(shared)}")
     seen = {label: [clip(n) for n in names] for label, (names, _) in CLASSES.items()}
     unseen = {label: [clip(n) for n in held] or [clip(n) for n in names] for label, (names, held) in CLASSES.items()}
+    if args.synthetic_beeps:
+        seen["beep"] = seen["beep"] * REAL_REPEATS["beep"] + synthetic_beeps(args.synthetic_beeps, seed=SYNTHETIC_SEED)
+    if args.synthetic_chimes:
+        seen["chime"] = seen["chime"] * REAL_REPEATS["chime"] + synthetic_chimes(args.synthetic_chimes, seed=SYNTHETIC_SEED + 1)
     tracks = [load_audio(p) for p in sorted((args.raw / "usr/share/asterisk/moh").glob("*.wav"))]
     music_train = [t[: int(0.7 * len(t))] for t in tracks]
     music_test = [t[int(0.7 * len(t)) :] for t in tracks]
@@ -70,9 +93,12 @@ def main() -> None:
     speech_train = utterances(None, test_voices)
     speech_test = utterances(test_voices, set())
     config = MixtureConfig()
-    simulate_mixtures(args.out / "train", count=args.train, sounds=seen, speech=speech_train, music=music_train, seed=11, prefix="train", config=config)
-    simulate_mixtures(args.out / "validation", count=args.validation, sounds=seen, speech=speech_train, music=music_train, seed=12, prefix="val", config=config)
-    simulate_mixtures(args.out / "test", count=args.test, sounds=unseen, speech=speech_test, music=music_test, seed=13, prefix="test", config=config)
+    train_config = MixtureConfig(class_weights=TRAIN_CLASS_WEIGHTS)
+    if args.train:
+        simulate_mixtures(args.out / "train", count=args.train, sounds=seen, speech=speech_train, music=music_train, seed=11, prefix="train", config=train_config)
+    if args.validation:
+        simulate_mixtures(args.out / "validation", count=args.validation, sounds=seen, speech=speech_train, music=music_train, seed=12, prefix="val", config=config)
+    simulate_mixtures(args.out / "test", count=args.test, sounds=unseen, speech=speech_test, music=music_test, seed=args.test_seed, prefix="test", config=config)
     print("test voices:", ", ".join(sorted(test_voices)))
 
 

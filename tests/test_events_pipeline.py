@@ -11,7 +11,7 @@ import torch
 
 from turnpoint.errors import TurnpointError
 from turnpoint.events.annotations import read_events
-from turnpoint.events.simulate import MixtureConfig, simulate_mixture, simulate_mixtures, trim_silence
+from turnpoint.events.simulate import MixtureConfig, simulate_mixture, simulate_mixtures, synthetic_beeps, synthetic_chimes, trim_silence
 
 SR = 16000
 
@@ -37,6 +37,35 @@ def test_mixture_reference_is_exact():
         if len(before) and not any(o.onset < event.onset < o.offset for o in events if o is not event):
             assert np.sqrt(np.mean(inside**2)) > 5 * np.sqrt(np.mean(before**2))
     assert len(trim_silence(_sounds()["beep"][0])) == pytest.approx(0.4 * SR, abs=160)
+
+
+def test_class_weights_change_how_often_a_class_is_drawn():
+    sounds = _sounds()
+    config = MixtureConfig(duration=4.0, max_events=4, p_no_event=0.0, background_p=(0, 0, 1, 0))
+
+    def beeps(config):
+        rng = np.random.default_rng(3)
+        labels = [e.label for _ in range(40) for e in simulate_mixture(sounds=sounds, speech=[], music=[], rng=rng, config=config)[1]]
+        return labels.count("beep") / len(labels)
+
+    assert 0.3 < beeps(config) < 0.7
+    assert beeps(MixtureConfig(duration=4.0, max_events=4, p_no_event=0.0, background_p=(0, 0, 1, 0), class_weights=(("beep", 9.0),))) > 0.8
+
+
+def test_synthetic_beeps_and_chimes_are_varied_reproducible_and_bounded():
+    beeps, chimes = synthetic_beeps(60, seed=3), synthetic_chimes(20, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(beeps, synthetic_beeps(60, seed=3)))
+    assert not np.array_equal(beeps[0], synthetic_beeps(1, seed=4)[0])
+    for clip in beeps + chimes:
+        assert clip.dtype == np.float32 and np.isfinite(clip).all() and np.abs(clip).max() == pytest.approx(0.5, abs=1e-3)
+    beep_lengths = [len(trim_silence(b)) / SR for b in beeps]
+    assert min(beep_lengths) < 0.1 and max(beep_lengths) > 0.4 and max(beep_lengths) <= 0.8
+    assert all(0.6 <= len(trim_silence(c)) / SR <= 2.6 for c in chimes)
+    pitches = []
+    for b in beeps:  # strongest frequency of each beep: spread over the 250-4000 Hz range
+        spectrum = np.abs(np.fft.rfft(b, n=16384))
+        pitches.append(np.argmax(spectrum) * SR / 16384)
+    assert min(pitches) < 600 and max(pitches) > 2000
 
 
 def _dataset(root: Path, count: int, seed: int) -> Path:
@@ -81,6 +110,22 @@ def test_training_resumes_exactly_and_writes_a_tuned_model(data, tmp_path):
     assert load_event_model(resumed).classes == ("beep", "burst")
     with pytest.raises(TurnpointError, match="already exists"):
         train_events(train, validation_source=val, out_dir=tmp_path / "a", config=config, show_progress=False)
+
+
+def test_training_options_conv_kernel_and_pos_weight(data, tmp_path):
+    from turnpoint.events.modelfile import load_event_model
+    from turnpoint.events.training import EventTrainingConfig, train_events
+
+    train, val = data
+    config = EventTrainingConfig(epochs=1, batch_size=8, chunks_per_epoch=8, frames=50, conv_kernel=64, pos_weight="sqrt")
+    path = train_events(train, validation_source=val, out_dir=tmp_path / "k64", config=config, show_progress=False)
+    loaded = load_event_model(path)
+    assert loaded.model.config.conv_kernel == 64 and loaded.model.config.conv_positions == 1
+    assert loaded.training["config"]["pos_weight"] == "sqrt"
+    with pytest.raises(TurnpointError, match="conv_kernel"):
+        train_events(train, validation_source=val, out_dir=tmp_path / "k65", config=EventTrainingConfig(epochs=1, conv_kernel=65), show_progress=False)
+    with pytest.raises(TurnpointError, match="pos_weight"):
+        train_events(train, validation_source=val, out_dir=tmp_path / "pw", config=EventTrainingConfig(epochs=1, frames=50, pos_weight="inverse"), show_progress=False)
 
 
 def test_model_files_refuse_the_other_task_and_pickles(tmp_path):

@@ -94,7 +94,8 @@ def run_train(args: argparse.Namespace) -> int:
     config = EventTrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                                  chunks_per_epoch=args.chunks_per_epoch, seed=args.seed,
                                  frames=getattr(args, "event_frames", 100) or 100,
-                                 bidirectional=bool(getattr(args, "bidirectional", False)))
+                                 bidirectional=bool(getattr(args, "bidirectional", False)),
+                                 conv_kernel=getattr(args, "conv_kernel", None) or 16)
     path = train_events(args.train, out_dir=args.out, validation_source=args.validation, classes=classes, config=config,
                         resume=args.resume, device=args.device, show_progress=not args.quiet)
     print(f"best model: {path}")

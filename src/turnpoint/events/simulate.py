@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 SR = 16000
 
-__all__ = ["MixtureConfig", "simulate_mixture", "simulate_mixtures", "trim_silence"]
+__all__ = ["MixtureConfig", "simulate_mixture", "simulate_mixtures", "synthetic_beep", "synthetic_beeps", "synthetic_chime", "synthetic_chimes", "trim_silence"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class MixtureConfig:
     speed: tuple[float, float] = (0.92, 1.08)
     background_p: tuple[float, float, float, float] = (0.35, 0.3, 0.15, 0.2)  # speech, music, noise, speech+music
     max_event_duration: float = 4.0
+    class_weights: tuple[tuple[str, float], ...] = ()  # (label, weight) pairs; unlisted labels weigh 1; () = uniform
 
 
 def _rms(x: np.ndarray) -> float:
@@ -100,6 +101,146 @@ def _excerpt(track: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return track[start : start + n].astype(np.float32)
 
 
+def _tone(freqs: np.ndarray, harmonics: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A tone following the instantaneous frequency ``freqs`` (Hz, one per sample); partial ``k`` has
+    amplitude ``harmonics[k - 1]`` and is left out where it would pass 7.8 kHz (band-limited)."""
+    phase = 2 * np.pi * np.cumsum(freqs) / SR + rng.uniform(0, 2 * np.pi)
+    out = np.zeros(len(freqs), dtype=np.float64)
+    for k, amplitude in enumerate(harmonics, start=1):
+        if amplitude != 0:
+            out += amplitude * (k * freqs < 7800) * np.sin(k * phase)
+    return out
+
+
+def _harmonics(rng: np.random.Generator) -> np.ndarray:
+    """Partial amplitudes of a sine, square, triangle or random harmonic tone (32 partials)."""
+    k = np.arange(1, 33)
+    wave = rng.choice(["sine", "square", "triangle", "harmonics"], p=[0.35, 0.2, 0.2, 0.25])
+    if wave == "sine":
+        return (k == 1).astype(np.float64)
+    if wave == "square":
+        return np.where(k % 2 == 1, 1.0 / k, 0.0)
+    if wave == "triangle":
+        return np.where(k % 2 == 1, (-1.0) ** ((k - 1) // 2) / k**2, 0.0)
+    harmonics = rng.uniform(0, 1, size=len(k)) * np.exp(-k * rng.uniform(0.2, 1.5))
+    harmonics[0] = 1.0
+    return harmonics
+
+
+def _peak(x: np.ndarray, peak: float = 0.5) -> np.ndarray:
+    return (peak * x / max(float(np.abs(x).max()), 1e-9)).astype(np.float32)
+
+
+def synthetic_beep(rng: np.random.Generator) -> np.ndarray:
+    """One random electronic beep (16 kHz mono float32, peak 0.5), 0.015 to 0.8 s long.
+
+    Fundamental 250-4000 Hz (log-uniform); sine, square, triangle or random harmonics (band-limited
+    below 7.8 kHz); 1, 2 or 3 pulses, each possibly a step up or down from the last (two-tone
+    beeps); an optional chirp (up to an octave up or down). Three shapes: a flat tone with a short
+    attack and release, a struck tone decaying exponentially (time constant 20-150 ms), and blips
+    (15-50 ms pulses). Drawn only from ``rng``.
+
+    Examples
+    --------
+    >>> beeps = [synthetic_beep(np.random.default_rng(i)) for i in range(50)]
+    >>> all(0.015 <= len(b) / SR <= 0.8 and abs(float(np.abs(b).max()) - 0.5) < 1e-3 for b in beeps)
+    True
+    """
+    f0 = float(np.exp(rng.uniform(np.log(250.0), np.log(4000.0))))
+    harmonics = _harmonics(rng)
+    shape = rng.choice(["flat", "decay", "blip"], p=[0.45, 0.3, 0.25])
+    pulses = int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))
+    gap = rng.uniform(0.03, 0.2)
+    if shape == "blip":
+        length = rng.uniform(0.015, 0.05)
+    elif pulses == 1:
+        length = rng.uniform(0.05, 0.7)
+    else:
+        length = min(rng.uniform(0.04, 0.25), (0.8 - gap * (pulses - 1)) / pulses)
+    step = float(np.exp(rng.uniform(np.log(0.7), np.log(1.4)))) if pulses > 1 and rng.random() < 0.5 else 1.0
+    chirp = float(2 ** rng.uniform(-1, 1)) if rng.random() < 0.25 else 1.0
+    attack = min(rng.uniform(0.001, 0.015), length / 4)
+    tau = rng.uniform(0.02, 0.15)
+    parts = []
+    for i in range(pulses):
+        n = max(2, int(length * SR))
+        t = np.arange(n) / SR
+        freqs = min(f0 * step**i, 4000.0) * chirp ** (t / t[-1])
+        envelope = np.minimum(1.0, t / attack)
+        if shape == "decay":
+            envelope *= np.exp(-t / tau)
+        else:
+            envelope *= np.clip((length - t) / min(rng.uniform(0.003, 0.03), length / 3), 0.0, 1.0)
+        parts.append(_tone(freqs, harmonics, rng) * envelope)
+        if i < pulses - 1:
+            parts.append(np.zeros(int(gap * SR)))
+    return _peak(np.concatenate(parts))
+
+
+def synthetic_chime(rng: np.random.Generator) -> np.ndarray:
+    """One random chime (16 kHz mono float32, peak 0.5): 2 to 4 ringing notes, 0.7 to 2.6 s.
+
+    Each note is a struck tone (harmonic, or bell-like inharmonic partials 1, 2.76, 5.4, 8.9) at
+    150-3000 Hz that decays slowly (time constant 0.25-0.8 s); notes start 0.08-0.45 s apart and
+    ring on together; a quarter of the chimes glide (up to an octave over the whole sound, like a
+    log-in/log-out sound). A single short decaying tone is a beep (:func:`synthetic_beep`), so a
+    chime always has several notes and rings longer. Drawn only from ``rng``.
+
+    Examples
+    --------
+    >>> chimes = [synthetic_chime(np.random.default_rng(i)) for i in range(20)]
+    >>> all(0.7 <= len(c) / SR <= 2.6 and abs(float(np.abs(c).max()) - 0.5) < 1e-3 for c in chimes)
+    True
+    """
+    total = rng.uniform(0.7, 2.6)
+    n = int(total * SR)
+    t = np.arange(n) / SR
+    notes = int(rng.choice([2, 3, 4], p=[0.4, 0.35, 0.25]))
+    base = float(np.exp(rng.uniform(np.log(150.0), np.log(3000.0))))
+    scale = np.array([1.0, 9 / 8, 5 / 4, 4 / 3, 3 / 2, 5 / 3, 15 / 8, 2.0])
+    glide = float(2 ** rng.uniform(-1, 1)) if rng.random() < 0.25 else 1.0
+    bell = rng.random() < 0.5
+    if bell:
+        ratios, amplitudes = np.array([1.0, 2.76, 5.4, 8.9]), np.array([1.0, 0.5, 0.25, 0.12])
+    else:
+        ratios, amplitudes = np.arange(1.0, 33.0), _harmonics(rng)
+    out = np.zeros(n)
+    onset = 0.0
+    for _ in range(notes):
+        if onset >= total - 0.25:
+            break
+        f = base * scale[rng.integers(len(scale))] * (2.0 if rng.random() < 0.2 else 1.0)
+        freqs = np.minimum(f * glide ** (t / total), 4000.0)
+        phase = 2 * np.pi * np.cumsum(freqs) / SR
+        tau = rng.uniform(0.25, 0.8)
+        local = np.clip(t - onset, 0.0, None)
+        envelope = (t >= onset) * np.minimum(1.0, local / 0.004) * np.exp(-local / tau)
+        note = sum(a * (r * freqs < 7800) * np.sin(r * phase + rng.uniform(0, 2 * np.pi)) for r, a in zip(ratios, amplitudes) if a != 0)
+        out += envelope * note
+        onset += rng.uniform(0.08, 0.45)
+    out *= np.clip((total - t) / 0.05, 0.0, 1.0)
+    return _peak(out)
+
+
+def synthetic_beeps(count: int, *, seed: int = 0) -> list[np.ndarray]:
+    """``count`` :func:`synthetic_beep` clips, reproducible from ``seed``.
+
+    Examples
+    --------
+    >>> a, b = synthetic_beeps(3, seed=1), synthetic_beeps(3, seed=1)
+    >>> len(a), all(np.array_equal(x, y) for x, y in zip(a, b))
+    (3, True)
+    """
+    rng = np.random.default_rng(seed)
+    return [synthetic_beep(rng) for _ in range(count)]
+
+
+def synthetic_chimes(count: int, *, seed: int = 0) -> list[np.ndarray]:
+    """``count`` :func:`synthetic_chime` clips, reproducible from ``seed``."""
+    rng = np.random.default_rng(seed)
+    return [synthetic_chime(rng) for _ in range(count)]
+
+
 def simulate_mixture(
     *,
     sounds: Mapping[str, Sequence[np.ndarray]],
@@ -153,7 +294,12 @@ def simulate_mixture(
     labels = sorted(sounds)
     count = 0 if rng.random() < config.p_no_event else int(rng.integers(1, config.max_events + 1))
     for _ in range(count):
-        label = labels[rng.integers(len(labels))]
+        if config.class_weights:
+            weights = dict(config.class_weights)
+            p_label = np.array([weights.get(lab, 1.0) for lab in labels], dtype=np.float64)
+            label = labels[rng.choice(len(labels), p=p_label / p_label.sum())]
+        else:
+            label = labels[rng.integers(len(labels))]
         pool = sounds[label]
         clip = pool[rng.integers(len(pool))]
         speed = rng.uniform(*config.speed)

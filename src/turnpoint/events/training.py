@@ -63,6 +63,8 @@ class EventTrainingConfig:
     seed: int = 0
     bidirectional: bool = False
     grad_clip: float = 1.0
+    pos_weight: str = "none"  # "sqrt": positive frames of class c weighted sqrt(negatives / positives), 1 to 10
+    conv_kernel: int = 16  # the frame convolution's width over the 64 MFCC (seed 004: 16; 64 = one position, no max-pooling)
 
 
 def collect_event_files(source: str | Path, *, annotations: str | Path | None = None, labels: Sequence[str] | None = None) -> list[EventFile]:
@@ -170,6 +172,22 @@ def _chunks(files: Sequence[_Prepared], *, count: int, frames: int, rng: np.rand
     return x, y
 
 
+def _pos_weight(positives: np.ndarray, mode: str, device: str) -> torch.Tensor | None:
+    """Per-class weight of positive frames in the loss: None, or sqrt(negatives / positives) in [1, 10].
+
+    Examples
+    --------
+    >>> [round(w, 2) for w in _pos_weight(np.array([0.5, 0.01, 0.0]), "sqrt", "cpu").tolist()]
+    [1.0, 9.95, 10.0]
+    """
+    if mode == "none":
+        return None
+    if mode != "sqrt":
+        raise TurnpointError(f"pos_weight must be 'none' or 'sqrt', not {mode!r}")
+    p = np.clip(np.asarray(positives, dtype=np.float64), 1e-6, 1.0)
+    return torch.tensor(np.clip(np.sqrt((1 - p) / p), 1.0, 10.0), dtype=torch.float32, device=device)
+
+
 def _evaluate(model: SoundEventDetector, files: Sequence[_Prepared], specifications: Specifications) -> tuple[dict[str, np.ndarray], float, float]:
     classes = specifications.classes
     scores = {f.key: score_event_features(f.features, model=model, specifications=specifications) for f in files}
@@ -240,7 +258,9 @@ def train_events(
     if unknown:
         logger.warning("validation labels not in the training classes are ignored: %s", ", ".join(unknown))
     specifications = event_specifications(classes=classes, frames=config.frames)
-    architecture = SoundEventConfig(classes=classes, frames=config.frames, bidirectional=config.bidirectional)
+    architecture = SoundEventConfig(classes=classes, frames=config.frames, bidirectional=config.bidirectional, conv_kernel=config.conv_kernel)
+    if not 1 <= architecture.conv_kernel <= architecture.n_mfcc:
+        raise TurnpointError(f"conv_kernel must be 1 to {architecture.n_mfcc}, not {architecture.conv_kernel}")
     prepared = _prepare(train_items, classes, show_progress, "features (train)")
     prepared_val = _prepare(validation_items, classes, show_progress, "features (validation)")
     total_frames = sum(len(p.features) for p in prepared)
@@ -270,7 +290,7 @@ def train_events(
         "config": asdict(config),
         "device": str(device),
     }
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(positives, config.pos_weight, device))
     out_dir.mkdir(parents=True, exist_ok=True)
     for epoch in range(state["epoch"] + 1, config.epochs + 1):
         started = time.time()
