@@ -23,20 +23,8 @@ fi
 # always rebuilt (15 s, deterministic): train/validation must match the current synthetic sounds
 python scripts/make_event_data.py --raw "$DATA/raw" --voices "$VOICES" --out "$DATA"
 rm -rf "$RUN"
-# = turnpoint train --task events "$DATA/train" --validation "$DATA/validation" --out "$RUN" --epochs "$EPOCHS"
-#   --batch-size 64 --learning-rate 0.002 --chunks-per-epoch 1280 --seed 0 --threads 1 --bidirectional,
-# plus conv_kernel=64 (EventTrainingConfig), which the command line does not offer
-python - "$DATA" "$RUN" "$EPOCHS" <<'PY'
-import logging, sys
-import torch
-from turnpoint.events.training import EventTrainingConfig, train_events
-logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-torch.set_num_threads(1)
-data, run, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-config = EventTrainingConfig(epochs=epochs, batch_size=64, learning_rate=0.002, chunks_per_epoch=1280, seed=0,
-                             bidirectional=True, conv_kernel=64)
-print("best model:", train_events(f"{data}/train", out_dir=run, validation_source=f"{data}/validation", config=config, show_progress=False))
-PY
+turnpoint train --task events "$DATA/train" --validation "$DATA/validation" --out "$RUN" --epochs "$EPOCHS" \
+  --batch-size 64 --learning-rate 0.002 --chunks-per-epoch 1280 --seed 0 --threads 1 --bidirectional --conv-kernel 64
 cp "$RUN/model.safetensors" src/turnpoint/models/events_default.safetensors
 turnpoint summary --task events --model src/turnpoint/models/events_default.safetensors
 turnpoint evaluate --task events "$DATA/test/events.tsv" "$DATA/test" --durations "$DATA/test/durations.tsv" --json "$RUN/test_report.json"

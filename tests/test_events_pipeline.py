@@ -183,3 +183,14 @@ def test_a_safetensors_header_whose_length_starts_with_0x80_is_not_taken_for_a_p
             break
     assert path.read_bytes()[:1] == b"\x80"
     assert load_event_model(path).model.num_parameters() == 39_044
+
+
+def test_train_command_takes_the_conv_kernel(data, tmp_path):
+    from turnpoint.cli import main
+    from turnpoint.events.modelfile import load_event_model
+
+    train, val = data
+    out = tmp_path / "cli_k64"
+    assert main(["--quiet", "train", "--task", "events", str(train), "--validation", str(val), "--out", str(out),
+                 "--epochs", "1", "--batch-size", "8", "--chunks-per-epoch", "8", "--conv-kernel", "64"]) == 0
+    assert load_event_model(out / "model.safetensors").model.config.conv_kernel == 64

@@ -98,6 +98,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", choices=["changes", "events"], default="changes", help="changes: speaker change detection (default); events: sound event detection")
     p.add_argument("--classes", default=None, help="events: comma-separated class names (default: every label of the training TSV)")
     p.add_argument("--bidirectional", action="store_true", help="events: a bidirectional LSTM instead of the seed's LSTM 64")
+    p.add_argument("--conv-kernel", type=_positive_int, default=None,
+                   help="events: width of the per-frame convolution over the MFCCs (default 16, the seed's; the bundled model uses 64)")
 
 
 def _add_summary(sub: argparse._SubParsersAction) -> None:

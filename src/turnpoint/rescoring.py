@@ -164,7 +164,7 @@ def _right_embeddings(encoder, pieces: list[np.ndarray], lengths: list[list[int]
     for length, indices in by_length.items():
         for first in range(0, len(indices), 64):
             chosen = indices[first : first + 64]
-            batch = torch.from_numpy(np.stack([pieces[i] for i in chosen]))
+            batch = torch.from_numpy(np.stack([pieces[i] for i in chosen])).to(next(encoder.parameters()).device)
             hidden, _ = encoder.lstm(batch)  # (batch, frame, hidden)
             for row, index in enumerate(chosen):
                 for slot, n in enumerate(lengths[index]):
@@ -172,7 +172,7 @@ def _right_embeddings(encoder, pieces: list[np.ndarray], lengths: list[list[int]
     flat = [(i, s) for i, wanted in enumerate(lengths) for s in range(len(wanted))]
     if flat:
         states = torch.stack([out[i][s] for i, s in flat])
-        embeddings = torch.nn.functional.normalize(encoder.relu(encoder.linear(states)), dim=1).numpy()
+        embeddings = torch.nn.functional.normalize(encoder.relu(encoder.linear(states)), dim=1).cpu().numpy()
         for (i, s), e in zip(flat, embeddings):
             out[i][s] = e
     return out
