@@ -18,6 +18,7 @@ from turnpoint.inference import Scores
 from turnpoint.modelfile import load_model
 from turnpoint.training import AnnotatedFile
 from turnpoint.tuning import (
+    tune,
     Sweep,
     SweepPoint,
     coverage_at_purity,
@@ -143,3 +144,32 @@ def test_cache_and_cli_tune(tmp_path: Path, capsys: pytest.CaptureFixture):
     code = main(["tune", str(dev), "--out", str(out), "--systems", "nope"])
     err = capsys.readouterr().err
     assert code == 1 and "unknown system 'nope'" in err and "Traceback" not in err
+
+
+def test_tuning_the_hybrid_tunes_its_rescoring_and_detection_reproduces_the_sweep(tmp_path: Path):
+    import shutil
+
+    import turnpoint
+    from turnpoint.evaluation import hypothesis_changes, reference_changes
+    from turnpoint.metrics import boundary_score
+    from turnpoint.training import collect_files
+
+    example = Path(turnpoint.example_path())
+    for suffix in (".flac", ".rttm"):
+        shutil.copy(example.with_suffix(suffix), tmp_path / example.with_suffix(suffix).name)
+    files = collect_files(tmp_path)
+    result = tune(files, out_dir=tmp_path / "tuned", criterion="boundary_f1", min_durations=[1.0, 1.5], plot=False)
+    point = result.chosen["hybrid"]  # the bundled default ships re-scoring, so that is what is tuned
+    tuned = load_model(result.written["hybrid"])
+    shipped = load_model()
+    assert tuned.defaults.rescoring.threshold == pytest.approx(point.alpha)
+    assert tuned.defaults.rescoring.min_duration == point.min_duration
+    assert tuned.defaults.rescoring.contexts == shipped.defaults.rescoring.contexts
+    assert tuned.defaults.alpha == shipped.defaults.alpha
+    # Detecting with the tuned copy gives exactly the F1 the sweep reported for its point.
+    detection = turnpoint.detect_changes(example, model=tuned)
+    item = files[0]
+    regions = list(item.annotated) if item.annotated is not None else [(0.0, detection.duration)]
+    reference = reference_changes(list(item.turns), regions, tolerance=0.5)
+    found = boundary_score(reference, hypothesis_changes(detection.segments, regions), tolerance=0.5)
+    assert found.f1 == pytest.approx(point.f1)

@@ -129,7 +129,9 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tune", help="choose alpha and min_duration on a development set", description="Sweep alpha and min_duration on cached score curves; write the chosen setting into a copy of the model (or a JSON for baselines) and a purity-coverage plot.")
     p.add_argument("dev", help="folder of audio + RTTM (+ UEM), or a list file of audio paths")
     p.add_argument("--out", required=True, help="output folder (tuned model/JSON, curves CSV, PNG, score cache)")
-    p.add_argument("--systems", type=_formats, default=["bilstm"], help="comma-separated: bilstm,bic,gaussian_divergence,glr,kernel_cpd,ge2e (default: bilstm)")
+    p.add_argument("--systems", type=_formats, default=None,
+                   help="comma-separated: hybrid,bilstm,bic,gaussian_divergence,glr,kernel_cpd,ge2e,ge2e_2.4s "
+                        "(default: what the model runs: hybrid for the bundled default, bilstm for a BiLSTM-only model)")
     p.add_argument("--model", default=None, help="model file to tune (default: the bundled model)")
     p.add_argument("--criterion", choices=["coverage", "f_measure", "boundary_f1"], default="coverage", help="best coverage at --target-purity (default), best F(purity, coverage), or best boundary F1")
     p.add_argument("--target-purity", type=_finite_float, default=0.9)

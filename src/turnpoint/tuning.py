@@ -88,10 +88,14 @@ def _round(value: float) -> float:
 # scoring with a cache
 
 
+#: Systems tuned into a copy of the model file (the others into a small JSON)
+MODEL_SYSTEMS = ("hybrid", "bilstm")
+
+
 def _cache_key(audio: Path, system: str, model: str | Path | None) -> str:
     stat = audio.stat()
     parts = [str(audio.resolve()), str(stat.st_size), str(stat.st_mtime_ns), system]
-    if system == "bilstm":
+    if system in MODEL_SYSTEMS:
         from turnpoint.modelfile import resolve_model_path
 
         model_path = resolve_model_path(model)
@@ -144,7 +148,28 @@ def score_files(
     return out, seconds
 
 
+def _hybrid_scorer(model: str | Path | None, device: str):
+    """The re-scored candidates as a sparse curve: thresholding its peaks reproduces :func:`rescore`."""
+    from turnpoint.inference import score_file
+    from turnpoint.modelfile import load_model
+    from turnpoint.rescoring import RescoringSettings, rescore
+
+    loaded = load_model(model, device=device)
+    settings = loaded.defaults.rescoring or RescoringSettings()
+
+    def score(audio: str | Path) -> Scores:
+        scores = score_file(audio, model=loaded.model, specifications=loaded.specifications)
+        _, times, values = rescore(audio, scores, settings=settings, device=device)
+        sparse = np.zeros(len(scores.values), dtype=np.float32)
+        sparse[np.rint(times / scores.frame_step).astype(np.int64)] = values
+        return Scores(sparse, scores.frame_step, scores.duration)
+
+    return score
+
+
 def _scorer(system: str, model: str | Path | None, device: str):
+    if system == "hybrid":
+        return _hybrid_scorer(model, device)
     if system == "bilstm":
         from turnpoint.inference import score_file
         from turnpoint.modelfile import load_model
@@ -154,7 +179,7 @@ def _scorer(system: str, model: str | Path | None, device: str):
     from turnpoint.baselines import SYSTEMS, score_audio
 
     if system not in SYSTEMS:
-        raise TurnpointError(f"unknown system {system!r}; choose from bilstm, {', '.join(SYSTEMS)}")
+        raise TurnpointError(f"unknown system {system!r}; choose from hybrid, bilstm, {', '.join(SYSTEMS)}")
     return lambda audio: score_audio(audio, system=system)
 
 
@@ -352,7 +377,7 @@ def write_tuned(
         "point": asdict(point),
         **({"settings": dict(settings)} if settings else {}),
     }
-    if system != "bilstm":
+    if system not in MODEL_SYSTEMS:
         data = {"system": system, "alpha": point.alpha, "min_duration": point.min_duration, "alpha_scale": alpha_scale, "tuning": tuning}
         atomic_write_text(out_path, json.dumps(data, indent=2) + "\n")
         return out_path
@@ -363,6 +388,16 @@ def write_tuned(
         raise TurnpointError("refusing to overwrite the model being tuned; write the tuned copy elsewhere", path=out_path)
     loaded = load_model(model)
     training = dict(loaded.training, tuning=dict(tuning, source_model=str(source)))
+    if system == "hybrid":  # the re-scoring threshold and spacing are tuned; the BiLSTM's peak picking is kept
+        from turnpoint.rescoring import RescoringSettings
+
+        rescoring = (loaded.defaults.rescoring or RescoringSettings()).with_overrides(
+            threshold=float(point.alpha), min_duration=float(point.min_duration)
+        )
+        defaults = Defaults(alpha=loaded.defaults.alpha, min_duration=loaded.defaults.min_duration,
+                            alpha_scale=loaded.defaults.alpha_scale, rescoring=rescoring)
+        return save_model(out_path, model=loaded.model, specifications=loaded.specifications, defaults=defaults,
+                          training=training, name=f"{loaded.name}-tuned")
     return save_model(
         out_path,
         model=loaded.model,
@@ -442,7 +477,7 @@ class TuneResult:
 def tune(
     files: Sequence[AnnotatedFile],
     *,
-    systems: Sequence[str] = ("bilstm",),
+    systems: Sequence[str] | None = None,
     model: str | Path | None = None,
     out_dir: str | Path,
     criterion: str = "coverage",
@@ -457,9 +492,16 @@ def tune(
 ) -> TuneResult:
     """Score, sweep, choose and write the setting of each system; curves as CSV and PNG in ``out_dir``.
 
-    Writes ``<system>.curve.csv``, the tuned ``bilstm.safetensors`` (a copy of the model with new
-    defaults) or ``<system>.json``, and ``purity_coverage.png``. Scores are cached in ``out_dir/cache``.
+    Writes ``<system>.curve.csv``, the tuned ``hybrid.safetensors`` / ``bilstm.safetensors`` (a
+    copy of the model with new defaults) or ``<system>.json``, and ``purity_coverage.png``. Scores
+    are cached in ``out_dir/cache``. ``systems`` defaults to what the model runs: ``hybrid`` (its
+    re-scoring threshold and min_duration) for a model that ships re-scoring, ``bilstm`` (alpha and
+    min_duration) otherwise.
     """
+    if systems is None:
+        from turnpoint.modelfile import load_model
+
+        systems = ["hybrid"] if load_model(model).defaults.rescoring is not None else ["bilstm"]
     if criterion not in CRITERIA:
         raise TurnpointError(f"criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
     if not 0 < target_purity <= 1:
@@ -481,7 +523,7 @@ def tune(
         )
         chosen = select(curve, criterion=criterion, target_purity=target_purity)
         atomic_write_text(out_dir / f"{system}.curve.csv", curve.to_csv())
-        target = out_dir / ("bilstm.safetensors" if system == "bilstm" else f"{system}.json")
+        target = out_dir / (f"{system}.safetensors" if system in MODEL_SYSTEMS else f"{system}.json")
         result.written[system] = write_tuned(
             chosen, target, system=system, model=model, alpha_scale=scale, criterion=criterion,
             target_purity=target_purity if criterion == "coverage" else None, settings=curve.settings,
