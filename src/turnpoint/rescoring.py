@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 FRAMES_PER_SECOND = 100  # the speaker encoder's mel frames (10 ms hop)
 CHUNK = 128  # candidates embedded together (bounds memory on long files)
+WORKERS = 2  # threads embedding chunks side by side
 MIN_CONTEXT = 0.4  # near the file's ends, less context is used, but not less than this
 
 
@@ -178,7 +180,9 @@ def _right_embeddings(encoder, pieces: list[np.ndarray], lengths: list[list[int]
     return out
 
 
-def embedding_distances(segments: list[np.ndarray], offsets: list[int], *, contexts: tuple[float, ...], device: str = "cpu") -> np.ndarray:
+def embedding_distances(
+    segments: list[np.ndarray], offsets: list[int], *, contexts: tuple[float, ...], device: str = "cpu", threads: int | None = 1
+) -> np.ndarray:
     """Mean cosine distance between the embeddings before and after ``offsets[i]`` in ``segments[i]``.
 
     For each context length ``c`` the ``c`` seconds before the offset are compared with the ``c``
@@ -224,7 +228,7 @@ def embedding_distances(segments: list[np.ndarray], offsets: list[int], *, conte
             right_owner.append(index)
     distances = np.zeros((len(segments), len(spans)), dtype=np.float32)
     valid = np.zeros((len(segments), len(spans)), dtype=bool)
-    with torch.inference_mode(), torch_threads(1):
+    with torch.inference_mode(), torch_threads(threads):  # threads=None: the caller set them
         left_embeddings = embed_segments(lefts, encoder=encoder) if lefts else np.zeros((0, 256), dtype=np.float32)
         right_embeddings = _right_embeddings(encoder, rights, right_lengths)
     right_of = {index: embeddings for index, embeddings in zip(right_owner, right_embeddings)}
@@ -272,15 +276,30 @@ def rescore(
     distances = np.zeros(len(times), dtype=np.float32)
     chunk: list[np.ndarray] = []
     done = 0
-    # candidates are embedded CHUNK at a time as the audio streams by: memory stays bounded
-    for segment in iter_segments(blocks, times, context=reach):
-        chunk.append(segment)
-        if len(chunk) == CHUNK or done + len(chunk) == len(times):
-            distances[done : done + len(chunk)] = embedding_distances(
-                chunk, offsets[done : done + len(chunk)], contexts=settings.contexts, device=device
-            )
-            done += len(chunk)
-            chunk = []
+    pending: list[tuple[int, Future]] = []
+
+    def collect(keep: int) -> None:
+        while len(pending) > keep:
+            start, future = pending.pop(0)
+            values = future.result()
+            distances[start : start + len(values)] = values
+
+    from turnpoint.speaker_encoder import load_speaker_encoder
+
+    load_speaker_encoder(device)  # once, before the workers share it
+    # Candidates are embedded CHUNK at a time as the audio streams by (memory stays bounded), on
+    # WORKERS threads: each torch op runs in its calling thread (one intra-op thread), so two
+    # threads use two cores without OpenMP's spinning, and simply share one core when it is busy.
+    with torch_threads(1), ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for segment in iter_segments(blocks, times, context=reach):
+            chunk.append(segment)
+            if len(chunk) == CHUNK or done + len(chunk) == len(times):
+                part = offsets[done : done + len(chunk)]
+                pending.append((done, pool.submit(embedding_distances, chunk, part, contexts=settings.contexts, device=device, threads=None)))
+                done += len(chunk)
+                chunk = []
+                collect(WORKERS)
+        collect(0)
     new_scores = distances + settings.bilstm_weight * scores.values[frames].astype(np.float32)
     sparse = np.zeros(len(scores.values), dtype=np.float64)
     sparse[frames] = new_scores
