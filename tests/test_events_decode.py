@@ -7,6 +7,7 @@ import pytest
 
 from turnpoint.events.annotations import Event
 from turnpoint.events.decode import DecodeParams, decode_scores, hysteresis, tune_decoding
+from turnpoint.events.metrics import event_based
 
 
 def test_hysteresis_needs_onset_and_extends_down_to_offset():
@@ -60,3 +61,41 @@ def test_tuning_finds_low_threshold_for_a_weak_class_and_keeps_strong_one():
     assert tuned["weak"].offset <= 0.3 and tuned["weak"].onset <= 0.3
     decoded = decode_scores(scores["f"], frame_step=step, classes=["weak", "strong"], params=tuned, duration=10.0)
     assert [e.label for e in decoded] == ["weak", "strong"]
+
+
+def test_onset_refinement_moves_only_the_start_back():
+    step = 0.02
+    curve = np.zeros(100)
+    curve[20:30] = np.linspace(0.1, 0.55, 10)  # a slow rise from 0.40 s ...
+    curve[30:60] = 0.95                         # ... before the score is sure (0.60 s)
+    curve[60:66] = 0.5                          # a tail below the 0.7 offset
+    plain = decode_scores(curve, frame_step=step, classes=["x"], params=DecodeParams(onset=0.7, offset=0.7), duration=2.0)
+    refined = decode_scores(curve, frame_step=step, classes=["x"], params=DecodeParams(onset=0.7, offset=0.7, start_ratio=0.4), duration=2.0)
+    first_rise = np.flatnonzero(curve >= 0.7 * 0.4)[0]
+    assert plain == [Event(pytest.approx((30 - 0.5) * step), pytest.approx((60 - 0.5) * step), "x")]
+    assert refined == [Event(pytest.approx((first_rise - 0.5) * step), plain[0].offset, "x")]  # end unchanged
+    with pytest.raises(ValueError):
+        DecodeParams(start_ratio=0.0)
+
+
+def test_tuning_picks_onset_refinement_only_when_it_finds_late_starting_events():
+    step = 0.02
+    rng = np.random.default_rng(0)
+    scores, reference = {}, {}
+    for i in range(4):
+        curve = rng.uniform(0.0, 0.05, 500)
+        reference[f"f{i}"] = []
+        for start in (30 + 150 * j + 7 * i for j in range(3)):
+            curve[start : start + 25] = np.linspace(0.1, 0.6, 25)  # the score needs 0.5 s to be sure
+            curve[start + 25 : start + 60] = 0.95
+            curve[start + 60 : start + 110] = 0.6  # and lingers after the sound: the end needs offset > 0.6
+            reference[f"f{i}"].append(Event(round(start * step, 3), round((start + 60) * step, 3), "x"))
+        scores[f"f{i}"] = curve[:, None]
+    durations = {k: 10.0 for k in scores}
+    late = tune_decoding(scores, reference, frame_step=step, classes=["x"], durations=durations)["x"]
+    assert late.start_ratio < 1.0 and late.offset > 0.6
+    decoded = {k: decode_scores(v, frame_step=step, classes=["x"], params=late, duration=10.0) for k, v in scores.items()}
+    assert event_based(reference, decoded, classes=["x"]).f1 == 1.0
+    sharp = {k: np.where(v >= 0.9, v, 0.0) for k, v in scores.items()}  # sharp rises: nothing to refine
+    reference_sharp = {k: [Event(round(e.onset + 25 * step, 3), e.offset, "x") for e in v] for k, v in reference.items()}
+    assert tune_decoding(sharp, reference_sharp, frame_step=step, classes=["x"], durations=durations)["x"].start_ratio == 1.0

@@ -168,6 +168,7 @@ MODEL_HEADER_SCHEMAS: dict[str, dict] = {
                             "offset": {"type": "number", "minimum": 0, "maximum": 1},
                             "min_duration": _SECONDS,
                             "min_gap": _SECONDS,
+                            "start_ratio": {"type": "number", "minimum": 0, "maximum": 1},  # onset refinement (optional)
                         },
                         "additionalProperties": False,
                     },
