@@ -3,6 +3,7 @@
 import json
 import pickle
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save
@@ -123,6 +124,56 @@ def test_rescoring_defaults_round_trip_and_set_the_format_version(tmp_path):
     assert read_header(hybrid)["format_version"] == 2
     assert load_model(hybrid).defaults == Defaults(alpha=0.3, rescoring=shipped)
     assert load_model(hybrid).describe()["defaults"]["rescoring"]["contexts"] == [1.6, 2.4]
+
+
+def _scorer_settings():
+    from turnpoint.rescoring import RescoringSettings, fit_candidate_scorer
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(200, 7))  # 2 contexts + 5 extra features
+    scorer = fit_candidate_scorer(features, (features[:, 0] > 0).astype(np.float32), hidden=(4,), epochs=20)
+    return RescoringSettings(threshold=0.5, contexts=(1.6, 2.4), scorer=scorer), features
+
+
+def test_a_learned_candidate_scorer_round_trips_exactly(tmp_path):
+    shipped, features = _scorer_settings()
+    hybrid = save_model(tmp_path / "h.safetensors", model=SpeakerChangeDetector(SpeakerChangeConfig()),
+                        specifications=Specifications(), defaults=Defaults(rescoring=shipped))
+    loaded = load_model(hybrid).defaults.rescoring
+    assert loaded == shipped
+    np.testing.assert_array_equal(loaded.scorer(features), shipped.scorer(features))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s["weights"][0].pop(), "layer 0 has the wrong shape"),
+        (lambda s: s["mean"].append(0.0), "one positive scale per feature"),
+        (lambda s: (s["weights"][1].append(s["weights"][1][0]), s["biases"][1].append(0.0)), "single output"),
+        (lambda s: s.update(biases=s["biases"][:1]), "as many bias vectors"),
+        (lambda s: s["scale"].__setitem__(0, -1.0), "scale"),
+    ],
+)
+def test_a_malformed_candidate_scorer_is_refused_naming_the_file(tmp_path, change, message):
+    shipped, _ = _scorer_settings()
+    _, good = _saved(tmp_path)
+    config = read_header(good)
+    config["format_version"] = 2
+    config["defaults"]["rescoring"] = shipped.to_dict()
+    change(config["defaults"]["rescoring"]["scorer"])
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(save(SpeakerChangeDetector(SpeakerChangeConfig()).state_dict(), metadata={"turnpoint": json.dumps(config)}))
+    with pytest.raises(TurnpointError, match=message) as caught:
+        load_model(bad)
+    assert "bad.safetensors" in str(caught.value)
+
+
+def test_a_scorer_for_other_contexts_is_refused():
+    from turnpoint.rescoring import RescoringSettings
+
+    shipped, _ = _scorer_settings()
+    with pytest.raises(ValueError, match="takes 7 features"):
+        RescoringSettings(contexts=(2.4,), scorer=shipped.scorer)
 
 
 @pytest.mark.parametrize(

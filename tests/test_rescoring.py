@@ -8,7 +8,10 @@ import torch
 import turnpoint
 from turnpoint.inference import Scores
 from turnpoint.metrics import boundary_score, merge_close
-from turnpoint.rescoring import RescoringSettings, _right_embeddings, candidates, embedding_distances, gather_segments, rescore, resolve_rescoring
+from turnpoint.rescoring import (
+    RescoringSettings, _right_embeddings, candidate_features, candidates, embedding_distances, fit_candidate_scorer, gather_segments, rescore,
+    resolve_rescoring,
+)
 from turnpoint.speaker_encoder import embed_segments, load_speaker_encoder, mel_frames
 
 
@@ -132,3 +135,39 @@ def test_rescoring_in_small_chunks_gives_the_same_scores(monkeypatch):
     np.testing.assert_array_equal(times3, times)
     np.testing.assert_allclose(values3, values, atol=1e-5)
     np.testing.assert_array_equal(changes3, changes)
+
+
+def test_per_context_distances_average_to_the_mean_distance():
+    samples = turnpoint.load_audio(turnpoint.example_path())
+    times = np.array([0.2, 6.75, 9.3])  # the first has too little audio on its left for any context
+    segments = gather_segments([samples], times, context=1.6)
+    offsets = [round(t * 16000) - max(0, round((t - 1.6) * 16000)) for t in times]
+    matrix = embedding_distances(segments, offsets, contexts=(0.8, 1.6), per_context=True)
+    mean = embedding_distances(segments, offsets, contexts=(0.8, 1.6))
+    assert matrix.shape == (3, 2)
+    np.testing.assert_allclose(matrix.mean(axis=1), mean, atol=1e-6)
+    assert matrix[0].tolist() == [0.0, 0.0]
+    assert matrix[1, 0] != matrix[1, 1] and matrix[1, 1] > matrix[2, 1] + 0.1  # 1.6 s: a change vs. inside a turn
+
+
+def test_rescoring_with_a_learned_scorer_scores_the_candidates_features():
+    path = turnpoint.example_path()
+    scores = turnpoint.detect_changes(path, rescoring=False).scores
+    plain = RescoringSettings(contexts=(1.6, 2.4), candidate_floor=0.003)
+    frames = candidates(scores, settings=plain)
+    times = frames * scores.frame_step
+    samples = turnpoint.load_audio(path)
+    segments = gather_segments([samples], times, context=2.4)
+    offsets = [round(t * 16000) - max(0, round((t - 2.4) * 16000)) for t in times]
+    distances = embedding_distances(segments, offsets, contexts=(1.6, 2.4), per_context=True)
+    features = candidate_features(distances, scores.values[frames], times, duration=scores.duration)
+    # A scorer fitted to call the example's reference changes (labels from the RTTM).
+    turns = next(iter(turnpoint.read_rttm(str(path).rsplit(".", 1)[0] + ".rttm").values()))
+    reference = merge_close(turnpoint.change_points(list(turns)), within=1.0)
+    labels = np.array([np.min(np.abs(np.asarray(reference) - t)) <= 0.5 for t in times], dtype=np.float32)
+    settings = RescoringSettings(threshold=0.5, contexts=(1.6, 2.4), candidate_floor=0.003, scorer=fit_candidate_scorer(features, labels, hidden=(8,)))
+    changes, got_times, got_scores = rescore(path, scores, settings=settings)
+    np.testing.assert_array_equal(got_times, times)
+    np.testing.assert_allclose(got_scores, settings.scorer(features), atol=1e-4)
+    assert 0 < len(changes) <= len(times) and np.all(got_scores[np.isin(times, changes)] >= 0.5)
+    assert boundary_score(reference, changes, tolerance=0.5).f1 > 0.8  # it learned the example it was fitted on

@@ -3,11 +3,14 @@
 The BiLSTM is good at *where* something changes (it fires at speaker changes but also at
 pauses and clip joins); a pretrained speaker encoder is good at *whether the voice changed*.
 Every local maximum of the BiLSTM curve (at least ``candidate_spacing`` apart, above
-``candidate_floor``) becomes a candidate. Its new score is the cosine distance between the GE2E
-embeddings (:mod:`turnpoint.speaker_encoder`, Resemblyzer's pretrained weights) of the audio
-just before and just after it, averaged over several context lengths, plus ``bilstm_weight``
-times its BiLSTM score; candidates scoring above ``threshold`` are kept, at least
-``min_duration`` apart. Only candidates are embedded, in batches, never the whole file densely.
+``candidate_floor``) becomes a candidate. For each context length, the cosine distance between
+the GE2E embeddings (:mod:`turnpoint.speaker_encoder`, Resemblyzer's pretrained weights) of the
+audio just before and just after it is measured. The candidate's new score is either the mean
+distance plus ``bilstm_weight`` times its BiLSTM score, or, when the settings carry a learned
+:class:`CandidateScorer`, the probability that scorer gives from those distances, the BiLSTM score
+and the candidate's place in the file (:func:`candidate_features`). Candidates scoring above
+``threshold`` are kept, at least ``min_duration`` apart. Only candidates are embedded, in
+batches, never the whole file densely.
 
 Settings are chosen on the simulated validation splits (unseen voices) by
 ``scripts/choose_rescoring.py`` and shipped in the bundled model's header: the bundled
@@ -36,6 +39,147 @@ FRAMES_PER_SECOND = 100  # the speaker encoder's mel frames (10 ms hop)
 CHUNK = 128  # candidates embedded together (bounds memory on long files)
 WORKERS = 2  # threads embedding chunks side by side
 MIN_CONTEXT = 0.4  # near the file's ends, less context is used, but not less than this
+MAX_GAP = 5.0  # seconds to the neighbouring candidates are capped here as scorer features
+EXTRA_FEATURES = ("bilstm", "log_bilstm", "distance_zscore", "gap_before", "gap_after")
+
+
+def candidate_features(distances: np.ndarray, bilstm: np.ndarray, times: np.ndarray, *, duration: float) -> np.ndarray:
+    """The learned scorer's input: one row per candidate of one file.
+
+    Columns: the GE2E distance at each context length (``distances``, (candidate, context)), then
+    :data:`EXTRA_FEATURES`: the BiLSTM score, its log, the file-level z-score of the mean distance
+    (speaker embeddings drift with channel and noise: a file's own spread is the yardstick) and
+    the seconds since the previous and until the next candidate (capped at ``MAX_GAP``).
+
+    Examples
+    --------
+    >>> f = candidate_features(np.array([[0.2], [0.6]]), np.array([0.1, 0.9]), np.array([2.0, 3.0]), duration=10.0)
+    >>> f.shape, f[:, -2:].tolist()
+    ((2, 6), [[2.0, 1.0], [1.0, 5.0]])
+    """
+    distances = np.asarray(distances, dtype=np.float64).reshape(len(times), -1)
+    mean = distances.mean(axis=1) if distances.size else np.zeros(len(times))
+    zscore = (mean - mean.mean()) / (mean.std() + 1e-3) if len(times) > 1 else np.zeros(len(times))
+    before = np.diff(np.concatenate([[0.0], times]))
+    after = np.diff(np.concatenate([times, [duration]]))
+    bilstm = np.asarray(bilstm, dtype=np.float64)
+    extra = [bilstm, np.log(bilstm + 1e-3), zscore, np.minimum(before, MAX_GAP), np.minimum(after, MAX_GAP)]
+    return np.column_stack([distances, *extra]).astype(np.float32)
+
+
+def _floats(values, name: str) -> tuple[float, ...]:
+    out = tuple(float(v) for v in values)
+    if not all(np.isfinite(out)):
+        raise ValueError(f"candidate scorer {name} holds NaN or infinite values")
+    return out
+
+
+@dataclass(frozen=True)
+class CandidateScorer:
+    """A small tanh MLP (no hidden layer: logistic regression) scoring candidate changes.
+
+    It maps :func:`candidate_features` (standardised by ``mean`` / ``scale``) to the probability
+    that a candidate is a speaker change. Its few hundred weights travel in the model file's JSON
+    header with the other re-scoring settings (shapes checked on load); :func:`fit_candidate_scorer`
+    fits one.
+
+    Examples
+    --------
+    >>> scorer = CandidateScorer(mean=(0.0, 0.0), scale=(1.0, 1.0), weights=(((2.0, 0.0),),), biases=((0.0,),))
+    >>> [round(float(p), 3) for p in scorer(np.array([[1.0, 5.0], [-1.0, 5.0]]))]
+    [0.881, 0.119]
+    """
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[tuple[tuple[float, ...], ...], ...]  # per layer: (out, in)
+    biases: tuple[tuple[float, ...], ...]  # per layer: (out,)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", _floats(self.mean, "mean"))
+        object.__setattr__(self, "scale", _floats(self.scale, "scale"))
+        object.__setattr__(self, "weights", tuple(tuple(_floats(row, "weights") for row in layer) for layer in self.weights))
+        object.__setattr__(self, "biases", tuple(_floats(layer, "biases") for layer in self.biases))
+        if len(self.scale) != len(self.mean) or min(self.scale, default=0.0) <= 0:
+            raise ValueError("candidate scorer needs one positive scale per feature")
+        if not self.weights or len(self.weights) != len(self.biases):
+            raise ValueError("candidate scorer needs as many bias vectors as weight matrices (at least one)")
+        width = len(self.mean)
+        for index, (layer, bias) in enumerate(zip(self.weights, self.biases)):
+            if not layer or any(len(row) != width for row in layer) or len(bias) != len(layer):
+                raise ValueError(f"candidate scorer layer {index} has the wrong shape (needs rows of {width} inputs and one bias per row)")
+            width = len(layer)
+        if width != 1:
+            raise ValueError("candidate scorer must end in a single output")
+
+    @property
+    def n_features(self) -> int:
+        return len(self.mean)
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities (candidate,) for ``features`` (candidate, feature)."""
+        hidden = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
+        for index, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            hidden = hidden @ np.asarray(weight).T + bias
+            if index < len(self.weights) - 1:
+                hidden = np.tanh(hidden)
+        return (1.0 / (1.0 + np.exp(-hidden[:, 0]))).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {"mean": list(self.mean), "scale": list(self.scale), "weights": [[list(row) for row in layer] for layer in self.weights],
+                "biases": [list(layer) for layer in self.biases]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CandidateScorer:
+        return cls(**data)
+
+
+def fit_candidate_scorer(
+    features: np.ndarray, labels: np.ndarray, *, hidden: tuple[int, ...] = (), epochs: int = 300, seed: int = 0
+) -> CandidateScorer:
+    """Fit a :class:`CandidateScorer` (full-batch Adam on the logistic loss, small weight decay).
+
+    Parameters
+    ----------
+    features : (candidate, feature) rows of :func:`candidate_features`, pooled over files
+    labels : (candidate,) 1 where a reference change lies within the evaluation tolerance
+    hidden : tanh layer widths; () is logistic regression
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(400, 2)); y = (x[:, 0] > 0).astype(np.float32)
+    >>> scorer = fit_candidate_scorer(x, y, epochs=200)
+    >>> bool(((scorer(x) > 0.5) == (y > 0)).mean() > 0.95)
+    True
+    """
+    import torch
+
+    features = np.asarray(features, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.float32)
+    if features.ndim != 2 or len(features) != len(labels) or len(features) == 0:
+        raise ValueError(f"need (candidate, feature) features with one label each, got {features.shape} and {labels.shape}")
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0) + 1e-6
+    torch.manual_seed(seed)
+    layers: list[torch.nn.Module] = []
+    width = features.shape[1]
+    for size in hidden:
+        layers += [torch.nn.Linear(width, size), torch.nn.Tanh()]
+        width = size
+    layers.append(torch.nn.Linear(width, 1))
+    network = torch.nn.Sequential(*layers)
+    inputs = torch.from_numpy((features - mean) / scale)
+    targets = torch.from_numpy(labels)
+    optimizer = torch.optim.Adam(network.parameters(), lr=0.01, weight_decay=1e-4)
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(network(inputs)[:, 0], targets)  # (candidate,)
+        loss.backward()
+        optimizer.step()
+    linear = [module for module in network if isinstance(module, torch.nn.Linear)]
+    return CandidateScorer(mean=mean.tolist(), scale=scale.tolist(), weights=[m.weight.detach().double().tolist() for m in linear],
+                           biases=[m.bias.detach().double().tolist() for m in linear])
 
 
 @dataclass(frozen=True)
@@ -52,8 +196,9 @@ class RescoringSettings:
     candidate_floor: float = 0.01
     candidate_spacing: float = 0.5
     min_duration: float = 1.0
-    contexts: tuple[float, ...] = (2.4,)  # seconds embedded on each side; distances are averaged
-    bilstm_weight: float = 0.0  # score = mean distance + bilstm_weight * BiLSTM score
+    contexts: tuple[float, ...] = (2.4,)  # seconds embedded on each side
+    bilstm_weight: float = 0.0  # without a scorer: score = mean distance + bilstm_weight * BiLSTM score
+    scorer: CandidateScorer | None = None  # learned score from distances, BiLSTM score and gaps
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "contexts", tuple(float(c) for c in self.contexts))
@@ -61,13 +206,38 @@ class RescoringSettings:
             raise ValueError(f"re-scoring contexts must be at least {MIN_CONTEXT} s, not {list(self.contexts)}")
         if not self.candidate_spacing > 0 or not self.min_duration > 0:
             raise ValueError("re-scoring candidate_spacing and min_duration must be positive")
+        if isinstance(self.scorer, dict):
+            object.__setattr__(self, "scorer", CandidateScorer.from_dict(self.scorer))
+        wanted = len(self.contexts) + len(EXTRA_FEATURES)
+        if self.scorer is not None and self.scorer.n_features != wanted:
+            raise ValueError(f"the candidate scorer takes {self.scorer.n_features} features; {len(self.contexts)} contexts give {wanted}")
 
     def to_dict(self) -> dict:
-        return dict(asdict(self), contexts=list(self.contexts), method="ge2e")
+        data = dict(asdict(self), contexts=list(self.contexts), method="ge2e")
+        if self.scorer is None:
+            del data["scorer"]  # files without a scorer keep the layout older readers know
+        else:
+            data["scorer"] = self.scorer.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> RescoringSettings:
         return cls(**{key: value for key, value in data.items() if key != "method"})
+
+    def score(self, distances: np.ndarray, bilstm: np.ndarray, times: np.ndarray, *, duration: float) -> np.ndarray:
+        """Candidates' new scores from their per-context distances (candidate, context) and BiLSTM scores.
+
+        Examples
+        --------
+        >>> new = RescoringSettings(bilstm_weight=0.5).score(np.array([[0.3]]), np.array([0.2]), np.array([1.0]), duration=5.0)
+        >>> round(float(new[0]), 3)
+        0.4
+        """
+        distances = np.asarray(distances, dtype=np.float32).reshape(len(times), len(self.contexts))
+        if self.scorer is not None:
+            return self.scorer(candidate_features(distances, bilstm, times, duration=duration))
+        mean = distances.mean(axis=1) if len(times) else np.zeros(0, dtype=np.float32)
+        return (mean + self.bilstm_weight * np.asarray(bilstm, dtype=np.float32)).astype(np.float32)
 
     def with_overrides(self, *, threshold: float | None = None, min_duration: float | None = None) -> RescoringSettings:
         """A copy with ``threshold`` / ``min_duration`` replaced where given."""
@@ -181,13 +351,20 @@ def _right_embeddings(encoder, pieces: list[np.ndarray], lengths: list[list[int]
 
 
 def embedding_distances(
-    segments: list[np.ndarray], offsets: list[int], *, contexts: tuple[float, ...], device: str = "cpu", threads: int | None = 1
+    segments: list[np.ndarray],
+    offsets: list[int],
+    *,
+    contexts: tuple[float, ...],
+    device: str = "cpu",
+    threads: int | None = 1,
+    per_context: bool = False,
 ) -> np.ndarray:
     """Mean cosine distance between the embeddings before and after ``offsets[i]`` in ``segments[i]``.
 
     For each context length ``c`` the ``c`` seconds before the offset are compared with the ``c``
     seconds after it (less near a file's ends, but at least ``MIN_CONTEXT``; a context with too
-    little audio on a side is left out of the mean; none left gives 0).
+    little audio on a side is left out of the mean; none left gives 0). With ``per_context`` the
+    result is (segment, context) instead, a missing context filled with the mean of the others.
 
     Examples
     --------
@@ -236,7 +413,10 @@ def embedding_distances(
         distances[index, slot] = 1.0 - float(np.dot(left, right_of[index][slot]))
         valid[index, slot] = True
     counts = valid.sum(axis=1)
-    return np.where(counts > 0, distances.sum(axis=1) / np.maximum(counts, 1), 0.0).astype(np.float32)
+    mean = np.where(counts > 0, distances.sum(axis=1) / np.maximum(counts, 1), 0.0).astype(np.float32)
+    if not per_context:
+        return mean
+    return np.where(valid, distances, mean[:, None]).astype(np.float32)
 
 
 def rescore(
@@ -273,7 +453,7 @@ def rescore(
         blocks = iter_audio(audio, sample_rate=SAMPLE_RATE)
     reach = max(settings.contexts)
     offsets = [int(round(t * SAMPLE_RATE)) - max(0, int(round((t - reach) * SAMPLE_RATE))) for t in times]
-    distances = np.zeros(len(times), dtype=np.float32)
+    distances = np.zeros((len(times), len(settings.contexts)), dtype=np.float32)
     chunk: list[np.ndarray] = []
     done = 0
     pending: list[tuple[int, Future]] = []
@@ -295,12 +475,12 @@ def rescore(
             chunk.append(segment)
             if len(chunk) == CHUNK or done + len(chunk) == len(times):
                 part = offsets[done : done + len(chunk)]
-                pending.append((done, pool.submit(embedding_distances, chunk, part, contexts=settings.contexts, device=device, threads=None)))
+                pending.append((done, pool.submit(embedding_distances, chunk, part, contexts=settings.contexts, device=device, threads=None, per_context=True)))
                 done += len(chunk)
                 chunk = []
                 collect(WORKERS)
         collect(0)
-    new_scores = distances + settings.bilstm_weight * scores.values[frames].astype(np.float32)
+    new_scores = settings.score(distances, scores.values[frames], times, duration=scores.duration)
     sparse = np.zeros(len(scores.values), dtype=np.float64)
     sparse[frames] = new_scores
     kept = find_peaks(sparse, frame_step=scores.frame_step, alpha=settings.threshold, min_duration=settings.min_duration)

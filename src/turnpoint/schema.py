@@ -82,6 +82,18 @@ _RESCORING = {
         "min_duration": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
         "contexts": {"type": "array", "items": {"type": "number", "minimum": 0.4, "maximum": 30}, "minItems": 1, "maxItems": 8},
         "bilstm_weight": {"type": "number", "minimum": -100, "maximum": 100},
+        "scorer": {  # learned candidate scorer (turnpoint.rescoring.CandidateScorer); shapes checked on load
+            "type": "object",
+            "properties": {
+                "mean": {"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": 64},
+                "scale": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 1, "maxItems": 64},
+                "weights": {"type": "array", "minItems": 1, "maxItems": 8, "items": {"type": "array", "minItems": 1, "maxItems": 256,
+                            "items": {"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": 256}}},
+                "biases": {"type": "array", "minItems": 1, "maxItems": 8, "items": {"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": 256}},
+            },
+            "required": ["mean", "scale", "weights", "biases"],
+            "additionalProperties": False,
+        },
     },
     "required": ["method", "threshold", "candidate_floor", "candidate_spacing", "min_duration", "contexts", "bilstm_weight"],
     "additionalProperties": False,
