@@ -1,5 +1,7 @@
 """The conversation simulator: exact references, reproducibility, no digital silence."""
 
+import json
+
 import numpy as np
 import soundfile as sf
 
@@ -53,3 +55,86 @@ def test_cli_simulate_then_train_reads_its_output(tmp_path, capsys):
     assert len(files) == 2 and all(f.annotated for f in files)
     assert main(["simulate", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 1
     assert "nowhere" in capsys.readouterr().err
+    assert main(["simulate", str(voices), "--out", str(tmp_path / "y"), "--reverb", "1.5"]) == 1
+    assert "--reverb is a probability" in capsys.readouterr().err and not (tmp_path / "y").exists()
+    assert main(["simulate", str(voices), "--out", str(tmp_path / "rooms"), "--conversations", "1", "--min-duration", "15",
+                 "--max-duration", "15", "--reverb", "1", "--channel-variation", "1"]) == 0
+    info = json.loads((tmp_path / "rooms" / "conversations.jsonl").read_text())
+    assert info["reverberant_speakers"] == info["varied_speakers"] == info["speakers"]
+
+
+TONES = {"low": 500.0, "mid": 1000.0, "high": 2000.0}  # one pure tone per speaker: activity is measurable
+
+
+def _tone_pool(root, *, short_clip=False):
+    rng = np.random.default_rng(1)
+    for name, frequency in TONES.items():
+        folder = root / name
+        folder.mkdir(parents=True)
+        for clip in range(5):
+            n = int(16000 * rng.uniform(0.6, 1.4))
+            sf.write(folder / f"c{clip}.wav", (0.3 * np.sin(2 * np.pi * frequency * np.arange(n) / 16000)).astype(np.float32), 16000)
+        if short_clip:  # too short to be used: the simulator must skip it without moving a turn's start
+            sf.write(folder / "short.wav", np.full(1600, 0.1, dtype=np.float32), 16000)
+    return root
+
+
+def _tone_activity(audio, frequency, *, hop=160):
+    """Frames (10 ms) where the tone at ``frequency`` stands clearly above the background."""
+    frames = audio[: len(audio) // hop * hop].reshape(-1, hop) * np.hanning(hop)
+    spectrum = np.abs(np.fft.rfft(frames, n=1600, axis=1))  # 10 Hz bins
+    band = spectrum[:, int(frequency / 10) - 3 : int(frequency / 10) + 4].max(axis=1)
+    return band > 0.1 * np.percentile(band, 99)
+
+
+def _covered(spans, n_frames, *, hop=160, pad=0.0):
+    mask = np.zeros(n_frames, dtype=bool)
+    for start, end in spans:
+        mask[max(0, int((start - pad) * 16000 / hop)) : int(np.ceil((end + pad) * 16000 / hop))] = True
+    return mask
+
+
+def test_references_match_where_the_clips_were_placed_with_overlaps_and_same_speaker_joins(tmp_path):
+    from turnpoint.simulate import load_voice_pool, simulate_conversation
+
+    pool = load_voice_pool(_tone_pool(tmp_path / "voices", short_clip=True))
+    config = SimulationConfig(n_speakers_p=(0.0, 1.0), overlap_p=0.3, clips_per_turn_p=(0.3, 0.4, 0.3), snr_db=(30.0, 30.0),
+                              hum_p=0.0, music_p=0.0, telephone_p=0.0, reverb_p=1.0, channel_variation_p=1.0)
+    overlaps = joins = 0
+    for seed in range(3):
+        audio, turns, info = simulate_conversation(pool, 40.0, np.random.default_rng(seed), config)
+        assert sorted(info["reverberant_speakers"]) == sorted(info["speakers"]) == sorted(info["varied_speakers"])
+        clips = info["clips"]
+        # Every turn is exactly the span of its clips: consecutive clips of one speaker.
+        for start, end, speaker in turns:
+            inside = [c for c in clips if start - 1e-3 <= c[0] and c[1] <= end + 1e-3]
+            assert inside and {c[2] for c in inside} == {speaker}
+            assert abs(inside[0][0] - start) < 1e-3 and abs(max(c[1] for c in inside) - end) < 1e-3
+            joins += len(inside) > 1
+        assert sum(len([c for c in clips if s - 1e-3 <= c[0] and c[1] <= e + 1e-3]) for s, e, _ in turns) == len(clips)
+        overlaps += sum(b[0] < a[1] for a, b in zip(turns, turns[1:]))
+        # And the waveform agrees: each speaker's tone sounds inside its clips, never outside its turns.
+        n_frames = len(audio) // 160
+        for speaker, frequency in TONES.items():
+            if speaker not in info["speakers"]:
+                continue
+            active = _tone_activity(audio, frequency)
+            in_turns = _covered([(s, e) for s, e, who in turns if who == speaker], n_frames, pad=0.03)
+            assert not (active & ~in_turns).any(), f"{speaker} sounds outside its reference turns"
+            in_clips = _covered([(s + 0.04, e - 0.04) for s, e, who in clips if who == speaker], n_frames)
+            assert active[in_clips].mean() > 0.97
+            pauses = in_turns & ~_covered([(s, e) for s, e, who in clips if who == speaker], n_frames, pad=0.03)
+            assert not active[pauses].any()  # pauses inside a turn are pauses in the audio too
+    assert overlaps > 0 and joins > 0  # both cases were exercised
+
+
+def test_rooms_decay_as_drawn_and_variation_is_off_by_default(tmp_path):
+    from turnpoint.simulate import random_room
+
+    h = random_room(np.random.default_rng(2), rt60_s=(0.4, 0.4), drr_db=(3.0, 3.0))
+    energy = np.cumsum(h[::-1] ** 2)[::-1]  # Schroeder backward integral of the tail
+    decay_db = 10 * np.log10(energy[int(0.2 * 16000)] / energy[1])
+    assert -33 < decay_db < -27  # -60 dB per 0.4 s: -30 dB at 0.2 s
+    voices = _pool(tmp_path / "voices")
+    info = simulate_conversations(voices, tmp_path / "plain", speakers=["voice0", "voice1"], n_conversations=1, duration_s=(15, 15), seed=0)[0]
+    assert info["reverberant_speakers"] == [] and info["varied_speakers"] == []

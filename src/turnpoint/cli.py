@@ -166,6 +166,9 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-duration", type=float, default=180.0, help="seconds")
     p.add_argument("--speakers", default=None, help="comma-separated speaker folders to use (default: all)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reverb", type=float, default=0.0, metavar="P", help="share of speakers placed in a synthetic room (default 0)")
+    p.add_argument("--channel-variation", type=float, default=0.0, metavar="P",
+                   help="share of speakers heard through a second channel (other EQ, gain, room) on half their clips: a non-change (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -307,8 +310,11 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
-    from turnpoint.simulate import simulate_voice_conversations
+    from turnpoint.simulate import SimulationConfig, simulate_voice_conversations
 
+    for name, value in (("--reverb", args.reverb), ("--channel-variation", args.channel_variation)):
+        if not 0.0 <= value <= 1.0:
+            raise TurnpointError(f"{name} is a probability between 0 and 1, not {value}")
     infos = simulate_voice_conversations(
         args.voices,
         args.out,
@@ -316,6 +322,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
         duration_s=(args.min_duration, args.max_duration),
         speakers=args.speakers.split(",") if args.speakers else None,
         seed=args.seed,
+        config=SimulationConfig(reverb_p=args.reverb, channel_variation_p=args.channel_variation),
     )
     if not args.quiet:
         hours = sum(info["duration_s"] for info in infos) / 3600

@@ -21,9 +21,16 @@ bandwidth instead of voices):
   band-limited to the telephone band, and ~40 % of conversations are band-limited as a whole.
 * A continuous background (white/pink/brown noise at 10-40 dB SNR, sometimes mains hum,
   sometimes soft tonal "music") runs under the whole file: there is never digital silence.
+* Optional (off by default, so the shipped models' data is reproduced byte for byte):
+  ``reverb_p`` puts a speaker in a synthetic room (exponential-decay impulse response, RT60
+  0.2-0.8 s, direct-to-reverberant ratio 0-12 dB), the same room for all its clips;
+  ``channel_variation_p`` gives a speaker a second channel (another EQ, gain within +-4 dB,
+  maybe another room) used on about half of its clips — a change of channel that is not a
+  change of speaker. ``turnpoint simulate --reverb P --channel-variation P``.
 
 The reference RTTM has one line per turn (first clip start to last clip end), so the pauses
-inside a turn are not boundaries. Everything is reproducible from ``seed``.
+inside a turn are not boundaries; ``info["clips"]`` (and ``conversations.jsonl``) lists where
+every clip went. Everything is reproducible from ``seed``.
 """
 
 from __future__ import annotations
@@ -73,6 +80,10 @@ class SimulationConfig:
     telephone_p: float = 0.4  # whole conversation band-limited to 300-3400 Hz
     speaker_bandlimit_p: float = 0.3  # conversations where wideband speakers may be band-limited
     eq_p: float = 0.8  # per-speaker random first-order EQ
+    reverb_p: float = 0.0  # speaker in a room: a synthetic impulse response, the same for all its clips
+    reverb_rt60_s: tuple[float, float] = (0.2, 0.8)
+    reverb_drr_db: tuple[float, float] = (0.0, 12.0)  # direct-to-reverberant ratio
+    channel_variation_p: float = 0.0  # speaker with a second channel (EQ, gain, room), half its clips: a non-change
     band_cap_p: float = 0.5  # wideband speaker gets a random steep low-pass (bandwidth != identity)
     band_cap_hz: tuple[float, float] = (4000.0, 7800.0)
     lead_s: tuple[float, float] = (0.2, 1.5)  # background before the first / after the last turn
@@ -185,14 +196,17 @@ def _telephone(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 @dataclass
 class _Channel:
-    """Per-speaker colouring: gain, gentle first-order EQ, optional telephone band."""
+    """Per-speaker colouring: room, gain, gentle first-order EQ, optional telephone band."""
 
     gain_db: float
     eq: tuple | None = None  # ("tilt", fc, low_gain, high_gain) or ("lowpass", fc)
     telephone: bool = False
     band_cap_hz: float | None = None  # steep low-pass: wideband voices get random bandwidths
+    room: np.ndarray | None = None  # impulse response (direct path first); the tail is cut at the clip's end
 
     def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.room is not None:
+            x = signal.fftconvolve(x, self.room)[: len(x)]
         if self.eq is not None:
             if self.eq[0] == "tilt":
                 _, fc, g_lo, g_hi = self.eq
@@ -210,19 +224,41 @@ class _Channel:
         return np.asarray(x, dtype=np.float32)
 
 
+def _random_tilt(rng: np.random.Generator) -> tuple:
+    fc = float(np.exp(rng.uniform(np.log(300.0), np.log(3000.0))))
+    return ("tilt", fc, 10 ** (rng.uniform(-6, 6) / 20), 10 ** (rng.uniform(-6, 6) / 20))
+
+
+def random_room(rng: np.random.Generator, *, rt60_s: tuple[float, float] = (0.2, 0.8), drr_db: tuple[float, float] = (0.0, 12.0)) -> np.ndarray:
+    """A synthetic room impulse response: a unit direct path, then exponentially decaying noise.
+
+    The decay reaches -60 dB after the drawn RT60; the tail's energy sits ``drr`` dB below the
+    direct path's (the direct-to-reverberant ratio).
+
+    Examples
+    --------
+    >>> h = random_room(np.random.default_rng(0), rt60_s=(0.5, 0.5), drr_db=(6.0, 6.0))
+    >>> float(h[0]), len(h), round(float(10 * np.log10(1.0 / np.sum(h[1:] ** 2))), 1)
+    (1.0, 8000, 6.0)
+    """
+    rt60 = float(rng.uniform(*rt60_s))
+    drr = float(rng.uniform(*drr_db))
+    t = np.arange(1, int(rt60 * SR)) / SR
+    tail = rng.standard_normal(len(t)) * np.exp(-6.908 * t / rt60)  # ln(1000): -60 dB at rt60
+    tail *= np.sqrt(10 ** (-drr / 10) / np.sum(tail**2))
+    return np.concatenate([[1.0], tail]).astype(np.float32)
+
+
 def _random_channel(
     rng: np.random.Generator, cfg: SimulationConfig, bandlimit: bool, wideband: bool
 ) -> _Channel:
     eq = None
     if rng.random() < cfg.eq_p:
         if rng.random() < 0.7:
-            fc = float(np.exp(rng.uniform(np.log(300.0), np.log(3000.0))))
-            g_lo = 10 ** (rng.uniform(-6, 6) / 20)
-            g_hi = 10 ** (rng.uniform(-6, 6) / 20)
-            eq = ("tilt", fc, g_lo, g_hi)
+            eq = _random_tilt(rng)
         else:
             eq = ("lowpass", float(rng.uniform(3500.0, 7500.0)))
-    return _Channel(
+    channel = _Channel(
         gain_db=float(rng.uniform(-cfg.speaker_gain_db, cfg.speaker_gain_db)),
         eq=eq,
         telephone=bandlimit,
@@ -232,6 +268,23 @@ def _random_channel(
             else None
         ),
     )
+    # drawn only when enabled, so that configurations without rooms reproduce older data exactly
+    if cfg.reverb_p > 0 and rng.random() < cfg.reverb_p:
+        channel.room = random_room(rng, rt60_s=cfg.reverb_rt60_s, drr_db=cfg.reverb_drr_db)
+    return channel
+
+
+def _varied_channel(rng: np.random.Generator, cfg: SimulationConfig, base: _Channel) -> _Channel:
+    """The same speaker through another microphone / room: new EQ, gain within ±4 dB, maybe a new room.
+
+    Bandwidth stays (a telephone speaker stays on the telephone), so the variation is channel
+    colour only — the kind of within-speaker change a detector must not call a speaker change.
+    """
+    room = base.room
+    if cfg.reverb_p > 0 and rng.random() < 0.5:
+        room = random_room(rng, rt60_s=cfg.reverb_rt60_s, drr_db=cfg.reverb_drr_db)
+    return _Channel(gain_db=base.gain_db + float(rng.uniform(-4.0, 4.0)), eq=_random_tilt(rng), telephone=base.telephone,
+                    band_cap_hz=base.band_cap_hz, room=room)
 
 
 def _load_clip(path: Path) -> np.ndarray:
@@ -334,6 +387,11 @@ def simulate_conversation(
     for s in speakers:
         bl = band_spk and pool[s].kind != "real" and rng.random() < 0.5
         channels[s] = _random_channel(rng, cfg, bl, wideband=pool[s].kind != "real")
+    variants = {}  # speakers heard through a second channel on about half of their clips
+    if cfg.channel_variation_p > 0:
+        for s in speakers:
+            if rng.random() < cfg.channel_variation_p:
+                variants[s] = _varied_channel(rng, cfg, channels[s])
     # per speaker: a shuffled queue of clips (no repeats until exhausted)
     queues = {s: list(rng.permutation(len(pool[s].files))) for s in speakers}
 
@@ -344,6 +402,7 @@ def simulate_conversation(
 
     # turn-taking weights: conversational partners reply more to the previous speaker
     placed: list[tuple[int, np.ndarray]] = []  # (start sample, audio)
+    clips: list[tuple[float, float, str]] = []  # where each clip went: (start, end, speaker)
     turns: list[tuple[float, float, str]] = []
     t = float(rng.uniform(*cfg.lead_s))
     prev: str | None = None
@@ -359,8 +418,7 @@ def simulate_conversation(
             else:
                 t += _gap(rng, cfg)
         k = 1 + int(rng.choice(len(cp), p=cp / cp.sum()))
-        start = t
-        ch = channels[spk]
+        first = None  # the turn starts where its first clip does (a too-short clip is skipped)
         for j in range(k):
             if j > 0:
                 t += _gap(rng, cfg)
@@ -368,15 +426,19 @@ def simulate_conversation(
             if len(x) < int(0.2 * SR):
                 continue
             x = x * (10 ** (cfg.target_rms_db / 20) / _active_rms(x))
+            ch = variants[spk] if spk in variants and rng.random() < 0.5 else channels[spk]
             x = x * 10 ** ((ch.gain_db + rng.uniform(-cfg.clip_gain_db, cfg.clip_gain_db)) / 20)
             x = ch.apply(x, rng)
             x = _fade(x, int(rng.uniform(*cfg.fade_s) * SR), int(rng.uniform(*cfg.fade_s) * SR))
             s0 = int(round(t * SR))
             placed.append((s0, x))
-            t = s0 / SR + len(x) / SR
-        if t <= start:
+            clips.append((round(s0 / SR, 4), round((s0 + len(x)) / SR, 4), spk))
+            first = s0 / SR if first is None else first
+            t = last = s0 / SR + len(x) / SR
+        if first is None:
             continue
-        turns.append((start, t, spk))
+        t = last  # a skipped clip at the end leaves no pause inside the turn either
+        turns.append((first, t, spk))
         prevprev, prev = prev, spk
     total = t + float(rng.uniform(*cfg.lead_s))
     n = int(math.ceil(total * SR))
@@ -412,6 +474,9 @@ def simulate_conversation(
         "extras": extras,
         "telephone": telephone,
         "bandlimited_speakers": [s for s in speakers if channels[s].telephone],
+        "reverberant_speakers": [s for s in speakers if channels[s].room is not None],
+        "varied_speakers": [s for s in speakers if s in variants],
+        "clips": clips,
         "duration_s": round(n / SR, 3),
     }
     return y.astype(np.float32), turns, info
@@ -471,6 +536,7 @@ def simulate_voice_conversations(
     duration_s: tuple[float, float] = (60.0, 180.0),
     speakers: list[str] | None = None,
     seed: int = 0,
+    config: SimulationConfig | None = None,
 ) -> list[dict]:
     """:func:`simulate_conversations` over every speaker folder of ``voices_dir`` (or ``speakers``).
 
@@ -494,7 +560,8 @@ def simulate_voice_conversations(
     if len(names) < 2:
         raise TurnpointError("need at least two speaker folders", path=voices_dir)
     try:
-        return simulate_conversations(voices_dir, out_dir, speakers=names, n_conversations=n_conversations, duration_s=duration_s, seed=seed)
+        return simulate_conversations(voices_dir, out_dir, speakers=names, n_conversations=n_conversations, duration_s=duration_s, seed=seed,
+                                      config=config)
     except FileNotFoundError as error:
         raise TurnpointError(str(error), path=voices_dir) from None
 
