@@ -146,7 +146,24 @@ def test_cache_and_cli_tune(tmp_path: Path, capsys: pytest.CaptureFixture):
     assert code == 1 and "unknown system 'nope'" in err and "Traceback" not in err
 
 
-def test_tuning_the_hybrid_tunes_its_rescoring_and_detection_reproduces_the_sweep(tmp_path: Path):
+def _with_learned_scorer(path: Path) -> Path:
+    """The bundled default with a learned candidate scorer (fitted to call distances above 0.4 changes)."""
+    from dataclasses import replace
+
+    from turnpoint.modelfile import Defaults
+    from turnpoint.rescoring import fit_candidate_scorer
+
+    shipped = load_model()
+    rng = np.random.default_rng(0)
+    features = np.column_stack([rng.uniform(0, 0.8, 400), rng.uniform(0, 1, 400), rng.normal(size=(400, 4))])
+    scorer = fit_candidate_scorer(features, (features[:, 0] > 0.4).astype(np.float32), hidden=(4,), epochs=150)
+    rescoring = replace(shipped.defaults.rescoring, scorer=scorer, threshold=0.5)
+    defaults = Defaults(alpha=shipped.defaults.alpha, min_duration=shipped.defaults.min_duration, rescoring=rescoring)
+    return save_model(path, model=shipped.model, specifications=shipped.specifications, defaults=defaults)
+
+
+@pytest.mark.parametrize("learned", [False, True], ids=["shipped", "learned-scorer"])
+def test_tuning_the_hybrid_tunes_its_rescoring_and_detection_reproduces_the_sweep(tmp_path: Path, learned: bool):
     import shutil
 
     import turnpoint
@@ -158,13 +175,16 @@ def test_tuning_the_hybrid_tunes_its_rescoring_and_detection_reproduces_the_swee
     for suffix in (".flac", ".rttm"):
         shutil.copy(example.with_suffix(suffix), tmp_path / example.with_suffix(suffix).name)
     files = collect_files(tmp_path)
-    result = tune(files, out_dir=tmp_path / "tuned", criterion="boundary_f1", min_durations=[1.0, 1.5], plot=False)
-    point = result.chosen["hybrid"]  # the bundled default ships re-scoring, so that is what is tuned
+    model = _with_learned_scorer(tmp_path / "models" / "learned.safetensors") if learned else None
+    result = tune(files, model=model, out_dir=tmp_path / "tuned", criterion="boundary_f1", min_durations=[1.0, 1.5], plot=False)
+    point = result.chosen["hybrid"]  # the model ships re-scoring, so that is what is tuned
     tuned = load_model(result.written["hybrid"])
-    shipped = load_model()
+    shipped = load_model(model)
     assert tuned.defaults.rescoring.threshold == pytest.approx(point.alpha)
     assert tuned.defaults.rescoring.min_duration == point.min_duration
     assert tuned.defaults.rescoring.contexts == shipped.defaults.rescoring.contexts
+    assert (shipped.defaults.rescoring.scorer is not None) == learned
+    assert tuned.defaults.rescoring.scorer == shipped.defaults.rescoring.scorer  # a learned scorer is kept as it is
     assert tuned.defaults.alpha == shipped.defaults.alpha
     # Detecting with the tuned copy gives exactly the F1 the sweep reported for its point.
     detection = turnpoint.detect_changes(example, model=tuned)
