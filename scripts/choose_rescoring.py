@@ -127,7 +127,7 @@ def scorer_data(item: dict, settings: RescoringSettings) -> tuple[np.ndarray, np
 
 def learned(items: list[dict], contexts: tuple[float, ...], hidden: tuple[int, ...]) -> list[tuple[BoundaryScore, RescoringSettings]]:
     """Out-of-fold F1 of a learned scorer at every threshold × min_duration (mean over repetitions)."""
-    base = RescoringSettings(candidate_spacing=0.5, candidate_floor=0.003, contexts=contexts)
+    base = RescoringSettings(candidate_spacing=0.5, candidate_floor=0.003, contexts=contexts)  # the hand-set family's choice
     data = [scorer_data(item, base) for item in items]
     out_of_fold = []
     for repetition in range(REPETITIONS):
@@ -142,7 +142,7 @@ def learned(items: list[dict], contexts: tuple[float, ...], hidden: tuple[int, .
         out_of_fold.append(probabilities)
     results = []
     for min_duration, threshold in itertools.product(MIN_DURATIONS, SCORER_THRESHOLDS):
-        settings = RescoringSettings(threshold=float(threshold), candidate_spacing=0.5, candidate_floor=0.003, min_duration=min_duration, contexts=contexts)
+        settings = replace(base, threshold=float(threshold), min_duration=min_duration)
         totals = [sum((decode(item, d[0], p, settings) for item, d, p in zip(items, data, probabilities)), BoundaryScore(0, 0, 0))
                   for probabilities in out_of_fold]
         mean = BoundaryScore(*(int(round(np.mean([getattr(t, name) for t in totals]))) for name in ("hits", "n_reference", "n_hypothesis")))
