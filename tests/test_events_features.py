@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from turnpoint.events.features import EVENT_FEATURES, file_features
-from turnpoint.features import _delta_edge, event_features, static_cepstra, zero_crossing_rate
+from turnpoint.features import EventFeatureStream, _delta_edge, event_features, static_cepstra, zero_crossing_rate
+from turnpoint.specs import FeatureConfig
 
 
 def test_columns_are_cepstra_delta_and_zcr():
@@ -42,3 +44,19 @@ def test_file_features_reads_any_rate(tmp_path):
     sf.write(path, np.zeros((44100, 2), dtype=np.float32), 44100)
     features, duration = file_features(path)
     assert features.shape == (51, 129) and duration == 1.0
+
+
+@pytest.mark.parametrize("block", [1, 7, 319, 320, 1601, 100_000])
+@pytest.mark.parametrize("n", [1, 320, 639, 16000, 33333])
+def test_streamed_event_features_equal_the_whole_signal_s(n, block):
+    x = np.random.default_rng(n).normal(scale=0.1, size=n).astype(np.float32)
+    stream = EventFeatureStream(EVENT_FEATURES)
+    streamed = np.concatenate([*(stream.push(x[i : i + block]) for i in range(0, n, block)), stream.finish()])
+    whole = event_features(x, config=EVENT_FEATURES)
+    assert streamed.shape == whole.shape
+    np.testing.assert_allclose(streamed, whole, rtol=1e-4, atol=1e-4)
+
+
+def test_event_feature_stream_refuses_too_few_mels():
+    with pytest.raises(ValueError, match="n_mels > n_mfcc"):
+        EventFeatureStream(FeatureConfig(n_mels=40, n_mfcc=40))

@@ -194,3 +194,28 @@ def test_train_command_takes_the_conv_kernel(data, tmp_path):
     assert main(["--quiet", "train", "--task", "events", str(train), "--validation", str(val), "--out", str(out),
                  "--epochs", "1", "--batch-size", "8", "--chunks-per-epoch", "8", "--conv-kernel", "64"]) == 0
     assert load_event_model(out / "model.safetensors").model.config.conv_kernel == 64
+
+
+@pytest.mark.parametrize("seconds", [0.7, 2.0, 23.3])
+def test_streamed_file_scores_equal_whole_file_scores(tmp_path, seconds):
+    import soundfile as sf
+
+    from turnpoint.events.features import file_features
+    from turnpoint.events.inference import score_event_features, score_event_file
+    from turnpoint.events.modelfile import load_event_model
+
+    rng = np.random.default_rng(3)
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    x = 0.05 * rng.normal(size=n) + 0.3 * np.sin(2 * np.pi * 900 * t) * (np.sin(2 * np.pi * 0.4 * t) > 0.5)
+    path = tmp_path / "mix.flac"
+    sf.write(path, x.astype(np.float32), SR)
+    loaded = load_event_model(None)
+    features, duration = file_features(path)
+    whole = score_event_features(features, model=loaded.model, specifications=loaded.specifications)
+    for block in (0.33, 5.0, 60.0):
+        streamed = score_event_file(path, model=loaded.model, specifications=loaded.specifications, block_duration=block)
+        assert streamed.values.shape == whole.shape == (len(features), len(loaded.classes))
+        assert streamed.duration == pytest.approx(duration)
+        np.testing.assert_allclose(streamed.values, whole, atol=1e-5)
+    assert whole.std() > 1e-3  # the scores move: the comparison is not between constants

@@ -309,9 +309,13 @@ def zero_crossing_rate(samples: np.ndarray, config: FeatureConfig) -> np.ndarray
     samples = np.asarray(samples, dtype=np.float32)
     half = config.n_fft // 2
     pad = [(0, 0)] * (samples.ndim - 1) + [(half, half)]
-    signs = np.signbit(np.pad(samples, pad))
+    return _zcr_from_padded(np.pad(samples, pad), n_frames(samples.shape[-1], config), config)
+
+
+def _zcr_from_padded(padded: np.ndarray, count: int, config: FeatureConfig) -> np.ndarray:
+    """Zero-crossing rate of ``count`` frames of an already padded signal (..., samples) -> (..., count)."""
+    signs = np.signbit(padded)
     flips = (signs[..., 1:] != signs[..., :-1]).astype(np.float32)  # flips[i]: between i and i+1
-    count = n_frames(samples.shape[-1], config)
     offset = (config.n_fft - config.win_length) // 2
     cumulative = np.concatenate([np.zeros(flips.shape[:-1] + (1,), np.float64), np.cumsum(flips, axis=-1, dtype=np.float64)], axis=-1)
     starts = np.arange(count) * config.hop_length + offset
@@ -351,3 +355,65 @@ def event_features(samples: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     delta = _delta_edge(cepstra, config.delta_width)
     zcr = zero_crossing_rate(samples, config)[..., None]
     return np.concatenate([cepstra, delta, zcr], axis=-1).astype(np.float32, copy=False)
+
+
+class EventFeatureStream:
+    """:func:`event_features` over a stream of sample blocks (equal to it on the whole signal).
+
+    Memory holds one block and a few frames, so an hour-long file costs no more than a minute.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cfg = FeatureConfig(window_duration=0.04, step_duration=0.02, n_mels=96, n_mfcc=64, fmin=20.0, fmax=8000.0)
+    >>> x = np.random.default_rng(0).normal(size=20000).astype(np.float32)
+    >>> stream = EventFeatureStream(cfg)
+    >>> parts = [stream.push(x[:7000]), stream.push(x[7000:]), stream.finish()]
+    >>> np.allclose(np.concatenate(parts), event_features(x, config=cfg), atol=1e-4)
+    True
+    """
+
+    def __init__(self, config: FeatureConfig):
+        if config.n_mels <= config.n_mfcc:
+            raise ValueError(f"event features need n_mels > n_mfcc (got n_mels={config.n_mels}, n_mfcc={config.n_mfcc})")
+        self.config = config
+        self._samples = np.zeros(config.n_fft // 2, dtype=np.float32)  # left zero padding
+        self._samples_start = 0  # padded index of self._samples[0]
+        self._next_frame = 0
+        self._received = 0
+        self._delta = _DeltaStream(config.delta_width, config.n_mfcc)
+        self._pending = np.zeros((0, config.n_mfcc + 1), dtype=np.float32)  # cepstra + ZCR waiting for their delta
+
+    def _frames(self, final: bool) -> tuple[np.ndarray, np.ndarray]:
+        hop, n_fft = self.config.hop_length, self.config.n_fft
+        last = self._received // hop if final else (self._samples_start + len(self._samples) - n_fft) // hop
+        count = last - self._next_frame + 1
+        if count <= 0:
+            return np.zeros((0, self.config.n_mfcc), dtype=np.float32), np.zeros(0, dtype=np.float32)
+        local = self._samples[self._next_frame * hop - self._samples_start :]
+        cepstra = _cepstra_from_padded(local, count, self.config)[:, : self.config.n_mfcc]
+        zcr = _zcr_from_padded(local[: (count - 1) * hop + n_fft], count, self.config)
+        self._next_frame += count
+        keep_from = self._next_frame * hop - self._samples_start
+        self._samples = self._samples[keep_from:]
+        self._samples_start += keep_from
+        return cepstra, zcr
+
+    def _emit(self, cepstra: np.ndarray, zcr: np.ndarray, delta: np.ndarray) -> np.ndarray:
+        self._pending = np.concatenate([self._pending, np.concatenate([cepstra, zcr[:, None]], axis=1)])
+        ready, self._pending = self._pending[: len(delta)], self._pending[len(delta) :]
+        return np.concatenate([ready[:, :-1], delta, ready[:, -1:]], axis=1).astype(np.float32, copy=False)
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Add mono samples; return the frames that are now final, (frames, 2 * n_mfcc + 1)."""
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        self._received += len(samples)
+        self._samples = np.concatenate([self._samples, samples])
+        cepstra, zcr = self._frames(final=False)
+        return self._emit(cepstra, zcr, self._delta.push(cepstra))
+
+    def finish(self) -> np.ndarray:
+        """Flush the end of the stream (right zero padding, edge-repeated Δ)."""
+        self._samples = np.concatenate([self._samples, np.zeros(self.config.n_fft // 2, dtype=np.float32)])
+        cepstra, zcr = self._frames(final=True)
+        return self._emit(cepstra, zcr, np.concatenate([self._delta.push(cepstra), self._delta.finish()]))

@@ -72,7 +72,7 @@ class Scores:
 
     Attributes
     ----------
-    values : (frames,) float32 array of change probabilities
+    values : (frames,) float32 array of change probabilities ((frames, classes) for sound events)
     frame_step : seconds between frames (frame ``i`` is centred at ``i * frame_step``)
     duration : length of the audio in seconds
     """
@@ -145,6 +145,7 @@ class WindowAggregator:
         backend: str | Callable[[np.ndarray], np.ndarray] = "torch",
         threads: int | None = DEFAULT_THREADS,
         pool: ThreadPoolExecutor | None = None,
+        outputs: int | None = None,
     ):
         self.model = model
         self.pool = pool  # batches run side by side on this pool's threads (same results)
@@ -153,13 +154,14 @@ class WindowAggregator:
         self.window = specifications.frames_per_chunk
         self.step = specifications.frames_per_step
         self.batch_size = batch_size
-        self._features = np.zeros((0, specifications.features.dimension), dtype=np.float32)
+        self._features: np.ndarray | None = None  # its width is the first pushed block's
         self._features_start = 0
         self._received = 0
         self._next_start = 0
         self._windows_run = 0
         self._last_end = 0
-        self._sum = np.zeros(0, dtype=np.float64)
+        # outputs: None for one score per frame (speaker change), k for (frame, k) scores (events)
+        self._sum = np.zeros((0,) if outputs is None else (0, outputs), dtype=np.float64)
         self._count = np.zeros(0, dtype=np.int32)
         self._emitted = 0  # absolute index of self._sum[0]
 
@@ -169,7 +171,7 @@ class WindowAggregator:
         ]
         needed = max(s + n for s, n in zip(starts, lengths)) - self._emitted
         if needed > len(self._sum):  # grow once per call, not once per window
-            self._sum = np.concatenate([self._sum, np.zeros(needed - len(self._sum))])
+            self._sum = np.concatenate([self._sum, np.zeros((needed - len(self._sum),) + self._sum.shape[1:])])
             self._count = np.concatenate([self._count, np.zeros(needed - len(self._count), dtype=np.int32)])
         for start, length, scores in zip(starts, lengths, _run_windows(self.runner, windows, self.batch_size, self.pool)):
             local = start - self._emitted
@@ -180,7 +182,8 @@ class WindowAggregator:
 
     def _emit(self, upto: int) -> np.ndarray:
         count = max(0, upto - self._emitted)
-        out = (self._sum[:count] / self._count[:count]).astype(np.float32)
+        counts = self._count[:count].reshape((-1,) + (1,) * (self._sum.ndim - 1))
+        out = (self._sum[:count] / counts).astype(np.float32)
         self._sum, self._count = self._sum[count:], self._count[count:]
         self._emitted += count
         keep_from = min(self._next_start, max(0, self._received - self.window))
@@ -191,7 +194,8 @@ class WindowAggregator:
 
     def push(self, features: np.ndarray) -> np.ndarray:
         """Add feature frames (frames, dim); return the scores that can no longer change."""
-        self._features = np.concatenate([self._features, np.asarray(features, dtype=np.float32)])
+        features = np.asarray(features, dtype=np.float32)
+        self._features = features if self._features is None else np.concatenate([self._features, features])
         self._received += len(features)
         starts = []
         while self._next_start + self.window <= self._received:
@@ -205,7 +209,7 @@ class WindowAggregator:
         """Run the end-aligned last window (or the single short one) and return the rest."""
         n = self._received
         if n == 0:
-            return np.zeros(0, dtype=np.float32)
+            return np.zeros(self._sum.shape, dtype=np.float32)
         if n <= self.window and self._windows_run == 0:
             self._add([0], [n])
         elif self._last_end < n:

@@ -12,8 +12,7 @@ import numpy as np
 from turnpoint.errors import TurnpointError
 from turnpoint.events.annotations import Event, audio_key, check_events_within, read_durations, read_events, write_events
 from turnpoint.events.decode import DecodeParams, decode_scores
-from turnpoint.events.features import file_features
-from turnpoint.events.inference import score_event_features
+from turnpoint.events.inference import score_event_file
 from turnpoint.events.metrics import event_based, psds, segment_based
 from turnpoint.events.modelfile import LoadedEventModel, load_event_model
 from turnpoint.fileio import atomic_open
@@ -68,12 +67,10 @@ def detect_events(
     True
     """
     loaded = _loaded(model, device)
-    features, duration = file_features(path, config=loaded.specifications.features)
-    scores = score_event_features(features, model=loaded.model, specifications=loaded.specifications)
-    step = loaded.specifications.features.frame_step
+    scores = score_event_file(path, model=loaded.model, specifications=loaded.specifications)  # streamed: memory bounded
     settings = params if params is not None else loaded.decode
-    events = decode_scores(scores, frame_step=step, classes=loaded.classes, params=settings, duration=duration)
-    return EventDetection(audio_key(Path(path).name), str(path), scores, step, duration, loaded.classes, events)
+    events = decode_scores(scores.values, frame_step=scores.frame_step, classes=loaded.classes, params=settings, duration=scores.duration)
+    return EventDetection(audio_key(Path(path).name), str(path), scores.values, scores.frame_step, scores.duration, loaded.classes, events)
 
 
 def plot_events(detection: EventDetection, out_path: str | Path, *, reference: Sequence[Event] | None = None,

@@ -1,20 +1,40 @@
-"""Sliding-window scoring of whole files: (frames, classes) probabilities, averaged over overlaps.
+"""Sliding-window scoring: (frames, classes) probabilities, averaged over overlapping windows.
 
 Windows of ``frames_per_chunk`` frames start every ``frames_per_step`` frames, the last one aligned
-with the end (:func:`turnpoint.inference.window_starts`, shared with the speaker change detector);
-a file shorter than one window is scored in one pass.
+with the end, through the speaker change detector's streaming :class:`turnpoint.inference.WindowAggregator`
+(same windows, same averaging); a file shorter than one window is scored in one pass.
+:func:`score_event_file` streams a file block by block, so memory does not grow with its length.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from turnpoint.audio import DEFAULT_BLOCK_DURATION, iter_audio
 from turnpoint.events.model import SoundEventDetector
-from turnpoint.inference import window_starts
+from turnpoint.features import EventFeatureStream
+from turnpoint.inference import Scores, WindowAggregator
 from turnpoint.specs import Specifications
 
-__all__ = ["score_event_features"]
+__all__ = ["score_event_blocks", "score_event_features", "score_event_file"]
+
+
+def _runner(model: SoundEventDetector) -> Callable[[np.ndarray], np.ndarray]:
+    device = next(model.parameters()).device
+
+    def run(batch: np.ndarray) -> np.ndarray:  # (batch, frame, dim) -> (batch, frame, classes)
+        with torch.inference_mode():
+            return model.scores(torch.from_numpy(np.ascontiguousarray(batch)).to(device)).float().cpu().numpy()
+
+    return run
+
+
+def _aggregator(model: SoundEventDetector, specifications: Specifications, batch_size: int) -> WindowAggregator:
+    return WindowAggregator(model, specifications, batch_size=batch_size, backend=_runner(model), outputs=model.config.n_classes)
 
 
 def score_event_features(
@@ -34,23 +54,62 @@ def score_event_features(
     >>> score_event_features(np.zeros((230, 129), np.float32), model=model, specifications=event_specifications(classes=("a", "b"))).shape
     (230, 2)
     """
-    n = len(features)
-    k = model.config.n_classes
-    window, step = specifications.frames_per_chunk, specifications.frames_per_step
-    total = np.zeros((n, k), dtype=np.float64)
-    count = np.zeros((n, 1), dtype=np.float64)
-    starts = window_starts(n, window=window, step=step)
-    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    with torch.inference_mode():
-        for first in range(0, len(starts), batch_size):
-            group = starts[first : first + batch_size]
-            length = min(window, n)
-            batch = np.stack([features[s : s + length] for s in group]).astype(np.float32)  # (batch, frame, dim)
-            scores = model.scores(torch.from_numpy(batch).to(device)).float().cpu().numpy()  # (batch, frame, classes)
-            for s, values in zip(group, scores):
-                total[s : s + length] += values
-                count[s : s + length] += 1
-    model.train(was_training)
-    return (total / np.maximum(count, 1)).astype(np.float32)
+    try:
+        aggregator = _aggregator(model, specifications, batch_size)
+        return np.concatenate([aggregator.push(features), aggregator.finish()])
+    finally:
+        model.train(was_training)
+
+
+def score_event_blocks(
+    blocks: Iterable[np.ndarray],
+    *,
+    model: SoundEventDetector,
+    specifications: Specifications,
+    batch_size: int = 64,
+) -> Scores:
+    """Score a stream of mono sample blocks (at the features' sample rate): memory is bounded by a block.
+
+    The scores equal :func:`score_event_features` on the whole file's features (within float rounding).
+
+    Examples
+    --------
+    >>> from turnpoint.events.model import SoundEventConfig
+    >>> from turnpoint.events.features import event_specifications
+    >>> model = SoundEventDetector(SoundEventConfig(classes=("a",))).eval()
+    >>> x = np.random.default_rng(0).normal(0, 0.1, 48000).astype(np.float32)
+    >>> scores = score_event_blocks([x[:20000], x[20000:]], model=model, specifications=event_specifications(classes=("a",)))
+    >>> scores.values.shape, scores.duration
+    ((151, 1), 3.0)
+    """
+    config = specifications.features
+    stream = EventFeatureStream(config)
+    was_training = model.training
+    model.eval()
+    parts: list[np.ndarray] = []
+    n_samples = 0
+    try:
+        aggregator = _aggregator(model, specifications, batch_size)
+        for block in blocks:
+            n_samples += len(block)
+            parts.append(aggregator.push(stream.push(block)))
+        parts.append(aggregator.push(stream.finish()))
+        parts.append(aggregator.finish())
+    finally:
+        model.train(was_training)
+    return Scores(np.concatenate(parts), config.frame_step, n_samples / config.sample_rate)
+
+
+def score_event_file(
+    path: str | Path,
+    *,
+    model: SoundEventDetector,
+    specifications: Specifications,
+    batch_size: int = 64,
+    block_duration: float = DEFAULT_BLOCK_DURATION,
+) -> Scores:
+    """Read, featurise and score an audio/video file block by block (see :func:`score_event_blocks`)."""
+    blocks = iter_audio(path, sample_rate=specifications.features.sample_rate, block_duration=block_duration)
+    return score_event_blocks(blocks, model=model, specifications=specifications, batch_size=batch_size)
