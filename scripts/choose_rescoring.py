@@ -18,10 +18,21 @@ Two families of re-scoring are then scored by boundary F1 at ±0.5 s (the defini
 
 Of the settings within one standard error of the best F1, the cheapest (fewest mel frames through
 the GE2E LSTM) is taken. It goes into a COPY of the model file as its default
-re-scoring. Test data is never read. Usage::
+re-scoring. Test data is never read.
+
+With ``--clustering FOLDER...`` a second pass (:class:`~turnpoint.rescoring.SegmentClustering`)
+is then considered, chosen on the *real-voice* folders named (GE2E separates synthetic voices of
+one engine far less than real people, so the synthetic folders cannot judge it). The first pass
+keeps the chosen setting but takes a threshold from CLUSTER_FIRST_THRESHOLDS and min_duration 1 s
+(the second pass removes what a looser first pass lets through); the segments between its changes
+are embedded (cached) and clustered for every linkage × cut × keep_above. The best on the real
+folders is adopted only if (1) its F1 on all validation files is at least the chosen single-pass
+setting's minus one standard error, and (2) on the real folders it beats the best setting without
+the second pass out of sample: chosen on a random half of the files and scored on the other half
+(20 splits × both halves), the mean gain is positive and at least one standard deviation. Usage::
 
     python scripts/choose_rescoring.py DATA/sim/validation DATA/sim/dev2 DATA/sim/dev_real --model paper \\
-        --out src/turnpoint/models/default.safetensors --cache DATA/choose_rescoring
+        --out src/turnpoint/models/default.safetensors --cache DATA/choose_rescoring --clustering DATA/sim/dev_real
 """
 
 from __future__ import annotations
@@ -42,8 +53,8 @@ from turnpoint.metrics import BoundaryScore, boundary_score
 from turnpoint.modelfile import Defaults, load_model, resolve_model_path, save_model
 from turnpoint.peaks import find_peaks, segments_from_changes, strict_local_maxima
 from turnpoint.rescoring import (
-    FRAMES_PER_SECOND, SAMPLE_RATE, RescoringSettings, candidate_features, candidates, embedding_distances, fit_candidate_scorer,
-    gather_segments,
+    FRAMES_PER_SECOND, LINKAGES, SAMPLE_RATE, RescoringSettings, SegmentClustering, candidate_features, candidates, cluster_changes,
+    embedding_distances, fit_candidate_scorer, gather_segments, segment_embeddings,
 )
 
 TOLERANCE = 0.5
@@ -58,6 +69,11 @@ LOOSEST = RescoringSettings(candidate_spacing=min(SPACINGS), candidate_floor=min
 HIDDEN = ((), (8,), (16, 16))  # learned scorer: logistic regression, one or two tanh layers
 SCORER_THRESHOLDS = np.round(np.arange(0.20, 0.80, 0.025), 3)
 FOLDS, REPETITIONS = 5, 2
+CLUSTER_FIRST_THRESHOLDS = (0.26, 0.30, 0.34)
+CLUSTER_MIN_DURATION = 1.0
+CLUSTER_CUTS = np.round(np.arange(0.20, 0.62, 0.05), 2)
+CLUSTER_KEEP_ABOVE = (0.5, 0.6, None)
+SPLITS = 20
 
 
 def prepare(audio: Path, loaded, cache: Path) -> dict:
@@ -88,14 +104,23 @@ def candidate_mask(item: dict, settings: RescoringSettings) -> np.ndarray:
     return item[key]
 
 
-def decode(item: dict, frames: np.ndarray, values: np.ndarray, settings: RescoringSettings) -> BoundaryScore:
-    """Boundary score of one file when ``values`` are its candidates' new scores."""
+def kept_changes(item: dict, frames: np.ndarray, values: np.ndarray, settings: RescoringSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Change times (s) kept by the first pass when ``values`` are the candidates' new scores, and their values."""
     step = float(item["frame_step"])
     sparse = np.zeros(len(item["scores"]))
     sparse[frames] = values
-    changes = find_peaks(sparse, frame_step=step, alpha=settings.threshold, min_duration=settings.min_duration) * step
-    hypothesis = hypothesis_changes(segments_from_changes(changes, duration=float(item["duration"])), item["regions"])
+    kept = find_peaks(sparse, frame_step=step, alpha=settings.threshold, min_duration=settings.min_duration)
+    return kept * step, sparse[kept]
+
+
+def score_changes(item: dict, changes: np.ndarray) -> BoundaryScore:
+    hypothesis = hypothesis_changes(segments_from_changes(np.asarray(changes), duration=float(item["duration"])), item["regions"])
     return boundary_score(item["reference"], hypothesis, tolerance=TOLERANCE)
+
+
+def decode(item: dict, frames: np.ndarray, values: np.ndarray, settings: RescoringSettings) -> BoundaryScore:
+    """Boundary score of one file when ``values`` are its candidates' new scores."""
+    return score_changes(item, kept_changes(item, frames, values, settings)[0])
 
 
 def distances_of(item: dict, contexts: tuple[float, ...], mask: np.ndarray) -> np.ndarray:
@@ -162,6 +187,82 @@ def cost(items: list[dict], settings: RescoringSettings) -> float:
     return sum(int(candidate_mask(item, settings).sum()) for item in items) * frames_per_candidate
 
 
+def first_pass(item: dict, settings: RescoringSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Changes and their values after the hand-set single pass (no learned scorer)."""
+    mask = candidate_mask(item, settings)
+    frames = item["frames"][mask]
+    values = settings.score(distances_of(item, settings.contexts, mask), item["scores"][frames], frames * float(item["frame_step"]),
+                            duration=float(item["duration"]))
+    return kept_changes(item, frames, values, settings)
+
+
+def clustered_segments(item: dict, settings: RescoringSettings, clustering: SegmentClustering, cache: Path) -> dict:
+    """First-pass changes, their values and the segments' summed embeddings (cached per file and first pass)."""
+    changes, values = first_pass(item, settings)
+    target = cache / "segments" / f"{item['audio'].stem}_{settings.threshold}_{settings.min_duration}_{clustering.window}_{clustering.step}.npz"
+    if target.exists():
+        data = dict(np.load(target))
+        if len(data["changes"]) == len(changes) and np.allclose(data["changes"], changes):
+            return data
+    sums, counts = segment_embeddings(item["audio"], changes, duration=float(item["duration"]), clustering=clustering)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = {"changes": changes, "values": values, "sums": sums, "counts": counts}
+    np.savez(target, **data)
+    return data
+
+
+def choose_clustering(items: list[dict], chosen: RescoringSettings, real: set[int], cache: Path) -> tuple[RescoringSettings, dict]:
+    """The second pass chosen on the real-voice files (indices ``real``) and its record; ``chosen`` if it is not adopted."""
+    real_items = sorted(real)
+    per_file: dict[tuple, list[BoundaryScore]] = {}  # setting -> one score per file
+    without = [(("none", t, d), replace(chosen, threshold=float(t), min_duration=d))
+               for t, d in itertools.product(THRESHOLDS, MIN_DURATIONS)]
+    for key, settings in without:
+        per_file[key] = [score_changes(item, first_pass(item, settings)[0]) for item in items]
+    base = SegmentClustering()
+    settings_of = dict(without)
+    for threshold in CLUSTER_FIRST_THRESHOLDS:
+        first = replace(chosen, threshold=threshold, min_duration=CLUSTER_MIN_DURATION)
+        data = [clustered_segments(item, first, base, cache) for item in items]
+        for linkage, cut, keep_above in itertools.product(LINKAGES[:2], CLUSTER_CUTS, CLUSTER_KEEP_ABOVE):
+            clustering = replace(base, threshold=float(cut), linkage=linkage, keep_above=keep_above)
+            key = ("clustering", threshold, linkage, float(cut), keep_above)
+            settings_of[key] = replace(first, clustering=clustering)
+            per_file[key] = [score_changes(item, cluster_changes(d["changes"], d["values"], d["sums"], d["counts"], clustering=clustering))
+                             for item, d in zip(items, data)]
+
+    def f1(key: tuple, files) -> float:
+        return sum((per_file[key][i] for i in files), BoundaryScore(0, 0, 0)).f1
+
+    def best(files, clustered: bool | None = None) -> tuple:
+        keys = [k for k in per_file if clustered is None or (k[0] == "clustering") == clustered]
+        return max(keys, key=lambda k: (f1(k, files), k[0] == "none"))  # ties: no second pass
+
+    everything = range(len(items))
+    winner = best(real_items, clustered=True)
+    shipped = sum((decode_settings(item, chosen) for item in items), BoundaryScore(0, 0, 0))
+    standard_error = float(np.sqrt(shipped.f1 * (1 - shipped.f1) / max(1, shipped.n_reference)))
+    gains = []
+    for split in range(SPLITS):
+        order = np.random.default_rng(split).permutation(real_items)
+        halves = (order[: len(order) // 2], order[len(order) // 2 :])
+        for select, held_out in (halves, halves[::-1]):
+            gains.append(f1(best(select), held_out) - f1(best(select, clustered=False), held_out))
+    record = {
+        "real_files": len(real_items), "setting": settings_of[winner].clustering.to_dict(), "first_threshold": settings_of[winner].threshold,
+        "real_f1": round(f1(winner, real_items), 4), "real_f1_without": round(f1(best(real_items, clustered=False), real_items), 4),
+        "all_f1": round(f1(winner, everything), 4), "all_f1_single_pass": round(shipped.f1, 4), "standard_error": round(standard_error, 4),
+        "held_out_gain_mean": round(float(np.mean(gains)), 4), "held_out_gain_sd": round(float(np.std(gains)), 4),
+    }
+    adopted = f1(winner, everything) >= shipped.f1 - standard_error and np.mean(gains) > 0 and np.mean(gains) >= np.std(gains)
+    record["adopted"] = bool(adopted)
+    return (settings_of[winner] if adopted else chosen), record
+
+
+def decode_settings(item: dict, settings: RescoringSettings) -> BoundaryScore:
+    return score_changes(item, first_pass(item, settings)[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("validation", nargs="+", type=Path, help="folders of audio + RTTM + UEM (validation speakers only)")
@@ -169,15 +270,23 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="the hybrid model file to write (a copy; never the input)")
     parser.add_argument("--cache", type=Path, required=True, help="folder for per-file curves and distances")
     parser.add_argument("--learned", action="store_true", help="also consider learned candidate scorers (out-of-fold F1)")
+    parser.add_argument("--clustering", nargs="+", type=Path, default=None, metavar="REAL_FOLDER",
+                        help="also consider the segment-clustering second pass, chosen on these real-voice folders (among the validation folders)")
     args = parser.parse_args()
     if args.out.exists() and args.out.resolve() == resolve_model_path(args.model).resolve():
         parser.error("--out must differ from --model")
     args.cache.mkdir(parents=True, exist_ok=True)
     loaded = load_model(args.model)
+    if args.clustering and not {f.resolve() for f in args.clustering} <= {f.resolve() for f in args.validation}:
+        parser.error("--clustering folders must be among the validation folders")
     items = []
+    real: set[int] = set()
     for folder in args.validation:
         for audio in sorted(folder.glob("*.wav")):
             item = prepare(audio, loaded, args.cache)
+            item["audio"] = audio
+            if args.clustering and folder.resolve() in {f.resolve() for f in args.clustering}:
+                real.add(len(items))
             uri = audio.stem
             regions = read_uem(folder / f"{uri}.uem")[uri]
             item["regions"] = regions
@@ -224,11 +333,16 @@ def main() -> None:
     best_score, best, hidden = near[0]
     if hidden is not None:
         best = fit_final(items, best, hidden)
+    second_pass = None
+    if args.clustering and hidden is None:
+        best, second_pass = choose_clustering(items, best, real, args.cache)
+        print(f"second pass (segment clustering): {json.dumps(second_pass)}")
     source = resolve_model_path(args.model)
     training = dict(loaded.training, rescoring_selection={
         "validation": [str(f) for f in args.validation], "files": len(items), "f1": round(best_score.f1, 4), "best_f1": round(top.f1, 4),
         "rule": "cheapest within one standard error of the best F1", "scorer": None if hidden is None else list(hidden),
         "precision": round(best_score.precision, 4), "recall": round(best_score.recall, 4), "source_model": source.name,
+        **({"clustering_selection": second_pass} if second_pass else {}),
     })
     defaults = Defaults(alpha=loaded.defaults.alpha, min_duration=loaded.defaults.min_duration,
                         alpha_scale=loaded.defaults.alpha_scale, rescoring=best)

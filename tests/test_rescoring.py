@@ -1,5 +1,7 @@
 """GE2E re-scoring of candidate changes: candidates, streaming segment gathering, and a real run."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -9,8 +11,8 @@ import turnpoint
 from turnpoint.inference import Scores
 from turnpoint.metrics import boundary_score, merge_close
 from turnpoint.rescoring import (
-    RescoringSettings, _right_embeddings, candidate_features, candidates, embedding_distances, fit_candidate_scorer, gather_segments, rescore,
-    resolve_rescoring,
+    RescoringSettings, SegmentClustering, _right_embeddings, candidate_features, candidates, cluster_changes, embedding_distances,
+    fit_candidate_scorer, gather_segments, rescore, resolve_rescoring, segment_embeddings, segment_windows,
 )
 from turnpoint.speaker_encoder import embed_segments, load_speaker_encoder, mel_frames
 
@@ -171,3 +173,115 @@ def test_rescoring_with_a_learned_scorer_scores_the_candidates_features():
     np.testing.assert_allclose(got_scores, settings.scorer(features), atol=1e-4)
     assert 0 < len(changes) <= len(times) and np.all(got_scores[np.isin(times, changes)] >= 0.5)
     assert boundary_score(reference, changes, tolerance=0.5).f1 > 0.8  # it learned the example it was fitted on
+
+
+def test_segment_windows_stay_inside_their_segments_and_cover_them():
+    changes = np.array([0.3, 2.0, 2.2, 7.05])
+    windows = segment_windows(changes, duration=9.0, window=1.6, step=0.8)
+    edges = np.concatenate([[0.0], changes, [9.0]]) * 16000
+    owners = {owner for _, _, owner in windows}
+    assert owners == {1, 3, 4}  # 0-0.3 s and 2.0-2.2 s are shorter than MIN_CONTEXT
+    for start, stop, owner in windows:
+        assert edges[owner] <= start < stop <= edges[owner + 1]
+        assert stop - start == min(1.6 * 16000, edges[owner + 1] - edges[owner])
+    for owner in owners:  # the first window starts at the segment, the last ends with it
+        mine = [(a, b) for a, b, o in windows if o == owner]
+        assert mine[0][0] == edges[owner] and mine[-1][1] == edges[owner + 1]
+    starts, stops = [w[0] for w in windows], [w[1] for w in windows]
+    assert starts == sorted(starts) and stops == sorted(stops)  # what iter_spans streams
+
+
+def test_cluster_changes_drops_changes_inside_one_cluster_only():
+    a, b = np.eye(256)[0], np.eye(256)[1]
+    # segments: A, A', B, (no embedding), B, A
+    sums = np.stack([a, a + 0.05 * b, 3 * b, np.zeros(256), b, 2 * a])
+    counts = np.array([1, 1, 3, 0, 1, 2])
+    changes = np.array([1.0, 2.0, 3.0, 3.2, 4.0])
+    values = np.array([0.4, 0.4, 0.4, 0.4, 0.4])
+    kept = cluster_changes(changes, values, sums, counts, clustering=SegmentClustering(threshold=0.3, keep_above=None))
+    assert kept.tolist() == [2.0, 3.0, 3.2, 4.0]  # A|A' dropped; both sides of the empty segment kept
+    values[0] = 0.9  # a strong local change survives inside a cluster
+    assert cluster_changes(changes, values, sums, counts, clustering=SegmentClustering(threshold=0.3, keep_above=0.8)).tolist() == changes.tolist()
+    # everything in one cluster at a cut above every distance: only kept by keep_above
+    assert cluster_changes(changes, values, sums, counts, clustering=SegmentClustering(threshold=1.5, keep_above=0.8)).tolist() == [1.0, 3.0, 3.2]
+    assert cluster_changes(np.array([]), np.array([]), sums[:1], counts[:1], clustering=SegmentClustering()).tolist() == []
+
+
+def test_segment_clustering_removes_false_changes_inside_turns_of_the_example():
+    path = turnpoint.example_path()
+    reference = turnpoint.read_rttm(path.replace(".flac", ".rttm"))["two_speakers"]
+    true = np.array([(x.end + y.start) / 2 for x, y in zip(reference[:-1], reference[1:])])
+    inside = np.array([(t.start + t.end) / 2 for t in reference[2:8:2]])  # the middle of three turns
+    changes = np.sort(np.concatenate([true, inside]))
+    clustering = SegmentClustering(threshold=0.3, keep_above=None)
+    sums, counts = segment_embeddings(path, changes, duration=42.0, clustering=clustering)
+    assert counts.min() >= 1  # every segment is embedded
+    kept = cluster_changes(changes, np.zeros(len(changes)), sums, counts, clustering=clustering)
+    np.testing.assert_allclose(kept, true)
+    # the waveform instead of the file: the same embeddings
+    sums2, counts2 = segment_embeddings(turnpoint.load_audio(path), changes, duration=42.0, clustering=clustering)
+    np.testing.assert_array_equal(counts2, counts)
+    np.testing.assert_allclose(sums2, sums, atol=1e-3)
+
+
+def test_rescoring_with_clustering_keeps_a_subset_of_the_single_pass_changes(tmp_path):
+    path = turnpoint.example_path()
+    detection = turnpoint.detect_changes(path, rescoring=False)
+    single = RescoringSettings(threshold=0.2, min_duration=1.0, bilstm_weight=0.1, candidate_floor=0.003)
+    two_pass = replace(single, clustering=SegmentClustering(threshold=0.3))
+    first, _, _ = rescore(path, detection.scores, settings=single)
+    second, _, _ = rescore(path, detection.scores, settings=two_pass)
+    assert set(np.round(second, 3)) < set(np.round(first, 3))
+    # the settings travel in a model file and come back equal; a bad linkage is refused naming the file
+    from turnpoint.modelfile import Defaults, load_model, save_model
+
+    loaded = load_model("paper")
+    target = tmp_path / "two_pass.safetensors"
+    save_model(target, model=loaded.model, specifications=loaded.specifications,
+               defaults=Defaults(alpha=0.3, min_duration=1.0, alpha_scale="absolute", rescoring=two_pass))
+    assert load_model(str(target)).defaults.rescoring == two_pass
+    result = turnpoint.detect_changes(path, model=str(target))
+    np.testing.assert_allclose(result.changes, second)
+    assert result.settings["rescoring"]["clustering"]["threshold"] == 0.3
+    with pytest.raises(ValueError, match="linkage"):
+        SegmentClustering(linkage="ward")
+    import json
+
+    from safetensors.torch import save
+
+    from turnpoint.errors import TurnpointError
+    from turnpoint.modelfile import read_header
+
+    for field, value, match in [("linkage", "ward", "linkage"), ("keep_above", "high", "a number or null"), ("threshold", 0, "above 0")]:
+        header = read_header(target)
+        header["defaults"]["rescoring"]["clustering"][field] = value
+        bad = tmp_path / "bad.safetensors"
+        bad.write_bytes(save({k: v.contiguous() for k, v in loaded.model.state_dict().items()}, metadata={"turnpoint": json.dumps(header)}))
+        with pytest.raises(TurnpointError, match=match) as error:
+            load_model(str(bad))
+        assert "bad.safetensors" in str(error.value) and "clustering" in str(error.value)
+    header = read_header(target)
+    header["defaults"]["rescoring"]["clustering"]["keep_above"] = None  # null: never kept for its local score
+    good = tmp_path / "never.safetensors"
+    good.write_bytes(save({k: v.contiguous() for k, v in loaded.model.state_dict().items()}, metadata={"turnpoint": json.dumps(header)}))
+    assert load_model(str(good)).defaults.rescoring.clustering.keep_above is None
+
+
+def test_cluster_flag_turns_the_second_pass_on_and_off(tmp_path, capsys):
+    from turnpoint.cli import main
+
+    path = turnpoint.example_path()
+    assert main(["--quiet", "detect", path, "--model", "paper", "--cluster", "--out", str(tmp_path / "x")]) != 0
+    assert "needs re-scoring" in capsys.readouterr().err
+    on = turnpoint.detect_changes(path, clustering=True, rescore_threshold=0.2, min_duration=1.0)
+    off = turnpoint.detect_changes(path, clustering=False, rescore_threshold=0.2, min_duration=1.0)
+    assert on.settings["rescoring"]["clustering"] == SegmentClustering().to_dict()
+    assert "clustering" not in off.settings["rescoring"]
+    assert set(np.round(on.changes, 3)) <= set(np.round(off.changes, 3))
+    assert main(["--quiet", "detect", path, "--cluster", "--rescore-threshold", "0.2", "--min-duration", "1", "--out", str(tmp_path / "y"),
+                 "--format", "json"]) == 0
+    written = (tmp_path / "y").glob("*.json")
+    import json
+
+    data = json.loads(next(written).read_text())
+    assert data["settings"]["rescoring"]["clustering"]["threshold"] == SegmentClustering().threshold

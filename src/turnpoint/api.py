@@ -92,12 +92,13 @@ class _Job:
     protected: tuple[str, ...]
     rescoring: RescoringSettings | bool | None = None
     rescore_threshold: float | None = None
+    clustering: bool | None = None
 
 
 def _run_one(path: Path, job: _Job, loaded: LoadedModel) -> FileResult:
     detection = detect_changes(
         path, model=loaded, alpha=job.alpha, min_duration=job.min_duration, alpha_scale=job.alpha_scale,
-        batch_size=job.batch_size, rescoring=job.rescoring, rescore_threshold=job.rescore_threshold,
+        batch_size=job.batch_size, rescoring=job.rescoring, rescore_threshold=job.rescore_threshold, clustering=job.clustering,
     )
     written = write_outputs(
         detection,
@@ -185,6 +186,7 @@ def detect_files(
     overwrite: bool = False,
     rescoring: RescoringSettings | bool | None = None,
     rescore_threshold: float | None = None,
+    clustering: bool | None = None,
     show_progress: bool = True,
 ) -> BatchReport:
     """Detect changes in many files and write their outputs; a bad file never stops the batch.
@@ -201,8 +203,8 @@ def detect_files(
     'missing.wav: no such file'
     """
     loaded = load_model(model, device=device)
-    if rescore_threshold is not None and resolve_rescoring(loaded.defaults.rescoring, rescoring) is None:
-        raise TurnpointError("a re-scoring threshold needs re-scoring: this model ships none (use --rescore)")
+    if (rescore_threshold is not None or clustering) and resolve_rescoring(loaded.defaults.rescoring, rescoring) is None:
+        raise TurnpointError("a re-scoring threshold or clustering needs re-scoring: this model ships none (use --rescore)")
     unknown = set(formats) - set(OUTPUT_FORMATS)
     if unknown:
         raise TurnpointError(f"unknown output format(s) {sorted(unknown)}; choose from {list(OUTPUT_FORMATS)}")
@@ -213,7 +215,7 @@ def detect_files(
     job = _Job(
         str(out_dir), alpha, min_duration, alpha_scale, tuple(formats), scores, plot,
         None if reference is None else str(reference), batch_size, tuple(map(str, protected)), rescoring,
-        rescore_threshold,
+        rescore_threshold, clustering,
     )
     if report.skipped:
         logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))

@@ -67,6 +67,8 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
                    help="re-score the BiLSTM's candidate changes with GE2E speaker embeddings (default: as the model ships; "
                         "the bundled default model does, --no-rescore or --model paper gives the paper's BiLSTM alone)")
     p.add_argument("--rescore-threshold", type=float, default=None, help="re-scored score a candidate needs (default: the model's, chosen on validation)")
+    p.add_argument("--cluster", action=argparse.BooleanOptionalAction, default=None,
+                   help="re-scoring's second pass: drop changes between segments of one speaker cluster (default: as the model ships)")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -191,8 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _detect_on_dask(args: argparse.Namespace):
-    if args.plot or args.reference or args.rescore is not None or args.rescore_threshold is not None:
-        raise TurnpointError("--plot, --reference, --rescore/--no-rescore and --rescore-threshold are not available with --dask yet")
+    if args.plot or args.reference or args.rescore is not None or args.rescore_threshold is not None or args.cluster is not None:
+        raise TurnpointError("--plot, --reference, --rescore/--no-rescore, --rescore-threshold and --cluster/--no-cluster are not available with --dask yet")
     try:
         from turnpoint.cluster import detect_files_dask
     except ImportError:
@@ -229,6 +231,7 @@ def _run_detect(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             rescoring=args.rescore,
             rescore_threshold=args.rescore_threshold,
+            clustering=args.cluster,
             show_progress=not args.quiet,
         )
     if not args.quiet:

@@ -99,6 +99,7 @@ def detect_changes(
     uri: str | None = None,
     rescoring: RescoringSettings | bool | None = None,
     rescore_threshold: float | None = None,
+    clustering: bool | None = None,
 ) -> Detection:
     """Detect speaker changes in an audio/video file or a 16 kHz mono waveform.
 
@@ -116,6 +117,8 @@ def detect_changes(
         re-scoring with the model's settings (or the module's defaults), or the given settings
     rescore_threshold : replaces the re-scoring threshold; ``min_duration`` applies to re-scored
         changes too
+    clustering : the re-scoring's second pass (:class:`turnpoint.rescoring.SegmentClustering`):
+        None as the model ships, False off, True on (its defaults where the model ships none)
 
     Examples
     --------
@@ -127,11 +130,11 @@ def detect_changes(
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     settings = _resolve_settings(loaded, alpha, min_duration, alpha_scale)
     chosen = resolve_rescoring(loaded.defaults.rescoring, rescoring)
-    if chosen is None and rescore_threshold is not None:
-        raise TurnpointError("a re-scoring threshold needs re-scoring: this model ships none (use rescoring=True / --rescore)")
+    if chosen is None and (rescore_threshold is not None or clustering):
+        raise TurnpointError("a re-scoring threshold or clustering needs re-scoring: this model ships none (use rescoring=True / --rescore)")
     if chosen is not None:
         try:
-            chosen = chosen.with_overrides(threshold=rescore_threshold, min_duration=min_duration)
+            chosen = chosen.with_overrides(threshold=rescore_threshold, min_duration=min_duration, clustering=clustering)
         except ValueError as error:
             raise TurnpointError(str(error)) from None
     if isinstance(audio, np.ndarray):

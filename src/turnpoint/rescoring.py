@@ -12,6 +12,13 @@ and the candidate's place in the file (:func:`candidate_features`). Candidates s
 ``threshold`` are kept, at least ``min_duration`` apart. Only candidates are embedded, in
 batches, never the whole file densely.
 
+Optionally (:class:`SegmentClustering`, ``RescoringSettings.clustering``) a second pass groups the
+segments between kept changes by speaker: each segment is embedded whole (GE2E embeddings of its
+1.6 s windows every 0.8 s, summed), the segments are clustered (agglomerative, cosine distance)
+and a change between two segments of one cluster is dropped unless its re-scored value reached
+``keep_above``. A segment is compared with everything its speaker says in the file, not only with
+the few seconds next to it.
+
 Settings are chosen on the simulated validation splits (unseen voices) by
 ``scripts/choose_rescoring.py`` and shipped in the bundled model's header: the bundled
 ``default`` model is this hybrid, ``paper`` the BiLSTM alone (see MODEL_CARD.md).
@@ -182,6 +189,43 @@ def fit_candidate_scorer(
                            biases=[m.bias.detach().double().tolist() for m in linear])
 
 
+LINKAGES = ("average", "complete", "single")
+
+
+@dataclass(frozen=True)
+class SegmentClustering:
+    """Second re-scoring pass: changes inside one speaker cluster are dropped.
+
+    Segments between the kept changes are embedded (``window``-second GE2E windows every ``step``
+    seconds, summed; a segment shorter than ``MIN_CONTEXT`` gets no embedding and keeps both its
+    boundaries) and clustered by agglomerative clustering (``linkage``) on cosine distance, cut at
+    ``threshold``. A change between two segments of the same cluster is dropped, unless its
+    re-scored value is at least ``keep_above`` (None: never kept for that).
+
+    Examples
+    --------
+    >>> SegmentClustering(threshold=0.3).linkage
+    'average'
+    """
+
+    threshold: float = 0.3
+    linkage: str = "average"
+    keep_above: float | None = 0.5
+    window: float = 1.6
+    step: float = 0.8
+
+    def __post_init__(self) -> None:
+        if self.linkage not in LINKAGES:
+            raise ValueError(f"clustering linkage must be one of {', '.join(LINKAGES)}, not {self.linkage!r}")
+        if not 0 < self.threshold <= 2:
+            raise ValueError(f"clustering threshold is a cosine distance in (0, 2], not {self.threshold}")
+        if not self.window >= MIN_CONTEXT or not self.step > 0:
+            raise ValueError(f"clustering window must be at least {MIN_CONTEXT} s and step positive")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
 class RescoringSettings:
     """Candidate selection, context lengths, score and threshold of GE2E re-scoring.
@@ -199,6 +243,7 @@ class RescoringSettings:
     contexts: tuple[float, ...] = (2.4,)  # seconds embedded on each side
     bilstm_weight: float = 0.0  # without a scorer: score = mean distance + bilstm_weight * BiLSTM score
     scorer: CandidateScorer | None = None  # learned score from distances, BiLSTM score and gaps
+    clustering: SegmentClustering | None = None  # second pass: drop changes inside one speaker cluster
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "contexts", tuple(float(c) for c in self.contexts))
@@ -208,6 +253,8 @@ class RescoringSettings:
             raise ValueError("re-scoring candidate_spacing and min_duration must be positive")
         if isinstance(self.scorer, dict):
             object.__setattr__(self, "scorer", CandidateScorer.from_dict(self.scorer))
+        if isinstance(self.clustering, dict):
+            object.__setattr__(self, "clustering", SegmentClustering(**self.clustering))
         wanted = len(self.contexts) + len(EXTRA_FEATURES)
         if self.scorer is not None and self.scorer.n_features != wanted:
             raise ValueError(f"the candidate scorer takes {self.scorer.n_features} features; {len(self.contexts)} contexts give {wanted}")
@@ -218,6 +265,8 @@ class RescoringSettings:
             del data["scorer"]  # files without a scorer keep the layout older readers know
         else:
             data["scorer"] = self.scorer.to_dict()
+        if self.clustering is None:
+            del data["clustering"]  # likewise
         return data
 
     @classmethod
@@ -239,9 +288,21 @@ class RescoringSettings:
         mean = distances.mean(axis=1) if len(times) else np.zeros(0, dtype=np.float32)
         return (mean + self.bilstm_weight * np.asarray(bilstm, dtype=np.float32)).astype(np.float32)
 
-    def with_overrides(self, *, threshold: float | None = None, min_duration: float | None = None) -> RescoringSettings:
-        """A copy with ``threshold`` / ``min_duration`` replaced where given."""
-        changes = {key: value for key, value in (("threshold", threshold), ("min_duration", min_duration)) if value is not None}
+    def with_overrides(self, *, threshold: float | None = None, min_duration: float | None = None,
+                       clustering: bool | None = None) -> RescoringSettings:
+        """A copy with ``threshold`` / ``min_duration`` replaced where given; ``clustering`` False drops the
+        second pass, True adds one (:class:`SegmentClustering`'s defaults) where there is none.
+
+        Examples
+        --------
+        >>> RescoringSettings(clustering=SegmentClustering()).with_overrides(clustering=False).clustering is None
+        True
+        """
+        changes: dict = {key: value for key, value in (("threshold", threshold), ("min_duration", min_duration)) if value is not None}
+        if clustering is False:
+            changes["clustering"] = None
+        elif clustering and self.clustering is None:
+            changes["clustering"] = SegmentClustering()
         return replace(self, **changes)
 
 
@@ -295,6 +356,18 @@ def iter_segments(blocks: Iterable[np.ndarray], times: np.ndarray, *, context: f
     [[8000.0, 23999.0], [38400.0, 47999.0]]
     """
     bounds = [(max(0, int(round((t - context) * SAMPLE_RATE))), int(round((t + context) * SAMPLE_RATE))) for t in times]
+    return iter_spans(blocks, bounds)
+
+
+def iter_spans(blocks: Iterable[np.ndarray], bounds: list[tuple[int, int]]) -> Iterator[np.ndarray]:
+    """Samples ``start:stop`` for each (start, stop) of ``bounds`` (starts and stops non-decreasing), streamed.
+
+    Examples
+    --------
+    >>> x = np.arange(10, dtype=np.float32)
+    >>> [s.tolist() for s in iter_spans([x[:4], x[4:]], [(1, 3), (2, 6), (8, 12)])]
+    [[1.0, 2.0], [2.0, 3.0, 4.0, 5.0], [8.0, 9.0]]
+    """
     parts: dict[int, list[np.ndarray]] = {}
     position = 0
     first_open = 0
@@ -419,6 +492,112 @@ def embedding_distances(
     return np.where(valid, distances, mean[:, None]).astype(np.float32)
 
 
+def segment_windows(changes: np.ndarray, *, duration: float, window: float, step: float) -> list[tuple[int, int, int]]:
+    """(start sample, stop sample, segment) of the embedding windows of the segments between ``changes``.
+
+    A segment gets windows of ``window`` seconds every ``step`` seconds, the last one aligned with
+    its end; one shorter than ``window`` is one window; one shorter than ``MIN_CONTEXT`` none.
+
+    Examples
+    --------
+    >>> [(a / 16000, b / 16000, i) for a, b, i in segment_windows(np.array([1.0, 1.2]), duration=3.0, window=1.6, step=0.8)]
+    [(0.0, 1.0, 0), (1.2, 2.8, 2), (1.4, 3.0, 2)]
+    """
+    edges = np.concatenate([[0.0], np.asarray(changes, dtype=np.float64), [duration]])
+    out: list[tuple[int, int, int]] = []
+    for index, (start, stop) in enumerate(zip(edges[:-1], edges[1:])):
+        length = stop - start
+        if length < MIN_CONTEXT:
+            continue
+        if length <= window:
+            starts = [start]
+        else:
+            starts = list(np.arange(start, stop - window + 1e-9, step))
+            if starts[-1] + window < stop - 1e-9:
+                starts.append(stop - window)
+        span = min(window, length)
+        out.extend((int(round(a * SAMPLE_RATE)), int(round((a + span) * SAMPLE_RATE)), index) for a in starts)
+    return out
+
+
+def segment_embeddings(
+    audio: str | Path | np.ndarray,
+    changes: np.ndarray,
+    *,
+    duration: float,
+    clustering: SegmentClustering,
+    device: str = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sum of the GE2E window embeddings of each segment between ``changes`` (segments, 256), and window counts.
+
+    The audio (a file, read again block by block, or a 16 kHz waveform) is streamed: memory holds
+    one block and CHUNK windows.
+    """
+    import torch
+
+    from turnpoint.speaker_encoder import embed_segments, load_speaker_encoder, mel_frames, normalize_volume
+
+    windows = segment_windows(changes, duration=duration, window=clustering.window, step=clustering.step)
+    sums = np.zeros((len(changes) + 1, 256), dtype=np.float64)
+    counts = np.zeros(len(changes) + 1, dtype=np.int64)
+    if not windows:
+        return sums, counts
+    blocks: Iterable[np.ndarray] = [np.asarray(audio, dtype=np.float32)] if isinstance(audio, np.ndarray) else iter_audio(audio, sample_rate=SAMPLE_RATE)
+    encoder = load_speaker_encoder(device)
+    mels: list[np.ndarray] = []
+    owners: list[int] = []
+
+    def flush() -> None:
+        if mels:
+            with torch.inference_mode(), torch_threads(1):
+                embeddings = embed_segments(mels, encoder=encoder)
+            np.add.at(sums, owners, embeddings)
+            np.add.at(counts, owners, 1)
+            mels.clear()
+            owners.clear()
+
+    for (_, _, owner), samples in zip(windows, iter_spans(blocks, [(a, b) for a, b, _ in windows])):
+        if len(samples) < MIN_CONTEXT * SAMPLE_RATE:  # cut short by the end of the file
+            continue
+        if np.sqrt(np.mean(samples**2)) > 1e-6:
+            samples = normalize_volume(samples)
+        mels.append(mel_frames(samples))
+        owners.append(owner)
+        if len(mels) == CHUNK:
+            flush()
+    flush()
+    return sums, counts
+
+
+def cluster_changes(
+    changes: np.ndarray, values: np.ndarray, sums: np.ndarray, counts: np.ndarray, *, clustering: SegmentClustering
+) -> np.ndarray:
+    """The changes that separate two speaker clusters (or whose re-scored ``values`` reach ``keep_above``).
+
+    Examples
+    --------
+    >>> a, b = np.eye(256)[0], np.eye(256)[1]
+    >>> sums = np.stack([a, a + 0.1 * b, b, b])  # segments: A, A, B, B
+    >>> cluster_changes(np.array([1.0, 2.0, 3.0]), np.array([0.4, 0.4, 0.6]), sums, np.ones(4), clustering=SegmentClustering())
+    array([2., 3.])
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    changes = np.asarray(changes, dtype=np.float64)
+    embedded = np.flatnonzero(np.asarray(counts) > 0)
+    labels = np.full(len(changes) + 1, -1)  # -1: no embedding, both boundaries kept
+    if len(embedded) == 1:
+        labels[embedded] = 0
+    elif len(embedded) > 1:
+        vectors = sums[embedded] / np.maximum(np.linalg.norm(sums[embedded], axis=1, keepdims=True), 1e-12)
+        tree = linkage(vectors, method=clustering.linkage, metric="cosine")
+        labels[embedded] = fcluster(tree, t=clustering.threshold, criterion="distance")
+    same = (labels[:-1] == labels[1:]) & (labels[:-1] >= 0)
+    if clustering.keep_above is not None:
+        same &= np.asarray(values) < clustering.keep_above
+    return changes[~same]
+
+
 def rescore(
     audio: str | Path | np.ndarray,
     scores: Scores,
@@ -485,4 +664,9 @@ def rescore(
     sparse[frames] = new_scores
     kept = find_peaks(sparse, frame_step=scores.frame_step, alpha=settings.threshold, min_duration=settings.min_duration)
     logger.debug("%d of %d candidates kept", len(kept), len(frames))
-    return kept * scores.frame_step, times, new_scores
+    changes = kept * scores.frame_step
+    if settings.clustering is not None and len(changes):
+        sums, counts = segment_embeddings(audio, changes, duration=scores.duration, clustering=settings.clustering, device=device)
+        changes = cluster_changes(changes, sparse[kept], sums, counts, clustering=settings.clustering)
+        logger.debug("%d of %d changes separate speaker clusters", len(changes), len(kept))
+    return changes, times, new_scores

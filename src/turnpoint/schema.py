@@ -8,7 +8,7 @@ a bad one with a one-line :class:`~turnpoint.errors.TurnpointError` naming the f
 
     m.safetensors: invalid model header: architecture.lstm_hidden[0]: 1000000 is above the maximum 4096
 
-The schemas are plain JSON Schema (draft 2020-12 keywords: ``type``, ``properties``, ``required``,
+The schemas are plain JSON Schema (draft 2020-12 keywords: ``type`` (one or a list), ``properties``, ``required``,
 ``additionalProperties``, ``items``, ``minItems``, ``maxItems``, ``minLength``, ``maxLength``,
 ``minimum``, ``maximum``, ``exclusiveMinimum``, ``enum``, ``const``), so any JSON Schema tool can
 read them; the validator here implements exactly that subset. Two rules go beyond the keywords:
@@ -92,6 +92,18 @@ _RESCORING = {
                 "biases": {"type": "array", "minItems": 1, "maxItems": 8, "items": {"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": 256}},
             },
             "required": ["mean", "scale", "weights", "biases"],
+            "additionalProperties": False,
+        },
+        "clustering": {  # second pass (turnpoint.rescoring.SegmentClustering)
+            "type": "object",
+            "properties": {
+                "threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 2},
+                "linkage": {"enum": ["average", "complete", "single"]},
+                "keep_above": {"type": ["number", "null"], "minimum": -2, "maximum": 2},
+                "window": {"type": "number", "minimum": 0.4, "maximum": 30},
+                "step": {"type": "number", "exclusiveMinimum": 0, "maximum": 30},
+            },
+            "required": ["threshold", "linkage", "keep_above", "window", "step"],
             "additionalProperties": False,
         },
     },
@@ -201,7 +213,8 @@ class SchemaError(ValueError):
         super().__init__(f"{where or 'header'}: {problem}")
 
 
-_TYPES = {"object": "an object", "array": "an array", "string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false"}
+_TYPES = {"object": "an object", "array": "an array", "string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
+          "null": "null"}
 
 
 def _kind(value: Any) -> str:
@@ -240,6 +253,8 @@ def _has_type(value: Any, kind: str) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "null":
+        return value is None
     raise ValueError(f"unsupported schema type {kind!r}")
 
 
@@ -275,11 +290,12 @@ def check(value: Any, schema: Mapping[str, Any], where: str = "") -> None:
         raise SchemaError(where, f"must be {schema['const']!r}, got {_show(value)}")
     if "enum" in schema and not any(value == option and type(value) is type(option) for option in schema["enum"]):
         raise SchemaError(where, f"must be one of {', '.join(map(repr, schema['enum']))}, got {_show(value)}")
-    kind = schema.get("type")
-    if kind is not None:
-        if not _has_type(value, kind):
-            raise SchemaError(where, f"must be {_TYPES[kind]}, got {_kind(value)} {_show(value)}")
-        if kind in ("number", "integer") and not math.isfinite(value):
+    kinds = schema.get("type")
+    if kinds is not None:
+        kinds = kinds if isinstance(kinds, list) else [kinds]  # a list: any of these types
+        if not any(_has_type(value, kind) for kind in kinds):
+            raise SchemaError(where, f"must be {' or '.join(_TYPES[kind] for kind in kinds)}, got {_kind(value)} {_show(value)}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value):
             raise SchemaError(where, f"must be a finite number, got {_show(value)}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
