@@ -45,7 +45,7 @@ simulate_conversations(f"{data}/voices", f"{data}/sim/dev_real", n_conversations
                        prefix="devreal", speakers=["real_fr-armelle", "real_fr-ca-june", "real_it-menardi", "real_es-co"])
 PY
 python scripts/choose_rescoring.py "$DATA/sim/validation" "$DATA/sim/dev2" "$DATA/sim/dev_real" --model paper \
-  --out src/turnpoint/models/default.safetensors --cache "$DATA/choose_rescoring"
+  --out src/turnpoint/models/default.safetensors --cache "$DATA/choose_rescoring" --clustering "$DATA/sim/dev_real"
 # The model card's table (about 15 min, mostly the GE2E baseline):
 python scripts/compare_systems.py --test "$DATA/test_real" --dev "$DATA/sim/validation" --bridge 2.0 --model paper \
   --systems bilstm,bic,gaussian_divergence,glr,kernel_cpd,ge2e,ge2e_2.4s --out "$DATA/compare"
