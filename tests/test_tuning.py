@@ -185,6 +185,10 @@ def test_tuning_the_hybrid_tunes_its_rescoring_and_detection_reproduces_the_swee
     assert tuned.defaults.rescoring.contexts == shipped.defaults.rescoring.contexts
     assert (shipped.defaults.rescoring.scorer is not None) == learned
     assert tuned.defaults.rescoring.scorer == shipped.defaults.rescoring.scorer  # a learned scorer is kept as it is
+    # a second pass is not swept, so the tuned copy is the tuned single pass (and says what it dropped)
+    assert tuned.defaults.rescoring.clustering is None
+    if shipped.defaults.rescoring.clustering is not None:
+        assert tuned.training["tuning"]["dropped"]["clustering"] == shipped.defaults.rescoring.clustering.to_dict()
     assert tuned.defaults.alpha == shipped.defaults.alpha
     # Detecting with the tuned copy gives exactly the F1 the sweep reported for its point.
     detection = turnpoint.detect_changes(example, model=tuned)

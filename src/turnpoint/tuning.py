@@ -155,7 +155,8 @@ def _hybrid_scorer(model: str | Path | None, device: str):
     from turnpoint.rescoring import RescoringSettings, rescore
 
     loaded = load_model(model, device=device)
-    settings = loaded.defaults.rescoring or RescoringSettings()
+    # the sweep thresholds the first pass; a second pass (segment clustering) is not swept (see write_tuned)
+    settings = (loaded.defaults.rescoring or RescoringSettings()).with_overrides(clustering=False)
 
     def score(audio: str | Path) -> Scores:
         scores = score_file(audio, model=loaded.model, specifications=loaded.specifications)
@@ -391,9 +392,13 @@ def write_tuned(
     if system == "hybrid":  # the re-scoring threshold and spacing are tuned; the BiLSTM's peak picking is kept
         from turnpoint.rescoring import RescoringSettings
 
-        rescoring = (loaded.defaults.rescoring or RescoringSettings()).with_overrides(
-            threshold=float(point.alpha), min_duration=float(point.min_duration)
-        )
+        shipped = loaded.defaults.rescoring or RescoringSettings()
+        if shipped.clustering is not None:
+            # The sweep scores the first pass alone (every threshold of it; the second pass would have to be
+            # run again for each): the tuned copy is that single pass, so that it gives the F1 the sweep reported.
+            logger.warning("%s has a segment-clustering second pass; the tuned copy is the tuned first pass without it", source.name)
+            training["tuning"]["dropped"] = {"clustering": shipped.clustering.to_dict()}
+        rescoring = shipped.with_overrides(threshold=float(point.alpha), min_duration=float(point.min_duration), clustering=False)
         defaults = Defaults(alpha=loaded.defaults.alpha, min_duration=loaded.defaults.min_duration,
                             alpha_scale=loaded.defaults.alpha_scale, rescoring=rescoring)
         return save_model(out_path, model=loaded.model, specifications=loaded.specifications, defaults=defaults,
