@@ -546,26 +546,34 @@ def segment_embeddings(
     encoder = load_speaker_encoder(device)
     mels: list[np.ndarray] = []
     owners: list[int] = []
+    pending: list[tuple[list[int], Future]] = []
 
-    def flush() -> None:
+    def embed(batch: list[np.ndarray]) -> np.ndarray:
+        with torch.inference_mode():
+            return embed_segments(batch, encoder=encoder)
+
+    def collect(keep: int) -> None:  # in submission order: the sums do not depend on the threads
+        while len(pending) > keep:
+            chunk_owners, future = pending.pop(0)
+            np.add.at(sums, chunk_owners, future.result())
+            np.add.at(counts, chunk_owners, 1)
+
+    # CHUNK windows at a time on WORKERS threads, as rescore() embeds its candidates
+    with torch_threads(1), ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        for (_, _, owner), samples in zip(windows, iter_spans(blocks, [(a, b) for a, b, _ in windows])):
+            if len(samples) < MIN_CONTEXT * SAMPLE_RATE:  # cut short by the end of the file
+                continue
+            if np.sqrt(np.mean(samples**2)) > 1e-6:
+                samples = normalize_volume(samples)
+            mels.append(mel_frames(samples))
+            owners.append(owner)
+            if len(mels) == CHUNK:
+                pending.append((owners, pool.submit(embed, mels)))
+                mels, owners = [], []
+                collect(WORKERS)
         if mels:
-            with torch.inference_mode(), torch_threads(1):
-                embeddings = embed_segments(mels, encoder=encoder)
-            np.add.at(sums, owners, embeddings)
-            np.add.at(counts, owners, 1)
-            mels.clear()
-            owners.clear()
-
-    for (_, _, owner), samples in zip(windows, iter_spans(blocks, [(a, b) for a, b, _ in windows])):
-        if len(samples) < MIN_CONTEXT * SAMPLE_RATE:  # cut short by the end of the file
-            continue
-        if np.sqrt(np.mean(samples**2)) > 1e-6:
-            samples = normalize_volume(samples)
-        mels.append(mel_frames(samples))
-        owners.append(owner)
-        if len(mels) == CHUNK:
-            flush()
-    flush()
+            pending.append((owners, pool.submit(embed, mels)))
+        collect(0)
     return sums, counts
 
 
