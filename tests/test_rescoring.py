@@ -280,6 +280,13 @@ def test_cluster_flag_turns_the_second_pass_on_and_off(tmp_path, capsys):
     assert turnpoint.detect_changes(path, model="paper", rescoring=True, clustering=True).settings["rescoring"]["clustering"] == SegmentClustering().to_dict()
     assert "clustering" not in off.settings["rescoring"]
     assert set(np.round(on.changes, 3)) <= set(np.round(off.changes, 3))
+    # what the second pass dropped is reported: the first pass's changes are the kept ones plus the dropped ones
+    assert off.dropped is None and len(on.dropped) > 0
+    assert sorted(np.round(np.concatenate([on.changes, on.dropped]), 3)) == sorted(np.round(off.changes, 3))
+    assert on.to_dict()["dropped_by_clustering"] == [round(float(t), 3) for t in on.dropped]
+    from turnpoint.outputs import plot_detection
+
+    assert plot_detection(on, tmp_path / "on.png").stat().st_size > 1000
     assert main(["--quiet", "detect", path, "--cluster", "--rescore-threshold", "0.2", "--min-duration", "1", "--out", str(tmp_path / "y"),
                  "--format", "json"]) == 0
     written = (tmp_path / "y").glob("*.json")

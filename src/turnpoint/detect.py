@@ -42,6 +42,7 @@ class Detection:
     model: dict = field(default_factory=dict)
     candidates: np.ndarray | None = None  # with re-scoring: candidate times (s) ...
     candidate_scores: np.ndarray | None = None  # ... and their re-scored scores
+    dropped: np.ndarray | None = None  # with a second pass: first-pass changes it dropped (same speaker cluster)
 
     @property
     def duration(self) -> float:
@@ -61,6 +62,8 @@ class Detection:
         }
         if self.candidates is not None:
             data["candidates"] = [{"time": round(float(t), 3), "score": round(float(v), 5)} for t, v in zip(self.candidates, self.candidate_scores)]
+        if self.dropped is not None:
+            data["dropped_by_clustering"] = [round(float(t), 3) for t in self.dropped]
         if include_scores:
             data["scores"] = [round(float(v), 5) for v in self.scores.values]
         return data
@@ -147,14 +150,19 @@ def detect_changes(
             audio, model=loaded.model, specifications=loaded.specifications, batch_size=batch_size, block_duration=block_duration
         )
         path, name = str(audio), uri or Path(audio).stem
-    candidate_times = candidate_scores = None
+    candidate_times = candidate_scores = dropped = None
     if chosen is None:
         changes = changes_from_scores(scores, **settings)
     else:
         from turnpoint.rescoring import rescore
 
+        from turnpoint.rescoring import first_pass
+
         changes, candidate_times, candidate_scores = rescore(audio, scores, settings=chosen, device=str(next(loaded.model.parameters()).device))
         settings["rescoring"] = chosen.to_dict()
+        if chosen.clustering is not None:
+            first, _ = first_pass(scores, candidate_times, candidate_scores, settings=chosen)
+            dropped = first[~np.isin(np.round(first, 6), np.round(changes, 6))]
     logger.debug("%s: %d changes in %.1f s", name, len(changes), scores.duration)
     return Detection(
         uri=name,
@@ -166,4 +174,5 @@ def detect_changes(
         model=loaded.describe(),
         candidates=candidate_times,
         candidate_scores=candidate_scores,
+        dropped=dropped,
     )

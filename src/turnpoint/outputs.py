@@ -109,7 +109,8 @@ def plot_detection(detection: Detection, path: str | Path, *, reference: Sequenc
     """PNG of the score curve with the threshold, detected changes and (optionally) reference turns.
 
     With re-scoring, the BiLSTM curve is drawn with its candidates at their re-scored values and the
-    re-scoring threshold (the one that decides).
+    re-scoring threshold (the one that decides); with its second pass, the first-pass changes it
+    dropped (same speaker cluster) are drawn dashed grey.
     """
     import matplotlib
 
@@ -139,6 +140,8 @@ def plot_detection(detection: Detection, path: str | Path, *, reference: Sequenc
         axis.axhline(rescored, color="tab:orange", lw=1.0, ls="--", label=f"re-scoring threshold {rescored:.3f}")
     for index, time in enumerate(detection.changes):
         axis.axvline(time, color="tab:red", lw=1.2, alpha=0.8, label="detected change" if index == 0 else None)
+    for index, time in enumerate(detection.dropped if detection.dropped is not None else []):
+        axis.axvline(time, color="tab:gray", lw=1.0, ls="--", alpha=0.8, label="dropped: one speaker cluster" if index == 0 else None)
     axis.set_xlim(0, max(detection.duration, 1e-3))
     axis.set_ylim(0, 1.02)
     axis.set_xlabel("time (s)")

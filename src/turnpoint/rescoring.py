@@ -606,6 +606,25 @@ def cluster_changes(
     return changes[~same]
 
 
+def first_pass(scores: Scores, times: np.ndarray, values: np.ndarray, *, settings: RescoringSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Change times kept by the re-scoring's first pass (before any clustering) and their re-scored values.
+
+    Candidates (``times``) scoring above ``settings.threshold`` are peaks of a sparse curve,
+    kept at least ``settings.min_duration`` apart.
+
+    Examples
+    --------
+    >>> scores = Scores(np.zeros(500), 0.01, 5.0)
+    >>> first_pass(scores, np.array([1.0, 1.5, 3.0]), np.array([0.5, 0.6, 0.2]), settings=RescoringSettings(threshold=0.3, min_duration=1.0))
+    (array([1.5]), array([0.6]))
+    """
+    frames = np.rint(np.asarray(times) / scores.frame_step).astype(np.int64)
+    sparse = np.zeros(len(scores.values), dtype=np.float64)
+    sparse[frames] = values
+    kept = find_peaks(sparse, frame_step=scores.frame_step, alpha=settings.threshold, min_duration=settings.min_duration)
+    return kept * scores.frame_step, sparse[kept]
+
+
 def rescore(
     audio: str | Path | np.ndarray,
     scores: Scores,
@@ -668,13 +687,11 @@ def rescore(
                 collect(WORKERS)
         collect(0)
     new_scores = settings.score(distances, scores.values[frames], times, duration=scores.duration)
-    sparse = np.zeros(len(scores.values), dtype=np.float64)
-    sparse[frames] = new_scores
-    kept = find_peaks(sparse, frame_step=scores.frame_step, alpha=settings.threshold, min_duration=settings.min_duration)
-    logger.debug("%d of %d candidates kept", len(kept), len(frames))
-    changes = kept * scores.frame_step
-    if settings.clustering is not None and len(changes):
-        sums, counts = segment_embeddings(audio, changes, duration=scores.duration, clustering=settings.clustering, device=device)
-        changes = cluster_changes(changes, sparse[kept], sums, counts, clustering=settings.clustering)
-        logger.debug("%d of %d changes separate speaker clusters", len(changes), len(kept))
+    first, values = first_pass(scores, times, new_scores, settings=settings)
+    logger.debug("%d of %d candidates kept", len(first), len(frames))
+    if settings.clustering is None or len(first) == 0:
+        return first, times, new_scores
+    sums, counts = segment_embeddings(audio, first, duration=scores.duration, clustering=settings.clustering, device=device)
+    changes = cluster_changes(first, values, sums, counts, clustering=settings.clustering)
+    logger.debug("%d of %d changes separate speaker clusters", len(changes), len(first))
     return changes, times, new_scores
