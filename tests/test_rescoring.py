@@ -294,3 +294,22 @@ def test_cluster_flag_turns_the_second_pass_on_and_off(tmp_path, capsys):
 
     data = json.loads(next(written).read_text())
     assert data["settings"]["rescoring"]["clustering"]["threshold"] == expected.threshold
+
+
+def test_clustering_in_blocks_decides_every_boundary_like_the_whole_file():
+    rng = np.random.default_rng(0)
+    speakers = rng.normal(size=(3, 256))
+    who = rng.integers(0, 3, 301)  # 301 segments, consecutive ones often of one speaker
+    sums = speakers[who] + 0.05 * rng.normal(size=(301, 256))
+    counts = np.ones(301)
+    counts[[17, 150]] = 0  # two segments too short to embed: both their boundaries stay
+    changes = np.arange(1.0, 301.0)
+    values = rng.uniform(0, 0.45, 300)
+    clustering = SegmentClustering(threshold=0.3, keep_above=None)
+    whole = cluster_changes(changes, values, sums, counts, clustering=clustering, block=10_000)
+    truth = changes[(who[:-1] != who[1:]) | (counts[:-1] == 0) | (counts[1:] == 0)]
+    np.testing.assert_array_equal(whole, truth)
+    for block in (2, 3, 7, 100, 300, 301):
+        np.testing.assert_array_equal(cluster_changes(changes, values, sums, counts, clustering=clustering, block=block), whole)
+    with pytest.raises(ValueError, match="block"):
+        cluster_changes(changes, values, sums, counts, clustering=clustering, block=1)

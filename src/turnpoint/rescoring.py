@@ -47,6 +47,7 @@ CHUNK = 128  # candidates embedded together (bounds memory on long files)
 WORKERS = 2  # threads embedding chunks side by side
 MIN_CONTEXT = 0.4  # near the file's ends, less context is used, but not less than this
 MAX_GAP = 5.0  # seconds to the neighbouring candidates are capped here as scorer features
+CLUSTER_BLOCK = 2000  # segments clustered together by the second pass (memory is quadratic in it)
 EXTRA_FEATURES = ("bilstm", "log_bilstm", "distance_zscore", "gap_before", "gap_after")
 
 
@@ -577,10 +578,36 @@ def segment_embeddings(
     return sums, counts
 
 
+def _same_cluster(sums: np.ndarray, counts: np.ndarray, clustering: SegmentClustering) -> np.ndarray:
+    """For each boundary between consecutive segments: are both sides embedded and in one cluster?"""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    embedded = np.flatnonzero(np.asarray(counts) > 0)
+    labels = np.full(len(counts), -1)  # -1: no embedding, both boundaries kept
+    if len(embedded) == 1:
+        labels[embedded] = 0
+    elif len(embedded) > 1:
+        vectors = sums[embedded] / np.maximum(np.linalg.norm(sums[embedded], axis=1, keepdims=True), 1e-12)
+        tree = linkage(vectors, method=clustering.linkage, metric="cosine")
+        labels[embedded] = fcluster(tree, t=clustering.threshold, criterion="distance")
+    return (labels[:-1] == labels[1:]) & (labels[:-1] >= 0)
+
+
 def cluster_changes(
-    changes: np.ndarray, values: np.ndarray, sums: np.ndarray, counts: np.ndarray, *, clustering: SegmentClustering
+    changes: np.ndarray,
+    values: np.ndarray,
+    sums: np.ndarray,
+    counts: np.ndarray,
+    *,
+    clustering: SegmentClustering,
+    block: int = CLUSTER_BLOCK,
 ) -> np.ndarray:
     """The changes that separate two speaker clusters (or whose re-scored ``values`` reach ``keep_above``).
+
+    Segments are clustered ``block`` at a time (consecutive blocks share one segment, so every
+    boundary is decided inside one block): agglomerative clustering needs memory quadratic in the
+    number of segments, and only neighbouring segments' labels matter here. A file with fewer
+    segments (hours of speech) is clustered whole.
 
     Examples
     --------
@@ -589,18 +616,14 @@ def cluster_changes(
     >>> cluster_changes(np.array([1.0, 2.0, 3.0]), np.array([0.4, 0.4, 0.6]), sums, np.ones(4), clustering=SegmentClustering())
     array([2., 3.])
     """
-    from scipy.cluster.hierarchy import fcluster, linkage
-
+    if block < 2:
+        raise ValueError("block must be at least 2 segments")
     changes = np.asarray(changes, dtype=np.float64)
-    embedded = np.flatnonzero(np.asarray(counts) > 0)
-    labels = np.full(len(changes) + 1, -1)  # -1: no embedding, both boundaries kept
-    if len(embedded) == 1:
-        labels[embedded] = 0
-    elif len(embedded) > 1:
-        vectors = sums[embedded] / np.maximum(np.linalg.norm(sums[embedded], axis=1, keepdims=True), 1e-12)
-        tree = linkage(vectors, method=clustering.linkage, metric="cosine")
-        labels[embedded] = fcluster(tree, t=clustering.threshold, criterion="distance")
-    same = (labels[:-1] == labels[1:]) & (labels[:-1] >= 0)
+    n = len(changes) + 1
+    same = np.zeros(len(changes), dtype=bool)
+    for first in range(0, max(1, n - 1), block - 1):  # segments first .. first + block - 1
+        last = min(first + block, n)
+        same[first : last - 1] = _same_cluster(sums[first:last], counts[first:last], clustering)
     if clustering.keep_above is not None:
         same &= np.asarray(values) < clustering.keep_above
     return changes[~same]
