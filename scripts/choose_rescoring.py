@@ -48,13 +48,13 @@ import numpy as np
 from turnpoint.annotations import read_rttm, read_uem
 from turnpoint.audio import iter_audio
 from turnpoint.evaluation import hypothesis_changes, reference_changes
-from turnpoint.inference import score_file
+from turnpoint.inference import Scores, score_file
 from turnpoint.metrics import BoundaryScore, boundary_score
 from turnpoint.modelfile import Defaults, load_model, resolve_model_path, save_model
-from turnpoint.peaks import find_peaks, segments_from_changes, strict_local_maxima
+from turnpoint.peaks import segments_from_changes, strict_local_maxima
 from turnpoint.rescoring import (
     FRAMES_PER_SECOND, LINKAGES, SAMPLE_RATE, RescoringSettings, SegmentClustering, candidate_features, candidates, cluster_changes,
-    embedding_distances, fit_candidate_scorer, gather_segments, segment_embeddings,
+    embedding_distances, first_pass, fit_candidate_scorer, gather_segments, segment_embeddings,
 )
 
 TOLERANCE = 0.5
@@ -107,10 +107,7 @@ def candidate_mask(item: dict, settings: RescoringSettings) -> np.ndarray:
 def kept_changes(item: dict, frames: np.ndarray, values: np.ndarray, settings: RescoringSettings) -> tuple[np.ndarray, np.ndarray]:
     """Change times (s) kept by the first pass when ``values`` are the candidates' new scores, and their values."""
     step = float(item["frame_step"])
-    sparse = np.zeros(len(item["scores"]))
-    sparse[frames] = values
-    kept = find_peaks(sparse, frame_step=step, alpha=settings.threshold, min_duration=settings.min_duration)
-    return kept * step, sparse[kept]
+    return first_pass(Scores(item["scores"], step, float(item["duration"])), frames * step, values, settings=settings)
 
 
 def score_changes(item: dict, changes: np.ndarray) -> BoundaryScore:
@@ -187,8 +184,8 @@ def cost(items: list[dict], settings: RescoringSettings) -> float:
     return sum(int(candidate_mask(item, settings).sum()) for item in items) * frames_per_candidate
 
 
-def first_pass(item: dict, settings: RescoringSettings) -> tuple[np.ndarray, np.ndarray]:
-    """Changes and their values after the hand-set single pass (no learned scorer)."""
+def single_pass(item: dict, settings: RescoringSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Changes and their values after the hand-set first pass alone (no learned scorer)."""
     mask = candidate_mask(item, settings)
     frames = item["frames"][mask]
     values = settings.score(distances_of(item, settings.contexts, mask), item["scores"][frames], frames * float(item["frame_step"]),
@@ -198,7 +195,7 @@ def first_pass(item: dict, settings: RescoringSettings) -> tuple[np.ndarray, np.
 
 def clustered_segments(item: dict, settings: RescoringSettings, clustering: SegmentClustering, cache: Path) -> dict:
     """First-pass changes, their values and the segments' summed embeddings (cached per file and first pass)."""
-    changes, values = first_pass(item, settings)
+    changes, values = single_pass(item, settings)
     target = cache / "segments" / f"{item['audio'].stem}_{settings.threshold}_{settings.min_duration}_{clustering.window}_{clustering.step}.npz"
     if target.exists():
         data = dict(np.load(target))
@@ -218,7 +215,7 @@ def choose_clustering(items: list[dict], chosen: RescoringSettings, real: set[in
     without = [(("none", t, d), replace(chosen, threshold=float(t), min_duration=d))
                for t, d in itertools.product(THRESHOLDS, MIN_DURATIONS)]
     for key, settings in without:
-        per_file[key] = [score_changes(item, first_pass(item, settings)[0]) for item in items]
+        per_file[key] = [score_changes(item, single_pass(item, settings)[0]) for item in items]
     base = SegmentClustering()
     settings_of = dict(without)
     for threshold in CLUSTER_FIRST_THRESHOLDS:
@@ -260,7 +257,7 @@ def choose_clustering(items: list[dict], chosen: RescoringSettings, real: set[in
 
 
 def decode_settings(item: dict, settings: RescoringSettings) -> BoundaryScore:
-    return score_changes(item, first_pass(item, settings)[0])
+    return score_changes(item, single_pass(item, settings)[0])
 
 
 def main() -> None:
