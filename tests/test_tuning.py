@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -157,13 +158,23 @@ def _with_learned_scorer(path: Path) -> Path:
     rng = np.random.default_rng(0)
     features = np.column_stack([rng.uniform(0, 0.8, 400), rng.uniform(0, 1, 400), rng.normal(size=(400, 4))])
     scorer = fit_candidate_scorer(features, (features[:, 0] > 0.4).astype(np.float32), hidden=(4,), epochs=150)
-    rescoring = replace(shipped.defaults.rescoring, scorer=scorer, threshold=0.5)
+    rescoring = replace(shipped.defaults.rescoring, scorer=scorer, threshold=0.5, clustering=None)
     defaults = Defaults(alpha=shipped.defaults.alpha, min_duration=shipped.defaults.min_duration, rescoring=rescoring)
     return save_model(path, model=shipped.model, specifications=shipped.specifications, defaults=defaults)
 
 
-@pytest.mark.parametrize("learned", [False, True], ids=["shipped", "learned-scorer"])
-def test_tuning_the_hybrid_tunes_its_rescoring_and_detection_reproduces_the_sweep(tmp_path: Path, learned: bool):
+def _single_pass(path: Path) -> Path:
+    """The bundled default without its second pass."""
+    from turnpoint.modelfile import Defaults
+
+    shipped = load_model()
+    rescoring = shipped.defaults.rescoring.with_overrides(clustering=False)
+    defaults = Defaults(alpha=shipped.defaults.alpha, min_duration=shipped.defaults.min_duration, rescoring=rescoring)
+    return save_model(path, model=shipped.model, specifications=shipped.specifications, defaults=defaults)
+
+
+@pytest.mark.parametrize("learned,clustered", [(False, True), (False, False), (True, False)], ids=["shipped", "single-pass", "learned-scorer"])
+def test_tuning_the_hybrid_tunes_its_rescoring_and_detection_reproduces_the_sweep(tmp_path: Path, learned: bool, clustered: bool):
     import shutil
 
     import turnpoint
@@ -175,20 +186,27 @@ def test_tuning_the_hybrid_tunes_its_rescoring_and_detection_reproduces_the_swee
     for suffix in (".flac", ".rttm"):
         shutil.copy(example.with_suffix(suffix), tmp_path / example.with_suffix(suffix).name)
     files = collect_files(tmp_path)
-    model = _with_learned_scorer(tmp_path / "models" / "learned.safetensors") if learned else None
+    model = None  # the bundled default: it ships a second pass
+    if learned:
+        model = _with_learned_scorer(tmp_path / "models" / "learned.safetensors")
+    elif not clustered:
+        model = _single_pass(tmp_path / "models" / "single.safetensors")
     result = tune(files, model=model, out_dir=tmp_path / "tuned", criterion="boundary_f1", min_durations=[1.0, 1.5], plot=False)
     point = result.chosen["hybrid"]  # the model ships re-scoring, so that is what is tuned
     tuned = load_model(result.written["hybrid"])
     shipped = load_model(model)
-    assert tuned.defaults.rescoring.threshold == pytest.approx(point.alpha)
-    assert tuned.defaults.rescoring.min_duration == point.min_duration
-    assert tuned.defaults.rescoring.contexts == shipped.defaults.rescoring.contexts
-    assert (shipped.defaults.rescoring.scorer is not None) == learned
-    assert tuned.defaults.rescoring.scorer == shipped.defaults.rescoring.scorer  # a learned scorer is kept as it is
-    # a second pass is not swept, so the tuned copy is the tuned single pass (and says what it dropped)
-    assert tuned.defaults.rescoring.clustering is None
-    if shipped.defaults.rescoring.clustering is not None:
-        assert tuned.training["tuning"]["dropped"]["clustering"] == shipped.defaults.rescoring.clustering.to_dict()
+    before, after = shipped.defaults.rescoring, tuned.defaults.rescoring
+    if clustered:  # the second pass's cut is tuned, the first pass kept
+        assert before.clustering is not None and after.clustering.threshold == pytest.approx(min(point.alpha, 2.0))
+        assert (after.threshold, after.min_duration) == (before.threshold, before.min_duration)
+        assert replace(after.clustering, threshold=before.clustering.threshold) == before.clustering
+    else:  # the re-scoring threshold and min_duration are tuned
+        assert before.clustering is None and after.clustering is None
+        assert after.threshold == pytest.approx(point.alpha)
+        assert after.min_duration == point.min_duration
+    assert after.contexts == before.contexts
+    assert (before.scorer is not None) == learned
+    assert after.scorer == before.scorer  # a learned scorer is kept as it is
     assert tuned.defaults.alpha == shipped.defaults.alpha
     # Detecting with the tuned copy gives exactly the F1 the sweep reported for its point.
     detection = turnpoint.detect_changes(example, model=tuned)

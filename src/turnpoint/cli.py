@@ -133,7 +133,8 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder (tuned model/JSON, curves CSV, PNG, score cache)")
     p.add_argument("--systems", type=_formats, default=None,
                    help="comma-separated: hybrid,bilstm,bic,gaussian_divergence,glr,kernel_cpd,ge2e,ge2e_2.4s "
-                        "(default: what the model runs: hybrid for the bundled default, bilstm for a BiLSTM-only model)")
+                        "(default: what the model runs: hybrid for the bundled default, bilstm for a BiLSTM-only model; "
+                        "a hybrid with a second pass has that pass's cut tuned, --min-durations do not apply to it)")
     p.add_argument("--model", default=None, help="model file to tune (default: the bundled model)")
     p.add_argument("--criterion", choices=["coverage", "f_measure", "boundary_f1"], default="coverage", help="best coverage at --target-purity (default), best F(purity, coverage), or best boundary F1")
     p.add_argument("--target-purity", type=_finite_float, default=0.9)

@@ -578,19 +578,57 @@ def segment_embeddings(
     return sums, counts
 
 
-def _same_cluster(sums: np.ndarray, counts: np.ndarray, clustering: SegmentClustering) -> np.ndarray:
-    """For each boundary between consecutive segments: are both sides embedded and in one cluster?"""
-    from scipy.cluster.hierarchy import fcluster, linkage
+ALWAYS = 3.0  # separation of a change the second pass never drops (above any cosine distance, the largest cut is 2)
 
+
+def _neighbour_cophenetic(sums: np.ndarray, counts: np.ndarray, linkage_method: str) -> np.ndarray:
+    """Cophenetic distance between each two consecutive segments (ALWAYS where one has no embedding).
+
+    Two segments fall in one cluster when the tree is cut at ``t`` exactly when this distance is at
+    most ``t`` (scipy's ``fcluster(..., criterion="distance")``).
+    """
+    from scipy.cluster.hierarchy import cophenet, linkage
+
+    out = np.full(max(0, len(counts) - 1), ALWAYS)
     embedded = np.flatnonzero(np.asarray(counts) > 0)
-    labels = np.full(len(counts), -1)  # -1: no embedding, both boundaries kept
-    if len(embedded) == 1:
-        labels[embedded] = 0
-    elif len(embedded) > 1:
-        vectors = sums[embedded] / np.maximum(np.linalg.norm(sums[embedded], axis=1, keepdims=True), 1e-12)
-        tree = linkage(vectors, method=clustering.linkage, metric="cosine")
-        labels[embedded] = fcluster(tree, t=clustering.threshold, criterion="distance")
-    return (labels[:-1] == labels[1:]) & (labels[:-1] >= 0)
+    if len(embedded) < 2:
+        return out
+    vectors = sums[embedded] / np.maximum(np.linalg.norm(sums[embedded], axis=1, keepdims=True), 1e-12)
+    condensed = cophenet(linkage(vectors, method=linkage_method, metric="cosine"))
+    n = len(embedded)
+    k = np.flatnonzero(np.diff(embedded) == 1)  # consecutive segments both embedded: items k and k + 1
+    out[embedded[k]] = condensed[n * k - k * (k + 1) // 2]  # condensed index of the pair (k, k + 1)
+    return out
+
+
+def separation_scores(
+    values: np.ndarray, sums: np.ndarray, counts: np.ndarray, *, clustering: SegmentClustering, block: int = CLUSTER_BLOCK
+) -> np.ndarray:
+    """How far apart the second pass puts the two sides of each first-pass change: it keeps those above its cut.
+
+    The cophenetic distance of the two neighbouring segments in the clustering tree, or ALWAYS when a
+    side has no embedding or the change's re-scored value reaches ``keep_above``. Segments are
+    clustered ``block`` at a time (consecutive blocks share one segment, so every change is decided
+    inside one block): agglomerative clustering needs memory quadratic in the number of segments,
+    and only neighbouring segments matter here; hours of speech fit in one block.
+
+    Examples
+    --------
+    >>> a, b = np.eye(256)[0], np.eye(256)[1]
+    >>> sums = np.stack([a, a + 0.1 * b, b])  # segments A, A', B
+    >>> separation_scores(np.array([0.4, 0.4]), sums, np.ones(3), clustering=SegmentClustering(linkage="single")).round(3).tolist()
+    [0.005, 0.9]
+    """
+    if block < 2:
+        raise ValueError("block must be at least 2 segments")
+    n = len(counts)
+    separation = np.full(max(0, n - 1), ALWAYS)
+    for first in range(0, max(1, n - 1), block - 1):  # segments first .. first + block - 1
+        last = min(first + block, n)
+        separation[first : last - 1] = _neighbour_cophenetic(sums[first:last], counts[first:last], clustering.linkage)
+    if clustering.keep_above is not None:
+        separation[np.asarray(values) >= clustering.keep_above] = ALWAYS
+    return separation
 
 
 def cluster_changes(
@@ -604,11 +642,6 @@ def cluster_changes(
 ) -> np.ndarray:
     """The changes that separate two speaker clusters (or whose re-scored ``values`` reach ``keep_above``).
 
-    Segments are clustered ``block`` at a time (consecutive blocks share one segment, so every
-    boundary is decided inside one block): agglomerative clustering needs memory quadratic in the
-    number of segments, and only neighbouring segments' labels matter here. A file with fewer
-    segments (hours of speech) is clustered whole.
-
     Examples
     --------
     >>> a, b = np.eye(256)[0], np.eye(256)[1]
@@ -616,17 +649,8 @@ def cluster_changes(
     >>> cluster_changes(np.array([1.0, 2.0, 3.0]), np.array([0.4, 0.4, 0.6]), sums, np.ones(4), clustering=SegmentClustering())
     array([2., 3.])
     """
-    if block < 2:
-        raise ValueError("block must be at least 2 segments")
     changes = np.asarray(changes, dtype=np.float64)
-    n = len(changes) + 1
-    same = np.zeros(len(changes), dtype=bool)
-    for first in range(0, max(1, n - 1), block - 1):  # segments first .. first + block - 1
-        last = min(first + block, n)
-        same[first : last - 1] = _same_cluster(sums[first:last], counts[first:last], clustering)
-    if clustering.keep_above is not None:
-        same &= np.asarray(values) < clustering.keep_above
-    return changes[~same]
+    return changes[separation_scores(values, sums, counts, clustering=clustering, block=block) > clustering.threshold]
 
 
 def first_pass(scores: Scores, times: np.ndarray, values: np.ndarray, *, settings: RescoringSettings) -> tuple[np.ndarray, np.ndarray]:

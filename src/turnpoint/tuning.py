@@ -90,11 +90,12 @@ def _round(value: float) -> float:
 
 #: Systems tuned into a copy of the model file (the others into a small JSON)
 MODEL_SYSTEMS = ("hybrid", "bilstm")
+CURVES_VERSION = "2"  # in the cache key: 2 = a hybrid with a second pass is cached as separation scores
 
 
 def _cache_key(audio: Path, system: str, model: str | Path | None) -> str:
     stat = audio.stat()
-    parts = [str(audio.resolve()), str(stat.st_size), str(stat.st_mtime_ns), system]
+    parts = [str(audio.resolve()), str(stat.st_size), str(stat.st_mtime_ns), system, CURVES_VERSION]
     if system in MODEL_SYSTEMS:
         from turnpoint.modelfile import resolve_model_path
 
@@ -148,20 +149,37 @@ def score_files(
     return out, seconds
 
 
+def _second_pass(model: str | Path | None):
+    """The segment-clustering second pass the model ships, if any (then ``tune`` sweeps its cut)."""
+    from turnpoint.modelfile import load_model
+
+    rescoring = load_model(model).defaults.rescoring
+    return None if rescoring is None else rescoring.clustering
+
+
 def _hybrid_scorer(model: str | Path | None, device: str):
-    """The re-scored candidates as a sparse curve: thresholding its peaks reproduces :func:`rescore`."""
+    """The hybrid as a sparse curve whose peaks above a threshold are exactly what detection keeps.
+
+    Without a second pass: the re-scored candidates (the threshold is the re-scoring threshold).
+    With one: the first pass's changes, each valued by how far apart the clustering puts its two
+    sides (:func:`turnpoint.rescoring.separation_scores`; the threshold is the clustering cut).
+    """
     from turnpoint.inference import score_file
     from turnpoint.modelfile import load_model
-    from turnpoint.rescoring import RescoringSettings, rescore
+    from turnpoint.rescoring import RescoringSettings, first_pass, rescore, segment_embeddings, separation_scores
 
     loaded = load_model(model, device=device)
-    # the sweep thresholds the first pass; a second pass (segment clustering) is not swept (see write_tuned)
-    settings = (loaded.defaults.rescoring or RescoringSettings()).with_overrides(clustering=False)
+    shipped = loaded.defaults.rescoring or RescoringSettings()
+    single = shipped.with_overrides(clustering=False)
 
     def score(audio: str | Path) -> Scores:
         scores = score_file(audio, model=loaded.model, specifications=loaded.specifications)
-        _, times, values = rescore(audio, scores, settings=settings, device=device)
+        _, times, values = rescore(audio, scores, settings=single, device=device)
         sparse = np.zeros(len(scores.values), dtype=np.float32)
+        if shipped.clustering is not None:
+            times, kept = first_pass(scores, times, values, settings=single)
+            sums, counts = segment_embeddings(audio, times, duration=scores.duration, clustering=shipped.clustering, device=device)
+            values = separation_scores(kept, sums, counts, clustering=shipped.clustering)
         sparse[np.rint(times / scores.frame_step).astype(np.int64)] = values
         return Scores(sparse, scores.frame_step, scores.duration)
 
@@ -389,16 +407,17 @@ def write_tuned(
         raise TurnpointError("refusing to overwrite the model being tuned; write the tuned copy elsewhere", path=out_path)
     loaded = load_model(model)
     training = dict(loaded.training, tuning=dict(tuning, source_model=str(source)))
-    if system == "hybrid":  # the re-scoring threshold and spacing are tuned; the BiLSTM's peak picking is kept
+    if system == "hybrid":  # the re-scoring is tuned; the BiLSTM's peak picking is kept
+        from dataclasses import replace
+
         from turnpoint.rescoring import RescoringSettings
 
         shipped = loaded.defaults.rescoring or RescoringSettings()
-        if shipped.clustering is not None:
-            # The sweep scores the first pass alone (every threshold of it; the second pass would have to be
-            # run again for each): the tuned copy is that single pass, so that it gives the F1 the sweep reported.
-            logger.warning("%s has a segment-clustering second pass; the tuned copy is the tuned first pass without it", source.name)
-            training["tuning"]["dropped"] = {"clustering": shipped.clustering.to_dict()}
-        rescoring = shipped.with_overrides(threshold=float(point.alpha), min_duration=float(point.min_duration), clustering=False)
+        if shipped.clustering is None:  # the swept threshold and min_duration are the re-scoring's
+            rescoring = shipped.with_overrides(threshold=float(point.alpha), min_duration=float(point.min_duration))
+        else:  # the swept threshold is the second pass's cut (a cosine distance, at most 2); the first pass is kept
+            cut = float(np.clip(point.alpha, 1e-9, 2.0))
+            rescoring = replace(shipped, clustering=replace(shipped.clustering, threshold=cut))
         defaults = Defaults(alpha=loaded.defaults.alpha, min_duration=loaded.defaults.min_duration,
                             alpha_scale=loaded.defaults.alpha_scale, rescoring=rescoring)
         return save_model(out_path, model=loaded.model, specifications=loaded.specifications, defaults=defaults,
@@ -499,9 +518,9 @@ def tune(
 
     Writes ``<system>.curve.csv``, the tuned ``hybrid.safetensors`` / ``bilstm.safetensors`` (a
     copy of the model with new defaults) or ``<system>.json``, and ``purity_coverage.png``. Scores
-    are cached in ``out_dir/cache``. ``systems`` defaults to what the model runs: ``hybrid`` (its
-    re-scoring threshold and min_duration) for a model that ships re-scoring, ``bilstm`` (alpha and
-    min_duration) otherwise.
+    are cached in ``out_dir/cache``. ``systems`` defaults to what the model runs: ``hybrid`` for a
+    model that ships re-scoring (its re-scoring threshold and min_duration, or, when it has a
+    segment-clustering second pass, that pass's cut), ``bilstm`` (alpha and min_duration) otherwise.
     """
     if systems is None:
         from turnpoint.modelfile import load_model
@@ -522,8 +541,11 @@ def tune(
 
                 scale = load_model(model).defaults.alpha_scale
         scores, seconds = score_files(files, system=system, model=model, cache_dir=out_dir / "cache", device=device)
+        durations = min_durations
+        if system == "hybrid" and _second_pass(model) is not None:
+            durations = (0.0,)  # the cut is swept over the first pass's changes, already spaced by its min_duration
         curve = sweep(
-            files, scores, system=system, min_durations=min_durations, alpha_scale=scale,
+            files, scores, system=system, min_durations=durations, alpha_scale=scale,
             tolerance=tolerance, fill_gaps=fill_gaps, bridge=bridge,
         )
         chosen = select(curve, criterion=criterion, target_purity=target_purity)
