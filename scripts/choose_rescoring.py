@@ -208,6 +208,13 @@ def clustered_segments(item: dict, settings: RescoringSettings, clustering: Segm
     return data
 
 
+def adopt_second_pass(all_f1: float, single_pass_f1: float, standard_error: float, held_out_gains: list[float]) -> bool:
+    """The adoption rule: no worse than the single pass minus one standard error on all files, and a
+    held-out gain on the real files that is positive and at least one standard deviation."""
+    mean, spread = float(np.mean(held_out_gains)), float(np.std(held_out_gains))
+    return bool(all_f1 >= single_pass_f1 - standard_error and mean > 0 and mean >= spread)
+
+
 def choose_clustering(items: list[dict], chosen: RescoringSettings, real: set[int], cache: Path) -> tuple[RescoringSettings, dict]:
     """The second pass chosen on the real-voice files (indices ``real``) and its record; ``chosen`` if it is not adopted."""
     real_items = sorted(real)
@@ -251,8 +258,8 @@ def choose_clustering(items: list[dict], chosen: RescoringSettings, real: set[in
         "all_f1": round(f1(winner, everything), 4), "all_f1_single_pass": round(shipped.f1, 4), "standard_error": round(standard_error, 4),
         "held_out_gain_mean": round(float(np.mean(gains)), 4), "held_out_gain_sd": round(float(np.std(gains)), 4),
     }
-    adopted = f1(winner, everything) >= shipped.f1 - standard_error and np.mean(gains) > 0 and np.mean(gains) >= np.std(gains)
-    record["adopted"] = bool(adopted)
+    adopted = adopt_second_pass(f1(winner, everything), shipped.f1, standard_error, gains)
+    record["adopted"] = adopted
     return (settings_of[winner] if adopted else chosen), record
 
 
