@@ -22,6 +22,7 @@ Use processes (``turnpoint detect --jobs N``) to use more cores.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -29,7 +30,7 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,26 @@ def _cached_export(model: SpeakerChangeDetector, digest: str) -> bytes:
     return data
 
 
+@contextlib.contextmanager
+def full_float32() -> Iterator[None]:
+    """Inference in full float32 on a GPU: cuDNN's TF32 (on by default for its LSTMs and convolutions
+    on Ampere and later) off for the block, the other cuDNN flags kept.
+
+    With TF32 the GPU's scores differed from the CPU's by up to 1e-3 (speaker change) and 8e-2
+    (sound events), and one change in an hour flipped; without it 1e-5, and the outputs are the
+    same (``benchmarks/gpu.py``, H100), for 10-20 % of the GPU's speed. No effect on a CPU.
+
+    Examples
+    --------
+    >>> with full_float32():
+    ...     torch.backends.cudnn.allow_tf32
+    False
+    """
+    cudnn = torch.backends.cudnn
+    with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic, allow_tf32=False):
+        yield
+
+
 class TorchRunner:
     """Windows through ``model.scores`` on the model's device."""
 
@@ -144,7 +165,7 @@ class TorchRunner:
         self.device = _device(model)
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
+        with torch.inference_mode(), full_float32():
             batch = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self.device)
             return self.model.scores(batch).float().cpu().numpy()
 
@@ -220,4 +241,6 @@ def make_runner(model: SpeakerChangeDetector, backend: str = "auto", *, threads:
         return TorchRunner(model)
 
 
-__all__ = ["BACKENDS", "OnnxRunner", "TorchRunner", "export_onnx", "make_runner", "max_difference", "onnx_runner", "onnxruntime_available"]
+__all__ = [
+    "BACKENDS", "OnnxRunner", "TorchRunner", "export_onnx", "full_float32", "make_runner", "max_difference", "onnx_runner", "onnxruntime_available",
+]

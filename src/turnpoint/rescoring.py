@@ -403,6 +403,8 @@ def _right_embeddings(encoder, pieces: list[np.ndarray], lengths: list[list[int]
     """
     import torch
 
+    from turnpoint.fast import full_float32
+
     out: list[list[np.ndarray | None]] = [[None] * len(wanted) for wanted in lengths]
     by_length: dict[int, list[int]] = {}
     for index, piece in enumerate(pieces):
@@ -411,7 +413,8 @@ def _right_embeddings(encoder, pieces: list[np.ndarray], lengths: list[list[int]
         for first in range(0, len(indices), 64):
             chosen = indices[first : first + 64]
             batch = torch.from_numpy(np.stack([pieces[i] for i in chosen])).to(next(encoder.parameters()).device)
-            hidden, _ = encoder.lstm(batch)  # (batch, frame, hidden)
+            with full_float32():
+                hidden, _ = encoder.lstm(batch)  # (batch, frame, hidden)
             for row, index in enumerate(chosen):
                 for slot, n in enumerate(lengths[index]):
                     out[index][slot] = hidden[row, n - 1].clone()  # not a view: the batch's outputs can go

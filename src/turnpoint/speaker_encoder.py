@@ -289,7 +289,9 @@ def embed_segments(
         groups[shape[0]].append(index)
     out = np.zeros((len(segments), encoder.config.embedding_size), dtype=np.float32)
     parameter = next(encoder.parameters())
-    with torch.inference_mode():
+    from turnpoint.fast import full_float32
+
+    with torch.inference_mode(), full_float32():
         for length in sorted(groups):
             indices = groups[length]
             for first in range(0, len(indices), batch_size):

@@ -16,6 +16,7 @@ import torch
 
 from turnpoint.audio import DEFAULT_BLOCK_DURATION, iter_audio
 from turnpoint.events.model import SoundEventDetector
+from turnpoint.fast import full_float32
 from turnpoint.features import EventFeatureStream
 from turnpoint.inference import Scores, WindowAggregator
 from turnpoint.specs import Specifications
@@ -27,7 +28,7 @@ def _runner(model: SoundEventDetector) -> Callable[[np.ndarray], np.ndarray]:
     device = next(model.parameters()).device
 
     def run(batch: np.ndarray) -> np.ndarray:  # (batch, frame, dim) -> (batch, frame, classes)
-        with torch.inference_mode():
+        with torch.inference_mode(), full_float32():
             return model.scores(torch.from_numpy(np.ascontiguousarray(batch)).to(device)).float().cpu().numpy()
 
     return run
