@@ -174,3 +174,22 @@ def test_one_process_and_two_give_the_same_outputs(tmp_path):
     assert [r.changes for r in one.results] == [r.changes for r in two.results]
     assert _outputs(tmp_path / "one") == _outputs(tmp_path / "two")
     assert any(r.changes for r in one.results)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_gives_the_cpu_results():
+    import turnpoint
+    from turnpoint.events.api import detect_events
+
+    path = turnpoint.example_path()
+    for name in ("paper", None):  # the BiLSTM alone; the hybrid (re-scoring and its second pass on the GPU too)
+        cpu = turnpoint.detect_changes(path, model=turnpoint.load_model(name, device="cpu"))
+        cuda = turnpoint.detect_changes(path, model=turnpoint.load_model(name, device="cuda"))
+        np.testing.assert_allclose(cuda.scores.values, cpu.scores.values, atol=1e-4)
+        np.testing.assert_allclose(cuda.changes, cpu.changes, atol=1e-6)
+        if cpu.candidate_scores is not None:
+            np.testing.assert_allclose(cuda.candidate_scores, cpu.candidate_scores, atol=1e-4)
+    events = turnpoint.example_path().replace("two_speakers.flac", "events_example.flac")
+    cpu_events, cuda_events = detect_events(events, device="cpu"), detect_events(events, device="cuda")
+    np.testing.assert_allclose(cuda_events.scores, cpu_events.scores, atol=1e-4)
+    assert cuda_events.events == cpu_events.events
