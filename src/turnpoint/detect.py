@@ -154,9 +154,7 @@ def detect_changes(
     if chosen is None:
         changes = changes_from_scores(scores, **settings)
     else:
-        from turnpoint.rescoring import rescore
-
-        from turnpoint.rescoring import first_pass
+        from turnpoint.rescoring import first_pass, rescore
 
         changes, candidate_times, candidate_scores = rescore(audio, scores, settings=chosen, device=str(next(loaded.model.parameters()).device))
         settings["rescoring"] = chosen.to_dict()

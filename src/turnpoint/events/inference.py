@@ -8,7 +8,8 @@ with the end, through the speaker change detector's streaming :class:`turnpoint.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,17 @@ def _aggregator(model: SoundEventDetector, specifications: Specifications, batch
     return WindowAggregator(model, specifications, batch_size=batch_size, backend=_runner(model), outputs=model.config.n_classes)
 
 
+@contextlib.contextmanager
+def _evaluating(model: SoundEventDetector) -> Iterator[None]:
+    """The model in eval mode for the block (training validates with it), then back as it was."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def score_event_features(
     features: np.ndarray,
     *,
@@ -55,13 +67,9 @@ def score_event_features(
     >>> score_event_features(np.zeros((230, 129), np.float32), model=model, specifications=event_specifications(classes=("a", "b"))).shape
     (230, 2)
     """
-    was_training = model.training
-    model.eval()
-    try:
+    with _evaluating(model):
         aggregator = _aggregator(model, specifications, batch_size)
         return np.concatenate([aggregator.push(features), aggregator.finish()])
-    finally:
-        model.train(was_training)
 
 
 def score_event_blocks(
@@ -87,19 +95,15 @@ def score_event_blocks(
     """
     config = specifications.features
     stream = EventFeatureStream(config)
-    was_training = model.training
-    model.eval()
     parts: list[np.ndarray] = []
     n_samples = 0
-    try:
+    with _evaluating(model):
         aggregator = _aggregator(model, specifications, batch_size)
         for block in blocks:
             n_samples += len(block)
             parts.append(aggregator.push(stream.push(block)))
         parts.append(aggregator.push(stream.finish()))
         parts.append(aggregator.finish())
-    finally:
-        model.train(was_training)
     return Scores(np.concatenate(parts), config.frame_step, n_samples / config.sample_rate)
 
 
