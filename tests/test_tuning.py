@@ -193,6 +193,7 @@ def test_tuning_the_hybrid_tunes_its_rescoring_and_detection_reproduces_the_swee
         model = _single_pass(tmp_path / "models" / "single.safetensors")
     result = tune(files, model=model, out_dir=tmp_path / "tuned", criterion="boundary_f1", min_durations=[1.0, 1.5], plot=False)
     point = result.chosen["hybrid"]  # the model ships re-scoring, so that is what is tuned
+    assert result.swept["hybrid"] == ("second-pass cut" if clustered else "re-scoring threshold")
     tuned = load_model(result.written["hybrid"])
     shipped = load_model(model)
     before, after = shipped.defaults.rescoring, tuned.defaults.rescoring

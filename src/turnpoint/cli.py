@@ -386,7 +386,7 @@ def _run_tune(args: argparse.Namespace) -> int:
     )
     for system, point in result.chosen.items():
         print(
-            f"{system}: alpha {point.alpha:.4g}, min_duration {point.min_duration:g} -> purity {100 * point.purity:.1f}, "
+            f"{system}: {result.swept.get(system, 'alpha')} {point.alpha:.4g}, min_duration {point.min_duration:g} -> purity {100 * point.purity:.1f}, "
             f"coverage {100 * point.coverage:.1f}, boundary F1 {100 * point.f1:.1f} ({point.n_changes} changes); "
             f"written {result.written[system]}"
         )

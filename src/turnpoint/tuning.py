@@ -496,6 +496,7 @@ class TuneResult:
     chosen: dict[str, SweepPoint]
     written: dict[str, Path]
     seconds: dict[str, float]
+    swept: dict[str, str] = field(default_factory=dict)  # what a point's alpha is, per system
 
 
 def tune(
@@ -542,8 +543,10 @@ def tune(
                 scale = load_model(model).defaults.alpha_scale
         scores, seconds = score_files(files, system=system, model=model, cache_dir=out_dir / "cache", device=device)
         durations = min_durations
+        result.swept[system] = "re-scoring threshold" if system == "hybrid" else "alpha"
         if system == "hybrid" and _second_pass(model) is not None:
             durations = (0.0,)  # the cut is swept over the first pass's changes, already spaced by its min_duration
+            result.swept[system] = "second-pass cut"
         curve = sweep(
             files, scores, system=system, min_durations=durations, alpha_scale=scale,
             tolerance=tolerance, fill_gaps=fill_gaps, bridge=bridge,
