@@ -214,6 +214,39 @@ class _DeltaStream:
         return _delta_valid(tail, self.width) if len(tail) >= self.width else self.buffer[:0]
 
 
+class _FrameBuffer:
+    """Streamed samples, zero-padded by half a window at both ends as the whole-signal features are,
+    handed out as the (padded) samples of every frame that is now complete."""
+
+    def __init__(self, config: FeatureConfig):
+        self.config = config
+        self._samples = np.zeros(config.n_fft // 2, dtype=np.float32)  # left zero padding
+        self._samples_start = 0  # padded index of self._samples[0]
+        self._next_frame = 0
+        self.received = 0
+
+    def push(self, samples: np.ndarray) -> None:
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        self.received += len(samples)
+        self._samples = np.concatenate([self._samples, samples])
+
+    def finish(self) -> None:
+        self._samples = np.concatenate([self._samples, np.zeros(self.config.n_fft // 2, dtype=np.float32)])  # right padding
+
+    def take(self, *, final: bool) -> tuple[np.ndarray, int]:
+        """Padded samples from the next frame's start, and how many frames they complete (then dropped)."""
+        hop, n_fft = self.config.hop_length, self.config.n_fft
+        last = self.received // hop if final else (self._samples_start + len(self._samples) - n_fft) // hop
+        count = max(0, last - self._next_frame + 1)
+        local = self._samples[self._next_frame * hop - self._samples_start :]
+        if count:
+            self._next_frame += count
+            keep_from = self._next_frame * hop - self._samples_start
+            self._samples = self._samples[keep_from:]
+            self._samples_start += keep_from
+        return local[: (count - 1) * hop + n_fft] if count else local[:0], count
+
+
 class FeatureStream:
     """Feature extraction over a stream of sample blocks, equal to :func:`extract_features`.
 
@@ -229,10 +262,7 @@ class FeatureStream:
 
     def __init__(self, config: FeatureConfig | None = None):
         self.config = config or FeatureConfig()
-        self._samples = np.zeros(self.config.n_fft // 2, dtype=np.float32)  # left zero padding
-        self._samples_start = 0  # padded index of self._samples[0]
-        self._next_frame = 0
-        self._received = 0
+        self._buffer = _FrameBuffer(self.config)
         dim = self.config.n_mfcc + 1
         self._delta = _DeltaStream(self.config.delta_width, dim)
         self._delta2 = _DeltaStream(self.config.delta_width, dim)
@@ -240,22 +270,10 @@ class FeatureStream:
         self._pending_delta = np.zeros((0, dim), dtype=np.float32)
 
     def _cepstra(self, final: bool) -> np.ndarray:
-        hop, n_fft = self.config.hop_length, self.config.n_fft
-        available = self._samples_start + len(self._samples)
-        if final:
-            last = self._received // hop  # index of the last frame of the stream
-        else:
-            last = (available - n_fft) // hop
-        count = last - self._next_frame + 1
-        if count <= 0:
+        padded, count = self._buffer.take(final=final)
+        if count == 0:
             return np.zeros((0, self.config.n_mfcc + 1), dtype=np.float32)
-        local = self._next_frame * hop - self._samples_start
-        cepstra = _cepstra_from_padded(self._samples[local:], count, self.config)
-        self._next_frame += count
-        keep_from = self._next_frame * hop - self._samples_start
-        self._samples = self._samples[keep_from:]
-        self._samples_start += keep_from
-        return cepstra
+        return _cepstra_from_padded(padded, count, self.config)
 
     def _emit(self, cepstra: np.ndarray, delta: np.ndarray, delta2: np.ndarray) -> np.ndarray:
         self._pending_cepstra = np.concatenate([self._pending_cepstra, cepstra])
@@ -268,16 +286,14 @@ class FeatureStream:
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Add mono samples; return the feature frames that are now final, (frames, 35)."""
-        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-        self._received += len(samples)
-        self._samples = np.concatenate([self._samples, samples])
+        self._buffer.push(samples)
         cepstra = self._cepstra(final=False)
         delta = self._delta.push(cepstra)
         return self._emit(cepstra, delta, self._delta2.push(delta))
 
     def finish(self) -> np.ndarray:
         """Flush the end of the stream (right zero padding, edge-repeated deltas)."""
-        self._samples = np.concatenate([self._samples, np.zeros(self.config.n_fft // 2, dtype=np.float32)])
+        self._buffer.finish()
         cepstra = self._cepstra(final=True)
         delta = np.concatenate([self._delta.push(cepstra), self._delta.finish()])
         delta2 = np.concatenate([self._delta2.push(delta), self._delta2.finish()])
@@ -377,27 +393,15 @@ class EventFeatureStream:
         if config.n_mels <= config.n_mfcc:
             raise ValueError(f"event features need n_mels > n_mfcc (got n_mels={config.n_mels}, n_mfcc={config.n_mfcc})")
         self.config = config
-        self._samples = np.zeros(config.n_fft // 2, dtype=np.float32)  # left zero padding
-        self._samples_start = 0  # padded index of self._samples[0]
-        self._next_frame = 0
-        self._received = 0
+        self._buffer = _FrameBuffer(config)
         self._delta = _DeltaStream(config.delta_width, config.n_mfcc)
         self._pending = np.zeros((0, config.n_mfcc + 1), dtype=np.float32)  # cepstra + ZCR waiting for their delta
 
     def _frames(self, final: bool) -> tuple[np.ndarray, np.ndarray]:
-        hop, n_fft = self.config.hop_length, self.config.n_fft
-        last = self._received // hop if final else (self._samples_start + len(self._samples) - n_fft) // hop
-        count = last - self._next_frame + 1
-        if count <= 0:
+        padded, count = self._buffer.take(final=final)
+        if count == 0:
             return np.zeros((0, self.config.n_mfcc), dtype=np.float32), np.zeros(0, dtype=np.float32)
-        local = self._samples[self._next_frame * hop - self._samples_start :]
-        cepstra = _cepstra_from_padded(local, count, self.config)[:, : self.config.n_mfcc]
-        zcr = _zcr_from_padded(local[: (count - 1) * hop + n_fft], count, self.config)
-        self._next_frame += count
-        keep_from = self._next_frame * hop - self._samples_start
-        self._samples = self._samples[keep_from:]
-        self._samples_start += keep_from
-        return cepstra, zcr
+        return _cepstra_from_padded(padded, count, self.config)[:, : self.config.n_mfcc], _zcr_from_padded(padded, count, self.config)
 
     def _emit(self, cepstra: np.ndarray, zcr: np.ndarray, delta: np.ndarray) -> np.ndarray:
         self._pending = np.concatenate([self._pending, np.concatenate([cepstra, zcr[:, None]], axis=1)])
@@ -406,14 +410,12 @@ class EventFeatureStream:
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Add mono samples; return the frames that are now final, (frames, 2 * n_mfcc + 1)."""
-        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-        self._received += len(samples)
-        self._samples = np.concatenate([self._samples, samples])
+        self._buffer.push(samples)
         cepstra, zcr = self._frames(final=False)
         return self._emit(cepstra, zcr, self._delta.push(cepstra))
 
     def finish(self) -> np.ndarray:
         """Flush the end of the stream (right zero padding, edge-repeated Δ)."""
-        self._samples = np.concatenate([self._samples, np.zeros(self.config.n_fft // 2, dtype=np.float32)])
+        self._buffer.finish()
         cepstra, zcr = self._frames(final=True)
         return self._emit(cepstra, zcr, np.concatenate([self._delta.push(cepstra), self._delta.finish()]))
