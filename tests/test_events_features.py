@@ -60,3 +60,53 @@ def test_streamed_event_features_equal_the_whole_signal_s(n, block):
 def test_event_feature_stream_refuses_too_few_mels():
     with pytest.raises(ValueError, match="n_mels > n_mfcc"):
         EventFeatureStream(FeatureConfig(n_mels=40, n_mfcc=40))
+
+
+def test_logmel_features_are_the_energies_whose_dct_gives_the_mfcc():
+    from turnpoint.events.features import EVENT_LOGMEL_FEATURES
+    from turnpoint.features import _analysis_matrices
+
+    x = np.random.default_rng(4).normal(scale=0.1, size=16000).astype(np.float32)
+    features = event_features(x, config=EVENT_LOGMEL_FEATURES)
+    assert features.shape == (51, 129)
+    log_mel = features[:, :64]
+    cepstral = FeatureConfig(**{**EVENT_LOGMEL_FEATURES.to_dict(), "coefficients": "mfcc", "n_mfcc": 20})
+    np.testing.assert_allclose(log_mel @ _analysis_matrices(cepstral)[2], static_cepstra(x, cepstral), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(features[:, 64:128], _delta_edge(log_mel, 9), rtol=1e-5, atol=1e-4)
+    # a 1 kHz tone lights up the bands around 1 kHz, not the others
+    tone = np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000).astype(np.float32)
+    band_energy = event_features(tone, config=EVENT_LOGMEL_FEATURES)[25, :64]
+    from turnpoint.features import slaney_mel_filterbank
+
+    filters = slaney_mel_filterbank(sample_rate=16000, n_fft=EVENT_LOGMEL_FEATURES.n_fft, n_mels=64, fmin=20.0, fmax=8000.0)
+    peak_hz = np.argmax(filters, axis=0)[np.argmax(band_energy)] * 16000 / EVENT_LOGMEL_FEATURES.n_fft
+    assert abs(peak_hz - 1000) < 100
+
+
+@pytest.mark.parametrize("block", [1, 319, 1601])
+def test_streamed_logmel_features_equal_the_whole_signal(block):
+    from turnpoint.events.features import EVENT_LOGMEL_FEATURES
+
+    x = np.random.default_rng(block).normal(scale=0.1, size=16001).astype(np.float32)
+    stream = EventFeatureStream(EVENT_LOGMEL_FEATURES)
+    streamed = np.concatenate([*(stream.push(x[i : i + block]) for i in range(0, len(x), block)), stream.finish()])
+    np.testing.assert_allclose(streamed, event_features(x, config=EVENT_LOGMEL_FEATURES), rtol=1e-4, atol=1e-4)
+
+
+def test_logmel_settings_are_checked():
+    from turnpoint.events.features import event_feature_config
+    from turnpoint.features import FeatureStream, extract_features
+
+    with pytest.raises(ValueError, match="coefficients must be one of"):
+        FeatureConfig(coefficients="mel")
+    with pytest.raises(ValueError, match="n_mfcc must equal n_mels"):
+        event_features(np.zeros(800, np.float32), config=FeatureConfig(n_mels=40, n_mfcc=20, coefficients="logmel"))
+    with pytest.raises(ValueError, match="speaker change features are cepstral"):
+        extract_features(np.zeros(800, np.float32), config=FeatureConfig(n_mels=40, n_mfcc=40, coefficients="logmel"))
+    with pytest.raises(ValueError, match="speaker change features are cepstral"):
+        FeatureStream(FeatureConfig(n_mels=40, n_mfcc=40, coefficients="logmel"))
+    with pytest.raises(ValueError, match="'mfcc' or 'logmel'"):
+        event_feature_config("mel")
+    # the default is left out of model headers, so MFCC models read as before; log-mel is written
+    assert "coefficients" not in FeatureConfig().to_dict()
+    assert event_feature_config("logmel").to_dict()["coefficients"] == "logmel"

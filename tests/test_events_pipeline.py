@@ -196,6 +196,47 @@ def test_train_command_takes_the_conv_kernel(data, tmp_path):
     assert load_event_model(out / "model.safetensors").model.config.conv_kernel == 64
 
 
+def test_a_logmel_model_trains_saves_and_scores_files_with_its_own_features(data, tmp_path):
+    import soundfile as sf
+
+    from turnpoint.cli import main
+    from turnpoint.events.api import detect_events
+    from turnpoint.events.features import EVENT_FEATURES, EVENT_LOGMEL_FEATURES, file_features
+    from turnpoint.events.inference import score_event_features
+    from turnpoint.events.modelfile import load_event_model
+
+    train, val = data
+    out = tmp_path / "logmel"
+    assert main(["--quiet", "train", "--task", "events", str(train), "--validation", str(val), "--out", str(out), "--epochs", "1",
+                 "--batch-size", "8", "--chunks-per-epoch", "8", "--features", "logmel", "--event-pos-weight", "sqrt"]) == 0
+    loaded = load_event_model(out / "model.safetensors")
+    assert loaded.specifications.features == EVENT_LOGMEL_FEATURES
+    assert loaded.training["config"]["features"] == "logmel" and loaded.training["config"]["pos_weight"] == "sqrt"
+    audio = sorted(Path(val).glob("*.wav"))[0]
+    detection = detect_events(audio, model=out / "model.safetensors")
+    logmel, _ = file_features(audio, config=EVENT_LOGMEL_FEATURES)
+    expected = score_event_features(logmel, model=loaded.model, specifications=loaded.specifications)
+    np.testing.assert_allclose(detection.scores, expected, atol=1e-5)
+    mfcc, _ = file_features(audio, config=EVENT_FEATURES)
+    assert np.abs(score_event_features(mfcc, model=loaded.model, specifications=loaded.specifications) - expected).max() > 1e-3
+    # a header that claims log-mel for a speaker change model, or log-mel with n_mfcc != n_mels, is refused naming the file
+    import json
+    import struct
+
+    raw = (out / "model.safetensors").read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + length])
+    config = json.loads(header["__metadata__"]["turnpoint"])
+    config["specifications"]["features"]["n_mels"] = 96
+    header["__metadata__"]["turnpoint"] = json.dumps(config)
+    body = json.dumps(header).encode()
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(struct.pack("<Q", len(body)) + body + raw[8 + length :])
+    with pytest.raises(TurnpointError, match="bad.safetensors.*log-mel"):
+        load_event_model(bad)
+    assert main(["summary", "--task", "events", "--model", str(out / "model.safetensors")]) == 0
+
+
 @pytest.mark.parametrize("seconds", [0.7, 2.0, 23.3])
 def test_streamed_file_scores_equal_whole_file_scores(tmp_path, seconds):
     import soundfile as sf

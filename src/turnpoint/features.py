@@ -114,7 +114,10 @@ def frame_times(count: int, config: FeatureConfig) -> np.ndarray:
 
 
 def _cepstra_from_padded(padded: np.ndarray, count: int, config: FeatureConfig) -> np.ndarray:
-    """c0..c11 for ``count`` frames of an already padded signal (..., samples) -> (..., count, 12)."""
+    """c0..c11 for ``count`` frames of an already padded signal (..., samples) -> (..., count, 12).
+
+    With ``config.coefficients == "logmel"`` the log-mel energies themselves, (..., count, n_mels).
+    """
     window, _, dct = _analysis_matrices(config)
     band, filters = _mel_band(config)
     frames = np.lib.stride_tricks.sliding_window_view(padded, config.n_fft, axis=-1)
@@ -122,7 +125,7 @@ def _cepstra_from_padded(padded: np.ndarray, count: int, config: FeatureConfig) 
     spectrum = scipy.fft.rfft(frames * window, axis=-1)[..., band]  # float32 in: complex64 out
     power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32, copy=False)
     log_mel = np.log(np.maximum(power @ filters, LOG_FLOOR))
-    return log_mel @ dct
+    return log_mel if config.coefficients == "logmel" else log_mel @ dct
 
 
 def static_cepstra(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
@@ -156,6 +159,18 @@ def _assemble(cepstra: np.ndarray, delta: np.ndarray, delta2: np.ndarray) -> np.
     ).astype(np.float32, copy=False)
 
 
+def _require_cepstra(config: FeatureConfig) -> None:
+    if config.coefficients != "mfcc":
+        raise ValueError(f"speaker change features are cepstral; coefficients={config.coefficients!r} is for event features")
+
+
+def _check_event_config(config: FeatureConfig) -> None:
+    if config.coefficients == "logmel" and config.n_mels != config.n_mfcc:
+        raise ValueError(f"log-mel event features use every band: n_mfcc must equal n_mels (got {config.n_mfcc} and {config.n_mels})")
+    if config.coefficients == "mfcc" and config.n_mels <= config.n_mfcc:
+        raise ValueError(f"event features need n_mels > n_mfcc (got n_mels={config.n_mels}, n_mfcc={config.n_mfcc})")
+
+
 def extract_features(samples: np.ndarray, *, config: FeatureConfig | None = None) -> np.ndarray:
     """35-dim features of a whole signal; works on a batch of equal-length signals too.
 
@@ -179,6 +194,7 @@ def extract_features(samples: np.ndarray, *, config: FeatureConfig | None = None
     (4, 32, 35)
     """
     config = config or FeatureConfig()
+    _require_cepstra(config)
     cepstra = static_cepstra(samples, config)
     delta = _delta_edge(cepstra, config.delta_width)
     delta2 = _delta_edge(delta, config.delta_width)
@@ -262,6 +278,7 @@ class FeatureStream:
 
     def __init__(self, config: FeatureConfig | None = None):
         self.config = config or FeatureConfig()
+        _require_cepstra(self.config)
         self._buffer = _FrameBuffer(self.config)
         dim = self.config.n_mfcc + 1
         self._delta = _DeltaStream(self.config.delta_width, dim)
@@ -345,7 +362,8 @@ def event_features(samples: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     Columns are c0..c(n_mfcc-1) (the first ``n_mfcc`` cepstra, energy included), their Δ (the same
     ±``delta_width // 2``-frame regression with edge repetition as :func:`extract_features`), and
     the zero-crossing rate: ``2 * n_mfcc + 1`` columns (129 for ``n_mfcc=64``). Needs
-    ``config.n_mels > config.n_mfcc``.
+    ``config.n_mels > config.n_mfcc``; with ``config.coefficients == "logmel"`` the first columns
+    are the ``n_mels`` log-mel energies instead (``n_mfcc == n_mels``).
 
     Parameters
     ----------
@@ -365,8 +383,7 @@ def event_features(samples: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     >>> event_features(np.zeros(16000, dtype=np.float32), config=cfg).shape
     (51, 129)
     """
-    if config.n_mels <= config.n_mfcc:
-        raise ValueError(f"event features need n_mels > n_mfcc (got n_mels={config.n_mels}, n_mfcc={config.n_mfcc})")
+    _check_event_config(config)
     cepstra = static_cepstra(samples, config)[..., : config.n_mfcc]
     delta = _delta_edge(cepstra, config.delta_width)
     zcr = zero_crossing_rate(samples, config)[..., None]
@@ -390,8 +407,7 @@ class EventFeatureStream:
     """
 
     def __init__(self, config: FeatureConfig):
-        if config.n_mels <= config.n_mfcc:
-            raise ValueError(f"event features need n_mels > n_mfcc (got n_mels={config.n_mels}, n_mfcc={config.n_mfcc})")
+        _check_event_config(config)
         self.config = config
         self._buffer = _FrameBuffer(config)
         self._delta = _DeltaStream(config.delta_width, config.n_mfcc)

@@ -7,6 +7,9 @@ from typing import Any, TypeVar
 
 ConfigT = TypeVar("ConfigT", bound="JsonConfig")
 
+#: What the static coefficients of a frame are: cepstra (DCT of the log-mel energies) or the log-mel energies.
+COEFFICIENTS = ("mfcc", "logmel")
+
 
 class JsonConfig:
     """JSON round trip for the frozen architecture dataclasses (tuples travel as lists).
@@ -53,6 +56,13 @@ class FeatureConfig:
     fmin: float = 130.0
     fmax: float = 6854.0
     delta_width: int = 9
+    # "mfcc", or "logmel": the first n_mfcc log-mel band energies without the DCT (event features
+    # only, with n_mfcc == n_mels; a frequency-resolved input for tones over tonal backgrounds)
+    coefficients: str = "mfcc"
+
+    def __post_init__(self) -> None:
+        if self.coefficients not in COEFFICIENTS:
+            raise ValueError(f"coefficients must be one of {', '.join(COEFFICIENTS)}, not {self.coefficients!r}")
 
     @classmethod
     def released_code(cls) -> FeatureConfig:
@@ -80,7 +90,10 @@ class FeatureConfig:
         return 3 * self.n_mfcc + 2
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if data["coefficients"] == "mfcc":
+            del data["coefficients"]  # the default is left out, so MFCC model files read in older versions too
+        return data
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,8 @@ def run_train(args: argparse.Namespace) -> int:
                                  chunks_per_epoch=args.chunks_per_epoch, seed=args.seed,
                                  frames=getattr(args, "event_frames", 100) or 100,
                                  bidirectional=bool(getattr(args, "bidirectional", False)),
-                                 conv_kernel=getattr(args, "conv_kernel", None) or 16)
+                                 conv_kernel=getattr(args, "conv_kernel", None) or 16,
+                                 features=getattr(args, "features", "mfcc"), pos_weight=getattr(args, "event_pos_weight", "none"))
     path = train_events(args.train, out_dir=args.out, validation_source=args.validation, classes=classes, config=config,
                         resume=args.resume, device=args.device, show_progress=not args.quiet)
     print(f"best model: {path}")
@@ -112,7 +113,8 @@ def run_summary(args: argparse.Namespace) -> int:
         loaded = load_event_model(args.model)
         print(f"model: {loaded.path}")
         print("decoding: " + json.dumps({k: v.to_dict() for k, v in loaded.decode.items()}))
-        print(loaded.model.summary(frames=frames))
+        logmel = loaded.specifications.features.coefficients == "logmel"
+        print(loaded.model.summary(frames=frames, input_name="log-mel" if logmel else "MFCC"))
     else:
         print(SoundEventDetector(SoundEventConfig()).summary(frames=frames))
     return 0

@@ -188,13 +188,15 @@ class SoundEventDetector(nn.Module):
             count += self.norm.running_mean.numel() + self.norm.running_var.numel()
         return count
 
-    def summary(self, *, frames: int | None = None) -> str:
+    def summary(self, *, frames: int | None = None, input_name: str = "MFCC") -> str:
         """Keras-style layer table with output shapes and parameter counts (see :func:`summarize_events`)."""
-        return summarize_events(self, frames=frames)
+        return summarize_events(self, frames=frames, input_name=input_name)
 
 
-def summarize_events(model: SoundEventDetector, *, frames: int | None = None) -> str:
+def summarize_events(model: SoundEventDetector, *, frames: int | None = None, input_name: str = "MFCC") -> str:
     """Render the layer table of ``model`` on a (None, frames, input_dim) input.
+
+    ``input_name`` labels input A (the model file's features say which: "MFCC" or "log-mel").
 
     Shapes are measured by running a dummy batch through the layers, so they are the real ones.
 
@@ -231,7 +233,7 @@ def summarize_events(model: SoundEventDetector, *, frames: int | None = None) ->
     lstm_keras = directions * keras_lstm_parameters(config.conv_filters, config.lstm_units)
     bn_torch = count(model.norm) + 2 * config.conv_filters
     rows = [
-        ("Input A: MFCC", f"(None, {t}, {n})", 0, 0),
+        (f"Input A: {input_name}", f"(None, {t}, {n})", 0, 0),
         ("  fold frames into batch", f"(None·{t}, 1, {n})", 0, 0),
         (f"  Conv1d {config.conv_filters}x{config.conv_kernel} ReLU per frame", shape(conv, folded_axis=True), count(model.frame_conv), count(model.frame_conv)),
         (f"  max over {config.conv_positions} positions", f"(None, {t}, {pooled.shape[-1]})", 0, 0),

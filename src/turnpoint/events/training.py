@@ -27,12 +27,12 @@ from tqdm.auto import tqdm
 from turnpoint.errors import TurnpointError
 from turnpoint.events.annotations import Event, audio_key, check_events_within, read_events
 from turnpoint.events.decode import decode_scores, tune_decoding
-from turnpoint.events.features import EVENT_FEATURES, event_specifications, file_features
+from turnpoint.events.features import event_feature_config, event_specifications, file_features
 from turnpoint.events.inference import score_event_features
 from turnpoint.events.metrics import event_based, segment_based
 from turnpoint.events.model import SoundEventConfig, SoundEventDetector
 from turnpoint.events.modelfile import load_event_model, save_event_model
-from turnpoint.specs import Specifications
+from turnpoint.specs import FeatureConfig, Specifications
 from turnpoint.training import CHECKPOINT_NAME, MODEL_NAME, _load_checkpoint, _save_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class EventTrainingConfig:
     grad_clip: float = 1.0
     pos_weight: str = "none"  # "sqrt": positive frames of class c weighted sqrt(negatives / positives), 1 to 10
     conv_kernel: int = 16  # the frame convolution's width over the 64 MFCC (seed 004: 16; 64 = one position, no max-pooling)
+    features: str = "mfcc"  # input A: "mfcc" (seed 004) or "logmel" (64 log-mel band energies)
 
 
 def collect_event_files(source: str | Path, *, annotations: str | Path | None = None, labels: Sequence[str] | None = None) -> list[EventFile]:
@@ -150,11 +151,11 @@ class _Prepared:
     duration: float
 
 
-def _prepare(items: Sequence[EventFile], classes: Sequence[str], show_progress: bool, desc: str) -> list[_Prepared]:
+def _prepare(items: Sequence[EventFile], classes: Sequence[str], config: FeatureConfig, show_progress: bool, desc: str) -> list[_Prepared]:
     out = []
     for item in tqdm(items, desc=desc, disable=not show_progress, leave=False):
-        features, duration = file_features(item.audio, config=EVENT_FEATURES)
-        targets = frame_targets(item.events, classes=classes, n_frames=len(features), frame_step=EVENT_FEATURES.frame_step)
+        features, duration = file_features(item.audio, config=config)
+        targets = frame_targets(item.events, classes=classes, n_frames=len(features), frame_step=config.frame_step)
         out.append(_Prepared(item.key, features, targets, list(item.events), duration))
     return out
 
@@ -257,12 +258,17 @@ def train_events(
     unknown = sorted({e.label for f in validation_items for e in f.events} - set(classes))
     if unknown:
         logger.warning("validation labels not in the training classes are ignored: %s", ", ".join(unknown))
-    specifications = event_specifications(classes=classes, frames=config.frames)
-    architecture = SoundEventConfig(classes=classes, frames=config.frames, bidirectional=config.bidirectional, conv_kernel=config.conv_kernel)
+    try:
+        feature_config = event_feature_config(config.features)
+    except ValueError as error:
+        raise TurnpointError(str(error)) from None
+    specifications = event_specifications(classes=classes, frames=config.frames, features=feature_config)
+    architecture = SoundEventConfig(n_mfcc=feature_config.n_mfcc, classes=classes, frames=config.frames, bidirectional=config.bidirectional,
+                                    conv_kernel=config.conv_kernel)
     if not 1 <= architecture.conv_kernel <= architecture.n_mfcc:
         raise TurnpointError(f"conv_kernel must be 1 to {architecture.n_mfcc}, not {architecture.conv_kernel}")
-    prepared = _prepare(train_items, classes, show_progress, "features (train)")
-    prepared_val = _prepare(validation_items, classes, show_progress, "features (validation)")
+    prepared = _prepare(train_items, classes, feature_config, show_progress, "features (train)")
+    prepared_val = _prepare(validation_items, classes, feature_config, show_progress, "features (validation)")
     total_frames = sum(len(p.features) for p in prepared)
     chunks_per_epoch = config.chunks_per_epoch or max(config.batch_size, 2 * total_frames // config.frames)
 
@@ -355,7 +361,7 @@ def tune_event_model(
         prepared_val = list(validation)
     else:
         items = list(validation) if isinstance(validation, (list, tuple)) else collect_event_files(validation)
-        prepared_val = _prepare(items, classes, show_progress, "features (validation)")
+        prepared_val = _prepare(items, classes, specifications.features, show_progress, "features (validation)")
     scores, _, _ = _evaluate(best.model, prepared_val, specifications)
     reference = {p.key: p.events for p in prepared_val}
     durations = {p.key: p.duration for p in prepared_val}
