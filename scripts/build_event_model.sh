@@ -24,19 +24,9 @@ fi
 rm -rf "$DATA/train" "$DATA/validation"
 python scripts/make_event_data.py --raw "$DATA/raw" --voices "$VOICES" --out "$DATA"
 rm -rf "$RUN"
-# = turnpoint train --task events "$DATA/train" --validation "$DATA/validation" --out "$RUN" --epochs "$EPOCHS"
-#   --batch-size 64 --learning-rate 0.002 --chunks-per-epoch 1280 --seed 0 --threads 1 --bidirectional --conv-kernel 64,
-# plus pos_weight="sqrt" (rare classes' positive frames weighted up: beeps are a few frames each), which the CLI has no flag for
-DATA="$DATA" RUN="$RUN" EPOCHS="$EPOCHS" python - <<'PY'
-import logging, os, torch
-torch.set_num_threads(1)
-logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-from turnpoint.events.training import EventTrainingConfig, train_events
-config = EventTrainingConfig(epochs=int(os.environ["EPOCHS"]), batch_size=64, learning_rate=0.002, chunks_per_epoch=1280, seed=0,
-                             bidirectional=True, conv_kernel=64, pos_weight="sqrt")
-data = os.environ["DATA"]
-print("best model:", train_events(f"{data}/train", validation_source=f"{data}/validation", out_dir=os.environ["RUN"], config=config, show_progress=False))
-PY
+turnpoint train --task events "$DATA/train" --validation "$DATA/validation" --out "$RUN" --epochs "$EPOCHS" \
+  --batch-size 64 --learning-rate 0.002 --chunks-per-epoch 1280 --seed 0 --threads 1 \
+  --bidirectional --conv-kernel 64 --event-pos-weight sqrt
 cp "$RUN/model.safetensors" src/turnpoint/models/events_default.safetensors
 turnpoint summary --task events --model src/turnpoint/models/events_default.safetensors
 turnpoint evaluate --task events "$DATA/test/events.tsv" "$DATA/test" --durations "$DATA/test/durations.tsv" --json "$RUN/test_report.json"
