@@ -26,7 +26,7 @@ python scripts/make_event_data.py --raw "$DATA/raw" --voices "$VOICES" --out "$D
 rm -rf "$RUN"
 turnpoint train --task events "$DATA/train" --validation "$DATA/validation" --out "$RUN" --epochs "$EPOCHS" \
   --batch-size 64 --learning-rate 0.002 --chunks-per-epoch 1280 --seed 0 --threads 1 \
-  --bidirectional --conv-kernel 64 --event-pos-weight sqrt
+  --bidirectional --conv-kernel 64 --event-pos-weight sqrt --features logmel
 cp "$RUN/model.safetensors" src/turnpoint/models/events_default.safetensors
 turnpoint summary --task events --model src/turnpoint/models/events_default.safetensors
 turnpoint evaluate --task events "$DATA/test/events.tsv" "$DATA/test" --durations "$DATA/test/durations.tsv" --json "$RUN/test_report.json"

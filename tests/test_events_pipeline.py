@@ -252,7 +252,7 @@ def test_streamed_file_scores_equal_whole_file_scores(tmp_path, seconds):
     path = tmp_path / "mix.flac"
     sf.write(path, x.astype(np.float32), SR)
     loaded = load_event_model(None)
-    features, duration = file_features(path)
+    features, duration = file_features(path, config=loaded.specifications.features)
     whole = score_event_features(features, model=loaded.model, specifications=loaded.specifications)
     for block in (0.33, 5.0, 60.0):
         streamed = score_event_file(path, model=loaded.model, specifications=loaded.specifications, block_duration=block)
