@@ -150,6 +150,9 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rttm", default=None, help="RTTM file or folder (default: beside the audio)")
     p.add_argument("--uem", default=None, help="UEM file or folder (default: beside the audio, if any)")
     p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--task", choices=["changes", "events"], default="changes",
+                   help="events: tune a sound event model's per-class decoding (onset/offset, min duration, gap, onset refinement) "
+                        "on DEV (audio + event TSV); writes OUT/events_tuned.safetensors")
 
 
 def _add_baseline(sub: argparse._SubParsersAction) -> None:
@@ -376,6 +379,10 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _run_tune(args: argparse.Namespace) -> int:
+    if args.task == "events":
+        from turnpoint.events.cli import run_tune
+
+        return run_tune(args)
     from turnpoint.training import collect_files
     from turnpoint.tuning import tune
 

@@ -120,6 +120,28 @@ def run_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_tune(args: argparse.Namespace) -> int:
+    """``turnpoint tune --task events DEV --out OUT [--model M]``: per-class decoding tuned on DEV."""
+    from turnpoint.events.modelfile import load_event_model
+    from turnpoint.events.training import tune_event_model
+
+    if args.systems:
+        raise TurnpointError("--systems is for speaker change tuning; --task events tunes the event model's decoding")
+    source = load_event_model(args.model).path
+    target = Path(args.out) / "events_tuned.safetensors"
+    if target.resolve() == Path(source).resolve():
+        raise TurnpointError("the tuned model would overwrite the model being tuned; choose another --out", path=target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tuned = load_event_model(tune_event_model(source, args.dev, out_path=target, show_progress=not args.quiet))
+    for label, params in tuned.decode.items():
+        print(f"{label}: onset {params.onset:g}, offset {params.offset:g}, min_duration {params.min_duration:g}, "
+              f"min_gap {params.min_gap:g}, start_ratio {params.start_ratio:g}")
+    scores = tuned.training.get("validation_tuned", {})
+    print(f"on {args.dev}: event F1 {scores.get('event_f1', float('nan')):.3f}, segment F1 {scores.get('segment_f1', float('nan')):.3f}; "
+          f"written {target}")
+    return 0
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     """``turnpoint evaluate --task events REFERENCE.tsv AUDIO_OR_DETECTIONS``."""
     from turnpoint.events.annotations import read_events
