@@ -64,7 +64,7 @@ class EventTrainingConfig:
     bidirectional: bool = False
     grad_clip: float = 1.0
     pos_weight: str = "none"  # "sqrt": positive frames of class c weighted sqrt(negatives / positives), 1 to 10
-    conv_kernel: int = 16  # the frame convolution's width over the 64 MFCC (seed 004: 16; 64 = one position, no max-pooling)
+    conv_kernel: int = 16  # the frame convolution's width over input A's 64 coefficients (seed 004: 16; 64 = one position, no max-pooling)
     features: str = "mfcc"  # input A: "mfcc" (seed 004) or "logmel" (64 log-mel band energies)
 
 
