@@ -51,3 +51,17 @@ def make_conversation(
         lines = [f"SPEAKER {uri} 1 {s:.3f} {e - s:.3f} <NA> <NA> {spk} <NA> <NA>\n" for s, e, spk in turns]
         path.with_suffix(".rttm").write_text("".join(lines))
     return turns
+
+
+def example_copies(path: Path, names: list[str], samples: np.ndarray, rate: int, *, uem: bool = True) -> Path:
+    """A folder of copies of ``samples`` (the bundled example or a cut of it) with the example's RTTM (+ UEM)."""
+    import turnpoint
+
+    path.mkdir(parents=True)
+    reference = Path(turnpoint.example_path()).with_suffix(".rttm").read_text()
+    for name in names:
+        sf.write(path / f"{name}.wav", samples, rate)
+        (path / f"{name}.rttm").write_text(reference.replace("two_speakers", name))
+        if uem:
+            (path / f"{name}.uem").write_text(f"{name} 1 0.000 {len(samples) / rate:.3f}\n")
+    return path

@@ -11,19 +11,10 @@ import pytest
 import soundfile as sf
 
 import turnpoint
+from synth import example_copies
 from turnpoint.modelfile import load_model
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "choose_rescoring.py"
-
-
-def _folder(path: Path, names: list[str], samples: np.ndarray, rate: int) -> Path:
-    path.mkdir(parents=True)
-    reference = Path(turnpoint.example_path()).with_suffix(".rttm").read_text()
-    for name in names:
-        sf.write(path / f"{name}.wav", samples, rate)
-        (path / f"{name}.rttm").write_text(reference.replace("two_speakers", name))
-        (path / f"{name}.uem").write_text(f"{name} 1 0.000 {len(samples) / rate:.3f}\n")
-    return path
 
 
 def test_choose_rescoring_with_the_second_pass_writes_what_its_rule_says(tmp_path, monkeypatch, capsys):
@@ -43,8 +34,8 @@ def test_choose_rescoring_with_the_second_pass_writes_what_its_rule_says(tmp_pat
     monkeypatch.setattr(script, "CLUSTER_CUTS", np.array([0.3, 0.35]))
     monkeypatch.setattr(script, "SPLITS", 2)
     samples, rate = sf.read(turnpoint.example_path(), dtype="float32")
-    synthetic = _folder(tmp_path / "synthetic", ["syn_a"], samples, rate)
-    real = _folder(tmp_path / "real", ["real_a", "real_b", "real_c", "real_d"], samples[: int(30 * rate)], rate)
+    synthetic = example_copies(tmp_path / "synthetic", ["syn_a"], samples, rate)
+    real = example_copies(tmp_path / "real", ["real_a", "real_b", "real_c", "real_d"], samples[: int(30 * rate)], rate)
     out = tmp_path / "hybrid.safetensors"
     argv = ["choose_rescoring.py", str(synthetic), str(real), "--model", "paper", "--out", str(out), "--cache", str(tmp_path / "cache"),
             "--clustering", str(real)]

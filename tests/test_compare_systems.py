@@ -9,17 +9,9 @@ import numpy as np
 import soundfile as sf
 
 import turnpoint
+from synth import example_copies
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_systems.py"
-
-
-def _folder(path: Path, names: list[str], samples: np.ndarray, rate: int) -> Path:
-    path.mkdir(parents=True)
-    reference = Path(turnpoint.example_path()).with_suffix(".rttm").read_text()
-    for name in names:
-        sf.write(path / f"{name}.wav", samples, rate)
-        (path / f"{name}.rttm").write_text(reference.replace("two_speakers", name))
-    return path
 
 
 def test_threshold_tuned_f1_lies_between_the_dev_setting_and_the_oracle(tmp_path, capsys):
@@ -27,8 +19,8 @@ def test_threshold_tuned_f1_lies_between_the_dev_setting_and_the_oracle(tmp_path
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     samples, rate = sf.read(turnpoint.example_path(), dtype="float32")
-    test = _folder(tmp_path / "test", ["t1"], samples, rate)
-    dev = _folder(tmp_path / "dev", ["d1"], samples[: int(25 * rate)], rate)
+    test = example_copies(tmp_path / "test", ["t1"], samples, rate, uem=False)
+    dev = example_copies(tmp_path / "dev", ["d1"], samples[: int(25 * rate)], rate, uem=False)
     out = tmp_path / "out"
     assert script.main(["--test", str(test), "--dev", str(dev), "--systems", "gaussian_divergence", "--out", str(out)]) == 0
     table = (out / "table.md").read_text()
