@@ -296,6 +296,7 @@ def fetch_debs(debs: Path, packages: list[str]) -> dict[str, Path]:
                 if not found:
                     print(f"[warn] cannot download {pkg}: {r.stderr.strip()[:200]}", file=sys.stderr)
                     continue
+            root.parent.mkdir(parents=True, exist_ok=True)  # dpkg -x makes the folder, not its parents
             subprocess.run(["dpkg", "-x", str(found[-1]), str(root)], check=True)
         roots[pkg] = root
     return roots

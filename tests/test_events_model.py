@@ -81,3 +81,35 @@ def test_summary_cli_prints_counts_and_shapes(capsys):
     assert "39,044" in out and "38,788" in out
     for shape in ("(None, 100, 64)", "(None·100, 64, 49)", "(None, 100, 65)", "(None, 100, 129)", "(None, 100, 1)"):
         assert shape in out
+
+
+def test_conv_regions_keep_a_coarse_position_and_equal_a_loop():
+    torch.manual_seed(1)
+    config = SoundEventConfig(conv_regions=4, bidirectional=True)
+    model = SoundEventDetector(config).eval()
+    bands = torch.randn(2, 9, 64)
+    batched = model.frame_conv(bands)  # (2, 9, 64 filters · 4 regions)
+    assert batched.shape == (2, 9, 256)
+    conv = model.frame_conv.module.conv
+    # 49 positions split as adaptive_max_pool1d does: [0, 13), [12, 25), [24, 37), [36, 49)
+    regions = [(0, 13), (12, 25), (24, 37), (36, 49)]
+    looped = torch.stack([
+        torch.stack([
+            torch.stack([torch.relu(conv(bands[b, t].view(1, 1, 64)))[0, :, lo:hi].amax(dim=-1) for lo, hi in regions], dim=-1).flatten()
+            for t in range(9)])
+        for b in range(2)])
+    torch.testing.assert_close(batched, looped, atol=1e-5, rtol=1e-5)
+    # a pattern moved from the lowest to the highest bands moves between regions (one region: it would not)
+    low, high = torch.zeros(1, 64), torch.zeros(1, 64)
+    low[0, 20:28], high[0, 40:48] = 3.0, 3.0  # away from the edges: every alignment exists for both
+    one = FrameConv(filters=8, kernel=16)
+    four = FrameConv(filters=8, kernel=16, regions=4)
+    four.load_state_dict(one.state_dict())
+    torch.testing.assert_close(one(low), one(high))
+    assert not torch.allclose(four(low), four(high))
+    # LSTM and BatchNorm widen to 256 inputs; the default is left out of the file header
+    assert model.lstm.input_size == 256 and model.norm.num_features == 256
+    assert "conv_regions" not in SoundEventConfig().to_dict()
+    assert SoundEventConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="conv_regions"):
+        SoundEventConfig.from_dict({"classes": ["a"], "conv_kernel": 60, "conv_regions": 6})

@@ -194,6 +194,13 @@ def test_train_command_takes_the_conv_kernel(data, tmp_path):
     assert main(["--quiet", "train", "--task", "events", str(train), "--validation", str(val), "--out", str(out),
                  "--epochs", "1", "--batch-size", "8", "--chunks-per-epoch", "8", "--conv-kernel", "64"]) == 0
     assert load_event_model(out / "model.safetensors").model.config.conv_kernel == 64
+    regions = tmp_path / "cli_regions"
+    assert main(["--quiet", "train", "--task", "events", str(train), "--validation", str(val), "--out", str(regions),
+                 "--epochs", "1", "--batch-size", "8", "--chunks-per-epoch", "8", "--conv-regions", "4"]) == 0
+    loaded = load_event_model(regions / "model.safetensors").model  # the header carries the regions back
+    assert (loaded.config.conv_kernel, loaded.config.conv_regions, loaded.lstm.input_size) == (16, 4, 256)
+    assert main(["--quiet", "train", "--task", "events", str(train), "--validation", str(val), "--out", str(tmp_path / "r60"),
+                 "--epochs", "1", "--conv-kernel", "60", "--conv-regions", "6"]) != 0  # 5 positions: a clear error
 
 
 def test_a_logmel_model_trains_saves_and_scores_files_with_its_own_features(data, tmp_path):

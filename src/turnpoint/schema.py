@@ -177,6 +177,7 @@ MODEL_HEADER_SCHEMAS: dict[str, dict] = {
                 "aux_units": _SIZE,
                 "classes": {"type": "array", "items": _LABEL, "minItems": 1, "maxItems": 1000},
                 "frames": {"type": "integer", "minimum": 1, "maximum": 100000},
+                "conv_regions": {"type": "integer", "minimum": 1, "maximum": 512},
             },
             "required": ["n_mfcc", "classes"],
             "additionalProperties": False,
@@ -379,6 +380,9 @@ def _cross_checks(config: Mapping[str, Any], task: str) -> None:
         n_mfcc, kernel = architecture.get("n_mfcc"), architecture.get("conv_kernel")
         if isinstance(kernel, int) and isinstance(n_mfcc, int) and kernel > n_mfcc:
             raise SchemaError("architecture.conv_kernel", f"{kernel} is more than n_mfcc {n_mfcc}")
+        regions = architecture.get("conv_regions", 1)
+        if isinstance(kernel, int) and isinstance(n_mfcc, int) and isinstance(regions, int) and regions > n_mfcc - kernel + 1:
+            raise SchemaError("architecture.conv_regions", f"{regions} is more than the convolution's {n_mfcc - kernel + 1} positions")
         for label, params in config["defaults"].get("decode", {}).items():
             if params.get("offset", 0.5) > params.get("onset", 0.5):
                 raise SchemaError(f"defaults.decode.{label}", "offset must not be above onset")

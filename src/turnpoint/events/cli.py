@@ -96,6 +96,7 @@ def run_train(args: argparse.Namespace) -> int:
                                  frames=getattr(args, "event_frames", 100) or 100,
                                  bidirectional=bool(getattr(args, "bidirectional", False)),
                                  conv_kernel=getattr(args, "conv_kernel", None) or 16,
+                                 conv_regions=getattr(args, "conv_regions", None) or 1,
                                  features=getattr(args, "features", "mfcc"), pos_weight=getattr(args, "event_pos_weight", "none"))
     path = train_events(args.train, out_dir=args.out, validation_source=args.validation, classes=classes, config=config,
                         resume=args.resume, device=args.device, show_progress=not args.quiet)

@@ -53,6 +53,7 @@ class SoundEventConfig(JsonConfig):
     aux_units: int = 65
     classes: tuple[str, ...] = ("event",)
     frames: int = 100  # input length used in training and for the sliding windows
+    conv_regions: int = 1  # the max over positions is taken in this many frequency regions (1: all, as the seed)
 
     @property
     def n_classes(self) -> int:
@@ -70,11 +71,24 @@ class SoundEventConfig(JsonConfig):
     def conv_positions(self) -> int:
         return self.n_mfcc - self.conv_kernel + 1
 
+    @property
+    def conv_features(self) -> int:
+        """Numbers per frame after the frame convolution's max: filters × regions."""
+        return self.conv_filters * self.conv_regions
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        if data["conv_regions"] == 1:
+            del data["conv_regions"]  # the default is left out, so such files read in older versions too
+        return data
+
     @classmethod
     def from_dict(cls, data: dict) -> SoundEventConfig:
         config = super().from_dict(data)
         if config.n_classes < 1 or config.conv_kernel > config.n_mfcc:
             raise ValueError("need at least one class and conv_kernel <= n_mfcc")
+        if not 1 <= config.conv_regions <= config.conv_positions:
+            raise ValueError(f"conv_regions must be 1 to {config.conv_positions} (the positions)")
         return config
 
 
@@ -105,28 +119,39 @@ class TimeDistributed(nn.Module):
 class FrameConv(nn.Module):
     """One frame's 1-D convolution over its coefficients, ReLU, then the max over positions.
 
+    With ``regions`` > 1 the max is taken separately in that many contiguous groups of positions
+    (``adaptive_max_pool1d``'s split), so over log-mel bands the output keeps a coarse *where* in
+    frequency; the result is (n, filters × regions), filter-major.
+
     Examples
     --------
     >>> FrameConv(filters=64, kernel=16)(torch.zeros(7, 64)).shape
     torch.Size([7, 64])
+    >>> FrameConv(filters=64, kernel=16, regions=4)(torch.zeros(7, 64)).shape
+    torch.Size([7, 256])
     """
 
-    def __init__(self, *, filters: int, kernel: int):
+    def __init__(self, *, filters: int, kernel: int, regions: int = 1):
         super().__init__()
         self.conv = nn.Conv1d(1, filters, kernel)
+        self.regions = regions
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (n, coefficients) -> (n, filters): max over positions of ReLU(conv1d(x[:, None, :]))
-        # Computed as patches @ kernels, max, + bias, ReLU: the same numbers as
-        # relu(self.conv(x.unsqueeze(1))).amax(-1) (ReLU and +bias commute with the max), about
-        # twice as fast on CPU, where a 1-channel Conv1d is slow. See tests/test_events_model.py.
+        # x: (n, coefficients) -> (n, filters · regions): max over positions of ReLU(conv1d(x[:, None, :]))
+        # Computed as patches @ kernels, max, + bias, ReLU: the same numbers as reference_forward
+        # (ReLU and +bias commute with the max), about twice as fast on CPU, where a 1-channel
+        # Conv1d is slow. See tests/test_events_model.py.
         patches = x.unfold(-1, self.conv.kernel_size[0], 1)  # (n, positions, kernel)
         responses = patches @ self.conv.weight[:, 0, :].T  # (n, positions, filters)
-        return torch.relu(responses.max(dim=1).values + self.conv.bias)  # (n, filters)
+        if self.regions == 1:
+            return torch.relu(responses.max(dim=1).values + self.conv.bias)  # (n, filters)
+        pooled = nn.functional.adaptive_max_pool1d(responses.transpose(1, 2), self.regions)  # (n, filters, regions)
+        return torch.relu(pooled + self.conv.bias[:, None]).flatten(1)  # (n, filters · regions)
 
     def reference_forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (n, coefficients) -> (n, 1, coefficients) -> Conv1d (n, filters, positions) -> ReLU -> max -> (n, filters)
-        return torch.relu(self.conv(x.unsqueeze(1))).amax(dim=-1)
+        # x: (n, coefficients) -> (n, 1, coefficients) -> Conv1d (n, filters, positions) -> ReLU -> max -> (n, filters · regions)
+        responses = torch.relu(self.conv(x.unsqueeze(1)))  # (n, filters, positions)
+        return nn.functional.adaptive_max_pool1d(responses, self.regions).flatten(1)  # (n, filters · regions)
 
 
 class SoundEventDetector(nn.Module):
@@ -146,10 +171,10 @@ class SoundEventDetector(nn.Module):
     def __init__(self, config: SoundEventConfig):
         super().__init__()
         self.config = config
-        self.frame_conv = TimeDistributed(FrameConv(filters=config.conv_filters, kernel=config.conv_kernel))
-        self.norm = nn.BatchNorm1d(config.conv_filters, eps=1e-3, momentum=0.01)  # Keras momentum 0.99
+        self.frame_conv = TimeDistributed(FrameConv(filters=config.conv_filters, kernel=config.conv_kernel, regions=config.conv_regions))
+        self.norm = nn.BatchNorm1d(config.conv_features, eps=1e-3, momentum=0.01)  # Keras momentum 0.99
         self.dropout = nn.Dropout(config.dropout)
-        self.lstm = nn.LSTM(config.conv_filters, config.lstm_units, batch_first=True, bidirectional=config.bidirectional)
+        self.lstm = nn.LSTM(config.conv_features, config.lstm_units, batch_first=True, bidirectional=config.bidirectional)
         self.aux = nn.Linear(config.aux_dim, config.aux_units)
         directions = 2 if config.bidirectional else 1
         self.output = nn.Linear(directions * config.lstm_units + config.aux_units, config.n_classes)
@@ -169,8 +194,8 @@ class SoundEventDetector(nn.Module):
         x = (features - self.input_mean) / self.input_scale
         n = self.config.n_mfcc
         mfcc, aux = x[..., :n], x[..., n:]  # (batch, frame, 64), (batch, frame, 65)
-        a = self.frame_conv(mfcc)  # (batch, frame, filters)
-        a = self.norm(a.transpose(1, 2)).transpose(1, 2)  # (batch, frame, filters)
+        a = self.frame_conv(mfcc)  # (batch, frame, filters · regions)
+        a = self.norm(a.transpose(1, 2)).transpose(1, 2)  # (batch, frame, filters · regions)
         a = self.dropout(a)
         a, _ = self.lstm(a)  # (batch, frame, directions·units)
         b = self.aux(aux)  # (batch, frame, aux_units)
@@ -230,15 +255,16 @@ def summarize_events(model: SoundEventDetector, *, frames: int | None = None, in
     def count(module: nn.Module) -> int:
         return sum(p.numel() for p in module.parameters())
 
-    lstm_keras = directions * keras_lstm_parameters(config.conv_filters, config.lstm_units)
-    bn_torch = count(model.norm) + 2 * config.conv_filters
+    lstm_keras = directions * keras_lstm_parameters(config.conv_features, config.lstm_units)
+    bn_torch = count(model.norm) + 2 * config.conv_features
+    regions = f" in {config.conv_regions} regions" if config.conv_regions > 1 else ""
     rows = [
         (f"Input A: {input_name}", f"(None, {t}, {n})", 0, 0),
         ("  fold frames into batch", f"(None·{t}, 1, {n})", 0, 0),
         (f"  Conv1d {config.conv_filters}x{config.conv_kernel} ReLU per frame", shape(conv, folded_axis=True), count(model.frame_conv), count(model.frame_conv)),
-        (f"  max over {config.conv_positions} positions", f"(None, {t}, {pooled.shape[-1]})", 0, 0),
-        ("BatchNorm (+ running stats)", f"(None, {t}, {config.conv_filters})", bn_torch, bn_torch),
-        (f"Dropout {config.dropout}", f"(None, {t}, {config.conv_filters})", 0, 0),
+        (f"  max over {config.conv_positions} positions{regions}", f"(None, {t}, {pooled.shape[-1]})", 0, 0),
+        ("BatchNorm (+ running stats)", f"(None, {t}, {config.conv_features})", bn_torch, bn_torch),
+        (f"Dropout {config.dropout}", f"(None, {t}, {config.conv_features})", 0, 0),
         (f"{'BiLSTM' if directions == 2 else 'LSTM'} {config.lstm_units} per frame", f"(None, {t}, {lstm_out.shape[-1]})", count(model.lstm), lstm_keras),
         ("Input B: delta + ZCR", f"(None, {t}, {config.aux_dim})", 0, 0),
         (f"Dense {config.aux_units} per frame (linear)", f"(None, {t}, {aux_out.shape[-1]})", count(model.aux), count(model.aux)),
@@ -255,7 +281,7 @@ def summarize_events(model: SoundEventDetector, *, frames: int | None = None, in
     out_lines.append(line)
     out_lines.append(
         f"Total parameters: {total_torch:,} (torch; {model.num_parameters(trainable_only=True):,} trainable + "
-        f"{2 * config.conv_filters} BatchNorm running statistics); {total_keras:,} in Keras terms."
+        f"{2 * config.conv_features} BatchNorm running statistics); {total_keras:,} in Keras terms."
     )
     out_lines.append(
         f"torch.nn.LSTM keeps two bias vectors per gate, Keras one: +{directions * 4 * config.lstm_units}. "

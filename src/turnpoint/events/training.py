@@ -65,6 +65,7 @@ class EventTrainingConfig:
     grad_clip: float = 1.0
     pos_weight: str = "none"  # "sqrt": positive frames of class c weighted sqrt(negatives / positives), 1 to 10
     conv_kernel: int = 16  # the frame convolution's width over input A's 64 coefficients (seed 004: 16; 64 = one position, no max-pooling)
+    conv_regions: int = 1  # its max over positions taken in this many frequency regions (seed 004: 1, all positions)
     features: str = "mfcc"  # input A: "mfcc" (seed 004) or "logmel" (64 log-mel band energies)
 
 
@@ -264,9 +265,12 @@ def train_events(
         raise TurnpointError(str(error)) from None
     specifications = event_specifications(classes=classes, frames=config.frames, features=feature_config)
     architecture = SoundEventConfig(n_mfcc=feature_config.n_mfcc, classes=classes, frames=config.frames, bidirectional=config.bidirectional,
-                                    conv_kernel=config.conv_kernel)
+                                    conv_kernel=config.conv_kernel, conv_regions=config.conv_regions)
     if not 1 <= architecture.conv_kernel <= architecture.n_mfcc:
         raise TurnpointError(f"conv_kernel must be 1 to {architecture.n_mfcc}, not {architecture.conv_kernel}")
+    if not 1 <= architecture.conv_regions <= architecture.conv_positions:
+        raise TurnpointError(f"conv_regions must be 1 to {architecture.conv_positions} (the convolution's positions), "
+                             f"not {architecture.conv_regions}")
     prepared = _prepare(train_items, classes, feature_config, show_progress, "features (train)")
     prepared_val = _prepare(validation_items, classes, feature_config, show_progress, "features (validation)")
     total_frames = sum(len(p.features) for p in prepared)
