@@ -465,6 +465,13 @@ def test_schema_accepts_every_header_turnpoint_writes(tmp_path: Path) -> None:
     events = save_event_model(tmp_path / "e.safetensors", model=SoundEventDetector(SoundEventConfig(classes=("a", "b"))),
                               specifications=event_specifications(classes=("a", "b")))
     validate_model_header(read_header(events, task=TASK), events)
+    regions = save_event_model(tmp_path / "r.safetensors", model=SoundEventDetector(SoundEventConfig(classes=("a",), conv_regions=4)),
+                               specifications=event_specifications(classes=("a",)))
+    header = read_header(regions, task=TASK)
+    validate_model_header(header, regions)
+    header["architecture"]["conv_regions"] = 50  # kernel 16 over 64 bands has 49 positions
+    with pytest.raises(TurnpointError, match="architecture.conv_regions"):
+        validate_model_header(header, regions)
 
 
 def test_validator_rejects_deep_nesting_and_non_objects() -> None:
