@@ -113,3 +113,34 @@ def test_conv_regions_keep_a_coarse_position_and_equal_a_loop():
     assert SoundEventConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="conv_regions"):
         SoundEventConfig.from_dict({"classes": ["a"], "conv_kernel": 60, "conv_regions": 6})
+
+
+def test_an_ensemble_scores_the_mean_of_its_members_probabilities():
+    from turnpoint.events.model import SoundEventEnsemble, build_event_network
+
+    torch.manual_seed(3)
+    config = SoundEventConfig(classes=("a", "b"), members=3, bidirectional=True)
+    ensemble = SoundEventEnsemble(config).eval()
+    for member in ensemble.members:  # members start from different random weights; make their scores differ more
+        member.output.bias.data.normal_(0, 1)
+    x = torch.randn(2, 30, 129)
+    each = torch.stack([torch.sigmoid(member(x)) for member in ensemble.members])  # (3, 2, 30, 2)
+    assert not torch.allclose(each[0], each[1])
+    torch.testing.assert_close(ensemble.scores(x), each.mean(dim=0))
+    torch.testing.assert_close(torch.sigmoid(ensemble(x)), each.mean(dim=0), atol=1e-6, rtol=1e-5)
+    assert ensemble.scores(x).shape == (2, 30, 2)
+    single = SoundEventDetector(SoundEventConfig(classes=("a", "b"), bidirectional=True))
+    assert ensemble.num_parameters() == 3 * single.num_parameters()
+    assert all(member.config.members == 1 for member in ensemble.members)
+    assert "Ensemble of 3 such networks" in ensemble.summary() and f"{3 * single.num_parameters():,}" in ensemble.summary()
+    # the weights of member i live under members.i.
+    assert {key.split(".")[1] for key in ensemble.state_dict()} == {"0", "1", "2"}
+    assert isinstance(build_event_network(SoundEventConfig()), SoundEventDetector)
+    # one member is the default, left out of headers; a detector refuses to be several networks
+    assert "members" not in SoundEventConfig().to_dict()
+    assert SoundEventConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="SoundEventEnsemble"):
+        SoundEventDetector(config)
+    for members in (0, 17):
+        with pytest.raises(ValueError, match="members must be 1 to 16"):
+            SoundEventConfig.from_dict({"classes": ["a"], "members": members})

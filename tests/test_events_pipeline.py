@@ -308,3 +308,64 @@ def test_streamed_file_scores_equal_whole_file_scores(tmp_path, seconds):
         assert streamed.duration == pytest.approx(duration)
         np.testing.assert_allclose(streamed.values, whole, atol=1e-5)
     assert whole.std() > 1e-3  # the scores move: the comparison is not between constants
+
+
+def _random_event_model(path: Path, seed: int, **architecture) -> Path:
+    from turnpoint.events.features import event_specifications
+    from turnpoint.events.model import SoundEventConfig, SoundEventDetector
+    from turnpoint.events.modelfile import save_event_model
+
+    torch.manual_seed(seed)
+    config = SoundEventConfig(classes=("beep", "burst"), frames=50, **architecture)
+    model = SoundEventDetector(config)
+    model.output.bias.data.normal_(0, 1)  # members that disagree: their mean differs from each
+    return save_event_model(path, model=model, specifications=event_specifications(classes=config.classes, frames=50))
+
+
+def test_ensemble_command_averages_member_scores_tunes_on_dev_and_refuses_mismatches(data, tmp_path, capsys):
+    from turnpoint.cli import main
+    from turnpoint.events.api import evaluate_events
+    from turnpoint.events.inference import score_event_file
+    from turnpoint.events.modelfile import load_event_model
+
+    _, val = data
+    members = [_random_event_model(tmp_path / f"m{seed}.safetensors", seed) for seed in (0, 1)]
+    before = [m.read_bytes() for m in members]
+    capsys.readouterr()
+    assert main(["--quiet", "tune", "--task", "events", str(val), "--out", str(tmp_path / "ens"), "--ensemble", *map(str, members)]) == 0
+    out = capsys.readouterr().out
+    path = tmp_path / "ens" / "events_ensemble.safetensors"
+    assert "ensemble of 2 networks from 2 files" in out and str(path) in out
+    assert [m.read_bytes() for m in members] == before
+    ensemble = load_event_model(path)
+    assert ensemble.model.config.members == 2 and set(ensemble.decode) == {"beep", "burst"}
+    assert [source["file"] for source in ensemble.training["ensemble_of"]] == ["m0.safetensors", "m1.safetensors"]
+    loaded = [load_event_model(m) for m in members]
+    for member, source in zip(ensemble.model.members, loaded):
+        for name, value in source.model.state_dict().items():
+            torch.testing.assert_close(member.state_dict()[name], value)
+    audio = sorted(Path(val).glob("*.wav"))[0]
+    each = [score_event_file(audio, model=m.model, specifications=m.specifications).values for m in loaded]
+    joined = score_event_file(audio, model=ensemble.model, specifications=ensemble.specifications).values
+    assert np.abs(each[0] - each[1]).max() > 0.05
+    np.testing.assert_allclose(joined, (each[0] + each[1]) / 2, atol=1e-6)
+    # the F1 reported on DEV is what detection with the ensemble file gives there
+    overall = evaluate_events(sorted(Path(val).glob("*.wav")), Path(val) / "events.tsv", model=path, with_psds=False)["event_based"]["f1"]
+    assert round(overall, 4) == ensemble.training["validation_tuned"]["event_f1"]
+    # an ensemble given as a member contributes its networks
+    assert main(["--quiet", "tune", "--task", "events", str(val), "--out", str(tmp_path / "ens3"), "--ensemble", str(path), str(members[0])]) == 0
+    assert load_event_model(tmp_path / "ens3" / "events_ensemble.safetensors").model.config.members == 3
+    capsys.readouterr()
+    other = _random_event_model(tmp_path / "k64.safetensors", 2, conv_kernel=64)
+    failures = [
+        (["--ensemble", str(members[0]), str(other)], "k64.safetensors: architecture differs from m0.safetensors's in conv_kernel"),
+        (["--ensemble", str(members[0])], "at least two model files"),
+        (["--ensemble", str(members[0]), str(members[1]), "--model", str(members[0])], "with --ensemble only"),
+        (["--ensemble", str(path), str(members[0]), "--out", str(path.parent)], "would overwrite an input model"),
+    ]
+    for extra, message in failures:
+        args = ["tune", "--task", "events", str(val), "--out", str(tmp_path / "bad"), *extra]
+        assert main(args) == 1
+        assert message in capsys.readouterr().err
+    assert main(["tune", str(val), "--out", str(tmp_path / "bad"), "--ensemble", str(members[0]), str(members[1])]) == 1
+    assert "--ensemble is for --task events" in capsys.readouterr().err

@@ -456,7 +456,7 @@ def test_tampered_header_is_refused_with_the_field(tmp_path: Path, kind: str) ->
 
 def test_schema_accepts_every_header_turnpoint_writes(tmp_path: Path) -> None:
     from turnpoint.events.features import event_specifications
-    from turnpoint.events.model import SoundEventConfig, SoundEventDetector
+    from turnpoint.events.model import SoundEventConfig, SoundEventDetector, SoundEventEnsemble
     from turnpoint.events.modelfile import TASK, save_event_model
 
     speaker = save_model(tmp_path / "s.safetensors", model=SpeakerChangeDetector(SpeakerChangeConfig(lstm_hidden=(8,), mlp_hidden=())),
@@ -472,6 +472,14 @@ def test_schema_accepts_every_header_turnpoint_writes(tmp_path: Path) -> None:
     header["architecture"]["conv_regions"] = 50  # kernel 16 over 64 bands has 49 positions
     with pytest.raises(TurnpointError, match="architecture.conv_regions"):
         validate_model_header(header, regions)
+    ensemble = save_event_model(tmp_path / "n.safetensors", model=SoundEventEnsemble(SoundEventConfig(classes=("a",), members=2)),
+                                specifications=event_specifications(classes=("a",)))
+    header = read_header(ensemble, task=TASK)
+    validate_model_header(header, ensemble)
+    assert header["architecture"]["members"] == 2
+    header["architecture"]["members"] = 17
+    with pytest.raises(TurnpointError, match="architecture.members"):
+        validate_model_header(header, ensemble)
 
 
 def test_validator_rejects_deep_nesting_and_non_objects() -> None:

@@ -155,6 +155,9 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", choices=["changes", "events"], default="changes",
                    help="events: tune a sound event model's per-class decoding (onset/offset, min duration, gap, onset refinement) "
                         "on DEV (audio + event TSV); writes OUT/events_tuned.safetensors")
+    p.add_argument("--ensemble", nargs="+", default=None, metavar="MODEL",
+                   help="events: join these model files (one architecture, e.g. runs with other seeds) into one model whose "
+                        "scores are their mean, tune its decoding on DEV; writes OUT/events_ensemble.safetensors")
 
 
 def _add_baseline(sub: argparse._SubParsersAction) -> None:
@@ -385,6 +388,8 @@ def _run_tune(args: argparse.Namespace) -> int:
         from turnpoint.events.cli import run_tune
 
         return run_tune(args)
+    if args.ensemble:
+        raise TurnpointError("--ensemble is for --task events")
     from turnpoint.training import collect_files
     from turnpoint.tuning import tune
 

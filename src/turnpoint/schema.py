@@ -178,6 +178,7 @@ MODEL_HEADER_SCHEMAS: dict[str, dict] = {
                 "classes": {"type": "array", "items": _LABEL, "minItems": 1, "maxItems": 1000},
                 "frames": {"type": "integer", "minimum": 1, "maximum": 100000},
                 "conv_regions": {"type": "integer", "minimum": 1, "maximum": 512},
+                "members": {"type": "integer", "minimum": 1, "maximum": 16},
             },
             "required": ["n_mfcc", "classes"],
             "additionalProperties": False,

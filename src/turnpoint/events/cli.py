@@ -122,18 +122,30 @@ def run_summary(args: argparse.Namespace) -> int:
 
 
 def run_tune(args: argparse.Namespace) -> int:
-    """``turnpoint tune --task events DEV --out OUT [--model M]``: per-class decoding tuned on DEV."""
+    """``turnpoint tune --task events DEV --out OUT [--model M | --ensemble M1 M2 ...]``: per-class decoding tuned on DEV."""
     from turnpoint.events.modelfile import load_event_model
-    from turnpoint.events.training import tune_event_model
+    from turnpoint.events.training import ensemble_event_models, tune_event_model
 
     if args.systems:
         raise TurnpointError("--systems is for speaker change tuning; --task events tunes the event model's decoding")
-    source = load_event_model(args.model).path
-    target = Path(args.out) / "events_tuned.safetensors"
-    if target.resolve() == Path(source).resolve():
-        raise TurnpointError("the tuned model would overwrite the model being tuned; choose another --out", path=target)
+    if args.ensemble:
+        if args.model:
+            raise TurnpointError("give the ensemble's members with --ensemble only (not --model)")
+        target = Path(args.out) / "events_ensemble.safetensors"
+        sources = [load_event_model(path).path for path in args.ensemble]
+    else:
+        target = Path(args.out) / "events_tuned.safetensors"
+        sources = [load_event_model(args.model).path]
+    if any(target.resolve() == Path(source).resolve() for source in sources):
+        raise TurnpointError("the output would overwrite an input model; choose another --out", path=target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tuned = load_event_model(tune_event_model(source, args.dev, out_path=target, show_progress=not args.quiet))
+    if args.ensemble:
+        written = ensemble_event_models(sources, args.dev, out_path=target, show_progress=not args.quiet)
+    else:
+        written = tune_event_model(sources[0], args.dev, out_path=target, show_progress=not args.quiet)
+    tuned = load_event_model(written)
+    if args.ensemble:
+        print(f"ensemble of {tuned.model.config.members} networks from {len(sources)} files")
     for label, params in tuned.decode.items():
         print(f"{label}: onset {params.onset:g}, offset {params.offset:g}, min_duration {params.min_duration:g}, "
               f"min_gap {params.min_gap:g}, start_ratio {params.start_ratio:g}")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from turnpoint.audio import DEFAULT_BLOCK_DURATION, iter_audio
-from turnpoint.events.model import SoundEventDetector
+from turnpoint.events.model import EventNetwork, SoundEventDetector
 from turnpoint.fast import full_float32
 from turnpoint.features import EventFeatureStream
 from turnpoint.inference import Scores, WindowAggregator
@@ -25,7 +25,7 @@ from turnpoint.specs import Specifications
 __all__ = ["score_event_blocks", "score_event_features", "score_event_file"]
 
 
-def _runner(model: SoundEventDetector) -> Callable[[np.ndarray], np.ndarray]:
+def _runner(model: EventNetwork) -> Callable[[np.ndarray], np.ndarray]:
     device = next(model.parameters()).device
 
     def run(batch: np.ndarray) -> np.ndarray:  # (batch, frame, dim) -> (batch, frame, classes)
@@ -35,12 +35,12 @@ def _runner(model: SoundEventDetector) -> Callable[[np.ndarray], np.ndarray]:
     return run
 
 
-def _aggregator(model: SoundEventDetector, specifications: Specifications, batch_size: int) -> WindowAggregator:
+def _aggregator(model: EventNetwork, specifications: Specifications, batch_size: int) -> WindowAggregator:
     return WindowAggregator(model, specifications, batch_size=batch_size, backend=_runner(model), outputs=model.config.n_classes)
 
 
 @contextlib.contextmanager
-def _evaluating(model: SoundEventDetector) -> Iterator[None]:
+def _evaluating(model: EventNetwork) -> Iterator[None]:
     """The model in eval mode for the block (training validates with it), then back as it was."""
     was_training = model.training
     model.eval()
@@ -53,7 +53,7 @@ def _evaluating(model: SoundEventDetector) -> Iterator[None]:
 def score_event_features(
     features: np.ndarray,
     *,
-    model: SoundEventDetector,
+    model: EventNetwork,
     specifications: Specifications,
     batch_size: int = 64,
 ) -> np.ndarray:
@@ -75,7 +75,7 @@ def score_event_features(
 def score_event_blocks(
     blocks: Iterable[np.ndarray],
     *,
-    model: SoundEventDetector,
+    model: EventNetwork,
     specifications: Specifications,
     batch_size: int = 64,
 ) -> Scores:
@@ -110,7 +110,7 @@ def score_event_blocks(
 def score_event_file(
     path: str | Path,
     *,
-    model: SoundEventDetector,
+    model: EventNetwork,
     specifications: Specifications,
     batch_size: int = 64,
     block_duration: float = DEFAULT_BLOCK_DURATION,

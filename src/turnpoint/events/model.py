@@ -21,7 +21,7 @@ gate, torch two: +256).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -29,7 +29,9 @@ from torch import nn
 from turnpoint.model import init_lstm_like_keras, keras_lstm_parameters
 from turnpoint.specs import JsonConfig
 
-__all__ = ["FrameConv", "SoundEventConfig", "SoundEventDetector", "TimeDistributed", "summarize_events"]
+__all__ = ["FrameConv", "SoundEventConfig", "SoundEventDetector", "EventNetwork", "SoundEventEnsemble", "TimeDistributed", "build_event_network", "summarize_events"]
+
+MAX_MEMBERS = 16
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class SoundEventConfig(JsonConfig):
     classes: tuple[str, ...] = ("event",)
     frames: int = 100  # input length used in training and for the sliding windows
     conv_regions: int = 1  # the max over positions is taken in this many frequency regions (1: all, as the seed)
+    members: int = 1  # networks of this architecture whose scores are averaged (1: one network, as the seed)
 
     @property
     def n_classes(self) -> int:
@@ -78,8 +81,9 @@ class SoundEventConfig(JsonConfig):
 
     def to_dict(self) -> dict:
         data = super().to_dict()
-        if data["conv_regions"] == 1:
-            del data["conv_regions"]  # the default is left out, so such files read in older versions too
+        for key in ("conv_regions", "members"):
+            if data[key] == 1:
+                del data[key]  # the default is left out, so such files read in older versions too
         return data
 
     @classmethod
@@ -89,6 +93,8 @@ class SoundEventConfig(JsonConfig):
             raise ValueError("need at least one class and conv_kernel <= n_mfcc")
         if not 1 <= config.conv_regions <= config.conv_positions:
             raise ValueError(f"conv_regions must be 1 to {config.conv_positions} (the positions)")
+        if not 1 <= config.members <= MAX_MEMBERS:
+            raise ValueError(f"members must be 1 to {MAX_MEMBERS}, not {config.members}")
         return config
 
 
@@ -170,6 +176,8 @@ class SoundEventDetector(nn.Module):
 
     def __init__(self, config: SoundEventConfig):
         super().__init__()
+        if config.members != 1:
+            raise ValueError(f"a SoundEventDetector is one network; build {config.members} members with SoundEventEnsemble")
         self.config = config
         self.frame_conv = TimeDistributed(FrameConv(filters=config.conv_filters, kernel=config.conv_kernel, regions=config.conv_regions))
         self.norm = nn.BatchNorm1d(config.conv_features, eps=1e-3, momentum=0.01)  # Keras momentum 0.99
@@ -216,6 +224,65 @@ class SoundEventDetector(nn.Module):
     def summary(self, *, frames: int | None = None, input_name: str = "MFCC") -> str:
         """Keras-style layer table with output shapes and parameter counts (see :func:`summarize_events`)."""
         return summarize_events(self, frames=frames, input_name=input_name)
+
+
+class SoundEventEnsemble(nn.Module):
+    """Several :class:`SoundEventDetector` of one architecture; the scores are the members' mean probability.
+
+    Members trained from different seeds err in different places, so their averaged score curves
+    rank frames better than any one of them (docs/events.md). ``forward`` returns the logit of that
+    mean, so ``sigmoid(forward(x)) == scores(x)`` as for one network. Built from ``config.members``;
+    the weights of member ``i`` live under ``members.i.`` in the model file.
+
+    Examples
+    --------
+    >>> ensemble = SoundEventEnsemble(SoundEventConfig(members=3))
+    >>> ensemble.scores(torch.zeros(2, 100, 129)).shape
+    torch.Size([2, 100, 1])
+    >>> ensemble.num_parameters() == 3 * SoundEventDetector(SoundEventConfig()).num_parameters()
+    True
+    """
+
+    def __init__(self, config: SoundEventConfig):
+        super().__init__()
+        self.config = config
+        member = replace(config, members=1)
+        self.members = nn.ModuleList(SoundEventDetector(member) for _ in range(config.members))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        # features: (batch, frame, input_dim) -> logit of the members' mean probability (batch, frame, n_classes)
+        return torch.logit(self._mean_probability(features), eps=1e-7)
+
+    def _mean_probability(self, features: torch.Tensor) -> torch.Tensor:
+        # features: (batch, frame, input_dim) -> (batch, frame, n_classes)
+        return torch.stack([torch.sigmoid(member(features)) for member in self.members]).mean(dim=0)
+
+    @torch.no_grad()
+    def scores(self, features: torch.Tensor) -> torch.Tensor:
+        # features: (batch, frame, input_dim) -> probabilities (batch, frame, n_classes)
+        return self._mean_probability(features)
+
+    def num_parameters(self, *, trainable_only: bool = False) -> int:
+        return sum(member.num_parameters(trainable_only=trainable_only) for member in self.members)
+
+    def summary(self, *, frames: int | None = None, input_name: str = "MFCC") -> str:
+        """One member's layer table, then the ensemble's total."""
+        return (summarize_events(self.members[0], frames=frames, input_name=input_name)
+                + f"\nEnsemble of {len(self.members)} such networks, scores averaged: {self.num_parameters():,} parameters in all.")
+
+
+EventNetwork = SoundEventDetector | SoundEventEnsemble  # what inference, tuning and model files accept
+
+
+def build_event_network(config: SoundEventConfig) -> EventNetwork:
+    """The network a configuration describes: one detector, or an ensemble when ``config.members`` > 1.
+
+    Examples
+    --------
+    >>> type(build_event_network(SoundEventConfig(members=2))).__name__
+    'SoundEventEnsemble'
+    """
+    return SoundEventEnsemble(config) if config.members > 1 else SoundEventDetector(config)
 
 
 def summarize_events(model: SoundEventDetector, *, frames: int | None = None, input_name: str = "MFCC") -> str:

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save
 from turnpoint import __version__
 from turnpoint.errors import TurnpointError
 from turnpoint.events.decode import DecodeParams
-from turnpoint.events.model import SoundEventConfig, SoundEventDetector
+from turnpoint.events.model import EventNetwork, SoundEventConfig, SoundEventDetector, build_event_network
 from turnpoint.fileio import atomic_write_bytes
 from turnpoint.modelfile import FORMAT_NAME, FORMAT_VERSION, METADATA_KEY, read_header
 from turnpoint.specs import Specifications
@@ -35,7 +35,7 @@ BUNDLED_EVENT_MODELS = {"default": "events_default.safetensors", "events": "even
 class LoadedEventModel:
     """An event detector ready to run, with its specifications and per-class decoding settings."""
 
-    model: SoundEventDetector
+    model: EventNetwork
     specifications: Specifications
     decode: dict[str, DecodeParams]
     training: dict = field(default_factory=dict)
@@ -50,7 +50,7 @@ class LoadedEventModel:
 def save_event_model(
     path: str | Path,
     *,
-    model: SoundEventDetector,
+    model: EventNetwork,
     specifications: Specifications,
     decode: dict[str, DecodeParams] | None = None,
     training: dict | None = None,
@@ -105,7 +105,7 @@ def load_event_model(model: str | Path | None = None, *, device: str | torch.dev
         architecture = SoundEventConfig.from_dict(config["architecture"])
         specifications = Specifications.from_dict(config["specifications"])
         decode = {label: DecodeParams(**p) for label, p in config["defaults"].get("decode", {}).items()}
-        network = SoundEventDetector(architecture)
+        network = build_event_network(architecture)
     except (KeyError, TypeError, ValueError) as error:
         raise TurnpointError(f"invalid sound event model configuration ({error})", path=path) from None
     if tuple(specifications.classes) != architecture.classes:

@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from turnpoint.events.decode import decode_scores, tune_decoding
 from turnpoint.events.features import event_feature_config, event_specifications, file_features
 from turnpoint.events.inference import score_event_features
 from turnpoint.events.metrics import event_based, segment_based
-from turnpoint.events.model import SoundEventConfig, SoundEventDetector
+from turnpoint.events.model import MAX_MEMBERS, EventNetwork, SoundEventConfig, SoundEventDetector, SoundEventEnsemble
 from turnpoint.events.modelfile import load_event_model, save_event_model
 from turnpoint.specs import FeatureConfig, Specifications
 from turnpoint.training import CHECKPOINT_NAME, MODEL_NAME, _load_checkpoint, _save_checkpoint
@@ -190,7 +190,7 @@ def _pos_weight(positives: np.ndarray, mode: str, device: str) -> torch.Tensor |
     return torch.tensor(np.clip(np.sqrt((1 - p) / p), 1.0, 10.0), dtype=torch.float32, device=device)
 
 
-def _evaluate(model: SoundEventDetector, files: Sequence[_Prepared], specifications: Specifications) -> tuple[dict[str, np.ndarray], float, float]:
+def _evaluate(model: EventNetwork, files: Sequence[_Prepared], specifications: Specifications) -> tuple[dict[str, np.ndarray], float, float]:
     classes = specifications.classes
     scores = {f.key: score_event_features(f.features, model=model, specifications=specifications) for f in files}
     reference = {f.key: f.events for f in files}
@@ -380,3 +380,58 @@ def tune_event_model(
                      training=dict(best.training, validation_tuned=tuned), name=best.name)
     return target
 
+
+
+def ensemble_event_models(
+    model_paths: Sequence[str | Path],
+    validation: str | Path | Sequence[EventFile],
+    *,
+    out_path: str | Path,
+    show_progress: bool = False,
+    name: str = "",
+) -> Path:
+    """Join event models of one architecture into an ensemble (mean of their scores), tuned on validation.
+
+    Members' weights are copied as they are; an ensemble given as input contributes its members.
+    The per-class decoding is tuned afresh on ``validation`` for the averaged scores
+    (:func:`tune_event_model`), since averaging changes the score distribution.
+
+    Parameters
+    ----------
+    model_paths : two or more event model files (runs with other seeds of one recipe)
+    validation : folder of audio + annotations, a list file, or EventFile items
+    out_path : the ensemble's model file (must not be one of the inputs)
+
+    Examples
+    --------
+    >>> # ensemble_event_models(["runs/s0/model.safetensors", "runs/s1/model.safetensors"], "data/validation",
+    >>> #                       out_path="ensemble.safetensors")
+    """
+    out_path = Path(out_path)
+    if len(model_paths) < 2:
+        raise TurnpointError("an ensemble needs at least two model files")
+    loaded = [load_event_model(path) for path in model_paths]
+    for item in loaded:
+        if out_path.exists() and out_path.resolve() == Path(item.path).resolve():
+            raise TurnpointError("the ensemble would overwrite one of its members; choose another output", path=out_path)
+    first = loaded[0]
+    member_config = replace(first.model.config, members=1)
+    networks: list[SoundEventDetector] = []
+    sources = []
+    for item in loaded:
+        differing = [f.name for f in fields(member_config) if f.name != "members" and getattr(item.model.config, f.name) != getattr(member_config, f.name)]
+        if differing:
+            raise TurnpointError(f"architecture differs from {Path(first.path).name}'s in {', '.join(differing)}", path=item.path)
+        if item.specifications != first.specifications:
+            raise TurnpointError(f"features or window differ from {Path(first.path).name}'s", path=item.path)
+        networks.extend(item.model.members if isinstance(item.model, SoundEventEnsemble) else [item.model])
+        sources.append({"name": item.name, "file": Path(item.path).name, "training": item.training})
+    if len(networks) > MAX_MEMBERS:
+        raise TurnpointError(f"{len(networks)} networks: an ensemble holds at most {MAX_MEMBERS}")
+    ensemble = SoundEventEnsemble(replace(member_config, members=len(networks)))
+    for target, source in zip(ensemble.members, networks):
+        target.load_state_dict(source.state_dict())
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    save_event_model(out_path, model=ensemble, specifications=first.specifications,
+                     training={"ensemble_of": sources}, name=name or out_path.stem)
+    return tune_event_model(out_path, validation, show_progress=show_progress)
