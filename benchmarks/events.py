@@ -2,6 +2,7 @@
 
     python benchmarks/events.py                    # 10 min and 1 h of audio, ~3 min on 2 cores
     python benchmarks/events.py --minutes 10 60 180 --data /tmp/bench
+    python benchmarks/events.py --minutes 60 --model ENSEMBLE --peer-model default   # cost of an ensemble
 
 ``streamed``  what ``turnpoint events`` runs: ``turnpoint.events.detect_events`` reads the file in
     60 s blocks (``score_event_file``: streamed features, windows scored as they complete).
@@ -13,6 +14,8 @@ Each run is a fresh subprocess with one torch thread, so its peak RSS (``ru_maxr
 the audio is the speaker benchmark's synthetic conversation (``benchmarks/run.py``), written to
 ``--data`` (default /work/data/bench), never into the repository. The script checks that both
 paths give the same events and prints the ratios (time and memory, whole file / streamed).
+``--model`` picks the model file (default: the bundled one); ``--peer-model`` adds a streamed run
+with a second model and prints the time and memory ratios of the two (e.g. an ensemble against one network).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ sys.path.insert(0, str(HERE))
 from run import DEFAULT_DATA, make_audio  # noqa: E402  (the speaker benchmark's audio generator)
 
 
-def worker(kind: str, path: str) -> None:
+def worker(kind: str, path: str, model: str) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -43,9 +46,9 @@ def worker(kind: str, path: str) -> None:
     from turnpoint.events.modelfile import load_event_model
     from turnpoint.features import event_features
 
-    loaded = load_event_model(None)
+    loaded = load_event_model(None if model == "default" else model)
     start = time.perf_counter()
-    if kind == "streamed":
+    if kind.startswith("streamed"):
         detection = detect_events(path, model=loaded)
         events, duration = detection.events, detection.duration
     else:
@@ -60,11 +63,11 @@ def worker(kind: str, path: str) -> None:
     print("RESULT " + json.dumps({"wall": wall, "audio": duration, "rss_mb": rss, "events": len(events), "digest": hash(str(digest)) % 10**9}))
 
 
-def measure(kind: str, path: Path) -> dict:
+def measure(kind: str, path: Path, model: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
     env["OMP_NUM_THREADS"] = "1"
     env["PYTHONHASHSEED"] = "0"
-    done = subprocess.run([sys.executable, __file__, "--worker", kind, str(path)], capture_output=True, text=True, env=env)
+    done = subprocess.run([sys.executable, __file__, "--worker", kind, str(path), model], capture_output=True, text=True, env=env)
     for line in done.stdout.splitlines()[::-1]:
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT ") :])
@@ -75,20 +78,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[10.0, 60.0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--worker", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--model", default="default", help="event model file (default: the bundled model)")
+    parser.add_argument("--peer-model", default=None, help="also time a streamed run with this model; print model/peer ratios")
+    parser.add_argument("--worker", nargs=3, metavar=("KIND", "PATH", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker)
         return
-    print(f"{'audio':>8} {'path':<18} {'wall s':>8} {'x real time':>12} {'peak RSS MB':>12} {'events':>7}")
+    print(f"{'audio':>8} {'path':<22} {'wall s':>8} {'x real time':>12} {'peak RSS MB':>12} {'events':>7}")
     for minutes in args.minutes:
         path = make_audio(args.data / f"events_{minutes:g}min.wav", minutes * 60, seed=7)
-        results = {kind: measure(kind, path) for kind in ("streamed", "whole file (peer)")}
+        results = {kind: measure(kind, path, args.model) for kind in ("streamed", "whole file (peer)")}
+        if args.peer_model:
+            results["streamed, peer model"] = measure("streamed, peer model", path, args.peer_model)
         for kind, r in results.items():
-            print(f"{minutes:>6g} m {kind:<18} {r['wall']:>8.1f} {r['audio'] / r['wall']:>12.0f} {r['rss_mb']:>12.0f} {r['events']:>7}")
+            print(f"{minutes:>6g} m {kind:<22} {r['wall']:>8.1f} {r['audio'] / r['wall']:>12.0f} {r['rss_mb']:>12.0f} {r['events']:>7}")
         streamed, whole = results["streamed"], results["whole file (peer)"]
         same = "same events" if streamed["digest"] == whole["digest"] else "EVENTS DIFFER"
         print(f"{'':>8} ratio whole/streamed: time {whole['wall'] / streamed['wall']:.2f}x, peak memory {whole['rss_mb'] / streamed['rss_mb']:.2f}x ({same})")
+        if args.peer_model:
+            peer = results["streamed, peer model"]
+            print(f"{'':>8} ratio model/peer model: time {streamed['wall'] / peer['wall']:.2f}x, peak memory {streamed['rss_mb'] / peer['rss_mb']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@
 # a voice pool in $VOICES (see scripts/prepare_voices.py; used for speech backgrounds), and
 # `pip install -e '.[events]'` for PSDS. About 40 minutes on 2 busy CPU cores (150 epochs of 13-17 s with one torch
 # thread, plus data, feature extraction and tuning). The bundled model is training seed 1 (docs/events.md, session 6).
-# The voice pool's TTS text comes from licence files installed on the machine, so data rebuilt on another machine
-# differ (other mixtures, same recipe) and the retrained model differs from the bundled file.
+# The voice pool's TTS text is shipped (scripts/data/voice_sentences.txt, since session 7), so the mixtures rebuild
+# the same on any Debian 12 machine; training on CPU is seeded but not bit-exact across CPUs and torch versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-/work/data/events}

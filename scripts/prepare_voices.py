@@ -8,8 +8,11 @@ Voices
 ------
 * TTS (kind=tts): flite (awb, rms, slt, kal16), festival (kal_diphone, ked_diphone,
   cmu_us_slt_arctic_hts) and ten espeak-ng language/variant pairs with their own speed and pitch.
-  Each voice speaks its own random selection of English sentences taken from licence texts
-  installed on this machine (/usr/share/common-licenses, /usr/share/doc/*/copyright).
+  Each voice speaks its own random selection of English sentences from
+  ``scripts/data/voice_sentences.txt`` (taken from the licence texts of a Debian 12 machine;
+  ``--sentences-from-machine`` takes them from this machine's /usr/share/common-licenses and
+  /usr/share/doc/*/copyright instead, which depends on the installed packages, and
+  ``--write-sentences FILE`` writes that list).
 * Real recordings (kind=real): Debian asterisk prompt packages, one speaker per package
   (8 kHz telephone audio, resampled to 16 kHz). They are downloaded with ``apt-get download``
   and unpacked with ``dpkg -x`` into ``--debs`` (no installation).
@@ -97,7 +100,17 @@ NON_SPEECH = re.compile(r"(beep|silence|tone|ring|dial|click|music|moh|sound|hol
 # text
 
 
+SENTENCES_FILE = Path(__file__).resolve().parent / "data" / "voice_sentences.txt"
+
+
+def read_sentences(path: Path = SENTENCES_FILE) -> list[str]:
+    """The shipped prompt list: one sentence per line, ``#`` lines are comments."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
 def collect_sentences(min_words: int = 4, max_words: int = 25) -> list[str]:
+    """Sentences from the licence texts installed here (how ``voice_sentences.txt`` was made)."""
     files = sorted(glob.glob("/usr/share/common-licenses/*")) + sorted(
         glob.glob("/usr/share/doc/*/copyright")
     )
@@ -320,16 +333,24 @@ def licence_of(root: Path, pkg: str) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--out", type=Path, default=None, help="voice pool folder (required unless --write-sentences)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sentences", type=int, default=220, help="sentences per TTS voice")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--debs", type=Path, default=None, help="where .deb files are fetched/unpacked (default OUT/../debs)")
     ap.add_argument("--perturb", action="store_true", help="add x0.88 / x1.12 speed copies of TTS voices")
     ap.add_argument("--no-tts", action="store_true")
+    ap.add_argument("--sentences-from-machine", action="store_true",
+                    help="TTS text from this machine's licence files instead of scripts/data/voice_sentences.txt")
+    ap.add_argument("--write-sentences", type=Path, default=None, help="write the machine's sentence list here and exit")
     ap.add_argument("--no-real", action="store_true")
     args = ap.parse_args(argv)
 
+    if args.write_sentences:
+        args.write_sentences.write_text("\n".join(collect_sentences()) + "\n", encoding="utf-8")
+        return 0
+    if args.out is None:
+        ap.error("--out is required")
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     debs = args.debs or (out.parent / "debs")
@@ -339,7 +360,7 @@ def main(argv=None) -> int:
 
     tasks = []
     if not args.no_tts:
-        sentences = collect_sentences()
+        sentences = collect_sentences() if args.sentences_from_machine else read_sentences()
         print(f"{len(sentences)} sentences", flush=True)
         voices = (
             [("espeak", v, (s, p)) for v, s, p in ESPEAK_VOICES]
