@@ -6,8 +6,9 @@
 #
 # Needs: apt-get (to download sound-theme-freedesktop, asterisk-moh-opsound-wav, alsa-utils),
 # a voice pool in $VOICES (see scripts/prepare_voices.py; used for speech backgrounds), and
-# `pip install -e '.[events]'` for PSDS. About 40 minutes on 2 busy CPU cores (150 epochs of 13-17 s with one torch
-# thread, plus data, feature extraction and tuning). The bundled model is training seed 1 (docs/events.md, session 6).
+# `pip install -e '.[events]'` for PSDS. About 80 minutes on 2 CPU cores (three seeds of 150 epochs of 13-17 s with
+# one torch thread, two at a time, plus data, feature extraction and tuning). The bundled model is the ensemble of
+# seeds 0, 1 and 2 (docs/events.md, session 7).
 # The voice pool's TTS text is shipped (scripts/data/voice_sentences.txt, since session 7), so the mixtures rebuild
 # the same on any Debian 12 machine; training on CPU is seeded but not bit-exact across CPUs and torch versions.
 set -euo pipefail
@@ -26,10 +27,23 @@ fi
 rm -rf "$DATA/train" "$DATA/validation"
 python scripts/make_event_data.py --raw "$DATA/raw" --voices "$VOICES" --out "$DATA"
 rm -rf "$RUN"
-turnpoint train --task events "$DATA/train" --validation "$DATA/validation" --out "$RUN" --epochs "$EPOCHS" \
-  --batch-size 64 --learning-rate 0.002 --chunks-per-epoch 1280 --seed 1 --threads 1 \
-  --bidirectional --conv-kernel 16 --conv-regions 4 --event-pos-weight sqrt --features logmel
-cp "$RUN/model.safetensors" src/turnpoint/models/events_default.safetensors
+# three seeds of one recipe (two at a time, one torch thread each), then their ensemble, tuned on validation
+train_seed() {
+  turnpoint --quiet train --task events "$DATA/train" --validation "$DATA/validation" --out "$RUN/seed$1" --epochs "$EPOCHS" \
+    --batch-size 64 --learning-rate 0.002 --chunks-per-epoch 1280 --seed "$1" --threads 1 \
+    --bidirectional --conv-kernel 16 --conv-regions 4 --event-pos-weight sqrt --features logmel
+}
+train_seed 0 & train_seed 1 & wait
+train_seed 2
+turnpoint tune --task events "$DATA/validation" --out "$RUN" \
+  --ensemble "$RUN/seed0/model.safetensors" "$RUN/seed1/model.safetensors" "$RUN/seed2/model.safetensors"
+python - "$RUN/events_ensemble.safetensors" <<'PY'
+import sys
+from turnpoint.events.modelfile import load_event_model, save_event_model
+m = load_event_model(sys.argv[1])
+save_event_model("src/turnpoint/models/events_default.safetensors", model=m.model, specifications=m.specifications,
+                 decode=m.decode, training=m.training, name="default")
+PY
 turnpoint summary --task events --model src/turnpoint/models/events_default.safetensors
 turnpoint evaluate --task events "$DATA/test/events.tsv" "$DATA/test" --durations "$DATA/test/durations.tsv" --json "$RUN/test_report.json"
 python scripts/make_event_example.py --raw "$DATA/raw" --voices "$VOICES"
