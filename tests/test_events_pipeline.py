@@ -160,6 +160,12 @@ def test_bundled_model_finds_the_events_of_the_bundled_example(tmp_path, capsys)
     from turnpoint.events.metrics import segment_based
 
     assert segment_based({"x": truth}, {"x": detected}).f1 > 0.6
+    from turnpoint.events.metrics import event_based
+
+    # the alarm, the shutter and the (held-out) phone are found within sed_eval's collar; the
+    # held-out beeps are the known weak spot (docs/events.md), so they are not asserted
+    matched = event_based({"x": truth}, {"x": detected}).class_wise
+    assert [matched[label]["f1"] for label in ("alarm", "phone", "shutter")] == pytest.approx([1.0, 1.0, 1.0])
     capsys.readouterr()
     assert main(["evaluate", "--task", "events", reference, audio]) == 0
     out = capsys.readouterr().out
