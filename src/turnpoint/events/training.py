@@ -381,7 +381,6 @@ def tune_event_model(
     return target
 
 
-
 def ensemble_event_models(
     model_paths: Sequence[str | Path],
     validation: str | Path | Sequence[EventFile],
