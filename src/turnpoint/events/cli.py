@@ -123,7 +123,7 @@ def run_summary(args: argparse.Namespace) -> int:
 
 def run_tune(args: argparse.Namespace) -> int:
     """``turnpoint tune --task events DEV --out OUT [--model M | --ensemble M1 M2 ...]``: per-class decoding tuned on DEV."""
-    from turnpoint.events.modelfile import load_event_model
+    from turnpoint.events.modelfile import load_event_model, resolve_event_model_path
     from turnpoint.events.training import ensemble_event_models, tune_event_model
 
     if args.systems:
@@ -132,10 +132,10 @@ def run_tune(args: argparse.Namespace) -> int:
         if args.model:
             raise TurnpointError("give the ensemble's members with --ensemble only (not --model)")
         target = Path(args.out) / "events_ensemble.safetensors"
-        sources = [load_event_model(path).path for path in args.ensemble]
+        sources = [resolve_event_model_path(path) for path in args.ensemble]  # loaded (and checked) once, when joined
     else:
         target = Path(args.out) / "events_tuned.safetensors"
-        sources = [load_event_model(args.model).path]
+        sources = [resolve_event_model_path(args.model)]
     if any(target.resolve() == Path(source).resolve() for source in sources):
         raise TurnpointError("the output would overwrite an input model; choose another --out", path=target)
     target.parent.mkdir(parents=True, exist_ok=True)
