@@ -41,7 +41,7 @@ CLASSES = {
     ),
 }
 SYNTHETIC_SEED = 5
-REAL_REPEATS = {"beep": 8, "chime": 10}  # real recordings are repeated in the pool so they stay 1/3 to 1/2 of the draws
+REAL_SHARE = {"beep": 1 / 3, "chime": 1 / 2}  # real recordings are repeated in the pool so they stay this share of the draws
 TRAIN_CLASS_WEIGHTS = (("beep", 2.0),)  # training mixtures only: beeps are short, so draw them twice as often
 # --beep-mixtures N (off by default; tried and rejected, docs/events.md "Beeps over music"): N extra training
 # mixtures (seed 15, "trainbeep_NNNN", annotations in train/events_beeps.tsv) of beeps over tonal backgrounds:
@@ -65,6 +65,8 @@ def main() -> None:
     parser.add_argument("--test-seed", type=int, default=13, help="seed of the test mixtures (another one gives a fresh test set; default: %(default)s)")
     parser.add_argument("--synthetic-beeps", type=int, default=80, help="procedural beeps added to the beep training pool (default: %(default)s)")
     parser.add_argument("--synthetic-chimes", type=int, default=40, help="procedural chimes added to the chime training pool (default: %(default)s)")
+    parser.add_argument("--validation-synthetic-seed", type=int, help="validation procedural beeps and chimes from this seed, "
+                        "so the networks never heard them, as at test time (default: the training pool's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -76,12 +78,20 @@ def main() -> None:
         shared = {(folder / f"{n}.oga").resolve().name for n in names} & {(folder / f"{n}.oga").resolve().name for n in held}
         if shared:
             raise SystemExit(f"{label}: held-out clips are training clips under another name: {sorted(shared)}")
-    seen = {label: [clip(n) for n in names] for label, (names, _) in CLASSES.items()}
+    real = {label: [clip(n) for n in names] for label, (names, _) in CLASSES.items()}
     unseen = {label: [clip(n) for n in held] or [clip(n) for n in names] for label, (names, held) in CLASSES.items()}
-    if args.synthetic_beeps:
-        seen["beep"] = seen["beep"] * REAL_REPEATS["beep"] + synthetic_beeps(args.synthetic_beeps, seed=SYNTHETIC_SEED)
-    if args.synthetic_chimes:
-        seen["chime"] = seen["chime"] * REAL_REPEATS["chime"] + synthetic_chimes(args.synthetic_chimes, seed=SYNTHETIC_SEED + 1)
+
+    def with_synthetic(seed: int) -> dict[str, list[np.ndarray]]:
+        """The real clips plus procedural beeps (``seed``) and chimes (``seed + 1``), real ones repeated to their share."""
+        sounds = dict(real)
+        for label, synthetic in (("beep", synthetic_beeps(args.synthetic_beeps, seed=seed)), ("chime", synthetic_chimes(args.synthetic_chimes, seed=seed + 1))):
+            if synthetic:  # 80 beeps: 8 repeats of 5 clips; 40 chimes: 10 repeats of 4
+                repeats = max(1, round(REAL_SHARE[label] / (1 - REAL_SHARE[label]) * len(synthetic) / len(real[label])))
+                sounds[label] = real[label] * repeats + synthetic
+        return sounds
+
+    seen = with_synthetic(SYNTHETIC_SEED)
+    validation_sounds = seen if args.validation_synthetic_seed is None else with_synthetic(args.validation_synthetic_seed)
     tracks = [load_audio(p) for p in sorted((args.raw / "usr/share/asterisk/moh").glob("*.wav"))]
     music_train = [t[: int(0.7 * len(t))] for t in tracks]
     music_test = [t[int(0.7 * len(t)) :] for t in tracks]
@@ -117,7 +127,7 @@ def main() -> None:
         (extra / "durations.tsv").replace(args.out / "train" / "durations_beeps.tsv")
         extra.rmdir()
     if args.validation:
-        simulate_mixtures(args.out / "validation", count=args.validation, sounds=seen, speech=speech_train, music=music_train, seed=12, prefix="val", config=config)
+        simulate_mixtures(args.out / "validation", count=args.validation, sounds=validation_sounds, speech=speech_train, music=music_train, seed=12, prefix="val", config=config)
     simulate_mixtures(args.out / "test", count=args.test, sounds=unseen, speech=speech_test, music=music_test, seed=args.test_seed, prefix="test", config=config)
     print("test voices:", ", ".join(sorted(test_voices)))
 
