@@ -291,6 +291,30 @@ def test_tune_command_retunes_the_decoding_on_another_set_without_touching_the_m
     assert "would overwrite" in capsys.readouterr().err
 
 
+def test_tune_command_retunes_only_the_classes_asked_for(data, tmp_path, capsys):
+    from turnpoint.cli import main
+    from turnpoint.events.modelfile import load_event_model
+
+    train, val = data
+    run = tmp_path / "run"
+    assert main(["--quiet", "train", "--task", "events", str(train), "--validation", str(val), "--out", str(run), "--epochs", "2",
+                 "--batch-size", "8", "--chunks-per-epoch", "16", "--conv-kernel", "64"]) == 0
+    model = run / "model.safetensors"
+    assert main(["--quiet", "tune", "--task", "events", str(train), "--model", str(model), "--out", str(tmp_path / "all")]) == 0
+    assert main(["--quiet", "tune", "--task", "events", str(train), "--model", str(model), "--out", str(tmp_path / "beep"),
+                 "--classes", "beep"]) == 0
+    original = load_event_model(model).decode
+    everything = load_event_model(tmp_path / "all" / "events_tuned.safetensors").decode
+    beep_only = load_event_model(tmp_path / "beep" / "events_tuned.safetensors").decode
+    assert beep_only["burst"] == original["burst"]  # kept, not re-tuned
+    assert beep_only["beep"] == everything["beep"]  # tuned alone = tuned with the others (classes are tuned independently)
+    capsys.readouterr()
+    assert main(["tune", "--task", "events", str(train), "--model", str(model), "--out", str(tmp_path / "dog"), "--classes", "dog"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown class dog" in err and "beep, burst" in err and "Traceback" not in err
+    assert not (tmp_path / "dog" / "events_tuned.safetensors").exists()
+
+
 @pytest.mark.parametrize("seconds", [0.7, 2.0, 23.3])
 def test_streamed_file_scores_equal_whole_file_scores(tmp_path, seconds):
     import soundfile as sf
@@ -368,6 +392,7 @@ def test_ensemble_command_averages_member_scores_tunes_on_dev_and_refuses_mismat
         (["--ensemble", str(members[0])], "at least two model files"),
         (["--ensemble", str(members[0]), str(members[1]), "--model", str(members[0])], "with --ensemble only"),
         (["--ensemble", str(path), str(members[0]), "--out", str(path.parent)], "would overwrite an input model"),
+        (["--ensemble", str(members[0]), str(members[1]), "--classes", "beep"], "an ensemble is tuned for all classes"),
     ]
     for extra, message in failures:
         args = ["tune", "--task", "events", str(val), "--out", str(tmp_path / "bad"), *extra]

@@ -158,6 +158,8 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ensemble", nargs="+", default=None, metavar="MODEL",
                    help="events: join these model files (one architecture, e.g. runs with other seeds) into one model whose "
                         "scores are their mean, tune its decoding on DEV; writes OUT/events_ensemble.safetensors")
+    p.add_argument("--classes", type=_formats, default=None,
+                   help="events: re-tune only these classes (comma-separated); the others keep the model's settings")
 
 
 def _add_baseline(sub: argparse._SubParsersAction) -> None:

@@ -128,6 +128,8 @@ def run_tune(args: argparse.Namespace) -> int:
 
     if args.systems:
         raise TurnpointError("--systems is for speaker change tuning; --task events tunes the event model's decoding")
+    if args.ensemble and args.classes:
+        raise TurnpointError("--classes re-tunes part of one model's decoding; an ensemble is tuned for all classes")
     if args.ensemble:
         if args.model:
             raise TurnpointError("give the ensemble's members with --ensemble only (not --model)")
@@ -142,7 +144,7 @@ def run_tune(args: argparse.Namespace) -> int:
     if args.ensemble:
         written = ensemble_event_models(sources, args.dev, out_path=target, show_progress=not args.quiet)
     else:
-        written = tune_event_model(sources[0], args.dev, out_path=target, show_progress=not args.quiet)
+        written = tune_event_model(sources[0], args.dev, out_path=target, show_progress=not args.quiet, classes=args.classes)
     tuned = load_event_model(written)
     if args.ensemble:
         print(f"ensemble of {tuned.model.config.members} networks from {len(sources)} files")

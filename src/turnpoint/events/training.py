@@ -345,6 +345,7 @@ def tune_event_model(
     *,
     out_path: str | Path | None = None,
     show_progress: bool = False,
+    classes: Sequence[str] | None = None,
 ) -> Path:
     """Tune the decoding settings of each class on validation data; rewrite the model file.
 
@@ -353,14 +354,19 @@ def tune_event_model(
     model_path : event model file
     validation : folder of audio + annotations, a list file, or EventFile items
     out_path : where to write the tuned model (default: over ``model_path``, atomically)
+    classes : re-tune only these classes; the others keep the model's settings (default: all)
 
     Examples
     --------
     >>> # tune_event_model("runs/ev/model.safetensors", "data/validation")
     """
     best = load_event_model(model_path)
-    classes = best.classes
     specifications = best.specifications
+    chosen = tuple(classes) if classes else best.classes
+    unknown = sorted(set(chosen) - set(best.classes))
+    if unknown:
+        raise TurnpointError(f"unknown class {', '.join(unknown)} (the model's: {', '.join(best.classes)})", path=model_path)
+    classes = best.classes
     if isinstance(validation, (list, tuple)) and validation and isinstance(validation[0], _Prepared):
         prepared_val = list(validation)
     else:
@@ -370,7 +376,9 @@ def tune_event_model(
     reference = {p.key: p.events for p in prepared_val}
     durations = {p.key: p.duration for p in prepared_val}
     step = specifications.features.frame_step
-    decode = tune_decoding(scores, reference, frame_step=step, classes=classes, durations=durations)
+    columns = [classes.index(label) for label in chosen]
+    decode = dict(best.decode)  # tune_decoding tunes each class on its own column, so a subset tunes alone
+    decode.update(tune_decoding({k: v[:, columns] for k, v in scores.items()}, reference, frame_step=step, classes=chosen, durations=durations))
     estimated = {k: decode_scores(scores[k], frame_step=step, classes=classes, params=decode, duration=durations[k]) for k in scores}
     tuned = {"event_f1": round(event_based(reference, estimated, classes=classes).f1, 4),
              "segment_f1": round(segment_based(reference, estimated, classes=classes, durations=durations).f1, 4)}
