@@ -366,22 +366,22 @@ def tune_event_model(
     unknown = sorted(set(chosen) - set(best.classes))
     if unknown:
         raise TurnpointError(f"unknown class {', '.join(unknown)} (the model's: {', '.join(best.classes)})", path=model_path)
-    classes = best.classes
+    all_classes = best.classes
     if isinstance(validation, (list, tuple)) and validation and isinstance(validation[0], _Prepared):
         prepared_val = list(validation)
     else:
         items = list(validation) if isinstance(validation, (list, tuple)) else collect_event_files(validation)
-        prepared_val = _prepare(items, classes, specifications.features, show_progress, "features (validation)")
+        prepared_val = _prepare(items, all_classes, specifications.features, show_progress, "features (validation)")
     scores, _, _ = _evaluate(best.model, prepared_val, specifications)
     reference = {p.key: p.events for p in prepared_val}
     durations = {p.key: p.duration for p in prepared_val}
     step = specifications.features.frame_step
-    columns = [classes.index(label) for label in chosen]
+    columns = [all_classes.index(label) for label in chosen]
     decode = dict(best.decode)  # tune_decoding tunes each class on its own column, so a subset tunes alone
     decode.update(tune_decoding({k: v[:, columns] for k, v in scores.items()}, reference, frame_step=step, classes=chosen, durations=durations))
-    estimated = {k: decode_scores(scores[k], frame_step=step, classes=classes, params=decode, duration=durations[k]) for k in scores}
-    tuned = {"event_f1": round(event_based(reference, estimated, classes=classes).f1, 4),
-             "segment_f1": round(segment_based(reference, estimated, classes=classes, durations=durations).f1, 4)}
+    estimated = {k: decode_scores(scores[k], frame_step=step, classes=all_classes, params=decode, duration=durations[k]) for k in scores}
+    tuned = {"event_f1": round(event_based(reference, estimated, classes=all_classes).f1, 4),
+             "segment_f1": round(segment_based(reference, estimated, classes=all_classes, durations=durations).f1, 4)}
     logger.info("tuned decoding on validation: event F1 %.3f, segment F1 %.3f", tuned["event_f1"], tuned["segment_f1"])
     target = Path(out_path) if out_path is not None else Path(model_path)
     save_event_model(target, model=best.model, specifications=specifications, decode=decode,
