@@ -250,16 +250,26 @@ def test_a_logmel_model_trains_saves_and_scores_files_with_its_own_features(data
     assert main(["summary", "--task", "events", "--model", str(out / "model.safetensors")]) == 0
 
 
-def test_tune_command_retunes_the_decoding_on_another_set_without_touching_the_model(data, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def small_model(data, tmp_path_factory):
+    """A 2-epoch model trained by the CLI on ``data`` (for the tune tests; never written to by them)."""
+    from turnpoint.cli import main
+
+    train, val = data
+    run = tmp_path_factory.mktemp("small_model")
+    assert main(["--quiet", "train", "--task", "events", str(train), "--validation", str(val), "--out", str(run), "--epochs", "2",
+                 "--batch-size", "8", "--chunks-per-epoch", "16", "--conv-kernel", "64", "--threads", "1"]) == 0
+    return run / "model.safetensors"
+
+
+def test_tune_command_retunes_the_decoding_on_another_set_without_touching_the_model(data, small_model, tmp_path, capsys):
     from turnpoint.cli import main
     from turnpoint.events.api import evaluate_events
     from turnpoint.events.modelfile import load_event_model
 
-    train, val = data
+    train, _ = data
     run = tmp_path / "run"
-    assert main(["--quiet", "train", "--task", "events", str(train), "--validation", str(val), "--out", str(run), "--epochs", "2",
-                 "--batch-size", "8", "--chunks-per-epoch", "16", "--conv-kernel", "64"]) == 0
-    model = run / "model.safetensors"
+    model = small_model
     before = model.read_bytes()
     capsys.readouterr()
     assert main(["--quiet", "tune", "--task", "events", str(train), "--model", str(model), "--out", str(tmp_path / "tuned")]) == 0
@@ -291,15 +301,12 @@ def test_tune_command_retunes_the_decoding_on_another_set_without_touching_the_m
     assert "would overwrite" in capsys.readouterr().err
 
 
-def test_tune_command_retunes_only_the_classes_asked_for(data, tmp_path, capsys):
+def test_tune_command_retunes_only_the_classes_asked_for(data, small_model, tmp_path, capsys):
     from turnpoint.cli import main
     from turnpoint.events.modelfile import load_event_model
 
-    train, val = data
-    run = tmp_path / "run"
-    assert main(["--quiet", "train", "--task", "events", str(train), "--validation", str(val), "--out", str(run), "--epochs", "2",
-                 "--batch-size", "8", "--chunks-per-epoch", "16", "--conv-kernel", "64"]) == 0
-    model = run / "model.safetensors"
+    train, _ = data
+    model = small_model
     assert main(["--quiet", "tune", "--task", "events", str(train), "--model", str(model), "--out", str(tmp_path / "all")]) == 0
     assert main(["--quiet", "tune", "--task", "events", str(train), "--model", str(model), "--out", str(tmp_path / "beep"),
                  "--classes", "beep"]) == 0
