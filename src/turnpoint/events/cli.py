@@ -140,7 +140,6 @@ def run_tune(args: argparse.Namespace) -> int:
         sources = [resolve_event_model_path(args.model)]
     if any(target.resolve() == Path(source).resolve() for source in sources):
         raise TurnpointError("the output would overwrite an input model; choose another --out", path=target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     if args.ensemble:
         written = ensemble_event_models(sources, args.dev, out_path=target, show_progress=not args.quiet)
     else:
