@@ -105,8 +105,27 @@ def test_logmel_settings_are_checked():
         extract_features(np.zeros(800, np.float32), config=FeatureConfig(n_mels=40, n_mfcc=40, coefficients="logmel"))
     with pytest.raises(ValueError, match="speaker change features are cepstral"):
         FeatureStream(FeatureConfig(n_mels=40, n_mfcc=40, coefficients="logmel"))
-    with pytest.raises(ValueError, match="'mfcc' or 'logmel'"):
+    with pytest.raises(ValueError, match="'mfcc', 'logmel', 'logmel128', not 'mel'"):
         event_feature_config("mel")
     # the default is left out of model headers, so MFCC models read as before; log-mel is written
     assert "coefficients" not in FeatureConfig().to_dict()
     assert event_feature_config("logmel").to_dict()["coefficients"] == "logmel"
+
+
+@pytest.mark.parametrize("gap", [40.0, 80.0])
+def test_fine_logmel_bands_resolve_two_tones_that_the_64_bands_merge(gap):
+    # a beep a few tens of Hz from a voice harmonic: 128 bands of a 64 ms window show two peaks, 64 bands one
+    from turnpoint.events.features import event_feature_config
+    from turnpoint.features import slaney_mel_filterbank
+
+    t = np.arange(16000) / 16000
+    x = (0.1 * (np.sin(2 * np.pi * (500 - gap / 2) * t) + np.sin(2 * np.pi * (500 + gap / 2) * t))).astype(np.float32)
+    peaks = {}
+    for name in ("logmel", "logmel128"):
+        config = event_feature_config(name)
+        energies = event_features(x, config=config)[:, : config.n_mels].mean(axis=0)
+        filters = slaney_mel_filterbank(sample_rate=16000, n_fft=config.n_fft, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax)
+        centres = (np.arange(config.n_fft // 2 + 1) * 16000 / config.n_fft) @ filters / filters.sum(axis=0)
+        band = energies[(centres > 400) & (centres < 600)]
+        peaks[name] = sum(band[i] > band[i - 1] and band[i] >= band[i + 1] for i in range(1, len(band) - 1))
+    assert peaks == {"logmel": 1, "logmel128": 2}

@@ -250,6 +250,26 @@ def test_a_logmel_model_trains_saves_and_scores_files_with_its_own_features(data
     assert main(["summary", "--task", "events", "--model", str(out / "model.safetensors")]) == 0
 
 
+def test_a_fine_logmel_model_carries_its_128_bands_and_64_ms_window_to_inference(data, tmp_path):
+    from turnpoint.cli import main
+    from turnpoint.events.api import detect_events
+    from turnpoint.events.features import EVENT_FINE_LOGMEL_FEATURES, file_features
+    from turnpoint.events.inference import score_event_features
+    from turnpoint.events.modelfile import load_event_model
+
+    train, val = data
+    out = tmp_path / "fine"
+    assert main(["--quiet", "train", "--task", "events", str(train), "--validation", str(val), "--out", str(out), "--epochs", "1",
+                 "--batch-size", "8", "--chunks-per-epoch", "8", "--features", "logmel128", "--conv-regions", "4"]) == 0
+    loaded = load_event_model(out / "model.safetensors")
+    features = loaded.specifications.features
+    assert (features, features.n_fft, loaded.model.config.input_dim) == (EVENT_FINE_LOGMEL_FEATURES, 1024, 257)
+    audio = sorted(Path(val).glob("*.wav"))[0]
+    fine, _ = file_features(audio, config=EVENT_FINE_LOGMEL_FEATURES)
+    expected = score_event_features(fine, model=loaded.model, specifications=loaded.specifications)
+    np.testing.assert_allclose(detect_events(audio, model=out / "model.safetensors").scores, expected, atol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def small_model(data, tmp_path_factory):
     """A 2-epoch model trained by the CLI on ``data`` (for the tune tests; never written to by them)."""

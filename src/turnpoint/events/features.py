@@ -4,7 +4,9 @@ Audio is read by :func:`turnpoint.audio.load_audio` (any file → 16 kHz mono); 
 :func:`turnpoint.features.event_features`: 64 MFCC (c0–c63 of 96 slaney-mel log energies,
 20–8000 Hz, 40 ms periodic-Hann window every 20 ms), their Δ (±4 frames) and the zero-crossing rate
 — 129 numbers per frame, 50 frames per second. 100 frames (the seed's input length) are 2 s.
-:data:`EVENT_LOGMEL_FEATURES` (an option) puts 64 log-mel band energies in place of the MFCC.
+:data:`EVENT_LOGMEL_FEATURES` (an option) puts 64 log-mel band energies in place of the MFCC;
+:data:`EVENT_FINE_LOGMEL_FEATURES` 128 bands from a 64 ms window (23 Hz apart below 1 kHz, twice as
+fine), which can tell a steady tone from a voice harmonic a few tens of Hz away.
 """
 
 from __future__ import annotations
@@ -17,24 +19,27 @@ from turnpoint.audio import load_audio
 from turnpoint.features import event_features
 from turnpoint.specs import FeatureConfig, Specifications
 
-__all__ = ["EVENT_FEATURES", "EVENT_LOGMEL_FEATURES", "event_feature_config", "event_specifications", "file_features"]
+__all__ = ["EVENT_FEATURES", "EVENT_FINE_LOGMEL_FEATURES", "EVENT_LOGMEL_FEATURES", "event_feature_config", "event_specifications", "file_features"]
 
 EVENT_FEATURES = FeatureConfig(window_duration=0.040, step_duration=0.020, n_mels=96, n_mfcc=64, fmin=20.0, fmax=8000.0)
 #: The same framing with 64 log-mel band energies (20–8000 Hz) in place of the 64 MFCC.
 EVENT_LOGMEL_FEATURES = FeatureConfig(window_duration=0.040, step_duration=0.020, n_mels=64, n_mfcc=64, fmin=20.0, fmax=8000.0, coefficients="logmel")
+#: 128 log-mel bands from a 64 ms window (1024-point FFT, bins 15.6 Hz apart), same 20 ms step.
+EVENT_FINE_LOGMEL_FEATURES = FeatureConfig(window_duration=0.064, step_duration=0.020, n_mels=128, n_mfcc=128, fmin=20.0, fmax=8000.0, coefficients="logmel")
 
 
 def event_feature_config(coefficients: str = "mfcc") -> FeatureConfig:
-    """The event detector's features: ``"mfcc"`` (seed 004's 64 MFCC) or ``"logmel"`` (64 log-mel bands).
+    """The event detector's features: ``"mfcc"`` (seed 004's 64 MFCC), ``"logmel"`` (64 log-mel bands)
+    or ``"logmel128"`` (128 log-mel bands of a 64 ms window).
 
     Examples
     --------
-    >>> event_feature_config("logmel").n_mels
-    64
+    >>> event_feature_config("logmel").n_mels, event_feature_config("logmel128").n_fft
+    (64, 1024)
     """
-    options = {"mfcc": EVENT_FEATURES, "logmel": EVENT_LOGMEL_FEATURES}
+    options = {"mfcc": EVENT_FEATURES, "logmel": EVENT_LOGMEL_FEATURES, "logmel128": EVENT_FINE_LOGMEL_FEATURES}
     if coefficients not in options:
-        raise ValueError(f"event features are 'mfcc' or 'logmel', not {coefficients!r}")
+        raise ValueError(f"event features are {', '.join(map(repr, options))}, not {coefficients!r}")
     return options[coefficients]
 
 
