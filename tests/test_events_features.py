@@ -83,14 +83,16 @@ def test_logmel_features_are_the_energies_whose_dct_gives_the_mfcc():
     assert abs(peak_hz - 1000) < 100
 
 
+@pytest.mark.parametrize("name", ["logmel", "logmel128"])
 @pytest.mark.parametrize("block", [1, 319, 1601])
-def test_streamed_logmel_features_equal_the_whole_signal(block):
-    from turnpoint.events.features import EVENT_LOGMEL_FEATURES
+def test_streamed_logmel_features_equal_the_whole_signal(block, name):
+    from turnpoint.events.features import event_feature_config
 
+    config = event_feature_config(name)
     x = np.random.default_rng(block).normal(scale=0.1, size=16001).astype(np.float32)
-    stream = EventFeatureStream(EVENT_LOGMEL_FEATURES)
+    stream = EventFeatureStream(config)
     streamed = np.concatenate([*(stream.push(x[i : i + block]) for i in range(0, len(x), block)), stream.finish()])
-    np.testing.assert_allclose(streamed, event_features(x, config=EVENT_LOGMEL_FEATURES), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(streamed, event_features(x, config=config), rtol=1e-4, atol=1e-4)
 
 
 def test_logmel_settings_are_checked():
