@@ -7,6 +7,7 @@ share whose *chime* score passes 0.5 there (beep taken for chime), and the decod
 
     python scripts/probe_beeps.py --models default,runs/c/events_ensemble.safetensors           # recordings + procedural
     python scripts/probe_beeps.py --models default --tones                                      # sines 300-2000 Hz
+    python scripts/probe_beeps.py --models default --tones --background music                   # over music only
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from turnpoint.events.simulate import MixtureConfig, simulate_mixture, synthetic
 FREEDESKTOP = "usr/share/sounds/freedesktop/stereo"
 RECORDINGS = ["bell", "message", "device-added", "dialog-information", "audio-volume-change", "dialog-warning", "device-removed"]
 SR = 16000
+BACKGROUNDS = {"all": MixtureConfig().background_p, "speech": (1, 0, 0, 0), "music": (0, 1, 0, 0), "noise": (0, 0, 1, 0), "speech+music": (0, 0, 0, 1)}
 
 
 def sounds(raw: Path, tones: bool, synthetic_seed: int) -> dict[str, np.ndarray]:
@@ -39,6 +41,16 @@ def sounds(raw: Path, tones: bool, synthetic_seed: int) -> dict[str, np.ndarray]
     return clips
 
 
+def test_backgrounds(raw: Path, voices_folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The test voices' utterances and the test parts of the music tracks, as ``make_event_data.py`` splits them."""
+    voices = sorted(p for p in voices_folder.iterdir() if p.is_dir() and "_sp" not in p.name)
+    order = np.random.default_rng(1).permutation(len(voices))  # make_event_data.py's speaker split
+    test_voices = {voices[i].name for i in order[: max(2, len(voices) // 4)]}
+    speech = [load_audio(f) for v in voices if v.name in test_voices for f in sorted(v.glob("*.wav"))[:12]]
+    tracks = [load_audio(p) for p in sorted((raw / "usr/share/asterisk/moh").glob("*.wav"))]
+    return speech, [t[int(0.7 * len(t)) :] for t in tracks]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="default", help="comma-separated model files or bundled names")
@@ -46,21 +58,18 @@ def main() -> None:
     parser.add_argument("--voices", type=Path, default=Path("/work/data/voices"))
     parser.add_argument("--mixtures", type=int, default=30, help="mixtures per sound (default: %(default)s)")
     parser.add_argument("--tones", action="store_true", help="pure tones instead of the recordings and procedural beeps")
+    parser.add_argument("--background", choices=list(BACKGROUNDS), default="all",
+                        help="backgrounds of the mixtures (default: %(default)s, the test mixtures' mix)")
     parser.add_argument("--synthetic-seed", type=int, default=999, help="seed of the procedural beeps (default: %(default)s, unheard in training)")
     args = parser.parse_args()
-    voices = sorted(p for p in args.voices.iterdir() if p.is_dir() and "_sp" not in p.name)
-    order = np.random.default_rng(1).permutation(len(voices))  # make_event_data.py's speaker split
-    test_voices = {voices[i].name for i in order[: max(2, len(voices) // 4)]}
-    speech = [load_audio(f) for v in voices if v.name in test_voices for f in sorted(v.glob("*.wav"))[:12]]
-    tracks = [load_audio(p) for p in sorted((args.raw / "usr/share/asterisk/moh").glob("*.wav"))]
-    music = [t[int(0.7 * len(t)) :] for t in tracks]
+    speech, music = test_backgrounds(args.raw, args.voices)
     models = {name: load_event_model(name) for name in args.models.split(",")}
     for name, clip in sounds(args.raw, args.tones, args.synthetic_seed).items():
         rng = np.random.default_rng(zlib.crc32(name.encode()))
         with tempfile.TemporaryDirectory() as tmp:
             references = []
             for k in range(args.mixtures):
-                audio, events = simulate_mixture(sounds={"beep": [clip]}, speech=speech, music=music, rng=rng, config=MixtureConfig(p_no_event=0.0))
+                audio, events = simulate_mixture(sounds={"beep": [clip]}, speech=speech, music=music, rng=rng, config=MixtureConfig(p_no_event=0.0, background_p=BACKGROUNDS[args.background]))
                 sf.write(f"{tmp}/m{k}.wav", audio, SR)
                 references.append(events)
             row = []
