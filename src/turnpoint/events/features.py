@@ -6,7 +6,7 @@ Audio is read by :func:`turnpoint.audio.load_audio` (any file → 16 kHz mono); 
 — 129 numbers per frame, 50 frames per second. 100 frames (the seed's input length) are 2 s.
 :data:`EVENT_LOGMEL_FEATURES` (an option) puts 64 log-mel band energies in place of the MFCC;
 :data:`EVENT_FINE_LOGMEL_FEATURES` 128 bands from a 64 ms window (23 Hz apart below 1 kHz, twice as
-fine), which can tell a steady tone from a voice harmonic a few tens of Hz away.
+fine: two tones 40 Hz apart give two peaks); tried for the bundled model and not adopted (docs/events.md).
 """
 
 from __future__ import annotations
