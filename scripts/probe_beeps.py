@@ -21,6 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from turnpoint.audio import load_audio
+from turnpoint.errors import TurnpointError
 from turnpoint.events.api import detect_events
 from turnpoint.events.modelfile import load_event_model
 from turnpoint.events.simulate import MixtureConfig, simulate_mixture, synthetic_beeps
@@ -93,4 +94,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (TurnpointError, OSError) as error:  # a missing model, sound folder or voice pool: one line, no traceback
+        raise SystemExit(f"{Path(__file__).name}: {error}") from None

@@ -22,6 +22,7 @@ import soundfile as sf
 from probe_beeps import BACKGROUNDS, SR, test_backgrounds
 from scipy.signal import stft
 
+from turnpoint.errors import TurnpointError
 from turnpoint.events.api import detect_events
 from turnpoint.events.modelfile import load_event_model
 from turnpoint.events.simulate import MixtureConfig, simulate_mixture
@@ -84,4 +85,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (TurnpointError, OSError) as error:  # a missing model, sound folder or voice pool: one line, no traceback
+        raise SystemExit(f"{Path(__file__).name}: {error}") from None
