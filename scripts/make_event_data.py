@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from turnpoint.audio import load_audio
-from turnpoint.events.simulate import MixtureConfig, simulate_mixtures, synthetic_beeps, synthetic_chimes
+from turnpoint.events.simulate import MixtureConfig, simulate_mixtures, synthetic_beeps, synthetic_chimes, synthetic_low_tones
 
 FREEDESKTOP = "usr/share/sounds/freedesktop/stereo"
 # class -> (clips for train/validation, clips held out for test only)
@@ -41,6 +41,7 @@ CLASSES = {
     ),
 }
 SYNTHETIC_SEED = 5
+LOW_TONE_SEED = 25  # --low-tone-beeps: their own seed, so the other procedural beeps stay as they were
 REAL_SHARE = {"beep": 1 / 3, "chime": 1 / 2}  # real recordings are repeated in the pool so they stay this share of the draws
 TRAIN_CLASS_WEIGHTS = (("beep", 2.0),)  # training mixtures only: beeps are short, so draw them twice as often
 # --beep-mixtures N (off by default; tried and rejected, docs/events.md "Beeps over music"): N extra training
@@ -64,6 +65,8 @@ def main() -> None:
     parser.add_argument("--utterances-per-voice", type=int, default=12)
     parser.add_argument("--test-seed", type=int, default=13, help="seed of the test mixtures (another one gives a fresh test set; default: %(default)s)")
     parser.add_argument("--synthetic-beeps", type=int, default=80, help="procedural beeps added to the beep training pool (default: %(default)s)")
+    parser.add_argument("--low-tone-beeps", type=int, default=0, help="low pure-tone beeps (250-700 Hz sines) added to the procedural "
+                        "beeps of the training and validation pools (default: %(default)s)")
     parser.add_argument("--synthetic-chimes", type=int, default=40, help="procedural chimes added to the chime training pool (default: %(default)s)")
     parser.add_argument("--validation-synthetic-seed", type=int, help="validation procedural beeps and chimes from this seed, "
                         "so the networks never heard them, as at test time (default: the training pool's)")
@@ -84,7 +87,8 @@ def main() -> None:
     def with_synthetic(seed: int) -> dict[str, list[np.ndarray]]:
         """The real clips plus procedural beeps (``seed``) and chimes (``seed + 1``), real ones repeated to their share."""
         sounds = dict(real)
-        for label, synthetic in (("beep", synthetic_beeps(args.synthetic_beeps, seed=seed)), ("chime", synthetic_chimes(args.synthetic_chimes, seed=seed + 1))):
+        beeps = synthetic_beeps(args.synthetic_beeps, seed=seed) + synthetic_low_tones(args.low_tone_beeps, seed=seed + LOW_TONE_SEED)
+        for label, synthetic in (("beep", beeps), ("chime", synthetic_chimes(args.synthetic_chimes, seed=seed + 1))):
             if synthetic:  # 80 beeps: 8 repeats of 5 clips; 40 chimes: 10 repeats of 4
                 repeats = max(1, round(REAL_SHARE[label] / (1 - REAL_SHARE[label]) * len(synthetic) / len(real[label])))
                 sounds[label] = real[label] * repeats + synthetic

@@ -11,7 +11,7 @@ import torch
 
 from turnpoint.errors import TurnpointError
 from turnpoint.events.annotations import read_events
-from turnpoint.events.simulate import MixtureConfig, simulate_mixture, simulate_mixtures, synthetic_beeps, synthetic_chimes, trim_silence
+from turnpoint.events.simulate import MixtureConfig, simulate_mixture, simulate_mixtures, synthetic_beeps, synthetic_chimes, synthetic_low_tones, trim_silence
 
 SR = 16000
 
@@ -66,6 +66,23 @@ def test_synthetic_beeps_and_chimes_are_varied_reproducible_and_bounded():
         spectrum = np.abs(np.fft.rfft(b, n=16384))
         pitches.append(np.argmax(spectrum) * SR / 16384)
     assert min(pitches) < 600 and max(pitches) > 2000
+
+
+def test_low_tones_are_pure_low_sines_struck_or_held():
+    tones = synthetic_low_tones(40, seed=2)
+    assert all(np.array_equal(a, b) for a, b in zip(tones, synthetic_low_tones(40, seed=2)))
+    struck = 0
+    for tone in tones:
+        assert tone.dtype == np.float32 and np.abs(tone).max() == pytest.approx(0.5, abs=1e-3)
+        spectrum = np.abs(np.fft.rfft(tone, n=32768)) ** 2
+        hz = np.fft.rfftfreq(32768, 1 / SR)
+        peak = hz[np.argmax(spectrum)]
+        assert 240 <= peak <= 710
+        assert spectrum[np.abs(hz - peak) < 0.1 * peak].sum() > 0.9 * spectrum.sum()  # one partial: a sine
+        quarter = len(tone) // 4
+        head, tail = np.abs(tone[:quarter]).max(), np.abs(tone[-quarter:]).max()
+        struck += tail < 0.3 * head  # decayed by the last quarter; a held tone keeps its level until the release
+    assert 8 < struck < 32
 
 
 def _dataset(root: Path, count: int, seed: int) -> Path:
