@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--test-seed", type=int, default=13, help="seed of the test mixtures (another one gives a fresh test set; default: %(default)s)")
     parser.add_argument("--synthetic-beeps", type=int, default=80, help="procedural beeps added to the beep training pool (default: %(default)s)")
     parser.add_argument("--low-tone-beeps", type=int, default=0, help="low pure-tone beeps (250-700 Hz sines) added to the procedural "
-                        "beeps of the training and validation pools (default: %(default)s)")
+                        "beeps of the training pool only, so validation stays comparable (default: %(default)s)")
     parser.add_argument("--synthetic-chimes", type=int, default=40, help="procedural chimes added to the chime training pool (default: %(default)s)")
     parser.add_argument("--validation-synthetic-seed", type=int, help="validation procedural beeps and chimes from this seed, "
                         "so the networks never heard them, as at test time (default: the training pool's)")
@@ -84,18 +84,19 @@ def main() -> None:
     real = {label: [clip(n) for n in names] for label, (names, _) in CLASSES.items()}
     unseen = {label: [clip(n) for n in held] or [clip(n) for n in names] for label, (names, held) in CLASSES.items()}
 
-    def with_synthetic(seed: int) -> dict[str, list[np.ndarray]]:
-        """The real clips plus procedural beeps (``seed``) and chimes (``seed + 1``), real ones repeated to their share."""
+    def with_synthetic(seed: int, *, low_tones: int = 0) -> dict[str, list[np.ndarray]]:
+        """The real clips plus procedural beeps (``seed``; ``low_tones`` of them from :func:`synthetic_low_tones`) and
+        chimes (``seed + 1``), real ones repeated to their share."""
         sounds = dict(real)
-        beeps = synthetic_beeps(args.synthetic_beeps, seed=seed) + synthetic_low_tones(args.low_tone_beeps, seed=seed + LOW_TONE_SEED)
+        beeps = synthetic_beeps(args.synthetic_beeps, seed=seed) + synthetic_low_tones(low_tones, seed=seed + LOW_TONE_SEED)
         for label, synthetic in (("beep", beeps), ("chime", synthetic_chimes(args.synthetic_chimes, seed=seed + 1))):
             if synthetic:  # 80 beeps: 8 repeats of 5 clips; 40 chimes: 10 repeats of 4
                 repeats = max(1, round(REAL_SHARE[label] / (1 - REAL_SHARE[label]) * len(synthetic) / len(real[label])))
                 sounds[label] = real[label] * repeats + synthetic
         return sounds
 
-    seen = with_synthetic(SYNTHETIC_SEED)
-    validation_sounds = seen if args.validation_synthetic_seed is None else with_synthetic(args.validation_synthetic_seed)
+    seen = with_synthetic(SYNTHETIC_SEED, low_tones=args.low_tone_beeps)
+    validation_sounds = with_synthetic(SYNTHETIC_SEED if args.validation_synthetic_seed is None else args.validation_synthetic_seed)
     tracks = [load_audio(p) for p in sorted((args.raw / "usr/share/asterisk/moh").glob("*.wav"))]
     music_train = [t[: int(0.7 * len(t))] for t in tracks]
     music_test = [t[int(0.7 * len(t)) :] for t in tracks]
