@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from turnpoint.audio import load_audio
+from turnpoint.errors import TurnpointError
 from turnpoint.events.simulate import MixtureConfig, simulate_mixtures, synthetic_beeps, synthetic_chimes, synthetic_low_tones
 
 FREEDESKTOP = "usr/share/sounds/freedesktop/stereo"
@@ -71,6 +72,9 @@ def main() -> None:
     parser.add_argument("--validation-synthetic-seed", type=int, help="validation procedural beeps and chimes from this seed, "
                         "so the networks never heard them, as at test time (default: the training pool's)")
     args = parser.parse_args()
+    for name in ("train", "beep_mixtures", "validation", "test", "utterances_per_voice", "synthetic_beeps", "low_tone_beeps", "synthetic_chimes"):
+        if getattr(args, name) < 0:
+            parser.error(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(args, name)}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     def clip(name: str) -> np.ndarray:
@@ -138,4 +142,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (TurnpointError, OSError) as error:  # a missing sound folder or voice pool: one line, no traceback
+        raise SystemExit(f"{Path(__file__).name}: {error}") from None
