@@ -16,6 +16,9 @@ the audio is the speaker benchmark's synthetic conversation (``benchmarks/run.py
 paths give the same events and prints the ratios (time and memory, whole file / streamed).
 ``--model`` picks the model file (default: the bundled one); ``--peer-model`` adds a streamed run
 with a second model and prints the time and memory ratios of the two (e.g. an ensemble against one network).
+``--threads-peer`` adds a streamed run that leaves torch and OpenMP their own thread counts (what
+file scoring did before session 10) and prints its time ratio against the one-thread default; run it
+on an idle and on a busy machine (e.g. beside a training).
 """
 
 from __future__ import annotations
@@ -38,17 +41,22 @@ from run import DEFAULT_DATA, make_audio  # noqa: E402  (the speaker benchmark's
 def worker(kind: str, path: str, model: str) -> None:
     import torch
 
-    torch.set_num_threads(1)
+    own_threads = kind == "streamed, torch's threads"
+    if not own_threads:
+        torch.set_num_threads(1)
     from turnpoint.audio import load_audio
     from turnpoint.events.api import detect_events
     from turnpoint.events.decode import decode_scores
-    from turnpoint.events.inference import score_event_features
+    from turnpoint.events.inference import score_event_features, score_event_file
     from turnpoint.events.modelfile import load_event_model
     from turnpoint.features import event_features
 
     loaded = load_event_model(None if model == "default" else model)
     start = time.perf_counter()
-    if kind.startswith("streamed"):
+    if own_threads:
+        scores = score_event_file(path, model=loaded.model, specifications=loaded.specifications, num_threads=None)
+        events, duration = decode_scores(scores.values, frame_step=scores.frame_step, classes=loaded.classes, params=loaded.decode, duration=scores.duration), scores.duration
+    elif kind.startswith("streamed"):
         detection = detect_events(path, model=loaded)
         events, duration = detection.events, detection.duration
     else:
@@ -65,7 +73,8 @@ def worker(kind: str, path: str, model: str) -> None:
 
 def measure(kind: str, path: Path, model: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
-    env["OMP_NUM_THREADS"] = "1"
+    if kind != "streamed, torch's threads":
+        env["OMP_NUM_THREADS"] = "1"
     env["PYTHONHASHSEED"] = "0"
     done = subprocess.run([sys.executable, __file__, "--worker", kind, str(path), model], capture_output=True, text=True, env=env)
     for line in done.stdout.splitlines()[::-1]:
@@ -80,25 +89,32 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--model", default="default", help="event model file (default: the bundled model)")
     parser.add_argument("--peer-model", default=None, help="also time a streamed run with this model; print model/peer ratios")
+    parser.add_argument("--threads-peer", action="store_true", help="also time a streamed run with torch's own thread count; print the ratio")
     parser.add_argument("--worker", nargs=3, metavar=("KIND", "PATH", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker)
         return
-    print(f"{'audio':>8} {'path':<22} {'wall s':>8} {'x real time':>12} {'peak RSS MB':>12} {'events':>7}")
+    print(f"{'audio':>8} {'path':<26} {'wall s':>8} {'x real time':>12} {'peak RSS MB':>12} {'events':>7}")
     for minutes in args.minutes:
         path = make_audio(args.data / f"events_{minutes:g}min.wav", minutes * 60, seed=7)
         results = {kind: measure(kind, path, args.model) for kind in ("streamed", "whole file (peer)")}
         if args.peer_model:
             results["streamed, peer model"] = measure("streamed, peer model", path, args.peer_model)
+        if args.threads_peer:
+            results["streamed, torch's threads"] = measure("streamed, torch's threads", path, args.model)
         for kind, r in results.items():
-            print(f"{minutes:>6g} m {kind:<22} {r['wall']:>8.1f} {r['audio'] / r['wall']:>12.0f} {r['rss_mb']:>12.0f} {r['events']:>7}")
+            print(f"{minutes:>6g} m {kind:<26} {r['wall']:>8.1f} {r['audio'] / r['wall']:>12.0f} {r['rss_mb']:>12.0f} {r['events']:>7}")
         streamed, whole = results["streamed"], results["whole file (peer)"]
         same = "same events" if streamed["digest"] == whole["digest"] else "EVENTS DIFFER"
         print(f"{'':>8} ratio whole/streamed: time {whole['wall'] / streamed['wall']:.2f}x, peak memory {whole['rss_mb'] / streamed['rss_mb']:.2f}x ({same})")
         if args.peer_model:
             peer = results["streamed, peer model"]
             print(f"{'':>8} ratio model/peer model: time {streamed['wall'] / peer['wall']:.2f}x, peak memory {streamed['rss_mb'] / peer['rss_mb']:.2f}x")
+        if args.threads_peer:
+            own = results["streamed, torch's threads"]
+            same = "same events" if streamed["digest"] == own["digest"] else "EVENTS DIFFER"
+            print(f"{'':>8} ratio torch's threads/one thread: time {own['wall'] / streamed['wall']:.2f}x ({same})")
 
 
 if __name__ == "__main__":

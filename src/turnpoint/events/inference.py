@@ -19,7 +19,7 @@ from turnpoint.audio import DEFAULT_BLOCK_DURATION, iter_audio
 from turnpoint.events.model import EventNetwork, SoundEventDetector
 from turnpoint.fast import full_float32
 from turnpoint.features import EventFeatureStream
-from turnpoint.inference import Scores, WindowAggregator
+from turnpoint.inference import DEFAULT_THREADS, Scores, WindowAggregator, torch_threads
 from turnpoint.specs import Specifications
 
 __all__ = ["score_event_blocks", "score_event_features", "score_event_file"]
@@ -78,10 +78,14 @@ def score_event_blocks(
     model: EventNetwork,
     specifications: Specifications,
     batch_size: int = 64,
+    num_threads: int | None = DEFAULT_THREADS,
 ) -> Scores:
     """Score a stream of mono sample blocks (at the features' sample rate): memory is bounded by a block.
 
     The scores equal :func:`score_event_features` on the whole file's features (within float rounding).
+    ``num_threads``: torch intra-op threads for the block (None: leave them as they are). One by
+    default, as for speaker changes: on a busy machine torch's own choice was many times slower
+    (``benchmarks/events.py --threads-peer``).
 
     Examples
     --------
@@ -97,7 +101,7 @@ def score_event_blocks(
     stream = EventFeatureStream(config)
     parts: list[np.ndarray] = []
     n_samples = 0
-    with _evaluating(model):
+    with _evaluating(model), torch_threads(num_threads):
         aggregator = _aggregator(model, specifications, batch_size)
         for block in blocks:
             n_samples += len(block)
@@ -114,7 +118,8 @@ def score_event_file(
     specifications: Specifications,
     batch_size: int = 64,
     block_duration: float = DEFAULT_BLOCK_DURATION,
+    num_threads: int | None = DEFAULT_THREADS,
 ) -> Scores:
     """Read, featurise and score an audio/video file block by block (see :func:`score_event_blocks`)."""
     blocks = iter_audio(path, sample_rate=specifications.features.sample_rate, block_duration=block_duration)
-    return score_event_blocks(blocks, model=model, specifications=specifications, batch_size=batch_size)
+    return score_event_blocks(blocks, model=model, specifications=specifications, batch_size=batch_size, num_threads=num_threads)
