@@ -38,10 +38,13 @@ sys.path.insert(0, str(HERE))
 from run import DEFAULT_DATA, make_audio  # noqa: E402  (the speaker benchmark's audio generator)
 
 
+OWN_THREADS = "streamed, torch's threads"  # the --threads-peer run
+
+
 def worker(kind: str, path: str, model: str) -> None:
     import torch
 
-    own_threads = kind == "streamed, torch's threads"
+    own_threads = kind == OWN_THREADS
     if not own_threads:
         torch.set_num_threads(1)
     from turnpoint.audio import load_audio
@@ -73,7 +76,7 @@ def worker(kind: str, path: str, model: str) -> None:
 
 def measure(kind: str, path: Path, model: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
-    if kind != "streamed, torch's threads":
+    if kind != OWN_THREADS:
         env["OMP_NUM_THREADS"] = "1"
     env["PYTHONHASHSEED"] = "0"
     done = subprocess.run([sys.executable, __file__, "--worker", kind, str(path), model], capture_output=True, text=True, env=env)
@@ -102,7 +105,7 @@ def main() -> None:
         if args.peer_model:
             results["streamed, peer model"] = measure("streamed, peer model", path, args.peer_model)
         if args.threads_peer:
-            results["streamed, torch's threads"] = measure("streamed, torch's threads", path, args.model)
+            results[OWN_THREADS] = measure(OWN_THREADS, path, args.model)
         for kind, r in results.items():
             print(f"{minutes:>6g} m {kind:<26} {r['wall']:>8.1f} {r['audio'] / r['wall']:>12.0f} {r['rss_mb']:>12.0f} {r['events']:>7}")
         streamed, whole = results["streamed"], results["whole file (peer)"]
@@ -112,7 +115,7 @@ def main() -> None:
             peer = results["streamed, peer model"]
             print(f"{'':>8} ratio model/peer model: time {streamed['wall'] / peer['wall']:.2f}x, peak memory {streamed['rss_mb'] / peer['rss_mb']:.2f}x")
         if args.threads_peer:
-            own = results["streamed, torch's threads"]
+            own = results[OWN_THREADS]
             same = "same events" if streamed["digest"] == own["digest"] else "EVENTS DIFFER"
             print(f"{'':>8} ratio torch's threads/one thread: time {own['wall'] / streamed['wall']:.2f}x ({same})")
 
