@@ -50,7 +50,25 @@ TRAIN_CLASS_WEIGHTS = (("beep", 2.0),)  # training mixtures only: beeps are shor
 # music or speech over music, 1-6 events, half of them beeps, event-to-background ratios from -9 dB
 # --beep-mixture-style beep: the same backgrounds with beeps only (no other class), event-to-background ratios -6 to +12 dB
 BEEP_MIXTURES = MixtureConfig(max_events=6, p_no_event=0.0, ebr_db=(-9.0, 12.0), background_p=(0.2, 0.45, 0.0, 0.35), class_weights=(("beep", 4.0),))
+# --low-tone-mixtures N: N extra training mixtures (seed 16, "trainlow_NNNN", train/events_low_tones.tsv) over music or
+# speech over music, all classes drawn as usual but every beep one of the LOW_TONE_CLIPS low pure tones: with the
+# main pool's --low-tone-beeps 0 and N = 100 about as many low tones as --low-tone-beeps 30 gives, all over tonal backgrounds
+LOW_TONE_CLIPS = 30
+LOW_TONE_MIXTURES = MixtureConfig(class_weights=TRAIN_CLASS_WEIGHTS, background_p=(0.0, 0.5, 0.0, 0.5))
 BEEP_ONLY_MIXTURES = MixtureConfig(max_events=6, p_no_event=0.0, ebr_db=(-6.0, 12.0), background_p=(0.2, 0.45, 0.0, 0.35))
+
+
+def extra_mixtures(train: Path, name: str, *, count: int, prefix: str, **simulate: object) -> None:
+    """Add ``count`` mixtures to the training folder ``train``, annotated in ``events_{name}.tsv`` and
+    ``durations_{name}.tsv`` beside the main ones (built aside first, so a failed run leaves the folder as it was)."""
+    extra = train.parent / f"train_{name}.tmp"
+    shutil.rmtree(extra, ignore_errors=True)
+    simulate_mixtures(extra, count=count, prefix=prefix, **simulate)
+    for path in sorted(extra.glob("*.wav")):
+        path.replace(train / path.name)
+    (extra / "events.tsv").replace(train / f"events_{name}.tsv")
+    (extra / "durations.tsv").replace(train / f"durations_{name}.tsv")
+    extra.rmdir()
 
 
 def main() -> None:
@@ -68,11 +86,13 @@ def main() -> None:
     parser.add_argument("--synthetic-beeps", type=int, default=80, help="procedural beeps added to the beep training pool (default: %(default)s)")
     parser.add_argument("--low-tone-beeps", type=int, default=0, help="low pure-tone beeps (250-700 Hz sines) added to the procedural "
                         "beeps of the training pool only, so validation stays comparable (default: %(default)s)")
+    parser.add_argument("--low-tone-mixtures", type=int, default=0, help="extra training mixtures over music and speech over music "
+                        "whose beeps are all low pure tones (default: %(default)s)")
     parser.add_argument("--synthetic-chimes", type=int, default=40, help="procedural chimes added to the chime training pool (default: %(default)s)")
     parser.add_argument("--validation-synthetic-seed", type=int, help="validation procedural beeps and chimes from this seed, "
                         "so the networks never heard them, as at test time (default: the training pool's)")
     args = parser.parse_args()
-    for name in ("train", "beep_mixtures", "validation", "test", "utterances_per_voice", "synthetic_beeps", "low_tone_beeps", "synthetic_chimes"):
+    for name in ("train", "beep_mixtures", "validation", "test", "utterances_per_voice", "synthetic_beeps", "low_tone_beeps", "low_tone_mixtures", "synthetic_chimes"):
         if getattr(args, name) < 0:
             parser.error(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(args, name)}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -125,16 +145,13 @@ def main() -> None:
     if args.train:
         simulate_mixtures(args.out / "train", count=args.train, sounds=seen, speech=speech_train, music=music_train, seed=11, prefix="train", config=train_config)
     if args.train and args.beep_mixtures:
-        extra = args.out / "train_beeps.tmp"
-        shutil.rmtree(extra, ignore_errors=True)
         only = args.beep_mixture_style == "beep"
-        simulate_mixtures(extra, count=args.beep_mixtures, sounds={"beep": seen["beep"]} if only else seen, speech=speech_train, music=music_train, seed=15,
-                          prefix="trainbeep", config=BEEP_ONLY_MIXTURES if only else BEEP_MIXTURES)
-        for path in sorted(extra.glob("*.wav")):
-            path.replace(args.out / "train" / path.name)
-        (extra / "events.tsv").replace(args.out / "train" / "events_beeps.tsv")
-        (extra / "durations.tsv").replace(args.out / "train" / "durations_beeps.tsv")
-        extra.rmdir()
+        extra_mixtures(args.out / "train", "beeps", count=args.beep_mixtures, sounds={"beep": seen["beep"]} if only else seen, speech=speech_train,
+                       music=music_train, seed=15, prefix="trainbeep", config=BEEP_ONLY_MIXTURES if only else BEEP_MIXTURES)
+    if args.train and args.low_tone_mixtures:
+        low_tones = synthetic_low_tones(LOW_TONE_CLIPS, seed=SYNTHETIC_SEED + LOW_TONE_SEED)  # the clips --low-tone-beeps 30 adds
+        extra_mixtures(args.out / "train", "low_tones", count=args.low_tone_mixtures, sounds={**seen, "beep": low_tones}, speech=speech_train,
+                       music=music_train, seed=16, prefix="trainlow", config=LOW_TONE_MIXTURES)
     if args.validation:
         simulate_mixtures(args.out / "validation", count=args.validation, sounds=validation_sounds, speech=speech_train, music=music_train, seed=12, prefix="val", config=config)
     simulate_mixtures(args.out / "test", count=args.test, sounds=unseen, speech=speech_test, music=music_test, seed=args.test_seed, prefix="test", config=config)
