@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,8 @@ def main() -> None:
     parser.add_argument("--low-tone-mixtures", type=int, default=0, help="extra training mixtures over music and speech over music "
                         "whose beeps are all low pure tones (default: %(default)s)")
     parser.add_argument("--synthetic-chimes", type=int, default=40, help="procedural chimes added to the chime training pool (default: %(default)s)")
+    parser.add_argument("--label-threshold-db", type=float, default=-50.0, help="references span each sound's 10 ms frames within "
+                        "this many dB of its loudest (the audio is the same whatever it is; default: %(default)s)")
     parser.add_argument("--validation-synthetic-seed", type=int, help="validation procedural beeps and chimes from this seed, "
                         "so the networks never heard them, as at test time (default: the training pool's)")
     args = parser.parse_args()
@@ -140,18 +143,19 @@ def main() -> None:
 
     speech_train = utterances(None, test_voices)
     speech_test = utterances(test_voices, set())
-    config = MixtureConfig()
-    train_config = MixtureConfig(class_weights=TRAIN_CLASS_WEIGHTS)
+    labels = {"label_threshold_db": args.label_threshold_db}
+    config = MixtureConfig(**labels)
+    train_config = MixtureConfig(class_weights=TRAIN_CLASS_WEIGHTS, **labels)
     if args.train:
         simulate_mixtures(args.out / "train", count=args.train, sounds=seen, speech=speech_train, music=music_train, seed=11, prefix="train", config=train_config)
     if args.train and args.beep_mixtures:
         only = args.beep_mixture_style == "beep"
         extra_mixtures(args.out / "train", "beeps", count=args.beep_mixtures, sounds={"beep": seen["beep"]} if only else seen, speech=speech_train,
-                       music=music_train, seed=15, prefix="trainbeep", config=BEEP_ONLY_MIXTURES if only else BEEP_MIXTURES)
+                       music=music_train, seed=15, prefix="trainbeep", config=replace(BEEP_ONLY_MIXTURES if only else BEEP_MIXTURES, **labels))
     if args.train and args.low_tone_mixtures:
         low_tones = synthetic_low_tones(LOW_TONE_CLIPS, seed=SYNTHETIC_SEED + LOW_TONE_SEED)  # the clips --low-tone-beeps 30 adds
         extra_mixtures(args.out / "train", "low_tones", count=args.low_tone_mixtures, sounds={**seen, "beep": low_tones}, speech=speech_train,
-                       music=music_train, seed=16, prefix="trainlow", config=LOW_TONE_MIXTURES)
+                       music=music_train, seed=16, prefix="trainlow", config=replace(LOW_TONE_MIXTURES, **labels))
     if args.validation:
         simulate_mixtures(args.out / "validation", count=args.validation, sounds=validation_sounds, speech=speech_train, music=music_train, seed=12, prefix="val", config=config)
     simulate_mixtures(args.out / "test", count=args.test, sounds=unseen, speech=speech_test, music=music_test, seed=args.test_seed, prefix="test", config=config)

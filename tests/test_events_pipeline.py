@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -37,6 +38,24 @@ def test_mixture_reference_is_exact():
         if len(before) and not any(o.onset < event.onset < o.offset for o in events if o is not event):
             assert np.sqrt(np.mean(inside**2)) > 5 * np.sqrt(np.mean(before**2))
     assert len(trim_silence(_sounds()["beep"][0])) == pytest.approx(0.4 * SR, abs=160)
+
+
+def test_references_skip_a_floor_quieter_than_the_label_threshold_but_the_audio_keeps_it():
+    t = np.arange(int(0.5 * SR)) / SR
+    ring = (0.5 * np.sin(2 * np.pi * 900 * t)).astype(np.float32)
+    hum = (0.5 * 10 ** (-35 / 20) * np.sin(2 * np.pi * 100 * np.arange(int(0.3 * SR)) / SR)).astype(np.float32)
+    clip = np.r_[hum, ring, hum]  # like the alarm recording: a -35 dB hum before and after the ring
+    config = MixtureConfig(duration=4.0, max_events=1, p_no_event=0.0, background_p=(0, 0, 1, 0), speed=(1.0, 1.0))
+    runs = {}
+    for threshold in (-50.0, -25.0):
+        audio, events = simulate_mixture(sounds={"alarm": [clip]}, speech=[], music=[], rng=np.random.default_rng(4),
+                                         config=replace(config, label_threshold_db=threshold))
+        runs[threshold] = audio, events[0]
+    assert np.array_equal(runs[-50.0][0], runs[-25.0][0])  # the same mixture
+    full, ring_only = runs[-50.0][1], runs[-25.0][1]
+    assert full.offset - full.onset == pytest.approx(1.1, abs=0.02)
+    assert ring_only.onset - full.onset == pytest.approx(0.3, abs=0.011)
+    assert full.offset - ring_only.offset == pytest.approx(0.3, abs=0.011)
 
 
 def test_class_weights_change_how_often_a_class_is_drawn():

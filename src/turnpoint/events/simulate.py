@@ -43,6 +43,8 @@ class MixtureConfig:
     background_p: tuple[float, float, float, float] = (0.35, 0.3, 0.15, 0.2)  # speech, music, noise, speech+music
     max_event_duration: float = 4.0
     class_weights: tuple[tuple[str, float], ...] = ()  # (label, weight) pairs; unlisted labels weigh 1; () = uniform
+    # the reference spans the clip's 10 ms frames within this many dB of its loudest; the audio keeps all above -50 dB
+    label_threshold_db: float = -50.0
 
 
 def _rms(x: np.ndarray) -> float:
@@ -58,12 +60,18 @@ def trim_silence(x: np.ndarray, *, threshold_db: float = -50.0, frame: int = 160
     >>> len(trim_silence(x))
     800
     """
+    first, last = _loud_span(x, threshold_db=threshold_db, frame=frame)
+    return x[first:last]
+
+
+def _loud_span(x: np.ndarray, *, threshold_db: float, frame: int = 160) -> tuple[int, int]:
+    """Sample span [first, last) of the ``frame``-sample frames within ``threshold_db`` of the loudest one."""
     n = len(x) // frame
     if n == 0:
-        return x
+        return 0, len(x)
     energy = np.sqrt(np.mean(x[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-20)
     loud = np.flatnonzero(20 * np.log10(energy / energy.max()) > threshold_db)
-    return x[loud[0] * frame : (loud[-1] + 1) * frame]
+    return int(loud[0]) * frame, (int(loud[-1]) + 1) * frame
 
 
 def _fade(x: np.ndarray, samples: int) -> np.ndarray:
@@ -347,7 +355,8 @@ def simulate_mixture(
         clip = clip * (level * 10 ** (ebr / 20) / max(_rms(clip), 1e-6))
         start = int(rng.integers(0, n - len(clip)))
         mixture[start : start + len(clip)] += clip
-        events.append(Event(round(start / SR, 4), round((start + len(clip)) / SR, 4), label))
+        first, last = _loud_span(clip, threshold_db=config.label_threshold_db)
+        events.append(Event(round((start + first) / SR, 4), round((start + last) / SR, 4), label))
     peak = float(np.abs(mixture).max())
     if peak > 0.99:
         mixture *= 0.99 / peak
