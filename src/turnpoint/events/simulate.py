@@ -4,10 +4,10 @@ A mixture is ``duration`` seconds of background — speech (utterances with paus
 noise, or speech over music — with 0 to ``max_events`` sound events placed at random times.
 Events of different classes may overlap (polyphony). Each event clip is trimmed to its audible
 part first (frames within 50 dB of the clip's peak), so the reference onset/offset are exactly
-where the sound is (``label_threshold_db`` narrows the reference to the frames within that many dB
-of the peak, the audio unchanged); it is then speed-perturbed (±8 %, which also shifts its pitch), given a short
-fade and scaled to an event-to-background ratio drawn from ``ebr_db``. Everything is reproducible
-from the seed.
+where the sound is (``label_threshold_db`` narrows the reference to the frames within that many
+dB of the peak, the audio unchanged); it is then speed-perturbed (±8 %, which also shifts its
+pitch), given a short fade and scaled to an event-to-background ratio drawn from ``ebr_db``.
+Everything is reproducible from the seed.
 """
 
 from __future__ import annotations
