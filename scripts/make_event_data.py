@@ -98,6 +98,8 @@ def main() -> None:
     for name in ("train", "beep_mixtures", "validation", "test", "utterances_per_voice", "synthetic_beeps", "low_tone_beeps", "low_tone_mixtures", "synthetic_chimes"):
         if getattr(args, name) < 0:
             parser.error(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(args, name)}")
+    if not args.label_threshold_db < 0:
+        parser.error(f"--label-threshold-db must be below 0 (dB re each sound's loudest 10 ms), not {args.label_threshold_db:g}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     def clip(name: str) -> np.ndarray:

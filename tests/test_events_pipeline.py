@@ -56,6 +56,8 @@ def test_references_skip_a_floor_quieter_than_the_label_threshold_but_the_audio_
     assert full.offset - full.onset == pytest.approx(1.1, abs=0.02)
     assert ring_only.onset - full.onset == pytest.approx(0.3, abs=0.011)
     assert full.offset - ring_only.offset == pytest.approx(0.3, abs=0.011)
+    with pytest.raises(ValueError, match="label_threshold_db"):
+        replace(config, label_threshold_db=0.0)  # no frame is louder than the loudest
 
 
 def test_class_weights_change_how_often_a_class_is_drawn():

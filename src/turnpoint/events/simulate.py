@@ -47,6 +47,10 @@ class MixtureConfig:
     # the reference spans the clip's 10 ms frames within this many dB of its loudest; the audio keeps all above -50 dB
     label_threshold_db: float = -50.0
 
+    def __post_init__(self) -> None:
+        if not self.label_threshold_db < 0:
+            raise ValueError(f"label_threshold_db must be below 0 dB (re the clip's loudest frame), not {self.label_threshold_db}")
+
 
 def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)) + 1e-12))
