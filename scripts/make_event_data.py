@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--low-tone-mixtures", type=int, default=0, help="extra training mixtures over music and speech over music "
                         "whose beeps are all low pure tones (default: %(default)s)")
     parser.add_argument("--synthetic-chimes", type=int, default=40, help="procedural chimes added to the chime training pool (default: %(default)s)")
-    parser.add_argument("--label-threshold-db", type=float, default=-50.0, help="references span each sound's 10 ms frames within "
+    parser.add_argument("--label-threshold-db", type=float, default=MixtureConfig.label_threshold_db, help="references span each sound's 10 ms frames within "
                         "this many dB of its loudest (the audio is the same whatever it is; default: %(default)s)")
     parser.add_argument("--validation-synthetic-seed", type=int, help="validation procedural beeps and chimes from this seed, "
                         "so the networks never heard them, as at test time (default: the training pool's)")
