@@ -253,8 +253,8 @@ def test_train_command_takes_the_conv_kernel(data, tmp_path):
                  "--epochs", "1", "--conv-kernel", "60", "--conv-regions", "6"]) != 0  # 5 positions: a clear error
 
 
-@pytest.mark.parametrize(("name", "bands"), [("logmel", 64), ("logmel128", 128)])
-def test_a_logmel_model_trains_saves_and_scores_files_with_its_own_features(data, tmp_path, name, bands):
+@pytest.mark.parametrize(("name", "bands"), [("logmel", 64), ("logmel128", 128), ("pcen", 64)])
+def test_a_mel_input_model_trains_saves_and_scores_files_with_its_own_features(data, tmp_path, name, bands):
     from turnpoint.cli import main
     from turnpoint.events.api import detect_events
     from turnpoint.events.features import EVENT_FEATURES, event_feature_config, file_features
@@ -290,7 +290,7 @@ def test_a_logmel_model_trains_saves_and_scores_files_with_its_own_features(data
     body = json.dumps(header).encode()
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(struct.pack("<Q", len(body)) + body + raw[8 + length :])
-    with pytest.raises(TurnpointError, match="bad.safetensors.*log-mel"):
+    with pytest.raises(TurnpointError, match="bad.safetensors.*(log-mel|PCEN) inputs are for sound event models"):
         load_event_model(bad)
     assert main(["summary", "--task", "events", "--model", str(out / "model.safetensors")]) == 0
 

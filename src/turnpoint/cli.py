@@ -104,8 +104,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="events: width of the per-frame convolution over input A's 64 coefficients (default 16, the seed's; the bundled model uses 64)")
     p.add_argument("--conv-regions", type=_positive_int, default=None,
                    help="events: take the convolution's max over positions in this many frequency regions (default 1, the seed's)")
-    p.add_argument("--features", choices=["mfcc", "logmel", "logmel128"], default="mfcc",
-                   help="events: input A, 64 MFCC (the seed's, default), 64 log-mel band energies, or 128 from a 64 ms window")
+    p.add_argument("--features", choices=["mfcc", "logmel", "logmel128", "pcen"], default="mfcc",
+                   help="events: input A, 64 MFCC (the seed's, default), 64 log-mel band energies, 128 from a 64 ms window, "
+                        "or 64 PCEN mel bands (per-channel energy normalisation)")
     p.add_argument("--event-pos-weight", choices=["none", "sqrt"], default="none",
                    help="events: weight each class's positive frames by sqrt(negatives/positives), 1 to 10 (the bundled model: sqrt)")
 

@@ -15,10 +15,22 @@ import functools
 
 import numpy as np
 import scipy.fft
+import scipy.signal
 
 from turnpoint.specs import FeatureConfig
 
 LOG_FLOOR = 1e-10
+
+# Per-channel energy normalisation (Wang et al. 2017, "Trainable frontend for robust and far-field
+# keyword spotting"; Lostanlen et al. 2019, "Per-channel energy normalization: why and how") with
+# librosa.pcen's defaults, on mel magnitudes scaled as librosa's documentation scales float audio.
+# A model file names only coefficients="pcen", so these constants are part of that format.
+PCEN_TIME_CONSTANT = 0.4  # s, of the smoother M that each band is divided by
+PCEN_GAIN = 0.98
+PCEN_BIAS = 2.0
+PCEN_POWER = 0.5
+PCEN_EPS = 1e-6
+PCEN_INPUT_SCALE = 2.0**31
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -116,7 +128,8 @@ def frame_times(count: int, config: FeatureConfig) -> np.ndarray:
 def _cepstra_from_padded(padded: np.ndarray, count: int, config: FeatureConfig) -> np.ndarray:
     """c0..c11 for ``count`` frames of an already padded signal (..., samples) -> (..., count, 12).
 
-    With ``config.coefficients == "logmel"`` the log-mel energies themselves, (..., count, n_mels).
+    With ``config.coefficients == "logmel"`` the log-mel energies themselves, (..., count, n_mels);
+    with ``"pcen"`` the scaled mel magnitudes that :class:`_Pcen` normalises.
     """
     window, _, dct = _analysis_matrices(config)
     band, filters = _mel_band(config)
@@ -124,6 +137,8 @@ def _cepstra_from_padded(padded: np.ndarray, count: int, config: FeatureConfig) 
     frames = frames[..., : (count - 1) * config.hop_length + 1 : config.hop_length, :]
     spectrum = scipy.fft.rfft(frames * window, axis=-1)[..., band]  # float32 in: complex64 out
     power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32, copy=False)
+    if config.coefficients == "pcen":
+        return (np.sqrt(power) @ filters) * np.float32(PCEN_INPUT_SCALE)
     log_mel = np.log(np.maximum(power @ filters, LOG_FLOOR))
     return log_mel if config.coefficients == "logmel" else log_mel @ dct
 
@@ -165,8 +180,8 @@ def _require_cepstra(config: FeatureConfig) -> None:
 
 
 def _check_event_config(config: FeatureConfig) -> None:
-    if config.coefficients == "logmel" and config.n_mels != config.n_mfcc:
-        raise ValueError(f"log-mel event features use every band: n_mfcc must equal n_mels (got {config.n_mfcc} and {config.n_mels})")
+    if config.coefficients in ("logmel", "pcen") and config.n_mels != config.n_mfcc:
+        raise ValueError(f"{config.coefficients} event features use every band: n_mfcc must equal n_mels (got {config.n_mfcc} and {config.n_mels})")
     if config.coefficients == "mfcc" and config.n_mels <= config.n_mfcc:
         raise ValueError(f"event features need n_mels > n_mfcc (got n_mels={config.n_mels}, n_mfcc={config.n_mfcc})")
 
@@ -199,6 +214,31 @@ def extract_features(samples: np.ndarray, *, config: FeatureConfig | None = None
     delta = _delta_edge(cepstra, config.delta_width)
     delta2 = _delta_edge(delta, config.delta_width)
     return _assemble(cepstra, delta, delta2)
+
+
+class _Pcen:
+    """PCEN over frames (axis -2) of mel magnitudes, carrying the smoother across calls.
+
+    ``M[t] = (1 - s) M[t-1] + s E[t]`` with ``M`` starting at the first frame (as librosa.pcen), then
+    ``(E / (eps + M)^gain + bias)^power - bias^power``: each band divided by its own recent level,
+    so a steady background (a held chord, hum) fades and what starts over it stands out.
+    """
+
+    def __init__(self, config: FeatureConfig):
+        frames = PCEN_TIME_CONSTANT / config.frame_step
+        self.weight = (np.sqrt(1 + 4 * frames**2) - 1) / (2 * frames**2)  # librosa's s for this time constant
+        self.previous: np.ndarray | None = None  # M at the last frame seen, (..., 1, bands)
+
+    def __call__(self, magnitudes: np.ndarray) -> np.ndarray:
+        if magnitudes.shape[-2] == 0:
+            return magnitudes.astype(np.float32, copy=False)
+        energy = magnitudes.astype(np.float64)
+        if self.previous is None:
+            self.previous = energy[..., :1, :]
+        smooth, _ = scipy.signal.lfilter([self.weight], [1.0, self.weight - 1.0], energy, axis=-2, zi=(1.0 - self.weight) * self.previous)
+        self.previous = smooth[..., -1:, :]
+        normalised = energy * np.exp(-PCEN_GAIN * np.log(PCEN_EPS + smooth))
+        return ((normalised + PCEN_BIAS) ** PCEN_POWER - PCEN_BIAS**PCEN_POWER).astype(np.float32)
 
 
 class _DeltaStream:
@@ -363,7 +403,8 @@ def event_features(samples: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     ±``delta_width // 2``-frame regression with edge repetition as :func:`extract_features`), and
     the zero-crossing rate: ``2 * n_mfcc + 1`` columns (129 for ``n_mfcc=64``). Needs
     ``config.n_mels > config.n_mfcc``; with ``config.coefficients == "logmel"`` the first columns
-    are the ``n_mels`` log-mel energies instead (``n_mfcc == n_mels``).
+    are the ``n_mels`` log-mel energies instead (``n_mfcc == n_mels``), with ``"pcen"`` the PCEN of
+    the mel magnitudes (:class:`_Pcen`: librosa.pcen's settings, smoother started at the first frame).
 
     Parameters
     ----------
@@ -385,6 +426,8 @@ def event_features(samples: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     """
     _check_event_config(config)
     cepstra = static_cepstra(samples, config)[..., : config.n_mfcc]
+    if config.coefficients == "pcen":
+        cepstra = _Pcen(config)(cepstra)
     delta = _delta_edge(cepstra, config.delta_width)
     zcr = zero_crossing_rate(samples, config)[..., None]
     return np.concatenate([cepstra, delta, zcr], axis=-1).astype(np.float32, copy=False)
@@ -411,13 +454,17 @@ class EventFeatureStream:
         self.config = config
         self._buffer = _FrameBuffer(config)
         self._delta = _DeltaStream(config.delta_width, config.n_mfcc)
+        self._pcen = _Pcen(config) if config.coefficients == "pcen" else None
         self._pending = np.zeros((0, config.n_mfcc + 1), dtype=np.float32)  # cepstra + ZCR waiting for their delta
 
     def _frames(self, final: bool) -> tuple[np.ndarray, np.ndarray]:
         padded, count = self._buffer.take(final=final)
         if count == 0:
             return np.zeros((0, self.config.n_mfcc), dtype=np.float32), np.zeros(0, dtype=np.float32)
-        return _cepstra_from_padded(padded, count, self.config)[:, : self.config.n_mfcc], _zcr_from_padded(padded, count, self.config)
+        cepstra = _cepstra_from_padded(padded, count, self.config)[:, : self.config.n_mfcc]
+        if self._pcen is not None:
+            cepstra = self._pcen(cepstra)
+        return cepstra, _zcr_from_padded(padded, count, self.config)
 
     def _emit(self, cepstra: np.ndarray, zcr: np.ndarray, delta: np.ndarray) -> np.ndarray:
         self._pending = np.concatenate([self._pending, np.concatenate([cepstra, zcr[:, None]], axis=1)])

@@ -54,7 +54,7 @@ _FEATURES = {
         "fmin": {"type": "number", "minimum": 0, "maximum": 192000},
         "fmax": {"type": "number", "exclusiveMinimum": 0, "maximum": 192000},
         "delta_width": {"type": "integer", "minimum": 3, "maximum": 101},
-        "coefficients": {"enum": ["mfcc", "logmel"]},
+        "coefficients": {"enum": ["mfcc", "logmel", "pcen"]},
     },
     "required": ["sample_rate", "window_duration", "step_duration", "n_mels", "n_mfcc", "fmin", "fmax", "delta_width"],
     "additionalProperties": False,
@@ -368,8 +368,9 @@ def _cross_checks(config: Mapping[str, Any], task: str) -> None:
         raise SchemaError("specifications.features.fmax", f"{features['fmax']} is above the Nyquist frequency {features['sample_rate'] / 2:g}")
     if features["n_mfcc"] > features["n_mels"]:
         raise SchemaError("specifications.features.n_mfcc", f"{features['n_mfcc']} is more than n_mels {features['n_mels']}")
-    if features.get("coefficients") == "logmel" and (task != "sound_events" or features["n_mfcc"] != features["n_mels"]):
-        raise SchemaError("specifications.features.coefficients", "log-mel inputs are for sound event models with n_mfcc equal to n_mels")
+    if features.get("coefficients") in ("logmel", "pcen") and (task != "sound_events" or features["n_mfcc"] != features["n_mels"]):
+        name = {"logmel": "log-mel", "pcen": "PCEN"}[features["coefficients"]]
+        raise SchemaError("specifications.features.coefficients", f"{name} inputs are for sound event models with n_mfcc equal to n_mels")
     if features["step_duration"] > features["window_duration"] * 4:
         raise SchemaError("specifications.features.step_duration", f"{features['step_duration']} s skips most of each {features['window_duration']} s window")
     if specifications["step_duration"] > specifications["chunk_duration"]:

@@ -7,8 +7,9 @@ from typing import Any, TypeVar
 
 ConfigT = TypeVar("ConfigT", bound="JsonConfig")
 
-#: What the static coefficients of a frame are: cepstra (DCT of the log-mel energies) or the log-mel energies.
-COEFFICIENTS = ("mfcc", "logmel")
+#: What the static coefficients of a frame are: cepstra (DCT of the log-mel energies), the log-mel
+#: energies, or the per-channel energy normalised (PCEN) mel magnitudes.
+COEFFICIENTS = ("mfcc", "logmel", "pcen")
 
 
 class JsonConfig:
@@ -57,7 +58,8 @@ class FeatureConfig:
     fmax: float = 6854.0
     delta_width: int = 9
     # "mfcc", or "logmel": the first n_mfcc log-mel band energies without the DCT (event features
-    # only, with n_mfcc == n_mels; a frequency-resolved input for tones over tonal backgrounds)
+    # only, with n_mfcc == n_mels; a frequency-resolved input for tones over tonal backgrounds), or
+    # "pcen": the mel magnitudes normalised per band by their own recent past (event features only)
     coefficients: str = "mfcc"
 
     def __post_init__(self) -> None:

@@ -114,8 +114,8 @@ def run_summary(args: argparse.Namespace) -> int:
         loaded = load_event_model(args.model)
         print(f"model: {loaded.path}")
         print("decoding: " + json.dumps({k: v.to_dict() for k, v in loaded.decode.items()}))
-        logmel = loaded.specifications.features.coefficients == "logmel"
-        print(loaded.model.summary(frames=frames, input_name="log-mel" if logmel else "MFCC"))
+        input_names = {"mfcc": "MFCC", "logmel": "log-mel", "pcen": "PCEN"}
+        print(loaded.model.summary(frames=frames, input_name=input_names[loaded.specifications.features.coefficients]))
     else:
         print(SoundEventDetector(SoundEventConfig()).summary(frames=frames))
     return 0

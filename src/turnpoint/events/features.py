@@ -7,6 +7,8 @@ Audio is read by :func:`turnpoint.audio.load_audio` (any file → 16 kHz mono); 
 :data:`EVENT_LOGMEL_FEATURES` (an option) puts 64 log-mel band energies in place of the MFCC;
 :data:`EVENT_FINE_LOGMEL_FEATURES` 128 bands from a 64 ms window (23 Hz apart below 1 kHz, twice as
 fine: two tones 40 Hz apart give two peaks); tried for the bundled model and not adopted (docs/events.md).
+:data:`EVENT_PCEN_FEATURES`: the 64 bands of the log-mel option through per-channel energy
+normalisation instead of the log (each band divided by its own last ~0.4 s).
 """
 
 from __future__ import annotations
@@ -19,25 +21,27 @@ from turnpoint.audio import load_audio
 from turnpoint.features import event_features
 from turnpoint.specs import FeatureConfig, Specifications
 
-__all__ = ["EVENT_FEATURES", "EVENT_FINE_LOGMEL_FEATURES", "EVENT_LOGMEL_FEATURES", "event_feature_config", "event_specifications", "file_features"]
+__all__ = ["EVENT_FEATURES", "EVENT_FINE_LOGMEL_FEATURES", "EVENT_LOGMEL_FEATURES", "EVENT_PCEN_FEATURES", "event_feature_config", "event_specifications", "file_features"]
 
 EVENT_FEATURES = FeatureConfig(window_duration=0.040, step_duration=0.020, n_mels=96, n_mfcc=64, fmin=20.0, fmax=8000.0)
 #: The same framing with 64 log-mel band energies (20–8000 Hz) in place of the 64 MFCC.
 EVENT_LOGMEL_FEATURES = FeatureConfig(window_duration=0.040, step_duration=0.020, n_mels=64, n_mfcc=64, fmin=20.0, fmax=8000.0, coefficients="logmel")
 #: 128 log-mel bands from a 64 ms window (1024-point FFT, bins 15.6 Hz apart), same 20 ms step.
 EVENT_FINE_LOGMEL_FEATURES = FeatureConfig(window_duration=0.064, step_duration=0.020, n_mels=128, n_mfcc=128, fmin=20.0, fmax=8000.0, coefficients="logmel")
+#: The log-mel option's 64 bands and framing, per-channel energy normalised (PCEN) instead of logged.
+EVENT_PCEN_FEATURES = FeatureConfig(window_duration=0.040, step_duration=0.020, n_mels=64, n_mfcc=64, fmin=20.0, fmax=8000.0, coefficients="pcen")
 
 
 def event_feature_config(coefficients: str = "mfcc") -> FeatureConfig:
-    """The event detector's features: ``"mfcc"`` (seed 004's 64 MFCC), ``"logmel"`` (64 log-mel bands)
-    or ``"logmel128"`` (128 log-mel bands of a 64 ms window).
+    """The event detector's features: ``"mfcc"`` (seed 004's 64 MFCC), ``"logmel"`` (64 log-mel bands),
+    ``"logmel128"`` (128 log-mel bands of a 64 ms window) or ``"pcen"`` (64 PCEN mel bands).
 
     Examples
     --------
     >>> event_feature_config("logmel").n_mels, event_feature_config("logmel128").n_fft
     (64, 1024)
     """
-    options = {"mfcc": EVENT_FEATURES, "logmel": EVENT_LOGMEL_FEATURES, "logmel128": EVENT_FINE_LOGMEL_FEATURES}
+    options = {"mfcc": EVENT_FEATURES, "logmel": EVENT_LOGMEL_FEATURES, "logmel128": EVENT_FINE_LOGMEL_FEATURES, "pcen": EVENT_PCEN_FEATURES}
     if coefficients not in options:
         raise ValueError(f"event features are {', '.join(map(repr, options))}, not {coefficients!r}")
     return options[coefficients]

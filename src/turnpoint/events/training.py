@@ -66,7 +66,7 @@ class EventTrainingConfig:
     pos_weight: str = "none"  # "sqrt": positive frames of class c weighted sqrt(negatives / positives), 1 to 10
     conv_kernel: int = 16  # the frame convolution's width over input A's 64 coefficients (seed 004: 16; 64 = one position, no max-pooling)
     conv_regions: int = 1  # its max over positions taken in this many frequency regions (seed 004: 1, all positions)
-    features: str = "mfcc"  # input A: "mfcc" (seed 004), "logmel" (64 log-mel bands) or "logmel128" (128, 64 ms window)
+    features: str = "mfcc"  # input A: "mfcc" (seed 004), "logmel" (64 log-mel bands), "logmel128" (128, 64 ms window) or "pcen"
 
 
 def collect_event_files(source: str | Path, *, annotations: str | Path | None = None, labels: Sequence[str] | None = None) -> list[EventFile]:
