@@ -8,7 +8,8 @@ Audio is read by :func:`turnpoint.audio.load_audio` (any file → 16 kHz mono); 
 :data:`EVENT_FINE_LOGMEL_FEATURES` 128 bands from a 64 ms window (23 Hz apart below 1 kHz, twice as
 fine: two tones 40 Hz apart give two peaks); tried for the bundled model and not adopted (docs/events.md).
 :data:`EVENT_PCEN_FEATURES`: the 64 bands of the log-mel option through per-channel energy
-normalisation instead of the log (each band divided by its own last ~0.4 s).
+normalisation instead of the log (each band divided by its own last ~0.4 s); tried in session 12, not
+adopted (docs/events.md).
 """
 
 from __future__ import annotations
