@@ -452,3 +452,39 @@ def test_ensemble_command_averages_member_scores_tunes_on_dev_and_refuses_mismat
         assert message in capsys.readouterr().err
     assert main(["tune", str(val), "--out", str(tmp_path / "bad"), "--ensemble", str(members[0]), str(members[1])]) == 1
     assert "--ensemble is for --task events" in capsys.readouterr().err
+
+
+def test_events_batch_resumes_protects_annotations_and_reports_bad_files(tmp_path, capsys):
+    import shutil
+
+    from turnpoint.cli import main
+
+    example = resources.files("turnpoint") / "examples" / "events_example.flac"
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(example, inputs / f"{name}.flac")
+    (inputs / "c.wav").write_text("not audio")
+    annotation = "filename\tonset\toffset\tevent_label\na.flac\t1.000\t2.000\tbeep\n"
+    (inputs / "a.tsv").write_text(annotation)  # the user's reference beside the audio
+
+    assert main(["events", str(inputs), "--out", str(out), "--no-plot"]) == 1  # c.wav fails, a and b are written
+    err = capsys.readouterr().err
+    assert "c.wav" in err and "Traceback" not in err
+    found = read_events(out / "a.tsv")["a"]
+    assert found and found == read_events(out / "b.tsv")["b"]
+    written, stamp = (out / "a.tsv").read_text(), (out / "a.tsv").stat().st_mtime_ns
+
+    assert main(["--quiet", "events", str(inputs / "a.flac"), "--out", str(out), "--no-plot"]) == 0  # done already: skipped
+    assert (out / "a.tsv").stat().st_mtime_ns == stamp
+    assert main(["--quiet", "events", str(inputs / "a.flac"), str(inputs / "b.flac"), "--out", str(out), "--no-plot",
+                 "--jobs", "2", "--overwrite"]) == 0  # redone in two processes: the same events
+    assert (out / "a.tsv").stat().st_mtime_ns != stamp and (out / "a.tsv").read_text() == written
+
+    # into the input folder, a.tsv would replace the user's annotation: refused, the file intact
+    assert main(["--quiet", "events", str(inputs / "a.flac"), "--out", str(inputs), "--no-plot"]) == 1
+    assert (inputs / "a.tsv").read_text() == annotation
+    assert "would overwrite an input or its annotations" in capsys.readouterr().err
+    # decoding overrides are checked before any file is read
+    assert main(["--quiet", "events", str(inputs / "a.flac"), "--out", str(tmp_path / "o2"), "--onset", "0.3", "--offset", "0.5"]) == 1
+    assert "hysteresis needs offset <= onset" in capsys.readouterr().err and not (tmp_path / "o2").exists()

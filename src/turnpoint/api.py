@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -31,6 +32,7 @@ class FileResult:
     duration: float | None = None
     changes: list[float] = field(default_factory=list)
     outputs: dict[str, Path] = field(default_factory=dict)
+    events: list = field(default_factory=list)  # sound events (turnpoint.events.Event) of an events batch
     skipped: bool = False  # outputs were already complete
 
 
@@ -48,6 +50,10 @@ class BatchReport:
     @property
     def skipped(self) -> list[FileResult]:
         return [r for r in self.results if r.skipped]
+
+
+def _stem(path: Path) -> str:
+    return path.stem
 
 
 def expand_inputs(items: Sequence[str | Path]) -> list[Path]:
@@ -131,32 +137,33 @@ def _work(path: Path, job: _Job) -> FileResult | str:
 def plan_batch(
     paths: Sequence[Path],
     *,
-    out_dir: str | Path,
-    formats: Sequence[str],
-    scores: bool,
-    plot: bool,
+    outputs: Callable[[Path], dict[str, Path]],
     overwrite: bool,
+    key: Callable[[Path], str] = _stem,
+    annotations: Sequence[str] = (".rttm", ".uem"),
 ) -> tuple[BatchReport, list[Path], list[Path]]:
     """Which files still need work: a report holding the skipped and colliding ones, the files to
     process, and the input paths that must never be overwritten.
 
+    ``outputs(path)`` names the files one input writes, ``key(path)`` the name they share.
     Files whose outputs all exist are skipped (outputs are written atomically, so an existing file
     is a complete one); temp files of a killed earlier run are removed; two inputs with the same
-    name would write the same outputs, so the second is a failure.
+    key would write the same outputs, so the second is a failure. The inputs, and the files with
+    the same stem and an ``annotations`` suffix beside them (a user's reference ``x.rttm`` next to
+    ``x.wav``), are protected.
     """
-    # Inputs and the annotations beside them (a user's reference x.rttm next to x.wav) are never overwritten.
-    protected = [*paths, *(path.with_suffix(suffix) for path in paths for suffix in (".rttm", ".uem"))]
+    protected = [*paths, *(path.with_suffix(suffix) for path in paths for suffix in annotations)]
     guarded = {p.resolve() for p in protected}
     report = BatchReport()
     todo: list[Path] = []
     owners: dict[str, Path] = {}
     for path in paths:
-        uri = path.stem
+        uri = key(path)
         if uri in owners:
             report.failures.append((str(path), f"{path}: same name as {owners[uri]}; their outputs would collide (run them into different --out folders)"))
             continue
         owners[uri] = path
-        expected = output_paths(uri, out_dir=out_dir, formats=formats, scores=scores, plot=plot)
+        expected = outputs(path)
         complete = all(p.exists() and p.resolve() not in guarded for p in expected.values())
         if not overwrite and path.exists() and complete:
             report.results.append(FileResult(str(path), uri, outputs=expected, skipped=True))
@@ -166,6 +173,50 @@ def plan_batch(
                 for stale in output.parent.glob(f".{output.name}.*.tmp"):
                     stale.unlink(missing_ok=True)
     return report, todo, protected
+
+
+def run_batch(
+    paths: Sequence[Path],
+    todo: Sequence[Path],
+    report: BatchReport,
+    *,
+    run_here: Callable[[Path], FileResult],
+    work: Callable[[Path, Any], FileResult | str],
+    job: Any,
+    initializer: Callable[..., None],
+    initargs: tuple,
+    jobs: int,
+    desc: str,
+    show_progress: bool,
+) -> BatchReport:
+    """Run ``todo`` into ``report``: here one by one (``run_here``), or over ``jobs`` spawned processes
+    (``initializer(*initargs)`` loads the model once per process, ``work(path, job)`` returns a result
+    or an error message). A file's :class:`TurnpointError` is a failure of that file only; results
+    keep the order of ``paths``.
+    """
+    bar = tqdm(total=len(todo), desc=desc, unit="file", disable=not show_progress or len(todo) < 2, dynamic_ncols=True)
+    if jobs == 1 or len(todo) < 2:
+        for path in todo:
+            try:
+                report.results.append(run_here(path))
+            except TurnpointError as error:
+                report.failures.append((str(path), str(error)))
+            bar.update()
+    else:
+        context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's thread pools
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=initializer, initargs=initargs) as pool:
+            futures = {pool.submit(work, path, job): path for path in todo}
+            for future in as_completed(futures):
+                outcome = future.result()
+                if isinstance(outcome, str):
+                    report.failures.append((str(futures[future]), outcome))
+                else:
+                    report.results.append(outcome)
+                bar.update()
+        order = {str(p): i for i, p in enumerate(paths)}
+        report.results.sort(key=lambda r: order.get(r.path, 0))
+    bar.close()
+    return report
 
 
 def detect_files(
@@ -211,7 +262,9 @@ def detect_files(
     if jobs < 1:
         raise TurnpointError("jobs must be at least 1")
     paths = expand_inputs(audio)
-    report, todo, protected = plan_batch(paths, out_dir=out_dir, formats=formats, scores=scores, plot=plot, overwrite=overwrite)
+    report, todo, protected = plan_batch(
+        paths, outputs=lambda path: output_paths(path.stem, out_dir=out_dir, formats=formats, scores=scores, plot=plot), overwrite=overwrite
+    )
     job = _Job(
         str(out_dir), alpha, min_duration, alpha_scale, tuple(formats), scores, plot,
         None if reference is None else str(reference), batch_size, tuple(map(str, protected)), rescoring,
@@ -219,28 +272,7 @@ def detect_files(
     )
     if report.skipped:
         logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))
-
-    bar = tqdm(total=len(todo), desc="detect", unit="file", disable=not show_progress or len(todo) < 2, dynamic_ncols=True)
-    if jobs == 1 or len(todo) < 2:
-        for path in todo:
-            try:
-                report.results.append(_run_one(path, job, loaded))
-            except TurnpointError as error:
-                report.failures.append((str(path), str(error)))
-            bar.update()
-    else:
-        context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's thread pools
-        model_arg = None if model is None else str(model)
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_init_worker, initargs=(model_arg, device)) as pool:
-            futures = {pool.submit(_work, path, job): path for path in todo}
-            for future in as_completed(futures):
-                outcome = future.result()
-                if isinstance(outcome, str):
-                    report.failures.append((str(futures[future]), outcome))
-                else:
-                    report.results.append(outcome)
-                bar.update()
-        order = {str(p): i for i, p in enumerate(paths)}
-        report.results.sort(key=lambda r: order.get(r.path, 0))
-    bar.close()
-    return report
+    return run_batch(
+        paths, todo, report, run_here=lambda path: _run_one(path, job, loaded), work=_work, job=job, initializer=_init_worker,
+        initargs=(None if model is None else str(model), device), jobs=jobs, desc="detect", show_progress=show_progress,
+    )

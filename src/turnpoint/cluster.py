@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from turnpoint.api import BatchReport, FileResult, _Job, _run_one, expand_inputs, plan_batch
 from turnpoint.errors import TurnpointError
 from turnpoint.modelfile import LoadedModel, load_model
-from turnpoint.outputs import OUTPUT_FORMATS
+from turnpoint.outputs import OUTPUT_FORMATS, output_paths
 
 logger = logging.getLogger(__name__)
 _models: dict[tuple[str | None, str], LoadedModel] = {}
@@ -77,7 +77,9 @@ def detect_files_dask(
         raise TurnpointError(f"unknown output format(s) {sorted(unknown)}; choose from {list(OUTPUT_FORMATS)}")
     load_model(model)  # a bad model file fails here, once, not in every task
     paths = expand_inputs(audio)
-    report, todo, protected = plan_batch(paths, out_dir=out_dir, formats=formats, scores=scores, plot=False, overwrite=overwrite)
+    report, todo, protected = plan_batch(
+        paths, outputs=lambda path: output_paths(path.stem, out_dir=out_dir, formats=formats, scores=scores, plot=False), overwrite=overwrite
+    )
     job = _Job(str(out_dir), alpha, min_duration, alpha_scale, tuple(formats), scores, False, None, batch_size, tuple(map(str, protected)))
     if not todo:
         return report

@@ -21,6 +21,7 @@ __all__ = [
     "SoundEventDetector",
     "TimeDistributed",
     "decode_scores",
+    "detect_event_files",
     "detect_events",
     "evaluate_events",
     "read_events",
@@ -34,6 +35,12 @@ def detect_events(*args, **kwargs):  # noqa: D103 - documented in turnpoint.even
     return _detect(*args, **kwargs)
 
 
+def detect_event_files(*args, **kwargs):  # noqa: D103 - documented in turnpoint.events.api
+    from turnpoint.events.api import detect_event_files as _detect_files
+
+    return _detect_files(*args, **kwargs)
+
+
 def evaluate_events(*args, **kwargs):  # noqa: D103 - documented in turnpoint.events.api
     from turnpoint.events.api import evaluate_events as _evaluate
 
@@ -41,4 +48,5 @@ def evaluate_events(*args, **kwargs):  # noqa: D103 - documented in turnpoint.ev
 
 
 detect_events.__doc__ = "Detect sound events in a file; see :func:`turnpoint.events.api.detect_events`."
+detect_event_files.__doc__ = "Detect sound events in many files, writing TSV/PNG; see :func:`turnpoint.events.api.detect_event_files`."
 evaluate_events.__doc__ = "Detect and score against a reference; see :func:`turnpoint.events.api.evaluate_events`."

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from turnpoint.api import BatchReport, FileResult, expand_inputs, plan_batch, run_batch
 from turnpoint.errors import TurnpointError
 from turnpoint.events.annotations import Event, audio_key, check_events_within, read_durations, read_events, write_events
 from turnpoint.events.decode import DecodeParams, decode_scores
@@ -19,7 +20,10 @@ from turnpoint.fileio import atomic_open
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EventDetection", "detect_events", "evaluate_events", "plot_events", "write_event_outputs"]
+__all__ = ["EventDetection", "decode_overrides", "detect_event_files", "detect_events", "evaluate_events", "plot_events", "write_event_outputs"]
+
+#: Annotation files beside an input (``x.tsv`` next to ``x.wav``) that a batch never overwrites.
+ANNOTATION_SUFFIXES = (".tsv", ".csv", ".ann", ".txt", ".rttm")
 
 
 @dataclass
@@ -108,19 +112,148 @@ def plot_events(detection: EventDetection, out_path: str | Path, *, reference: S
     return out_path
 
 
-def write_event_outputs(detection: EventDetection, out_dir: str | Path, *, plot: bool = True,
-                        reference: Sequence[Event] | None = None, params: Mapping[str, DecodeParams] | None = None) -> list[Path]:
-    """Write ``<key>.tsv`` (DCASE TSV) and, with ``plot``, ``<key>.png``; never overwrite the input."""
+def event_output_paths(key: str, *, out_dir: str | Path, plot: bool) -> dict[str, Path]:
+    """The files one input writes: ``<key>.tsv`` and, with ``plot``, ``<key>.png``."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{detection.key}.tsv"] + ([out_dir / f"{detection.key}.png"] if plot else [])
-    source = Path(detection.path).resolve()
-    if any(p.resolve() == source for p in paths):
-        raise TurnpointError("output would overwrite the input file; choose another --out", path=detection.path)
+    return {"tsv": out_dir / f"{key}.tsv", **({"png": out_dir / f"{key}.png"} if plot else {})}
+
+
+def write_event_outputs(detection: EventDetection, out_dir: str | Path, *, plot: bool = True,
+                        reference: Sequence[Event] | None = None, params: Mapping[str, DecodeParams] | None = None,
+                        protected: Sequence[str | Path] = ()) -> list[Path]:
+    """Write ``<key>.tsv`` (DCASE TSV) and, with ``plot``, ``<key>.png`` atomically; never overwrite
+    the input or a ``protected`` file (a user's annotations)."""
+    paths = list(event_output_paths(detection.key, out_dir=out_dir, plot=plot).values())
+    guarded = {Path(p).resolve() for p in (detection.path, *protected)}
+    clash = next((p for p in paths if p.resolve() in guarded), None)
+    if clash is not None:
+        raise TurnpointError(f"the output {clash} would overwrite an input or its annotations; choose another --out", path=detection.path)
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
     write_events(paths[0], {detection.key: detection.events}, suffix=Path(detection.path).suffix or ".wav")
     if plot:
         plot_events(detection, paths[1], reference=reference, params=params)
     return paths
+
+
+def decode_overrides(
+    decode: Mapping[str, DecodeParams],
+    classes: Sequence[str],
+    *,
+    onset: float | None = None,
+    offset: float | None = None,
+    min_duration: float | None = None,
+    min_gap: float | None = None,
+) -> dict[str, DecodeParams]:
+    """Per-class decoding settings with the given values in place of the model's for every class.
+
+    ``onset`` alone sets both thresholds (no hysteresis); ``offset`` must not exceed a class's onset.
+
+    Examples
+    --------
+    >>> tuned = {"bell": DecodeParams(onset=0.8, offset=0.4, min_gap=0.3)}
+    >>> decode_overrides(tuned, ["bell"], onset=0.6)["bell"]
+    DecodeParams(onset=0.6, offset=0.6, min_duration=0.0, min_gap=0.3, start_ratio=1.0)
+    """
+    settings = {}
+    for label in classes:
+        base = decode.get(label, DecodeParams())
+        new_onset = base.onset if onset is None else onset
+        if offset is not None and offset > new_onset:
+            raise TurnpointError(f"offset threshold {offset} is above the onset threshold {new_onset} of {label!r}: hysteresis needs offset <= onset")
+        new_offset = offset if offset is not None else (new_onset if onset is not None else base.offset)
+        try:
+            settings[label] = replace(base, onset=new_onset, offset=min(new_offset, new_onset),
+                                      min_duration=base.min_duration if min_duration is None else min_duration,
+                                      min_gap=base.min_gap if min_gap is None else min_gap)
+        except ValueError as error:
+            raise TurnpointError(str(error)) from None
+    return settings
+
+
+@dataclass(frozen=True)
+class _EventJob:
+    out_dir: str
+    params: dict[str, DecodeParams]
+    plot: bool
+    reference: dict[str, list[Event]]
+    protected: tuple[str, ...]
+
+
+def _detect_one(path: Path, job: _EventJob, loaded: LoadedEventModel) -> FileResult:
+    detection = detect_events(path, model=loaded, params=job.params)
+    written = write_event_outputs(detection, job.out_dir, plot=job.plot, reference=job.reference.get(detection.key),
+                                  params=job.params, protected=job.protected)
+    return FileResult(str(path), detection.key, detection.duration, outputs=dict(zip(("tsv", "png"), written)), events=detection.events)
+
+
+_worker_model: LoadedEventModel | None = None
+
+
+def _init_worker(model: str | None, device: str) -> None:
+    global _worker_model
+    _worker_model = load_event_model(model, device=device)
+
+
+def _work(path: Path, job: _EventJob) -> FileResult | str:
+    try:
+        assert _worker_model is not None
+        return _detect_one(path, job, _worker_model)
+    except TurnpointError as error:
+        return str(error)
+
+
+def detect_event_files(
+    audio: Sequence[str | Path],
+    *,
+    out_dir: str | Path,
+    model: str | Path | None = None,
+    onset: float | None = None,
+    offset: float | None = None,
+    min_duration: float | None = None,
+    min_gap: float | None = None,
+    plot: bool = True,
+    reference: str | Path | None = None,
+    device: str = "cpu",
+    jobs: int = 1,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> BatchReport:
+    """Detect sound events in many files and write ``<key>.tsv`` (+ ``<key>.png``) for each; a bad
+    file never stops the batch.
+
+    Files whose outputs all exist already are skipped (outputs are written atomically, so an
+    existing file is a complete one): an interrupted run resumes where it stopped; ``overwrite``
+    redoes them. ``jobs > 1`` spreads files over that many processes. Inputs and the annotation
+    files beside them (``x.tsv``, ``x.csv``, ``x.ann``, ``x.txt``, ``x.rttm`` next to ``x.wav``)
+    are never overwritten. ``onset`` / ``offset`` / ``min_duration`` / ``min_gap`` replace the
+    model's per-class decoding settings for every class (:func:`decode_overrides`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> report = detect_event_files(["missing.wav"], out_dir=tempfile.mkdtemp(), show_progress=False)
+    >>> report.failures[0][1]
+    'missing.wav: no such file'
+    """
+    if jobs < 1:
+        raise TurnpointError("jobs must be at least 1")
+    loaded = load_event_model(model, device=device)  # a bad model file fails here, once
+    params = decode_overrides(loaded.decode, loaded.classes, onset=onset, offset=offset, min_duration=min_duration, min_gap=min_gap)
+    references = read_events(reference) if reference is not None else {}
+    paths = expand_inputs(audio)
+    if not paths:
+        raise TurnpointError(f"no audio files in {' '.join(map(str, audio))}")
+    report, todo, protected = plan_batch(
+        paths, outputs=lambda path: event_output_paths(audio_key(path.name), out_dir=out_dir, plot=plot), overwrite=overwrite,
+        key=lambda path: audio_key(path.name), annotations=ANNOTATION_SUFFIXES,
+    )
+    if report.skipped:
+        logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))
+    job = _EventJob(str(out_dir), params, plot, {key: list(events) for key, events in references.items()}, tuple(map(str, protected)))
+    return run_batch(
+        paths, todo, report, run_here=lambda path: _detect_one(path, job, loaded), work=_work, job=job, initializer=_init_worker,
+        initargs=(None if model is None else str(model), device), jobs=jobs, desc="events", show_progress=show_progress,
+    )
 
 
 def evaluate_events(

@@ -29,6 +29,8 @@ def add_events_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", default=None, help="reference TSV drawn on the plots")
     p.add_argument("--no-plot", action="store_true", help="TSV only")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--jobs", type=int, default=1, help="processes working on files in parallel")
+    p.add_argument("--overwrite", action="store_true", help="redo files whose outputs already exist (default: skip them, so an interrupted run resumes)")
 
 
 def expand_audio(items: list[str]) -> list[Path]:
@@ -42,43 +44,23 @@ def expand_audio(items: list[str]) -> list[Path]:
 
 
 def run_events(args: argparse.Namespace) -> int:
-    from dataclasses import replace
+    from turnpoint.events.api import detect_event_files
 
-    from turnpoint.events.annotations import audio_key, read_events
-    from turnpoint.events.api import detect_events, write_event_outputs
-    from turnpoint.events.decode import DecodeParams
-    from turnpoint.events.modelfile import load_event_model
-
-    loaded = load_event_model(args.model, device=args.device)
-    params = dict(loaded.decode)
-    try:
-        for label in loaded.classes:
-            base = params.get(label, DecodeParams())
-            onset = args.onset if args.onset is not None else base.onset
-            if args.offset is not None and args.offset > onset:
-                raise TurnpointError(f"--offset {args.offset} is above the onset threshold {onset} of {label!r}: hysteresis needs offset <= onset")
-            offset = args.offset if args.offset is not None else (onset if args.onset is not None else base.offset)
-            params[label] = replace(base, onset=onset, offset=min(offset, onset),
-                                    min_duration=base.min_duration if args.min_duration is None else args.min_duration,
-                                    min_gap=base.min_gap if args.min_gap is None else args.min_gap)
-    except ValueError as error:
-        raise TurnpointError(str(error)) from None
-    reference = read_events(args.reference) if args.reference else {}
-    failures = 0
-    for path in expand_audio(args.audio):
-        try:
-            detection = detect_events(path, model=loaded, params=params)
-            write_event_outputs(detection, args.out, plot=not args.no_plot, reference=reference.get(audio_key(path.name)), params=params)
-        except TurnpointError as error:
-            print(f"turnpoint: error: {error}", file=sys.stderr)
-            failures += 1
-            continue
-        if not args.quiet:
-            listed = ", ".join(f"{e.label} {e.onset:.2f}-{e.offset:.2f}" for e in detection.events) or "none"
-            print(f"{detection.key}: {len(detection.events)} events in {detection.duration:.1f} s: {listed}")
+    report = detect_event_files(
+        args.audio, out_dir=args.out, model=args.model, onset=args.onset, offset=args.offset, min_duration=args.min_duration,
+        min_gap=args.min_gap, plot=not args.no_plot, reference=args.reference, device=args.device, jobs=args.jobs,
+        overwrite=args.overwrite, show_progress=not args.quiet,
+    )
     if not args.quiet:
-        print(f"outputs in {args.out}/")
-    return 1 if failures else 0
+        for result in report.done:
+            listed = ", ".join(f"{e.label} {e.onset:.2f}-{e.offset:.2f}" for e in result.events) or "none"
+            print(f"{result.uri}: {len(result.events)} events in {result.duration:.1f} s: {listed}")
+    for _, message in report.failures:
+        print(f"turnpoint: error: {message}", file=sys.stderr)
+    if not args.quiet:
+        skipped = f", {len(report.skipped)} already done" if report.skipped else ""
+        print(f"outputs in {args.out}/ ({len(report.done)} files done{skipped}, {len(report.failures)} failed)")
+    return 1 if report.failures else 0
 
 
 def run_train(args: argparse.Namespace) -> int:
