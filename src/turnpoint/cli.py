@@ -6,9 +6,15 @@ import argparse
 import logging
 import math
 import sys
+from typing import TYPE_CHECKING
 
 from turnpoint import __version__
 from turnpoint.errors import TurnpointError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from turnpoint.api import BatchReport, FileResult
 
 logger = logging.getLogger("turnpoint")
 
@@ -250,15 +256,20 @@ def _run_detect(args: argparse.Namespace) -> int:
             clustering=args.cluster,
             show_progress=not args.quiet,
         )
-    if not args.quiet:
+    return print_batch_report(report, out=args.out, quiet=args.quiet,
+                              describe=lambda r: f"{len(r.changes)} changes in {r.duration:.1f} s at {', '.join(f'{c:.2f}' for c in r.changes) or 'none'}")
+
+
+def print_batch_report(report: BatchReport, *, out: str, quiet: bool, describe: Callable[[FileResult], str]) -> int:
+    """Print a batch's files (``describe``), its failures (stderr, always) and a summary; the exit status."""
+    if not quiet:
         for result in report.done:
-            changes = ", ".join(f"{c:.2f}" for c in result.changes) or "none"
-            print(f"{result.uri}: {len(result.changes)} changes in {result.duration:.1f} s at {changes}")
+            print(f"{result.uri}: {describe(result)}")
     for _, message in report.failures:
         print(f"turnpoint: error: {message}", file=sys.stderr)
-    if not args.quiet:
+    if not quiet:
         skipped = f", {len(report.skipped)} already done" if report.skipped else ""
-        print(f"outputs in {args.out}/ ({len(report.done)} files done{skipped}, {len(report.failures)} failed)")
+        print(f"outputs in {out}/ ({len(report.done)} files done{skipped}, {len(report.failures)} failed)")
     return 1 if report.failures else 0
 
 

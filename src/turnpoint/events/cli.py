@@ -44,6 +44,7 @@ def expand_audio(items: list[str]) -> list[Path]:
 
 
 def run_events(args: argparse.Namespace) -> int:
+    from turnpoint.cli import print_batch_report
     from turnpoint.events.api import detect_event_files
 
     report = detect_event_files(
@@ -51,16 +52,8 @@ def run_events(args: argparse.Namespace) -> int:
         min_gap=args.min_gap, plot=not args.no_plot, reference=args.reference, device=args.device, jobs=args.jobs,
         overwrite=args.overwrite, show_progress=not args.quiet,
     )
-    if not args.quiet:
-        for result in report.done:
-            listed = ", ".join(f"{e.label} {e.onset:.2f}-{e.offset:.2f}" for e in result.events) or "none"
-            print(f"{result.uri}: {len(result.events)} events in {result.duration:.1f} s: {listed}")
-    for _, message in report.failures:
-        print(f"turnpoint: error: {message}", file=sys.stderr)
-    if not args.quiet:
-        skipped = f", {len(report.skipped)} already done" if report.skipped else ""
-        print(f"outputs in {args.out}/ ({len(report.done)} files done{skipped}, {len(report.failures)} failed)")
-    return 1 if report.failures else 0
+    return print_batch_report(report, out=args.out, quiet=args.quiet,
+                              describe=lambda r: f"{len(r.events)} events in {r.duration:.1f} s: {', '.join(f'{e.label} {e.onset:.2f}-{e.offset:.2f}' for e in r.events) or 'none'}")
 
 
 def run_train(args: argparse.Namespace) -> int:
