@@ -488,3 +488,19 @@ def test_events_batch_resumes_protects_annotations_and_reports_bad_files(tmp_pat
     # decoding overrides are checked before any file is read
     assert main(["--quiet", "events", str(inputs / "a.flac"), "--out", str(tmp_path / "o2"), "--onset", "0.3", "--offset", "0.5"]) == 1
     assert "hysteresis needs offset <= onset" in capsys.readouterr().err and not (tmp_path / "o2").exists()
+
+
+def test_score_tables_are_what_sed_scores_eval_reads(tmp_path):
+    pytest.importorskip("sed_scores_eval")
+    from sed_scores_eval.base_modules.io import read_sed_scores
+
+    from turnpoint.cli import main
+    from turnpoint.events.api import detect_events
+
+    example = str(resources.files("turnpoint") / "examples" / "events_example.flac")
+    assert main(["--quiet", "events", example, "--out", str(tmp_path), "--no-plot", "--scores"]) == 0
+    table = read_sed_scores(str(tmp_path / "scores"))["events_example"]  # sed_scores_eval validates the layout
+    detection = detect_events(example)
+    assert list(table.columns) == ["onset", "offset", *detection.classes]
+    np.testing.assert_allclose(table[list(detection.classes)].to_numpy(), detection.scores, atol=1e-6)
+    assert table["onset"].iloc[0] == 0.0 and abs(table["offset"].iloc[-1] - detection.duration) <= detection.frame_step

@@ -28,6 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from turnpoint.errors import TurnpointError
 from turnpoint.fileio import atomic_open
 
@@ -41,6 +43,7 @@ __all__ = [
     "read_events",
     "read_file_pairs",
     "read_weak_labels",
+    "write_event_scores",
     "write_events",
 ]
 
@@ -370,3 +373,29 @@ def write_events(path: str | Path, events: Mapping[str, Sequence[Event]], *, suf
             for event in sorted(items, key=lambda e: (e.onset, e.offset, e.label)):
                 handle.write(f"{key}{suffix}\t{event.onset:.3f}\t{event.offset:.3f}\t{event.label}\n")
     return path
+
+
+def write_event_scores(path: str | Path, scores: np.ndarray, *, edges: Sequence[float], classes: Sequence[str]) -> Path:
+    """Write per-frame class scores as sed_scores_eval's score table, atomically: a TSV with
+    ``onset offset <class>...`` and one row per frame (``edges``: count + 1 boundaries).
+
+    ``sed_scores_eval.io.read_sed_scores(folder)`` reads a folder of them (one ``<audio id>.tsv``
+    per file), so PSDS and other threshold-free metrics can be computed from them elsewhere.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.tsv"
+    >>> _ = write_event_scores(p, np.array([[0.1, 0.9], [0.2, 0.8]]), edges=[0.0, 0.01, 0.03], classes=["bell", "dog"])
+    >>> p.read_text().splitlines()
+    ['onset\toffset\tbell\tdog', '0.00000\t0.01000\t0.100000\t0.900000', '0.01000\t0.03000\t0.200000\t0.800000']
+    """
+    values = np.asarray(scores, dtype=np.float64).reshape(len(scores), -1)
+    if len(edges) != len(values) + 1 or values.shape[1] != len(classes):
+        raise ValueError(f"need {len(values) + 1} edges and {values.shape[1]} classes (got {len(edges)} and {len(classes)})")
+    times = [f"{t:.5f}" for t in edges]
+    with atomic_open(Path(path)) as handle:
+        handle.write("\t".join(["onset", "offset", *classes]) + "\n")
+        for row, frame in enumerate(values):
+            handle.write(f"{times[row]}\t{times[row + 1]}\t" + "\t".join(f"{v:.6f}" for v in frame) + "\n")
+    return Path(path)

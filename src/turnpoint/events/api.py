@@ -11,10 +11,10 @@ import numpy as np
 
 from turnpoint.api import BatchReport, FileResult, expand_inputs, plan_batch, run_batch
 from turnpoint.errors import TurnpointError
-from turnpoint.events.annotations import Event, audio_key, check_events_within, read_durations, read_events, write_events
+from turnpoint.events.annotations import Event, audio_key, check_events_within, read_durations, read_events, write_event_scores, write_events
 from turnpoint.events.decode import DecodeParams, decode_scores
 from turnpoint.events.inference import score_event_file
-from turnpoint.events.metrics import event_based, psds, segment_based
+from turnpoint.events.metrics import event_based, frame_edges, psds, segment_based
 from turnpoint.events.modelfile import LoadedEventModel, load_event_model
 from turnpoint.fileio import atomic_open
 
@@ -112,26 +112,35 @@ def plot_events(detection: EventDetection, out_path: str | Path, *, reference: S
     return out_path
 
 
-def event_output_paths(key: str, *, out_dir: str | Path, plot: bool) -> dict[str, Path]:
-    """The files one input writes: ``<key>.tsv`` and, with ``plot``, ``<key>.png``."""
+def event_output_paths(key: str, *, out_dir: str | Path, plot: bool, scores: bool = False) -> dict[str, Path]:
+    """The files one input writes: ``<key>.tsv``, with ``plot`` ``<key>.png``, with ``scores``
+    ``scores/<key>.tsv`` (sed_scores_eval's score table; the folder is what its ``read_sed_scores`` reads)."""
     out_dir = Path(out_dir)
-    return {"tsv": out_dir / f"{key}.tsv", **({"png": out_dir / f"{key}.png"} if plot else {})}
+    paths = {"tsv": out_dir / f"{key}.tsv"}
+    if plot:
+        paths["png"] = out_dir / f"{key}.png"
+    if scores:
+        paths["scores"] = out_dir / "scores" / f"{key}.tsv"
+    return paths
 
 
-def write_event_outputs(detection: EventDetection, out_dir: str | Path, *, plot: bool = True,
+def write_event_outputs(detection: EventDetection, out_dir: str | Path, *, plot: bool = True, scores: bool = False,
                         reference: Sequence[Event] | None = None, params: Mapping[str, DecodeParams] | None = None,
-                        protected: Sequence[str | Path] = ()) -> list[Path]:
-    """Write ``<key>.tsv`` (DCASE TSV) and, with ``plot``, ``<key>.png`` atomically; never overwrite
-    the input or a ``protected`` file (a user's annotations)."""
-    paths = list(event_output_paths(detection.key, out_dir=out_dir, plot=plot).values())
+                        protected: Sequence[str | Path] = ()) -> dict[str, Path]:
+    """Write the outputs of :func:`event_output_paths` atomically: the events (DCASE TSV), the plot
+    and the score table; never overwrite the input or a ``protected`` file (a user's annotations)."""
+    paths = event_output_paths(detection.key, out_dir=out_dir, plot=plot, scores=scores)
     guarded = {Path(p).resolve() for p in (detection.path, *protected)}
-    clash = next((p for p in paths if p.resolve() in guarded), None)
+    clash = next((p for p in paths.values() if p.resolve() in guarded), None)
     if clash is not None:
         raise TurnpointError(f"the output {clash} would overwrite an input or its annotations; choose another --out", path=detection.path)
-    paths[0].parent.mkdir(parents=True, exist_ok=True)
-    write_events(paths[0], {detection.key: detection.events}, suffix=Path(detection.path).suffix or ".wav")
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    write_events(paths["tsv"], {detection.key: detection.events}, suffix=Path(detection.path).suffix or ".wav")
     if plot:
-        plot_events(detection, paths[1], reference=reference, params=params)
+        plot_events(detection, paths["png"], reference=reference, params=params)
+    if scores:
+        write_event_scores(paths["scores"], detection.scores, edges=frame_edges(len(detection.scores), detection.frame_step), classes=detection.classes)
     return paths
 
 
@@ -175,15 +184,16 @@ class _EventJob:
     out_dir: str
     params: dict[str, DecodeParams]
     plot: bool
+    scores: bool
     reference: dict[str, list[Event]]
     protected: tuple[str, ...]
 
 
 def _detect_one(path: Path, job: _EventJob, loaded: LoadedEventModel) -> FileResult:
     detection = detect_events(path, model=loaded, params=job.params)
-    written = write_event_outputs(detection, job.out_dir, plot=job.plot, reference=job.reference.get(detection.key),
+    written = write_event_outputs(detection, job.out_dir, plot=job.plot, scores=job.scores, reference=job.reference.get(detection.key),
                                   params=job.params, protected=job.protected)
-    return FileResult(str(path), detection.key, detection.duration, outputs=dict(zip(("tsv", "png"), written)), events=detection.events)
+    return FileResult(str(path), detection.key, detection.duration, outputs=written, events=detection.events)
 
 
 _worker_model: LoadedEventModel | None = None
@@ -212,13 +222,15 @@ def detect_event_files(
     min_duration: float | None = None,
     min_gap: float | None = None,
     plot: bool = True,
+    scores: bool = False,
     reference: str | Path | None = None,
     device: str = "cpu",
     jobs: int = 1,
     overwrite: bool = False,
     show_progress: bool = True,
 ) -> BatchReport:
-    """Detect sound events in many files and write ``<key>.tsv`` (+ ``<key>.png``) for each; a bad
+    """Detect sound events in many files and write ``<key>.tsv`` (+ ``<key>.png``, + with ``scores``
+    ``scores/<key>.tsv``, the per-frame class scores as sed_scores_eval reads them) for each; a bad
     file never stops the batch.
 
     Files whose outputs all exist already are skipped (outputs are written atomically, so an
@@ -244,12 +256,12 @@ def detect_event_files(
     if not paths:
         raise TurnpointError(f"no audio files in {' '.join(map(str, audio))}")
     report, todo, protected = plan_batch(
-        paths, outputs=lambda path: event_output_paths(audio_key(path.name), out_dir=out_dir, plot=plot), overwrite=overwrite,
+        paths, outputs=lambda path: event_output_paths(audio_key(path.name), out_dir=out_dir, plot=plot, scores=scores), overwrite=overwrite,
         key=lambda path: audio_key(path.name), annotations=ANNOTATION_SUFFIXES,
     )
     if report.skipped:
         logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))
-    job = _EventJob(str(out_dir), params, plot, {key: list(events) for key, events in references.items()}, tuple(map(str, protected)))
+    job = _EventJob(str(out_dir), params, plot, scores, {key: list(events) for key, events in references.items()}, tuple(map(str, protected)))
     return run_batch(
         paths, todo, report, run_here=lambda path: _detect_one(path, job, loaded), work=_work, job=job, initializer=_init_worker,
         initargs=(None if model is None else str(model), device), jobs=jobs, desc="events", show_progress=show_progress,

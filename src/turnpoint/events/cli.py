@@ -28,6 +28,7 @@ def add_events_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-gap", type=float, default=None, help="join same-class events closer than this (s)")
     p.add_argument("--reference", default=None, help="reference TSV drawn on the plots")
     p.add_argument("--no-plot", action="store_true", help="TSV only")
+    p.add_argument("--scores", action="store_true", help="also write scores/<name>.tsv: per-frame class scores (sed_scores_eval's format, for PSDS elsewhere)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--jobs", type=int, default=1, help="processes working on files in parallel")
     p.add_argument("--overwrite", action="store_true", help="redo files whose outputs already exist (default: skip them, so an interrupted run resumes)")
@@ -49,7 +50,7 @@ def run_events(args: argparse.Namespace) -> int:
 
     report = detect_event_files(
         args.audio, out_dir=args.out, model=args.model, onset=args.onset, offset=args.offset, min_duration=args.min_duration,
-        min_gap=args.min_gap, plot=not args.no_plot, reference=args.reference, device=args.device, jobs=args.jobs,
+        min_gap=args.min_gap, plot=not args.no_plot, scores=args.scores, reference=args.reference, device=args.device, jobs=args.jobs,
         overwrite=args.overwrite, show_progress=not args.quiet,
     )
     return print_batch_report(report, out=args.out, quiet=args.quiet,

@@ -279,6 +279,21 @@ def _writable_score_arrays() -> None:
     statistics.onset_offset_curves = onset_offset_curves
 
 
+def frame_edges(count: int, frame_step: float) -> np.ndarray:
+    """Boundaries (count + 1,) of the spans that ``count`` frame scores cover: frame ``i`` covers
+    ``(i ± 0.5) · frame_step``, the first from 0 (sed_scores_eval's score tables start there).
+
+    Examples
+    --------
+    >>> frame_edges(3, 0.02).round(3).tolist()
+    [0.0, 0.01, 0.03, 0.05]
+    """
+    edges = (np.arange(count + 1) - 0.5) * frame_step
+    edges[0] = 0.0
+    edges[-1] = max(edges[-1], edges[-2] + 1e-3)
+    return edges
+
+
 def psds(
     scores: Mapping[str, np.ndarray],
     reference: Mapping[str, Sequence[Event]],
@@ -321,10 +336,7 @@ def psds(
     frames = {}
     for key, values in scores.items():
         values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)[:, columns]
-        edges = (np.arange(len(values) + 1) - 0.5) * frame_step
-        edges[0] = 0.0
-        edges[-1] = max(edges[-1], edges[-2] + 1e-3)
-        frames[key] = create_score_dataframe(values, edges, present)
+        frames[key] = create_score_dataframe(values, frame_edges(len(values), frame_step), present)
     # sed_scores_eval refuses same-class events that overlap or touch: use their union
     truth = {key: [(e.onset, e.offset, e.label) for e in merge_same_class(reference.get(key, [])) if e.label in present] for key in scores}
     try:
