@@ -379,7 +379,7 @@ def write_event_scores(path: str | Path, scores: np.ndarray, *, edges: Sequence[
     """Write per-frame class scores as sed_scores_eval's score table, atomically: a TSV with
     ``onset offset <class>...`` and one row per frame (``edges``: count + 1 boundaries).
 
-    ``sed_scores_eval.io.read_sed_scores(folder)`` reads a folder of them (one ``<audio id>.tsv``
+    ``sed_scores_eval.base_modules.io.read_sed_scores(folder)`` reads a folder of them (one ``<audio id>.tsv``
     per file), so PSDS and other threshold-free metrics can be computed from them elsewhere.
 
     Examples
@@ -388,7 +388,7 @@ def write_event_scores(path: str | Path, scores: np.ndarray, *, edges: Sequence[
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.tsv"
     >>> _ = write_event_scores(p, np.array([[0.1, 0.9], [0.2, 0.8]]), edges=[0.0, 0.01, 0.03], classes=["bell", "dog"])
     >>> p.read_text().splitlines()
-    ['onset\toffset\tbell\tdog', '0.00000\t0.01000\t0.100000\t0.900000', '0.01000\t0.03000\t0.200000\t0.800000']
+    ['onset\\toffset\\tbell\\tdog', '0.00000\\t0.01000\\t0.100000\\t0.900000', '0.01000\\t0.03000\\t0.200000\\t0.800000']
     """
     values = np.asarray(scores, dtype=np.float64).reshape(len(scores), -1)
     if len(edges) != len(values) + 1 or values.shape[1] != len(classes):
