@@ -127,6 +127,31 @@ def data(tmp_path_factory):
     return _dataset(base / "train", 4, 1), _dataset(base / "val", 1, 2)
 
 
+def test_a_learning_rate_decay_follows_the_epochs_through_a_resume_and_changes_the_training(data, tmp_path):
+    import json
+
+    from safetensors.torch import load_file
+
+    from turnpoint.events.training import EventTrainingConfig, train_events
+
+    train, val = data
+    decayed = EventTrainingConfig(epochs=3, batch_size=8, chunks_per_epoch=8, frames=50, lr_decay_start=1)
+    train_events(train, validation_source=val, out_dir=tmp_path / "straight", config=decayed, show_progress=False)
+    # one constant epoch, then resumed with the decay: the same run as the one that had it from the start
+    train_events(train, validation_source=val, out_dir=tmp_path / "resumed", config=replace(decayed, epochs=1, lr_decay_start=None), show_progress=False)
+    train_events(train, validation_source=val, out_dir=tmp_path / "resumed", config=decayed, resume=True, show_progress=False)
+    train_events(train, validation_source=val, out_dir=tmp_path / "constant", config=replace(decayed, lr_decay_start=None), show_progress=False)
+    weights = {run: load_file(str(tmp_path / run / "checkpoint.safetensors")) for run in ("straight", "resumed", "constant")}
+    for key in weights["straight"]:
+        torch.testing.assert_close(weights["resumed"][key], weights["straight"][key], msg=key)
+    assert any(not torch.equal(weights["constant"][k], weights["straight"][k]) for k in weights["straight"] if k.startswith("model.lstm"))
+    history = [json.loads(line) for line in (tmp_path / "straight" / "history.jsonl").read_text().splitlines()]
+    assert [h.get("learning_rate") for h in history] == [None, round(decayed.learning_rate_at(2), 8), round(decayed.learning_rate_at(3), 8)]
+    assert decayed.learning_rate > decayed.learning_rate_at(2) > decayed.learning_rate_at(3) > 0
+    with pytest.raises(TurnpointError, match="decay must start before the last epoch"):
+        train_events(train, validation_source=val, out_dir=tmp_path / "bad", config=replace(decayed, lr_decay_start=3), show_progress=False)
+
+
 def test_training_resumes_exactly_and_writes_a_tuned_model(data, tmp_path):
     from turnpoint.events.modelfile import load_event_model
     from turnpoint.events.training import EventTrainingConfig, train_events

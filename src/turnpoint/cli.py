@@ -113,6 +113,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--features", choices=["mfcc", "logmel", "logmel128", "pcen"], default="mfcc",
                    help="events: input A, 64 MFCC (the seed's, default), 64 log-mel band energies, 128 from a 64 ms window, "
                         "or 64 PCEN mel bands (per-channel energy normalisation)")
+    p.add_argument("--lr-decay-start", type=int, default=None, metavar="EPOCH",
+                   help="events: keep the learning rate to this epoch, then lower it along a half cosine to near 0 at the last (also on --resume)")
     p.add_argument("--event-pos-weight", choices=["none", "sqrt"], default="none",
                    help="events: weight each class's positive frames by sqrt(negatives/positives), 1 to 10 (the bundled model: sqrt)")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -67,6 +68,22 @@ class EventTrainingConfig:
     conv_kernel: int = 16  # the frame convolution's width over input A's 64 coefficients (seed 004: 16; 64 = one position, no max-pooling)
     conv_regions: int = 1  # its max over positions taken in this many frequency regions (seed 004: 1, all positions)
     features: str = "mfcc"  # input A: "mfcc" (seed 004), "logmel" (64 log-mel bands), "logmel128" (128, 64 ms window) or "pcen"
+    # None: a constant learning rate; E: constant to epoch E, then a half cosine down to near 0 at the last epoch
+    lr_decay_start: int | None = None
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """The learning rate of ``epoch`` (1-based); a function of the epoch alone, so a resumed run follows it too.
+
+        Examples
+        --------
+        >>> config = EventTrainingConfig(epochs=4, learning_rate=1.0, lr_decay_start=2)
+        >>> [round(config.learning_rate_at(e), 3) for e in (1, 2, 3, 4)]
+        [1.0, 1.0, 0.75, 0.25]
+        """
+        if self.lr_decay_start is None or epoch <= self.lr_decay_start:
+            return self.learning_rate
+        span = self.epochs - self.lr_decay_start + 1
+        return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * (epoch - self.lr_decay_start) / span))
 
 
 def collect_event_files(source: str | Path, *, annotations: str | Path | None = None, labels: Sequence[str] | None = None) -> list[EventFile]:
@@ -235,6 +252,8 @@ def train_events(
     >>> # train_events("/work/data/events/train", validation_source="/work/data/events/validation", out_dir="runs/ev")
     """
     config = config or EventTrainingConfig()
+    if config.lr_decay_start is not None and not 0 <= config.lr_decay_start < config.epochs:
+        raise TurnpointError(f"the learning rate decay must start before the last epoch ({config.epochs}), at 0 or later, not {config.lr_decay_start}")
     out_dir = Path(out_dir)
     checkpoint_path = out_dir / CHECKPOINT_NAME
     if resume and not checkpoint_path.exists():
@@ -307,6 +326,8 @@ def train_events(
         rng = np.random.default_rng([config.seed, epoch])
         torch.manual_seed(config.seed * 100003 + epoch)
         x, y = _chunks(prepared, count=chunks_per_epoch, frames=config.frames, rng=rng)
+        for group in optimizer.param_groups:
+            group["lr"] = config.learning_rate_at(epoch)
         model.train()
         running = 0.0
         bar = tqdm(range(0, chunks_per_epoch, config.batch_size), desc=f"epoch {epoch}/{config.epochs}", disable=not show_progress, leave=False)
@@ -324,6 +345,8 @@ def train_events(
         improved = segment_f1 > state["best_score"]
         record = {"epoch": epoch, "train_loss": round(running / chunks_per_epoch, 5), "val_segment_f1": round(segment_f1, 4),
                   "val_event_f1": round(event_f1, 4), "seconds": round(time.time() - started, 1)}
+        if config.lr_decay_start is not None:
+            record["learning_rate"] = round(config.learning_rate_at(epoch), 8)
         if improved:
             state.update(best_score=segment_f1, best_epoch=epoch)
             save_event_model(out_dir / MODEL_NAME, model=model.cpu(), specifications=specifications,
