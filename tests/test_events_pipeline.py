@@ -529,3 +529,34 @@ def test_score_tables_are_what_sed_scores_eval_reads(tmp_path):
     assert list(table.columns) == ["onset", "offset", *detection.classes]
     np.testing.assert_allclose(table[list(detection.classes)].to_numpy(), detection.scores, atol=1e-6)
     assert table["onset"].iloc[0] == 0.0 and abs(table["offset"].iloc[-1] - detection.duration) <= detection.frame_step
+
+
+def test_psds_of_score_tables_equals_psds_of_the_model_run(tmp_path, capsys):
+    pytest.importorskip("sed_scores_eval")
+    import json
+
+    from turnpoint.cli import main
+    from turnpoint.events.api import evaluate_event_scores, evaluate_events
+
+    examples = resources.files("turnpoint") / "examples"
+    audio, reference = str(examples / "events_example.flac"), str(examples / "events_example.tsv")
+    durations = tmp_path / "durations.tsv"
+    durations.write_text("filename\tduration\nevents_example.flac\t15.0\n")
+    assert main(["--quiet", "events", audio, "--out", str(tmp_path / "ev"), "--no-plot", "--scores"]) == 0
+    direct = evaluate_events([audio], reference, durations_path=durations)
+    from_tables = evaluate_event_scores(reference, tmp_path / "ev" / "scores", durations_path=durations)
+    assert from_tables["files"] == 1 and 0.0 < from_tables["psds1"] < 1.0
+    assert abs(from_tables["psds1"] - direct["psds1"]) < 2e-3 and abs(from_tables["psds2"] - direct["psds2"]) < 2e-3
+    assert main(["evaluate", "--task", "events", reference, str(tmp_path / "ev" / "scores"), "--durations", str(durations),
+                 "--json", str(tmp_path / "r.json")]) == 0
+    assert "PSDS1" in capsys.readouterr().out and json.loads((tmp_path / "r.json").read_text())["psds2"] == from_tables["psds2"]
+
+    stray = tmp_path / "ev" / "scores" / "other.tsv"  # a table the reference does not know
+    stray.write_text((tmp_path / "ev" / "scores" / "events_example.tsv").read_text())
+    assert main(["evaluate", "--task", "events", reference, str(tmp_path / "ev" / "scores")]) == 1
+    assert "not in the reference" in capsys.readouterr().err
+    stray.unlink()
+    (tmp_path / "ev" / "scores" / "events_example.tsv").write_text("start\tend\n0.5\tloud\n")  # not a score table
+    assert main(["evaluate", "--task", "events", reference, str(tmp_path / "ev" / "scores")]) == 1
+    err = capsys.readouterr().err
+    assert "events_example.tsv" in err and "not a score table" in err and "Traceback" not in err

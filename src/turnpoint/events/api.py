@@ -10,17 +10,19 @@ from pathlib import Path
 import numpy as np
 
 from turnpoint.api import BatchReport, FileResult, expand_inputs, plan_batch, run_batch
+from turnpoint.audio import audio_files
 from turnpoint.errors import TurnpointError
 from turnpoint.events.annotations import Event, audio_key, check_events_within, read_durations, read_events, write_event_scores, write_events
 from turnpoint.events.decode import DecodeParams, decode_scores
 from turnpoint.events.inference import score_event_file
-from turnpoint.events.metrics import event_based, frame_edges, psds, segment_based
+from turnpoint.events.metrics import event_based, frame_edges, psds, psds_of_tables, segment_based
 from turnpoint.events.modelfile import LoadedEventModel, load_event_model
 from turnpoint.fileio import atomic_open
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EventDetection", "decode_overrides", "detect_event_files", "detect_events", "evaluate_events", "plot_events", "write_event_outputs"]
+__all__ = ["EventDetection", "decode_overrides", "detect_event_files", "detect_events", "evaluate_event_lists", "evaluate_event_scores",
+           "evaluate_events", "plot_events", "write_event_outputs"]
 
 #: Annotation files beside an input (``x.tsv`` next to ``x.wav``) that a batch never overwrites.
 ANNOTATION_SUFFIXES = (".tsv", ".csv", ".ann", ".txt", ".rttm")
@@ -315,4 +317,70 @@ def evaluate_events(
             result["psds2"] = round(psds(scores, reference, frame_step=step, classes=classes, durations=durations, scenario=2), 4)
         except TurnpointError as error:
             logger.warning("%s", error)
+    return result
+
+
+def evaluate_event_lists(reference_path: str | Path, detections_path: str | Path, *, ignore_missing: bool = False) -> dict:
+    """Score detected events (an annotation file: DCASE TSV, CSV, TUT .ann) against a reference file.
+
+    Event-based (collar 0.2 s, offset 50 %) and segment-based (1 s) F1 / error rate; no PSDS (it
+    needs score curves: :func:`evaluate_event_scores`). Files on one side only are an error unless
+    ``ignore_missing`` (then the reference's files without detections count as silent).
+    """
+    reference, estimated = read_events(reference_path), read_events(detections_path)
+    missing = sorted(set(estimated) - set(reference))
+    if missing and not ignore_missing:
+        raise TurnpointError(f"{len(missing)} files are not in the reference (e.g. {missing[0]}); use --ignore-missing", path=detections_path)
+    keys = [k for k in reference if k in estimated or not ignore_missing]
+    reference = {k: reference[k] for k in keys}
+    estimated = {k: estimated.get(k, []) for k in keys}
+    return {"files": len(keys), "event_based": event_based(reference, estimated).to_dict(),
+            "segment_based": segment_based(reference, estimated).to_dict(),
+            "note": "detections given as events: PSDS needs score curves (pass audio or a folder of score tables)"}
+
+
+def is_score_folder(path: str | Path) -> bool:
+    """A folder of score tables (``turnpoint events --scores`` writes one): TSVs, no audio."""
+    path = Path(path)
+    return path.is_dir() and not audio_files(path) and any(path.glob("*.tsv"))
+
+
+def evaluate_event_scores(reference_path: str | Path, scores_dir: str | Path, *, durations_path: str | Path | None = None,
+                          ignore_missing: bool = False) -> dict:
+    """PSDS (DCASE scenarios 1 and 2) of a folder of score tables against a reference file.
+
+    ``scores_dir`` holds one sed_scores_eval score table per file (``<audio id>.tsv``: ``onset
+    offset <class>...``), as ``turnpoint events --scores`` writes them, or any other system that
+    writes that format. Durations come from ``durations_path`` or else each table's last offset.
+    Reference files without a table are an error unless ``ignore_missing`` (then they are left out).
+    """
+    try:
+        from sed_scores_eval.base_modules.io import read_sed_scores
+    except ImportError:
+        raise TurnpointError("PSDS needs sed_scores_eval: pip install 'turnpoint[events]'") from None
+    reference = read_events(reference_path)
+    tables = {}
+    for path in sorted(Path(scores_dir).glob("*.tsv")):
+        try:
+            tables[path.stem] = read_sed_scores(str(path))
+        except Exception as error:  # noqa: BLE001 - sed_scores_eval asserts or raises pandas errors on a bad table
+            raise TurnpointError(f"not a score table (onset, offset, one column per class): {str(error).splitlines()[0] if str(error) else type(error).__name__}",
+                                 path=path) from None
+    unknown = sorted(set(tables) - set(reference))
+    if unknown:
+        raise TurnpointError(f"{len(unknown)} score tables are not in the reference (e.g. {unknown[0]})", path=scores_dir)
+    without = sorted(set(reference) - set(tables))
+    if without and not ignore_missing:
+        raise TurnpointError(f"{len(without)} reference files have no score table (e.g. {without[0]}); use --ignore-missing", path=scores_dir)
+    if not tables:
+        raise TurnpointError("no score tables here", path=scores_dir)
+    durations = {key: float(table["offset"].iloc[-1]) for key, table in tables.items()}
+    if durations_path is not None:
+        durations.update({k: v for k, v in read_durations(durations_path).items() if k in durations})
+    truth = {key: reference[key] for key in tables}
+    check_events_within(truth, durations)
+    result = {"files": len(tables), "hours": round(sum(durations.values()) / 3600, 4),
+              "note": "score tables: PSDS only (event- and segment-based F1 need decoded events)"}
+    for scenario in (1, 2):
+        result[f"psds{scenario}"] = round(psds_of_tables(tables, truth, durations=durations, scenario=scenario), 4)
     return result

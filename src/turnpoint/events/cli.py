@@ -134,29 +134,32 @@ def run_tune(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    """``turnpoint evaluate --task events REFERENCE.tsv AUDIO_OR_DETECTIONS``."""
-    from turnpoint.events.annotations import read_events
-    from turnpoint.events.api import evaluate_events
-    from turnpoint.events.metrics import event_based, segment_based
+    """``turnpoint evaluate --task events REFERENCE.tsv AUDIO | DETECTIONS.tsv | SCORES_FOLDER``."""
     from turnpoint.fileio import atomic_write_text
+    from turnpoint.events.api import evaluate_event_lists, evaluate_event_scores, evaluate_events, is_score_folder
 
     hypothesis = Path(args.hypothesis)
     if hypothesis.is_file() and hypothesis.suffix.lower() in (".tsv", ".csv", ".txt", ".ann"):
-        reference, estimated = read_events(args.reference), read_events(hypothesis)
-        missing = sorted(set(estimated) - set(reference))
-        if missing and not args.ignore_missing:
-            raise TurnpointError(f"{len(missing)} files are not in the reference (e.g. {missing[0]}); use --ignore-missing", path=hypothesis)
-        keys = [k for k in reference if k in estimated or not args.ignore_missing]
-        reference = {k: reference[k] for k in keys}
-        estimated = {k: estimated.get(k, []) for k in keys}
-        report = {"files": len(keys), "event_based": event_based(reference, estimated).to_dict(),
-                  "segment_based": segment_based(reference, estimated).to_dict(),
-                  "note": "detections given as events: PSDS needs score curves (pass audio instead)"}
+        report = evaluate_event_lists(args.reference, hypothesis, ignore_missing=args.ignore_missing)
+    elif is_score_folder(hypothesis):
+        report = evaluate_event_scores(args.reference, hypothesis, durations_path=getattr(args, "durations", None), ignore_missing=args.ignore_missing)
     else:
         report = evaluate_events(expand_audio([args.hypothesis]), args.reference, model=getattr(args, "model", None),
                                  durations_path=getattr(args, "durations", None))
-    event, segment = report["event_based"], report["segment_based"]
+    print_event_report(report)
+    if args.json:
+        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
+        print(f"written: {args.json}")
+    return 0
+
+
+def print_event_report(report: dict) -> None:
+    """The lines of ``turnpoint evaluate --task events`` for a report of :mod:`turnpoint.events.api`."""
     print(f"files: {report['files']}")
+    if "event_based" not in report:
+        print(f"PSDS1 {report['psds1']:.3f}   PSDS2 {report['psds2']:.3f}   ({report['note']})")
+        return
+    event, segment = report["event_based"], report["segment_based"]
     print(f"event-based (collar 0.2 s, offset 50 %): F1 {event['f1']:.3f} (class average {event['macro_f1']:.3f}), "
           f"P {event['precision']:.3f}, R {event['recall']:.3f}, ER {event['error_rate']:.3f}")
     print(f"segment-based (1 s): F1 {segment['f1']:.3f} (class average {segment['macro_f1']:.3f}), ER {segment['error_rate']:.3f}")
@@ -165,7 +168,3 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for label, values in event["class_wise"].items():
         f1 = values["f1"]
         print(f"  {label:<16} event F1 {'n/a' if f1 is None else f'{f1:.3f}'}  (ref {int(values['n_ref'])}, sys {int(values['n_sys'])})")
-    if args.json:
-        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
-        print(f"written: {args.json}")
-    return 0

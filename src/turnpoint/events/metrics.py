@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -320,27 +321,57 @@ def psds(
     """
     try:
         from sed_scores_eval.base_modules.scores import create_score_dataframe
+    except ImportError:
+        raise TurnpointError("PSDS needs sed_scores_eval: pip install 'turnpoint[events]'") from None
+    tables = {}
+    for key, values in scores.items():
+        values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+        tables[key] = create_score_dataframe(values, frame_edges(len(values), frame_step), list(classes))
+    return psds_of_tables(tables, reference, durations=durations, scenario=scenario)
+
+
+def _psds_classes(classes: Sequence[str], reference: Mapping[str, Sequence[Event]], keys: Iterable[str]) -> list[str]:
+    """PSDS is defined over the classes that have reference events (sed_scores_eval asserts so)."""
+    keys = list(keys)
+    present = [c for c in classes if any(e.label == c for key in keys for e in reference.get(key, []))]
+    if not present:
+        raise TurnpointError("PSDS needs at least one reference event of the model's classes")
+    if len(present) < len(classes):
+        logger.warning("PSDS over %s only: no reference events for %s", ", ".join(present), ", ".join(c for c in classes if c not in present))
+    return present
+
+
+def psds_of_tables(
+    tables: Mapping[str, Any],
+    reference: Mapping[str, Sequence[Event]],
+    *,
+    durations: Mapping[str, float],
+    scenario: int = 1,
+) -> float:
+    """PSDS of sed_scores_eval score tables (``onset offset <class>...`` data frames, one per file).
+
+    The tables' classes without reference events are dropped (PSDS is defined over the others).
+
+    Examples
+    --------
+    >>> # psds_of_tables(sed_scores_eval.base_modules.io.read_sed_scores("ev/scores"), reference, durations=durations)
+    """
+    try:
         from sed_scores_eval.intersection_based import psds as _psds
     except ImportError:
         raise TurnpointError("PSDS needs sed_scores_eval: pip install 'turnpoint[events]'") from None
     _writable_score_arrays()
     if scenario not in PSDS_SCENARIOS:
         raise TurnpointError(f"PSDS scenario must be 1 or 2, not {scenario}")
-    # PSDS is defined over the classes that have reference events (sed_scores_eval asserts so)
-    present = [c for c in classes if any(e.label == c for key in scores for e in reference.get(key, []))]
-    if not present:
-        raise TurnpointError("PSDS needs at least one reference event of the model's classes")
-    if len(present) < len(classes):
-        logger.warning("PSDS over %s only: no reference events for %s", ", ".join(present), ", ".join(c for c in classes if c not in present))
-    columns = [list(classes).index(c) for c in present]
-    frames = {}
-    for key, values in scores.items():
-        values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)[:, columns]
-        frames[key] = create_score_dataframe(values, frame_edges(len(values), frame_step), present)
+    if not tables:
+        raise TurnpointError("PSDS needs at least one file's scores")
+    classes = [c for c in next(iter(tables.values())).columns if c not in ("onset", "offset")]
+    present = _psds_classes(classes, reference, tables)
+    tables = {key: table[["onset", "offset", *present]] for key, table in tables.items()}
     # sed_scores_eval refuses same-class events that overlap or touch: use their union
-    truth = {key: [(e.onset, e.offset, e.label) for e in merge_same_class(reference.get(key, [])) if e.label in present] for key in scores}
+    truth = {key: [(e.onset, e.offset, e.label) for e in merge_same_class(reference.get(key, [])) if e.label in present] for key in tables}
     try:
-        result = _psds(frames, truth, {key: float(durations[key]) for key in scores}, **PSDS_SCENARIOS[scenario])
+        result = _psds(tables, truth, {key: float(durations[key]) for key in tables}, **PSDS_SCENARIOS[scenario])
     except (AssertionError, ValueError) as error:
         raise TurnpointError(f"sed_scores_eval could not compute PSDS ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
     return float(result[0] if isinstance(result, tuple) else result)
