@@ -118,18 +118,17 @@ def _run_one(path: Path, job: _Job, loaded: LoadedModel) -> FileResult:
     return FileResult(str(path), detection.uri, detection.duration, [float(c) for c in detection.changes], written)
 
 
-_worker_model: LoadedModel | None = None
+_worker_model: Any = None  # the model a batch worker process loaded once (see run_batch)
 
 
-def _init_worker(model: str | None, device: str) -> None:
+def _init_worker(load: Callable[..., Any], model: str | None, device: str) -> None:
     global _worker_model
-    _worker_model = load_model(model, device=device)
+    _worker_model = load(model, device=device)
 
 
-def _work(path: Path, job: _Job) -> FileResult | str:
+def _work(run_one: Callable[[Path, Any, Any], FileResult], path: Path, job: Any) -> FileResult | str:
     try:
-        assert _worker_model is not None
-        return _run_one(path, job, _worker_model)
+        return run_one(path, job, _worker_model)
     except TurnpointError as error:
         return str(error)
 
@@ -180,32 +179,34 @@ def run_batch(
     todo: Sequence[Path],
     report: BatchReport,
     *,
-    run_here: Callable[[Path], FileResult],
-    work: Callable[[Path, Any], FileResult | str],
+    run_one: Callable[[Path, Any, Any], FileResult],
     job: Any,
-    initializer: Callable[..., None],
-    initargs: tuple,
+    loaded: Any,
+    load: Callable[..., Any],
+    model: str | Path | None,
+    device: str,
     jobs: int,
     desc: str,
     show_progress: bool,
 ) -> BatchReport:
-    """Run ``todo`` into ``report``: here one by one (``run_here``), or over ``jobs`` spawned processes
-    (``initializer(*initargs)`` loads the model once per process, ``work(path, job)`` returns a result
-    or an error message). A file's :class:`TurnpointError` is a failure of that file only; results
-    keep the order of ``paths``.
+    """Run ``run_one(path, job, model)`` for the files of ``todo`` into ``report``: here with ``loaded``,
+    or over ``jobs`` spawned processes, each loading ``load(model, device=device)`` once (``run_one``
+    and ``load`` must be module-level functions, so that they pickle). A file's
+    :class:`TurnpointError` is a failure of that file only; results keep the order of ``paths``.
     """
     bar = tqdm(total=len(todo), desc=desc, unit="file", disable=not show_progress or len(todo) < 2, dynamic_ncols=True)
     if jobs == 1 or len(todo) < 2:
         for path in todo:
             try:
-                report.results.append(run_here(path))
+                report.results.append(run_one(path, job, loaded))
             except TurnpointError as error:
                 report.failures.append((str(path), str(error)))
             bar.update()
     else:
         context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's thread pools
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=initializer, initargs=initargs) as pool:
-            futures = {pool.submit(work, path, job): path for path in todo}
+        initargs = (load, None if model is None else str(model), device)
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_init_worker, initargs=initargs) as pool:
+            futures = {pool.submit(_work, run_one, path, job): path for path in todo}
             for future in as_completed(futures):
                 outcome = future.result()
                 if isinstance(outcome, str):
@@ -273,6 +274,6 @@ def detect_files(
     if report.skipped:
         logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))
     return run_batch(
-        paths, todo, report, run_here=lambda path: _run_one(path, job, loaded), work=_work, job=job, initializer=_init_worker,
-        initargs=(None if model is None else str(model), device), jobs=jobs, desc="detect", show_progress=show_progress,
+        paths, todo, report, run_one=_run_one, job=job, loaded=loaded, load=load_model, model=model, device=device, jobs=jobs,
+        desc="detect", show_progress=show_progress,
     )

@@ -198,22 +198,6 @@ def _detect_one(path: Path, job: _EventJob, loaded: LoadedEventModel) -> FileRes
     return FileResult(str(path), detection.key, detection.duration, outputs=written, events=detection.events)
 
 
-_worker_model: LoadedEventModel | None = None
-
-
-def _init_worker(model: str | None, device: str) -> None:
-    global _worker_model
-    _worker_model = load_event_model(model, device=device)
-
-
-def _work(path: Path, job: _EventJob) -> FileResult | str:
-    try:
-        assert _worker_model is not None
-        return _detect_one(path, job, _worker_model)
-    except TurnpointError as error:
-        return str(error)
-
-
 def detect_event_files(
     audio: Sequence[str | Path],
     *,
@@ -265,8 +249,8 @@ def detect_event_files(
         logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))
     job = _EventJob(str(out_dir), params, plot, scores, {key: list(events) for key, events in references.items()}, tuple(map(str, protected)))
     return run_batch(
-        paths, todo, report, run_here=lambda path: _detect_one(path, job, loaded), work=_work, job=job, initializer=_init_worker,
-        initargs=(None if model is None else str(model), device), jobs=jobs, desc="events", show_progress=show_progress,
+        paths, todo, report, run_one=_detect_one, job=job, loaded=loaded, load=load_event_model, model=model, device=device, jobs=jobs,
+        desc="events", show_progress=show_progress,
     )
 
 
