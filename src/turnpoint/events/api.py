@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -181,19 +182,26 @@ def decode_overrides(
     return settings
 
 
+@functools.lru_cache(maxsize=2)
+def _reference_events(path: str) -> dict[str, list[Event]]:
+    """A batch's reference annotations: read once per process, not shipped with every file's job."""
+    return read_events(path)
+
+
 @dataclass(frozen=True)
 class _EventJob:
     out_dir: str
     params: dict[str, DecodeParams]
     plot: bool
     scores: bool
-    reference: dict[str, list[Event]]
+    reference: str | None  # the reference file drawn on the plots, read once per process
     protected: tuple[str, ...]
 
 
 def _detect_one(path: Path, job: _EventJob, loaded: LoadedEventModel) -> FileResult:
     detection = detect_events(path, model=loaded, params=job.params)
-    written = write_event_outputs(detection, job.out_dir, plot=job.plot, scores=job.scores, reference=job.reference.get(detection.key),
+    reference = _reference_events(job.reference).get(detection.key) if job.reference and job.plot else None
+    written = write_event_outputs(detection, job.out_dir, plot=job.plot, scores=job.scores, reference=reference,
                                   params=job.params, protected=job.protected)
     return FileResult(str(path), detection.key, detection.duration, outputs=written, events=detection.events)
 
@@ -237,7 +245,8 @@ def detect_event_files(
         raise TurnpointError("jobs must be at least 1")
     loaded = load_event_model(model, device=device)  # a bad model file fails here, once
     params = decode_overrides(loaded.decode, loaded.classes, onset=onset, offset=offset, min_duration=min_duration, min_gap=min_gap)
-    references = read_events(reference) if reference is not None else {}
+    if reference is not None:
+        _reference_events(str(reference))  # a bad reference file fails here, once
     paths = expand_inputs(audio)
     if not paths:
         raise TurnpointError(f"no audio files in {' '.join(map(str, audio))}")
@@ -247,7 +256,7 @@ def detect_event_files(
     )
     if report.skipped:
         logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))
-    job = _EventJob(str(out_dir), params, plot, scores, {key: list(events) for key, events in references.items()}, tuple(map(str, protected)))
+    job = _EventJob(str(out_dir), params, plot, scores, None if reference is None else str(reference), tuple(map(str, protected)))
     return run_batch(
         paths, todo, report, run_one=_detect_one, job=job, loaded=loaded, load=load_event_model, model=model, device=device, jobs=jobs,
         desc="events", show_progress=show_progress,
