@@ -152,6 +152,31 @@ def test_a_learning_rate_decay_follows_the_epochs_through_a_resume_and_changes_t
         train_events(train, validation_source=val, out_dir=tmp_path / "bad", config=replace(decayed, lr_decay_start=3), show_progress=False)
 
 
+def test_filter_augmentation_is_reproducible_changes_the_training_and_is_recorded(data, tmp_path):
+    from safetensors.torch import load_file
+
+    from turnpoint.events.modelfile import load_event_model
+    from turnpoint.events.training import EventTrainingConfig, train_events
+
+    from turnpoint.cli import main
+
+    train, val = data
+    assert main(["--quiet", "train", "--task", "events", str(train), "--validation", str(val), "--out", str(tmp_path / "a"), "--epochs", "2",
+                 "--batch-size", "8", "--chunks-per-epoch", "8", "--features", "logmel", "--filter-augment", "6"]) == 0
+    augmented = EventTrainingConfig(**load_event_model(tmp_path / "a" / "model.safetensors").training["config"])
+    assert augmented.filter_augment == 6.0 and augmented.features == "logmel"
+    for run, config in (("b", augmented), ("plain", replace(augmented, filter_augment=0.0))):
+        train_events(train, validation_source=val, out_dir=tmp_path / run, config=config, show_progress=False)
+    weights = {run: load_file(str(tmp_path / run / "checkpoint.safetensors")) for run in ("a", "b", "plain")}
+    for key in weights["a"]:
+        torch.testing.assert_close(weights["b"][key], weights["a"][key], msg=key)
+    assert any(not torch.equal(weights["plain"][k], weights["a"][k]) for k in weights["a"] if k.startswith("model.lstm"))
+    with pytest.raises(TurnpointError, match="PCEN"):
+        train_events(train, validation_source=val, out_dir=tmp_path / "pcen", config=replace(augmented, features="pcen"), show_progress=False)
+    with pytest.raises(TurnpointError, match=">= 0"):
+        train_events(train, validation_source=val, out_dir=tmp_path / "negative", config=replace(augmented, filter_augment=-2.0), show_progress=False)
+
+
 def test_training_resumes_exactly_and_writes_a_tuned_model(data, tmp_path):
     from turnpoint.events.modelfile import load_event_model
     from turnpoint.events.training import EventTrainingConfig, train_events

@@ -115,6 +115,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                         "or 64 PCEN mel bands (per-channel energy normalisation)")
     p.add_argument("--lr-decay-start", type=int, default=None, metavar="EPOCH",
                    help="events: keep the learning rate to this epoch, then lower it along a half cosine to near 0 at the last (also on --resume)")
+    p.add_argument("--filter-augment", type=_finite_float, default=0.0, metavar="DB",
+                   help="events: FilterAugment each training chunk, a random smooth filter with gains within +-DB dB (default 0: off)")
     p.add_argument("--event-pos-weight", choices=["none", "sqrt"], default="none",
                    help="events: weight each class's positive frames by sqrt(negatives/positives), 1 to 10 (the bundled model: sqrt)")
 

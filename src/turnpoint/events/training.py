@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from turnpoint.errors import TurnpointError
 from turnpoint.events.annotations import Event, audio_key, check_events_within, read_events
+from turnpoint.events.augment import filter_augment
 from turnpoint.events.decode import decode_scores, tune_decoding
 from turnpoint.events.features import event_feature_config, event_specifications, file_features
 from turnpoint.events.inference import score_event_features
@@ -70,6 +71,8 @@ class EventTrainingConfig:
     features: str = "mfcc"  # input A: "mfcc" (seed 004), "logmel" (64 log-mel bands), "logmel128" (128, 64 ms window) or "pcen"
     # None: a constant learning rate; E: constant to epoch E, then a half cosine down to near 0 at the last epoch
     lr_decay_start: int | None = None
+    # FilterAugment on each training chunk: a random smooth filter with gains in [-D, +D] dB (0: none)
+    filter_augment: float = 0.0
 
     def learning_rate_at(self, epoch: int) -> float:
         """The learning rate of ``epoch`` (1-based); a function of the epoch alone, so a resumed run follows it too.
@@ -254,6 +257,10 @@ def train_events(
     config = config or EventTrainingConfig()
     if config.lr_decay_start is not None and not 0 <= config.lr_decay_start < config.epochs:
         raise TurnpointError(f"the learning rate decay must start before the last epoch ({config.epochs}), at 0 or later, not {config.lr_decay_start}")
+    if not 0 <= config.filter_augment < math.inf:
+        raise TurnpointError(f"the filter augmentation range must be a finite number of dB >= 0, not {config.filter_augment}")
+    if config.filter_augment and config.features == "pcen":
+        raise TurnpointError("filter augmentation does nothing to PCEN features (each band is divided by its own recent level)")
     out_dir = Path(out_dir)
     checkpoint_path = out_dir / CHECKPOINT_NAME
     if resume and not checkpoint_path.exists():
@@ -326,6 +333,8 @@ def train_events(
         rng = np.random.default_rng([config.seed, epoch])
         torch.manual_seed(config.seed * 100003 + epoch)
         x, y = _chunks(prepared, count=chunks_per_epoch, frames=config.frames, rng=rng)
+        if config.filter_augment:
+            x = filter_augment(x, config=feature_config, db_range=config.filter_augment, rng=rng)
         for group in optimizer.param_groups:
             group["lr"] = config.learning_rate_at(epoch)
         model.train()
