@@ -357,6 +357,19 @@ def test_train_missing_folder(capsys: pytest.CaptureFixture, tmp_path: Path) -> 
     assert "no such file or folder" in err
 
 
+@pytest.mark.parametrize(("options", "named"), [
+    (["--bidirectional"], "--bidirectional is"),
+    (["--features", "logmel", "--filter-augment", "6"], "--features, --filter-augment are"),
+    (["--lr-decay-start", "0"], "--lr-decay-start is"),
+])
+def test_event_training_options_are_refused_for_speaker_changes(capsys: pytest.CaptureFixture, tmp_path: Path, options: list[str], named: str) -> None:
+    code, _, err = run(capsys, "-q", "train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), *options)
+    assert code == 1
+    assert_no_traceback(err)
+    assert f"{named} for --task events" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
 def test_missing_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as caught:
         main([])

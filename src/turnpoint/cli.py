@@ -285,6 +285,13 @@ def _run_train(args: argparse.Namespace) -> int:
         from turnpoint.events.cli import run_train
 
         return run_train(args)
+    events_only = {"--classes": args.classes is not None, "--bidirectional": args.bidirectional, "--conv-kernel": args.conv_kernel is not None,
+                   "--conv-regions": args.conv_regions is not None, "--features": args.features != "mfcc",
+                   "--lr-decay-start": args.lr_decay_start is not None, "--filter-augment": args.filter_augment != 0.0,
+                   "--event-pos-weight": args.event_pos_weight != "none"}
+    given = [flag for flag, set_ in events_only.items() if set_]
+    if given:
+        raise TurnpointError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --task events")
     from turnpoint.training import TrainingConfig, train
 
     if distributed and args.device != "auto":
