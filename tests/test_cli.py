@@ -361,6 +361,7 @@ def test_train_missing_folder(capsys: pytest.CaptureFixture, tmp_path: Path) -> 
     (["--bidirectional"], "--bidirectional is"),
     (["--features", "logmel", "--filter-augment", "6"], "--features, --filter-augment are"),
     (["--lr-decay-start", "0"], "--lr-decay-start is"),
+    (["--mixup", "0.5"], "--mixup is"),
 ])
 def test_event_training_options_are_refused_for_speaker_changes(capsys: pytest.CaptureFixture, tmp_path: Path, options: list[str], named: str) -> None:
     code, _, err = run(capsys, "-q", "train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), *options)

@@ -66,3 +66,35 @@ def test_zero_range_changes_nothing_and_bad_settings_are_refused():
         filter_augment(chunks, config=EVENT_PCEN_FEATURES, db_range=6.0, rng=rng)
     with pytest.raises(ValueError, match=">= 0"):
         filter_augment(chunks, config=EVENT_LOGMEL_FEATURES, db_range=-1.0, rng=rng)
+
+
+def test_mixup_features_are_those_of_the_added_audio():
+    from turnpoint.events.augment import mixup
+
+    config = EVENT_LOGMEL_FEATURES
+    rng = np.random.default_rng(4)
+    t = np.arange(4 * SR) / SR
+    tone = (0.3 * np.sin(2 * np.pi * 700 * t) * (t > 1.0)).astype(np.float32)  # a tone from 1 s
+    noise = rng.normal(scale=0.05, size=4 * SR).astype(np.float32)
+    speechy = (rng.normal(size=4 * SR) * 0.1 * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)  # gated noise
+    a, b = tone + noise, speechy
+    chunks = np.stack([event_features(a, config=config), event_features(b, config=config)])
+    targets = np.zeros(chunks.shape[:2] + (2,), dtype=np.float32)
+    targets[0, 50:, 0] = 1  # the tone
+    targets[1, :10, 1] = 1
+    mixed, joined = mixup(chunks, targets, config=config, probability=1.0, rng=np.random.default_rng(0), gain_db=(-3.0, -3.0))
+    real = event_features(a + 10 ** (-3 / 20) * b, config=config)
+    n = config.n_mels
+    # per frame and band the cross terms of two noises do not cancel (about 0.04 nepers typical), nor does the log of
+    # their sum average to the log of their mean powers; a gain 3 dB off doubles both errors
+    error = mixed[0, :, :n] - real[:, :n]
+    assert np.abs(error.mean(axis=0)).max() < 0.2 and np.median(np.abs(error)) < 0.06
+    assert np.corrcoef(mixed[0, :, n : 2 * n].ravel(), real[:, n : 2 * n].ravel())[0, 1] > 0.93
+    assert np.abs(mixed[0, :, -1] - real[:, -1]).mean() < 0.03
+    # the partner of chunk 0 is chunk 1 and vice versa: both carry both sounds' targets
+    assert np.array_equal(joined[0], joined[1]) and joined[0, 50:, 0].all() and joined[0, :10, 1].all()
+    assert np.array_equal(chunks[0], event_features(a, config=config))  # the inputs are not modified
+    with pytest.raises(ValueError, match="log-mel"):
+        mixup(chunks, targets, config=EVENT_FEATURES, probability=0.5, rng=rng)
+    same = mixup(chunks, targets, config=config, probability=0.0, rng=rng)
+    assert same[0] is chunks and same[1] is targets

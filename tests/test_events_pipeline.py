@@ -152,7 +152,7 @@ def test_a_learning_rate_decay_follows_the_epochs_through_a_resume_and_changes_t
         train_events(train, validation_source=val, out_dir=tmp_path / "bad", config=replace(decayed, lr_decay_start=3), show_progress=False)
 
 
-def test_filter_augmentation_is_reproducible_changes_the_training_and_is_recorded(data, tmp_path):
+def test_filter_augmentation_and_mixup_are_reproducible_change_the_training_and_are_recorded(data, tmp_path):
     from safetensors.torch import load_file
 
     from turnpoint.events.modelfile import load_event_model
@@ -165,12 +165,17 @@ def test_filter_augmentation_is_reproducible_changes_the_training_and_is_recorde
                  "--batch-size", "8", "--chunks-per-epoch", "8", "--features", "logmel", "--filter-augment", "6"]) == 0
     augmented = EventTrainingConfig(**load_event_model(tmp_path / "a" / "model.safetensors").training["config"])
     assert augmented.filter_augment == 6.0 and augmented.features == "logmel"
-    for run, config in (("b", augmented), ("plain", replace(augmented, filter_augment=0.0))):
+    runs = {"b": augmented, "plain": replace(augmented, filter_augment=0.0), "mixed": replace(augmented, mixup=0.5)}
+    for run, config in runs.items():
         train_events(train, validation_source=val, out_dir=tmp_path / run, config=config, show_progress=False)
-    weights = {run: load_file(str(tmp_path / run / "checkpoint.safetensors")) for run in ("a", "b", "plain")}
+    weights = {run: load_file(str(tmp_path / run / "checkpoint.safetensors")) for run in ("a", *runs)}
     for key in weights["a"]:
         torch.testing.assert_close(weights["b"][key], weights["a"][key], msg=key)
-    assert any(not torch.equal(weights["plain"][k], weights["a"][k]) for k in weights["a"] if k.startswith("model.lstm"))
+    for other in ("plain", "mixed"):
+        assert any(not torch.equal(weights[other][k], weights["a"][k]) for k in weights["a"] if k.startswith("model.lstm"))
+    assert load_event_model(tmp_path / "mixed" / "model.safetensors").training["config"]["mixup"] == 0.5
+    with pytest.raises(TurnpointError, match="mixup needs log-mel"):
+        train_events(train, validation_source=val, out_dir=tmp_path / "mfcc", config=replace(augmented, features="mfcc", mixup=0.5), show_progress=False)
     with pytest.raises(TurnpointError, match="PCEN"):
         train_events(train, validation_source=val, out_dir=tmp_path / "pcen", config=replace(augmented, features="pcen"), show_progress=False)
     with pytest.raises(TurnpointError, match=">= 0"):

@@ -117,6 +117,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="events: keep the learning rate to this epoch, then lower it along a half cosine to near 0 at the last (also on --resume)")
     p.add_argument("--filter-augment", type=_finite_float, default=0.0, metavar="DB",
                    help="events: FilterAugment each training chunk, a random smooth filter with gains within +-DB dB (default 0: off)")
+    p.add_argument("--mixup", type=_finite_float, default=0.0, metavar="SHARE",
+                   help="events: mix this share of the training chunks with another chunk (log-mel input; default 0: off)")
     p.add_argument("--event-pos-weight", choices=["none", "sqrt"], default="none",
                    help="events: weight each class's positive frames by sqrt(negatives/positives), 1 to 10 (the bundled model: sqrt)")
 
@@ -287,7 +289,7 @@ def _run_train(args: argparse.Namespace) -> int:
         return run_train(args)
     events_only = {"--classes": args.classes is not None, "--bidirectional": args.bidirectional, "--conv-kernel": args.conv_kernel is not None,
                    "--conv-regions": args.conv_regions is not None, "--features": args.features != "mfcc",
-                   "--lr-decay-start": args.lr_decay_start is not None, "--filter-augment": args.filter_augment != 0.0,
+                   "--lr-decay-start": args.lr_decay_start is not None, "--filter-augment": args.filter_augment != 0.0, "--mixup": args.mixup != 0.0,
                    "--event-pos-weight": args.event_pos_weight != "none"}
     given = [flag for flag, set_ in events_only.items() if set_]
     if given:

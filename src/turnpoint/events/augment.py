@@ -85,3 +85,61 @@ def filter_augment(chunks: np.ndarray, *, config: FeatureConfig, db_range: float
         offsets = offsets @ _analysis_matrices(config)[2][:, :n_static]  # the MFCC are the DCT of the log-mel energies
     chunks[..., :n_static] += offsets[:, None, :].astype(chunks.dtype)
     return chunks
+
+
+def mixup(chunks: np.ndarray, targets: np.ndarray, *, config: FeatureConfig, probability: float, rng: np.random.Generator,
+          gain_db: tuple[float, float] = (-6.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
+    """Mix a share of the chunks with another chunk of the batch, as if their audio had been added.
+
+    Chunk ``i`` is chosen with ``probability`` and mixed with a random other chunk ``j`` of the same
+    batch, lowered by a gain drawn in ``gain_db``: the log-mel energies add as powers (exact in
+    expectation for uncorrelated sounds: log(e^a + g·e^b)), the Δ columns are recomputed from the
+    mixed energies (±``delta_width // 2`` frames, edges repeated) and the zero-crossing rate is the
+    two chunks' rates weighted by their frame energies. The targets are the union of the two
+    chunks' (both sounds are present). Log-mel features only: MFCC keep 64 of 96 cepstra, so their
+    energies cannot be recovered and added.
+
+    Parameters
+    ----------
+    chunks : float32 (batch, frame, 2 * n_mels + 1), log-mel event features
+    targets : float32 (batch, frame, classes), 0/1
+    config : the features' configuration (``coefficients == "logmel"``)
+    probability : the share of chunks mixed, 0 to 1; 0 returns the inputs unchanged
+    rng : the only source of randomness
+    gain_db : range of the partner chunk's gain in dB
+
+    Returns
+    -------
+    (chunks, targets), new arrays where any chunk was mixed.
+
+    Examples
+    --------
+    >>> from turnpoint.events.features import EVENT_LOGMEL_FEATURES
+    >>> x = np.zeros((4, 20, 129), dtype=np.float32); y = np.zeros((4, 20, 2), dtype=np.float32); y[0, :, 1] = 1
+    >>> mx, my = mixup(x, y, config=EVENT_LOGMEL_FEATURES, probability=1.0, rng=np.random.default_rng(0))
+    >>> bool((mx[:, :, :64] > 0).all()), int(my[:, 0, 1].sum()) >= 2   # energies add up; the event is now in two chunks or more
+    (True, True)
+    """
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"the mixup probability must be in [0, 1], not {probability}")
+    if probability == 0.0 or len(chunks) < 2:
+        return chunks, targets
+    if config.coefficients != "logmel":
+        raise ValueError(f"mixup needs log-mel features (--features logmel or logmel128), not {config.coefficients!r}")
+    from turnpoint.features import _delta_edge
+
+    n = len(chunks)
+    chosen = np.flatnonzero(rng.random(n) < probability)
+    partners = (chosen + rng.integers(1, n, size=len(chosen))) % n  # never the chunk itself
+    gains = rng.uniform(gain_db[0], gain_db[1], size=len(chosen)) * (math.log(10.0) / 10.0)
+    bands = config.n_mels
+    own, other = chunks[chosen, :, :bands].astype(np.float64), chunks[partners, :, :bands].astype(np.float64) + gains[:, None, None]
+    mixed = np.logaddexp(own, other)
+    own_energy, other_energy = np.exp(own).sum(axis=-1), np.exp(other).sum(axis=-1)  # (chosen, frame)
+    weight = own_energy / (own_energy + other_energy)
+    chunks, targets = chunks.copy(), targets.copy()
+    chunks[chosen, :, -1] = weight * chunks[chosen, :, -1] + (1 - weight) * chunks[partners, :, -1]
+    chunks[chosen, :, :bands] = mixed
+    chunks[chosen, :, bands : 2 * bands] = _delta_edge(mixed, config.delta_width)
+    targets[chosen] = np.maximum(targets[chosen], targets[partners])
+    return chunks, targets

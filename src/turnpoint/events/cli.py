@@ -75,7 +75,7 @@ def run_train(args: argparse.Namespace) -> int:
                                  conv_regions=getattr(args, "conv_regions", None) or 1,
                                  features=getattr(args, "features", "mfcc"), pos_weight=getattr(args, "event_pos_weight", "none"),
                                  lr_decay_start=getattr(args, "lr_decay_start", None),
-                                 filter_augment=getattr(args, "filter_augment", 0.0) or 0.0)
+                                 filter_augment=getattr(args, "filter_augment", 0.0) or 0.0, mixup=getattr(args, "mixup", 0.0) or 0.0)
     path = train_events(args.train, out_dir=args.out, validation_source=args.validation, classes=classes, config=config,
                         resume=args.resume, device=args.device, show_progress=not args.quiet)
     print(f"best model: {path}")

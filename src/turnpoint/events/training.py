@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from turnpoint.errors import TurnpointError
 from turnpoint.events.annotations import Event, audio_key, check_events_within, read_events
-from turnpoint.events.augment import filter_augment
+from turnpoint.events.augment import filter_augment, mixup
 from turnpoint.events.decode import decode_scores, tune_decoding
 from turnpoint.events.features import event_feature_config, event_specifications, file_features
 from turnpoint.events.inference import score_event_features
@@ -73,6 +73,8 @@ class EventTrainingConfig:
     lr_decay_start: int | None = None
     # FilterAugment on each training chunk: a random smooth filter with gains in [-D, +D] dB (0: none)
     filter_augment: float = 0.0
+    # mixup: this share of the training chunks mixed with another chunk, targets joined (0: none; log-mel features only)
+    mixup: float = 0.0
 
     def learning_rate_at(self, epoch: int) -> float:
         """The learning rate of ``epoch`` (1-based); a function of the epoch alone, so a resumed run follows it too.
@@ -261,6 +263,10 @@ def train_events(
         raise TurnpointError(f"the filter augmentation range must be a finite number of dB >= 0, not {config.filter_augment}")
     if config.filter_augment and config.features == "pcen":
         raise TurnpointError("filter augmentation does nothing to PCEN features (each band is divided by its own recent level)")
+    if not 0.0 <= config.mixup <= 1.0:
+        raise TurnpointError(f"the mixup share must be in [0, 1], not {config.mixup}")
+    if config.mixup and config.features not in ("logmel", "logmel128"):
+        raise TurnpointError(f"mixup needs log-mel features (--features logmel or logmel128), not {config.features!r}")
     out_dir = Path(out_dir)
     checkpoint_path = out_dir / CHECKPOINT_NAME
     if resume and not checkpoint_path.exists():
@@ -333,6 +339,8 @@ def train_events(
         rng = np.random.default_rng([config.seed, epoch])
         torch.manual_seed(config.seed * 100003 + epoch)
         x, y = _chunks(prepared, count=chunks_per_epoch, frames=config.frames, rng=rng)
+        if config.mixup:
+            x, y = mixup(x, y, config=feature_config, probability=config.mixup, rng=rng)
         if config.filter_augment:
             x = filter_augment(x, config=feature_config, db_range=config.filter_augment, rng=rng)
         for group in optimizer.param_groups:
