@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from turnpoint.features import _analysis_matrices
+from turnpoint.features import _analysis_matrices, _delta_edge
 from turnpoint.specs import FeatureConfig
 
 #: DESED_task's defaults: 3 to 5 bands, each at least 6 mel bins wide.
@@ -126,8 +126,6 @@ def mixup(chunks: np.ndarray, targets: np.ndarray, *, config: FeatureConfig, pro
         return chunks, targets
     if config.coefficients != "logmel":
         raise ValueError(f"mixup needs log-mel features (--features logmel or logmel128), not {config.coefficients!r}")
-    from turnpoint.features import _delta_edge
-
     n = len(chunks)
     chosen = np.flatnonzero(rng.random(n) < probability)
     partners = (chosen + rng.integers(1, n, size=len(chosen))) % n  # never the chunk itself
