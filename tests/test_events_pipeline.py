@@ -255,14 +255,12 @@ def test_bundled_model_finds_the_events_of_the_bundled_example(tmp_path, capsys)
     assert segment_based({"x": truth}, {"x": detected}).f1 > 0.85
     from turnpoint.events.metrics import event_based
 
-    # the alarm and the shutter are found within sed_eval's collar; the (held-out) phone is found
-    # over its reference span, starting 0.21 s early (just outside the 0.2 s collar); of the two
-    # held-out beeps the second is found at its onset, cut short (docs/events.md, "On the bundled example")
-    matched = event_based({"x": truth}, {"x": detected}).class_wise
-    assert [matched[label]["f1"] for label in ("alarm", "shutter")] == pytest.approx([1.0, 1.0])
-    (phone,) = [e for e in detected if e.label == "phone"]
-    (phone_truth,) = [e for e in truth if e.label == "phone"]
-    assert abs(phone.onset - phone_truth.onset) < 0.3 and abs(phone.offset - phone_truth.offset) < 0.2
+    # the alarm, the shutter and the (held-out) phone are found within sed_eval's collar; of the two
+    # held-out beeps the second is found, the first (a 500 Hz decaying sine over speech and music) is
+    # missed (docs/events.md, "On the bundled example")
+    matched = event_based({"x": truth}, {"x": detected})
+    assert [matched.class_wise[label]["f1"] for label in ("alarm", "shutter", "phone")] == pytest.approx([1.0, 1.0, 1.0])
+    assert matched.f1 >= 0.75
     second_beep = sorted(e.onset for e in truth if e.label == "beep")[1]
     assert any(e.label == "beep" and abs(e.onset - second_beep) < 0.2 for e in detected)
     capsys.readouterr()
