@@ -24,6 +24,22 @@ FILTER_BANDS = (3, 5)
 FILTER_MIN_WIDTH = 6
 
 
+def check_filter_augment(db_range: float, *, config: FeatureConfig) -> None:
+    """Raise ValueError unless ``db_range`` is a usable FilterAugment range for these features (0: off)."""
+    if db_range < 0 or not math.isfinite(db_range):
+        raise ValueError(f"the filter augmentation range must be a finite number of dB >= 0, not {db_range}")
+    if db_range and config.coefficients == "pcen":
+        raise ValueError("filter augmentation does nothing to PCEN features (each band is divided by its own recent level)")
+
+
+def check_mixup(probability: float, *, config: FeatureConfig) -> None:
+    """Raise ValueError unless ``probability`` is a usable mixup share for these features (0: off)."""
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"the mixup share must be in [0, 1], not {probability}")
+    if probability and config.coefficients != "logmel":
+        raise ValueError(f"mixup needs log-mel features (--features logmel or logmel128), not {config.coefficients!r}")
+
+
 def filter_gains(n_bins: int, *, db_range: float, rng: np.random.Generator, bands: tuple[int, int] = FILTER_BANDS,
                  min_width: int = FILTER_MIN_WIDTH) -> np.ndarray:
     """One random "linear" FilterAugment response over ``n_bins`` mel bins, in dB.
@@ -73,12 +89,9 @@ def filter_augment(chunks: np.ndarray, *, config: FeatureConfig, db_range: float
     >>> bool(np.abs(y[:, :, :64]).max() > 0), bool(np.all(y[:, :, 64:] == 0)), bool(np.all(y[:, 0] == y[:, 9]))
     (True, True, True)
     """
-    if db_range < 0 or not math.isfinite(db_range):
-        raise ValueError(f"the filter augmentation range must be a finite number of dB >= 0, not {db_range}")
+    check_filter_augment(db_range, config=config)
     if db_range == 0:
         return chunks
-    if config.coefficients == "pcen":
-        raise ValueError("filter augmentation does nothing to PCEN features (each band is divided by its own recent level)")
     n_static = chunks.shape[-1] // 2
     offsets = np.stack([filter_gains(config.n_mels, db_range=db_range, rng=rng) for _ in range(len(chunks))]) * (math.log(10.0) / 10.0)
     if config.coefficients != "logmel":
@@ -120,12 +133,9 @@ def mixup(chunks: np.ndarray, targets: np.ndarray, *, config: FeatureConfig, pro
     >>> bool((mx[:, :, :64] > 0).all()), int(my[:, 0, 1].sum()) >= 2   # energies add up; the event is now in two chunks or more
     (True, True)
     """
-    if not 0.0 <= probability <= 1.0:
-        raise ValueError(f"the mixup probability must be in [0, 1], not {probability}")
+    check_mixup(probability, config=config)
     if probability == 0.0 or len(chunks) < 2:
         return chunks, targets
-    if config.coefficients != "logmel":
-        raise ValueError(f"mixup needs log-mel features (--features logmel or logmel128), not {config.coefficients!r}")
     n = len(chunks)
     chosen = np.flatnonzero(rng.random(n) < probability)
     partners = (chosen + rng.integers(1, n, size=len(chosen))) % n  # never the chunk itself

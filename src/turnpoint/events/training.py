@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from turnpoint.errors import TurnpointError
 from turnpoint.events.annotations import Event, audio_key, check_events_within, read_events
-from turnpoint.events.augment import filter_augment, mixup
+from turnpoint.events.augment import check_filter_augment, check_mixup, filter_augment, mixup
 from turnpoint.events.decode import decode_scores, tune_decoding
 from turnpoint.events.features import event_feature_config, event_specifications, file_features
 from turnpoint.events.inference import score_event_features
@@ -259,14 +259,12 @@ def train_events(
     config = config or EventTrainingConfig()
     if config.lr_decay_start is not None and not 0 <= config.lr_decay_start < config.epochs:
         raise TurnpointError(f"the learning rate decay must start before the last epoch ({config.epochs}), at 0 or later, not {config.lr_decay_start}")
-    if not 0 <= config.filter_augment < math.inf:
-        raise TurnpointError(f"the filter augmentation range must be a finite number of dB >= 0, not {config.filter_augment}")
-    if config.filter_augment and config.features == "pcen":
-        raise TurnpointError("filter augmentation does nothing to PCEN features (each band is divided by its own recent level)")
-    if not 0.0 <= config.mixup <= 1.0:
-        raise TurnpointError(f"the mixup share must be in [0, 1], not {config.mixup}")
-    if config.mixup and config.features not in ("logmel", "logmel128"):
-        raise TurnpointError(f"mixup needs log-mel features (--features logmel or logmel128), not {config.features!r}")
+    try:
+        feature_config = event_feature_config(config.features)
+        check_filter_augment(config.filter_augment, config=feature_config)
+        check_mixup(config.mixup, config=feature_config)
+    except ValueError as error:
+        raise TurnpointError(str(error)) from None
     out_dir = Path(out_dir)
     checkpoint_path = out_dir / CHECKPOINT_NAME
     if resume and not checkpoint_path.exists():
@@ -291,10 +289,6 @@ def train_events(
     unknown = sorted({e.label for f in validation_items for e in f.events} - set(classes))
     if unknown:
         logger.warning("validation labels not in the training classes are ignored: %s", ", ".join(unknown))
-    try:
-        feature_config = event_feature_config(config.features)
-    except ValueError as error:
-        raise TurnpointError(str(error)) from None
     specifications = event_specifications(classes=classes, frames=config.frames, features=feature_config)
     architecture = SoundEventConfig(n_mfcc=feature_config.n_mfcc, classes=classes, frames=config.frames, bidirectional=config.bidirectional,
                                     conv_kernel=config.conv_kernel, conv_regions=config.conv_regions)
