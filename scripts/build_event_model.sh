@@ -50,8 +50,12 @@ save_event_model("src/turnpoint/models/events_default.safetensors", model=m.mode
                  decode=decode, training=training, name="default")
 PY
 turnpoint summary --task events --model src/turnpoint/models/events_default.safetensors
+# the classical baseline on the same data (per-class GMMs, DCASE 2016 task 3's method; about 4 minutes), bundled as "gmm"
+turnpoint --quiet train --task events "$DATA/train" --validation "$DATA/validation" --out "$RUN/gmm" --architecture gmm
+cp "$RUN/gmm/model.safetensors" src/turnpoint/models/events_gmm.safetensors
+turnpoint evaluate --task events "$DATA/test/events.tsv" "$DATA/test" --durations "$DATA/test/durations.tsv" --model gmm --json "$RUN/gmm_test_report.json"
 turnpoint evaluate --task events "$DATA/test/events.tsv" "$DATA/test" --durations "$DATA/test/durations.tsv" --json "$RUN/test_report.json"
 python scripts/make_event_example.py --raw "$DATA/raw" --voices "$VOICES"
-chmod 644 src/turnpoint/examples/events_example.* src/turnpoint/models/events_default.safetensors
+chmod 644 src/turnpoint/examples/events_example.* src/turnpoint/models/events_default.safetensors src/turnpoint/models/events_gmm.safetensors
 turnpoint events src/turnpoint/examples/events_example.flac --out "$RUN/example_out" \
   --reference src/turnpoint/examples/events_example.tsv

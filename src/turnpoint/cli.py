@@ -121,6 +121,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="events: mix this share of the training chunks with another chunk (log-mel input; default 0: off)")
     p.add_argument("--event-pos-weight", choices=["none", "sqrt"], default="none",
                    help="events: weight each class's positive frames by sqrt(negatives/positives), 1 to 10 (the bundled model: sqrt)")
+    p.add_argument("--architecture", choices=["cnn-lstm", "gmm"], default="cnn-lstm",
+                   help="events: the CNN-LSTM network (default) or the classical baseline, per-class event/background GMMs on "
+                        "20 MFCC + delta (DCASE 2016 task 3's method; needs scikit-learn)")
+    p.add_argument("--gmm-components", type=_positive_int, default=None, help="events, --architecture gmm: components per mixture (default 16)")
 
 
 def _add_summary(sub: argparse._SubParsersAction) -> None:
@@ -142,7 +146,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", default=None, help="also write the report as JSON here")
     p.add_argument("--csv", default=None, help="also write the per-file table as CSV here")
     p.add_argument("--task", choices=["changes", "events"], default="changes", help="changes: speaker change detection (default); events: sound event detection")
-    p.add_argument("--model", default=None, help="events: model to run when HYPOTHESIS is audio (default: the bundled events model)")
+    p.add_argument("--model", default=None, help="events: model to run when HYPOTHESIS is audio (default: the bundled events model; gmm: the bundled GMM baseline)")
     p.add_argument("--durations", default=None, help="events: filename<TAB>duration file (default: the audio lengths)")
 
 
@@ -290,7 +294,8 @@ def _run_train(args: argparse.Namespace) -> int:
     events_only = {"--classes": args.classes is not None, "--bidirectional": args.bidirectional, "--conv-kernel": args.conv_kernel is not None,
                    "--conv-regions": args.conv_regions is not None, "--features": args.features != "mfcc",
                    "--lr-decay-start": args.lr_decay_start is not None, "--filter-augment": args.filter_augment != 0.0, "--mixup": args.mixup != 0.0,
-                   "--event-pos-weight": args.event_pos_weight != "none"}
+                   "--event-pos-weight": args.event_pos_weight != "none", "--architecture": args.architecture != "cnn-lstm",
+                   "--gmm-components": args.gmm_components is not None}
     given = [flag for flag, set_ in events_only.items() if set_]
     if given:
         raise TurnpointError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --task events")

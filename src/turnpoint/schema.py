@@ -179,6 +179,11 @@ MODEL_HEADER_SCHEMAS: dict[str, dict] = {
                 "frames": {"type": "integer", "minimum": 1, "maximum": 100000},
                 "conv_regions": {"type": "integer", "minimum": 1, "maximum": 512},
                 "members": {"type": "integer", "minimum": 1, "maximum": 16},
+                # the GMM baseline (turnpoint.events.gmm): "kind": "gmm" and its three sizes
+                "kind": {"enum": ["gmm"]},
+                "coefficients": {"type": "integer", "minimum": 1, "maximum": 512},
+                "components": {"type": "integer", "minimum": 1, "maximum": 256},
+                "context_frames": {"type": "integer", "minimum": 1, "maximum": 100000},
             },
             "required": ["n_mfcc", "classes"],
             "additionalProperties": False,

@@ -20,7 +20,7 @@ def add_events_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("events", help="detect sound events (TSV + PNG per file)",
                        description="Detect sound events with the CNN-LSTM detector; write <name>.tsv (DCASE: filename onset offset event_label) and <name>.png per file.")
     p.add_argument("audio", nargs="+", help="audio/video files, folders of them, or .txt/.lst lists of paths")
-    p.add_argument("--model", default=None, help="event model file (default: the bundled events model)")
+    p.add_argument("--model", default=None, help="event model file, or a bundled one: default (CNN-LSTM ensemble) or gmm (the classical baseline)")
     p.add_argument("--out", default="turnpoint_events", help="output folder (default: %(default)s)")
     p.add_argument("--onset", type=float, default=None, help="onset threshold for every class (default: the model's per-class values)")
     p.add_argument("--offset", type=float, default=None, help="offset threshold (hysteresis; default: = --onset)")
@@ -67,6 +67,10 @@ def run_train(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if getattr(args, "classes", None) else None
+    if getattr(args, "architecture", "cnn-lstm") == "gmm":
+        return _run_train_gmm(args, classes)
+    if getattr(args, "gmm_components", None) is not None:
+        raise TurnpointError("--gmm-components is for --architecture gmm")
     config = EventTrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                                  chunks_per_epoch=args.chunks_per_epoch, seed=args.seed,
                                  frames=getattr(args, "event_frames", 100) or 100,
@@ -79,6 +83,22 @@ def run_train(args: argparse.Namespace) -> int:
     path = train_events(args.train, out_dir=args.out, validation_source=args.validation, classes=classes, config=config,
                         resume=args.resume, device=args.device, show_progress=not args.quiet)
     print(f"best model: {path}")
+    return 0
+
+
+def _run_train_gmm(args: argparse.Namespace, classes: list[str] | None) -> int:
+    from turnpoint.events.gmm import GMMTrainingConfig, train_gmm_baseline
+
+    network_only = {"--resume": args.resume, "--bidirectional": args.bidirectional, "--conv-kernel": args.conv_kernel is not None,
+                    "--conv-regions": args.conv_regions is not None, "--lr-decay-start": args.lr_decay_start is not None,
+                    "--filter-augment": bool(args.filter_augment), "--mixup": bool(args.mixup), "--event-pos-weight": args.event_pos_weight != "none"}
+    given = [flag for flag, set_ in network_only.items() if set_]
+    if given:
+        raise TurnpointError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for the CNN-LSTM (not --architecture gmm)")
+    config = GMMTrainingConfig(components=args.gmm_components or GMMTrainingConfig.components, seed=args.seed)
+    path = train_gmm_baseline(args.train, out_dir=args.out, validation_source=args.validation, classes=classes, config=config,
+                              features=args.features, show_progress=not args.quiet)
+    print(f"GMM baseline: {path}")
     return 0
 
 

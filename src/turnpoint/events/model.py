@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from turnpoint.events.gmm import GMMEventDetector
 from turnpoint.model import init_lstm_like_keras, keras_lstm_parameters
 from turnpoint.specs import JsonConfig
 
@@ -271,7 +272,7 @@ class SoundEventEnsemble(nn.Module):
                 + f"\nEnsemble of {len(self.members)} such networks, scores averaged: {self.num_parameters():,} parameters in all.")
 
 
-EventNetwork = SoundEventDetector | SoundEventEnsemble  # what inference, tuning and model files accept
+EventNetwork = SoundEventDetector | SoundEventEnsemble | GMMEventDetector  # what inference, tuning and model files accept
 
 
 def build_event_network(config: SoundEventConfig) -> EventNetwork:

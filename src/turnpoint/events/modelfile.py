@@ -1,6 +1,7 @@
 """Sound event model files: the speaker change format (safetensors + JSON header), task "sound_events".
 
-The header holds the architecture (:class:`SoundEventConfig`), the task specifications (features,
+The header holds the architecture (:class:`SoundEventConfig`, or :class:`~turnpoint.events.gmm.GMMEventConfig`
+for the GMM baseline, marked ``"kind": "gmm"``), the task specifications (features,
 window, classes), per-class decoding settings tuned on validation data, and a training summary.
 Loading goes through :func:`turnpoint.modelfile.read_header` (refuses pickles, checks the format
 version) and checks every tensor's name, shape and finiteness.
@@ -20,6 +21,7 @@ from safetensors.torch import load_file, save
 from turnpoint import __version__
 from turnpoint.errors import TurnpointError
 from turnpoint.events.decode import DecodeParams
+from turnpoint.events.gmm import GMM_KIND, GMMEventConfig, GMMEventDetector
 from turnpoint.events.model import EventNetwork, SoundEventConfig, SoundEventDetector, build_event_network
 from turnpoint.fileio import atomic_write_bytes
 from turnpoint.modelfile import FORMAT_NAME, FORMAT_VERSION, METADATA_KEY, read_header
@@ -28,7 +30,8 @@ from turnpoint.specs import Specifications
 __all__ = ["BUNDLED_EVENT_MODELS", "LoadedEventModel", "TASK", "load_event_model", "save_event_model"]
 
 TASK = "sound_events"
-BUNDLED_EVENT_MODELS = {"default": "events_default.safetensors", "events": "events_default.safetensors"}
+# "gmm": the classical baseline (turnpoint.events.gmm), fitted on the same training mixtures as the default
+BUNDLED_EVENT_MODELS = {"default": "events_default.safetensors", "events": "events_default.safetensors", "gmm": "events_gmm.safetensors"}
 
 
 @dataclass
@@ -102,12 +105,19 @@ def load_event_model(model: str | Path | None = None, *, device: str | torch.dev
     path = resolve_event_model_path(model)
     config = read_header(path, task=TASK)
     try:
-        architecture = SoundEventConfig.from_dict(config["architecture"])
+        architecture: SoundEventConfig | GMMEventConfig
+        if config["architecture"].get("kind") == GMM_KIND:
+            architecture = GMMEventConfig.from_dict(config["architecture"])
+            network: EventNetwork = GMMEventDetector(architecture)
+        else:
+            architecture = SoundEventConfig.from_dict(config["architecture"])
+            network = build_event_network(architecture)
         specifications = Specifications.from_dict(config["specifications"])
         decode = {label: DecodeParams(**p) for label, p in config["defaults"].get("decode", {}).items()}
-        network = build_event_network(architecture)
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise TurnpointError(f"invalid sound event model configuration ({error})", path=path) from None
+    if isinstance(network, GMMEventDetector) and specifications.features.coefficients != "mfcc":
+        raise TurnpointError(f"the GMM baseline reads MFCC, but the file's features are {specifications.features.coefficients}", path=path)
     if tuple(specifications.classes) != architecture.classes:
         raise TurnpointError("classes of the specifications and the architecture differ", path=path)
     if 2 * specifications.features.n_mfcc + 1 != architecture.input_dim:

@@ -30,6 +30,7 @@ from turnpoint.events.annotations import Event, audio_key, check_events_within, 
 from turnpoint.events.augment import check_filter_augment, check_mixup, filter_augment, mixup
 from turnpoint.events.decode import decode_scores, tune_decoding
 from turnpoint.events.features import event_feature_config, event_specifications, file_features
+from turnpoint.events.gmm import GMMEventDetector
 from turnpoint.events.inference import score_event_features
 from turnpoint.events.metrics import event_based, segment_based
 from turnpoint.events.model import MAX_MEMBERS, EventNetwork, SoundEventConfig, SoundEventDetector, SoundEventEnsemble
@@ -39,7 +40,7 @@ from turnpoint.training import CHECKPOINT_NAME, MODEL_NAME, _load_checkpoint, _s
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EventFile", "EventTrainingConfig", "collect_event_files", "frame_targets", "train_events", "tune_event_model"]
+__all__ = ["EventFile", "EventTrainingConfig", "collect_event_files", "frame_targets", "split_validation", "train_events", "tune_event_model"]
 
 ANNOTATION_SUFFIXES = (".tsv", ".csv", ".ann", ".txt")
 
@@ -196,6 +197,33 @@ def _chunks(files: Sequence[_Prepared], *, count: int, frames: int, rng: np.rand
     return x, y
 
 
+def split_validation(
+    train_items: Sequence[EventFile],
+    validation_source: str | Path | Sequence[EventFile] | None,
+    *,
+    labels: Sequence[str] | None = None,
+    seed: int = 0,
+) -> tuple[list[EventFile], list[EventFile]]:
+    """Training and validation files: the validation set given, or 10 % of the training files held out (seeded).
+
+    Examples
+    --------
+    >>> items = [EventFile(str(i), Path(f"{i}.wav"), ()) for i in range(20)]
+    >>> train, validation = split_validation(items, None, seed=0)
+    >>> len(train), len(validation), set(train).isdisjoint(validation)
+    (18, 2, True)
+    """
+    train_items = list(train_items)
+    if validation_source is not None:
+        validation = list(validation_source) if isinstance(validation_source, (list, tuple)) else collect_event_files(validation_source, labels=labels)
+        return train_items, validation
+    if len(train_items) < 2:
+        raise TurnpointError("need at least two annotated files to hold one out for validation (or pass a validation set)")
+    order = np.random.default_rng(seed).permutation(len(train_items))
+    n_val = max(1, len(train_items) // 10)
+    return [train_items[i] for i in sorted(order[n_val:])], [train_items[i] for i in sorted(order[:n_val])]
+
+
 def _pos_weight(positives: np.ndarray, mode: str, device: str) -> torch.Tensor | None:
     """Per-class weight of positive frames in the loss: None, or sqrt(negatives / positives) in [1, 10].
 
@@ -274,15 +302,7 @@ def train_events(
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     train_items = list(train_source) if isinstance(train_source, (list, tuple)) else collect_event_files(train_source, labels=classes)
-    if validation_source is None:
-        if len(train_items) < 2:
-            raise TurnpointError("need at least two annotated files to hold one out for validation (or pass a validation set)")
-        order = np.random.default_rng(config.seed).permutation(len(train_items))
-        n_val = max(1, len(train_items) // 10)
-        validation_items = [train_items[i] for i in sorted(order[:n_val])]
-        train_items = [train_items[i] for i in sorted(order[n_val:])]
-    else:
-        validation_items = list(validation_source) if isinstance(validation_source, (list, tuple)) else collect_event_files(validation_source, labels=classes)
+    train_items, validation_items = split_validation(train_items, validation_source, labels=classes, seed=config.seed)
     classes = tuple(classes) if classes else tuple(sorted({e.label for f in train_items for e in f.events}))
     if not classes:
         raise TurnpointError("the training annotations hold no events")
@@ -455,6 +475,9 @@ def ensemble_event_models(
     for item in loaded:
         if out_path.exists() and out_path.resolve() == Path(item.path).resolve():
             raise TurnpointError("the ensemble would overwrite one of its members; choose another output", path=out_path)
+    for item in loaded:
+        if isinstance(item.model, GMMEventDetector):
+            raise TurnpointError("an ensemble joins CNN-LSTM networks; this is a GMM baseline", path=item.path)
     first = loaded[0]
     member_config = replace(first.model.config, members=1)
     networks: list[SoundEventDetector] = []
