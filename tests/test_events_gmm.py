@@ -88,6 +88,12 @@ def test_gmm_baseline_trains_detects_evaluates_and_is_refused_where_it_does_not_
     choice = loaded.training["context_choice"]  # the context chosen on validation, as its decoding is
     assert sorted(map(int, choice)) == [1, 5, 15, 50] and choice[str(loaded.model.config.context_frames)] == max(choice.values())
     assert loaded.training["validation_tuned"]["event_f1"] == max(choice.values()) and sorted(p.name for p in out.iterdir()) == ["model.safetensors"]
+    # a fixed context: no choice made, that width kept
+    assert main(["--quiet", "train", "--task", "events", str(train), "--validation", str(val), "--out", str(tmp_path / "gmm5"),
+                 "--architecture", "gmm", "--gmm-components", "4", "--gmm-context", "5"]) == 0
+    fixed = load_event_model(tmp_path / "gmm5" / "model.safetensors")
+    assert fixed.model.config.context_frames == 5 and list(fixed.training["context_choice"]) == ["5"]
+    torch.testing.assert_close(fixed.model.means, loaded.model.means)  # the same mixtures, only the context differs
     # scored like the network: the same detection and evaluation code, on files it did not see
     test = _tone_data(tmp_path / "test", 3, 3)
     report = evaluate_events(sorted(test.glob("*.wav")), test / "events.tsv", model=path, with_psds=False)
@@ -101,6 +107,7 @@ def test_gmm_baseline_trains_detects_evaluates_and_is_refused_where_it_does_not_
         (["train", "--task", "events", str(train), "--out", str(tmp_path / "x"), "--architecture", "gmm", "--features", "logmel"], "reads MFCC"),
         (["train", "--task", "events", str(train), "--out", str(out), "--architecture", "gmm"], "a model already exists here"),
         (["train", "--task", "events", str(train), "--out", str(tmp_path / "x"), "--gmm-components", "4"], "--gmm-components is for --architecture gmm"),
+        (["train", "--task", "events", str(train), "--out", str(tmp_path / "x"), "--gmm-context", "5"], "--gmm-context is for --architecture gmm"),
         (["train", str(train), "--out", str(tmp_path / "x"), "--architecture", "gmm"], "--architecture is for --task events"),
         (["tune", "--task", "events", str(val), "--out", str(tmp_path / "e"), "--ensemble", str(path), str(path)], "this is a GMM baseline"),
     ]

@@ -69,8 +69,9 @@ def run_train(args: argparse.Namespace) -> int:
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if getattr(args, "classes", None) else None
     if getattr(args, "architecture", "cnn-lstm") == "gmm":
         return _run_train_gmm(args, classes)
-    if getattr(args, "gmm_components", None) is not None:
-        raise TurnpointError("--gmm-components is for --architecture gmm")
+    gmm_only = [flag for flag, name in (("--gmm-components", "gmm_components"), ("--gmm-context", "gmm_context")) if getattr(args, name, None) is not None]
+    if gmm_only:
+        raise TurnpointError(f"{', '.join(gmm_only)} {'is' if len(gmm_only) == 1 else 'are'} for --architecture gmm")
     config = EventTrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                                  chunks_per_epoch=args.chunks_per_epoch, seed=args.seed,
                                  frames=getattr(args, "event_frames", 100) or 100,
@@ -95,7 +96,7 @@ def _run_train_gmm(args: argparse.Namespace, classes: list[str] | None) -> int:
     given = [flag for flag, set_ in network_only.items() if set_]
     if given:
         raise TurnpointError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for the CNN-LSTM (not --architecture gmm)")
-    config = GMMTrainingConfig(components=args.gmm_components or GMMTrainingConfig.components, seed=args.seed)
+    config = GMMTrainingConfig(components=args.gmm_components or GMMTrainingConfig.components, context_frames=args.gmm_context, seed=args.seed)
     path = train_gmm_baseline(args.train, out_dir=args.out, validation_source=args.validation, classes=classes, config=config,
                               features=args.features, show_progress=not args.quiet)
     print(f"GMM baseline: {path}")
