@@ -13,6 +13,9 @@
 # kept"); trained since session 10 with 30 low pure-tone beeps in the procedural beep pool (--low-tone-beeps 30).
 # The voice pool's TTS text is shipped (scripts/data/voice_sentences.txt, since session 7), so the mixtures rebuild
 # the same on any Debian 12 machine; training on CPU is seeded but not bit-exact across CPUs and torch versions.
+# Checked in session 14 (docs/events.md, "Rebuilding the bundled model"): EPOCHS=2 DATA=/tmp/x runs end to end (10 min);
+# its mixtures are byte for byte those the bundled members trained on, its first two epochs give their losses exactly,
+# and the tuning and decoding steps, fed the bundled members, rebuild events_default.safetensors weight for weight.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-/work/data/events}
