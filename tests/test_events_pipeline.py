@@ -269,6 +269,34 @@ def test_bundled_model_finds_the_events_of_the_bundled_example(tmp_path, capsys)
     assert "event-based" in out and "segment-based" in out
 
 
+def test_per_class_thresholds_change_only_their_class_and_classes_filters_the_output(tmp_path, capsys):
+    from turnpoint.cli import main
+
+    example = str(resources.files("turnpoint") / "examples" / "events_example.flac")
+
+    def run(name: str, *options: str) -> list:
+        assert main(["--quiet", "events", example, "--out", str(tmp_path / name), "--no-plot", *options]) == 0
+        return read_events(tmp_path / name / "events_example.tsv").get("events_example", [])
+
+    default = run("default")
+    lowered = run("lowered", "--onset", "beep=0.3")
+    first_beep = 0.828  # events_example.tsv; its beep score peaks at about 0.36, under the tuned onset 0.7
+    assert not any(e.label == "beep" and abs(e.onset - first_beep) < 0.2 for e in default)
+    assert any(e.label == "beep" and abs(e.onset - first_beep) < 0.2 for e in lowered)
+    assert [e for e in lowered if e.label != "beep"] == [e for e in default if e.label != "beep"]
+    only = run("only", "--onset", "beep=0.3", "--classes", "beep,phone")
+    assert only == [e for e in lowered if e.label in ("beep", "phone")] and {e.label for e in only} == {"beep", "phone"}
+    capsys.readouterr()
+    for options, message in ((["--onset", "bep=0.3"], "onset: unknown class 'bep'"), (["--classes", "horn"], "unknown class 'horn'"),
+                             (["--onset", "beep=0.3", "--offset", "beep=0.5"], "offset threshold 0.5 is above the onset threshold 0.3 of 'beep'")):
+        assert main(["events", example, "--out", str(tmp_path / "bad"), *options]) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit):
+        main(["events", example, "--out", str(tmp_path / "bad"), "--onset", "beep=high"])
+    assert "give a number or CLASS=NUMBER" in capsys.readouterr().err
+
+
 def test_bundled_gmm_baseline_runs_by_name_and_finds_less_than_the_network_on_the_example(tmp_path):
     from turnpoint.cli import main
     from turnpoint.events.gmm import GMMEventDetector

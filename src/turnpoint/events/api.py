@@ -147,36 +147,54 @@ def write_event_outputs(detection: EventDetection, out_dir: str | Path, *, plot:
     return paths
 
 
+PerClass = float | Mapping[str, float] | None  # one value for every class, or some classes' values
+
+
 def decode_overrides(
     decode: Mapping[str, DecodeParams],
     classes: Sequence[str],
     *,
-    onset: float | None = None,
-    offset: float | None = None,
-    min_duration: float | None = None,
-    min_gap: float | None = None,
+    onset: PerClass = None,
+    offset: PerClass = None,
+    min_duration: PerClass = None,
+    min_gap: PerClass = None,
 ) -> dict[str, DecodeParams]:
-    """Per-class decoding settings with the given values in place of the model's for every class.
+    """Per-class decoding settings with the given values in place of the model's.
 
-    ``onset`` alone sets both thresholds (no hysteresis); ``offset`` must not exceed a class's onset.
+    Each setting is one number for every class or a ``{class: value}`` mapping for some (the others
+    keep the model's). For a class, ``onset`` alone sets both thresholds (no hysteresis);
+    ``offset`` must not exceed that class's onset.
 
     Examples
     --------
-    >>> tuned = {"bell": DecodeParams(onset=0.8, offset=0.4, min_gap=0.3)}
-    >>> decode_overrides(tuned, ["bell"], onset=0.6)["bell"]
+    >>> tuned = {"bell": DecodeParams(onset=0.8, offset=0.4, min_gap=0.3), "horn": DecodeParams(onset=0.7, offset=0.7)}
+    >>> decode_overrides(tuned, ["bell", "horn"], onset=0.6)["bell"]
     DecodeParams(onset=0.6, offset=0.6, min_duration=0.0, min_gap=0.3, start_ratio=1.0)
+    >>> settings = decode_overrides(tuned, ["bell", "horn"], onset={"horn": 0.3})
+    >>> settings["bell"] == tuned["bell"], settings["horn"].onset
+    (True, 0.3)
     """
+    for option, value in (("onset", onset), ("offset", offset), ("min_duration", min_duration), ("min_gap", min_gap)):
+        unknown = sorted(set(value) - set(classes)) if isinstance(value, Mapping) else []
+        if unknown:
+            raise TurnpointError(f"{option}: unknown class {', '.join(map(repr, unknown))} (the model's: {', '.join(classes)})")
+
+    def for_class(value: PerClass, label: str) -> float | None:
+        return value.get(label) if isinstance(value, Mapping) else value
+
     settings = {}
     for label in classes:
         base = decode.get(label, DecodeParams())
-        new_onset = base.onset if onset is None else onset
-        if offset is not None and offset > new_onset:
-            raise TurnpointError(f"offset threshold {offset} is above the onset threshold {new_onset} of {label!r}: hysteresis needs offset <= onset")
-        new_offset = offset if offset is not None else (new_onset if onset is not None else base.offset)
+        class_onset, class_offset = for_class(onset, label), for_class(offset, label)
+        class_min_duration, class_min_gap = for_class(min_duration, label), for_class(min_gap, label)
+        new_onset = base.onset if class_onset is None else class_onset
+        if class_offset is not None and class_offset > new_onset:
+            raise TurnpointError(f"offset threshold {class_offset} is above the onset threshold {new_onset} of {label!r}: hysteresis needs offset <= onset")
+        new_offset = class_offset if class_offset is not None else (new_onset if class_onset is not None else base.offset)
         try:
             settings[label] = replace(base, onset=new_onset, offset=min(new_offset, new_onset),
-                                      min_duration=base.min_duration if min_duration is None else min_duration,
-                                      min_gap=base.min_gap if min_gap is None else min_gap)
+                                      min_duration=base.min_duration if class_min_duration is None else class_min_duration,
+                                      min_gap=base.min_gap if class_min_gap is None else class_min_gap)
         except ValueError as error:
             raise TurnpointError(str(error)) from None
     return settings
@@ -192,6 +210,7 @@ def _reference_events(path: str) -> dict[str, list[Event]]:
 class _EventJob:
     out_dir: str
     params: dict[str, DecodeParams]
+    classes: tuple[str, ...]  # the classes whose events are written
     plot: bool
     scores: bool
     reference: str | None  # the reference file drawn on the plots, read once per process
@@ -200,6 +219,7 @@ class _EventJob:
 
 def _detect_one(path: Path, job: _EventJob, loaded: LoadedEventModel) -> FileResult:
     detection = detect_events(path, model=loaded, params=job.params)
+    detection.events = [e for e in detection.events if e.label in job.classes]
     reference = _reference_events(job.reference).get(detection.key) if job.reference and job.plot else None
     written = write_event_outputs(detection, job.out_dir, plot=job.plot, scores=job.scores, reference=reference,
                                   params=job.params, protected=job.protected)
@@ -211,10 +231,11 @@ def detect_event_files(
     *,
     out_dir: str | Path,
     model: str | Path | None = None,
-    onset: float | None = None,
-    offset: float | None = None,
-    min_duration: float | None = None,
-    min_gap: float | None = None,
+    onset: PerClass = None,
+    offset: PerClass = None,
+    min_duration: PerClass = None,
+    min_gap: PerClass = None,
+    classes: Sequence[str] | None = None,
     plot: bool = True,
     scores: bool = False,
     reference: str | Path | None = None,
@@ -232,7 +253,9 @@ def detect_event_files(
     redoes them. ``jobs > 1`` spreads files over that many processes. Inputs and the annotation
     files beside them (``x.tsv``, ``x.csv``, ``x.ann``, ``x.txt``, ``x.rttm`` next to ``x.wav``)
     are never overwritten. ``onset`` / ``offset`` / ``min_duration`` / ``min_gap`` replace the
-    model's per-class decoding settings for every class (:func:`decode_overrides`).
+    model's per-class decoding settings, for every class or for the classes of a ``{class: value}``
+    mapping (:func:`decode_overrides`). ``classes`` keeps only those classes' events in the TSV
+    (the plot and score table still show every class's scores).
 
     Examples
     --------
@@ -245,6 +268,9 @@ def detect_event_files(
         raise TurnpointError("jobs must be at least 1")
     loaded = load_event_model(model, device=device)  # a bad model file fails here, once
     params = decode_overrides(loaded.decode, loaded.classes, onset=onset, offset=offset, min_duration=min_duration, min_gap=min_gap)
+    unknown = sorted(set(classes or ()) - set(loaded.classes))
+    if unknown:
+        raise TurnpointError(f"unknown class {', '.join(map(repr, unknown))} (the model's: {', '.join(loaded.classes)})")
     if reference is not None:
         _reference_events(str(reference))  # a bad reference file fails here, once
     paths = expand_inputs(audio)
@@ -256,7 +282,7 @@ def detect_event_files(
     )
     if report.skipped:
         logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))
-    job = _EventJob(str(out_dir), params, plot, scores, None if reference is None else str(reference), tuple(map(str, protected)))
+    job = _EventJob(str(out_dir), params, tuple(classes or loaded.classes), plot, scores, None if reference is None else str(reference), tuple(map(str, protected)))
     return run_batch(
         paths, todo, report, run_one=_detect_one, job=job, loaded=loaded, load=load_event_model, model=model, device=device, jobs=jobs,
         desc="events", show_progress=show_progress,

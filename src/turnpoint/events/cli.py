@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -22,16 +23,50 @@ def add_events_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("audio", nargs="+", help="audio/video files, folders of them, or .txt/.lst lists of paths")
     p.add_argument("--model", default=None, help="event model file, or a bundled one: default (CNN-LSTM ensemble) or gmm (the classical baseline)")
     p.add_argument("--out", default="turnpoint_events", help="output folder (default: %(default)s)")
-    p.add_argument("--onset", type=float, default=None, help="onset threshold for every class (default: the model's per-class values)")
-    p.add_argument("--offset", type=float, default=None, help="offset threshold (hysteresis; default: = --onset)")
-    p.add_argument("--min-duration", type=float, default=None, help="drop events shorter than this (s)")
-    p.add_argument("--min-gap", type=float, default=None, help="join same-class events closer than this (s)")
+    p.add_argument("--onset", type=per_class, default=None,
+                   help="onset threshold, for every class (0.6) or some (beep=0.4,phone=0.7); the others keep the model's tuned values")
+    p.add_argument("--offset", type=per_class, default=None, help="offset threshold (hysteresis; default: = --onset), the same forms")
+    p.add_argument("--min-duration", type=per_class, default=None, help="drop events shorter than this (s), the same forms")
+    p.add_argument("--min-gap", type=per_class, default=None, help="join same-class events closer than this (s), the same forms")
+    p.add_argument("--classes", default=None, help="write only these classes' events (comma-separated; default: all)")
     p.add_argument("--reference", default=None, help="reference TSV drawn on the plots")
     p.add_argument("--no-plot", action="store_true", help="TSV only")
     p.add_argument("--scores", action="store_true", help="also write scores/<name>.tsv: per-frame class scores (sed_scores_eval's format, for PSDS elsewhere)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--jobs", type=int, default=1, help="processes working on files in parallel")
     p.add_argument("--overwrite", action="store_true", help="redo files whose outputs already exist (default: skip them, so an interrupted run resumes)")
+
+
+def per_class(text: str) -> float | dict[str, float]:
+    """``0.6`` -> 0.6 for every class; ``beep=0.4,phone=0.7`` -> those classes' values.
+
+    Examples
+    --------
+    >>> per_class("0.6"), per_class("beep=0.4, phone=0.7")
+    (0.6, {'beep': 0.4, 'phone': 0.7})
+    """
+    def number(value: str) -> float:
+        result = float(value)
+        if not math.isfinite(result):
+            raise ValueError
+        return result
+
+    try:
+        return number(text)
+    except ValueError:
+        pass
+    values = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        label, _, value = item.partition("=")
+        try:
+            values[label.strip()] = number(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"give a number or CLASS=NUMBER,... (not {text!r})") from None
+        if not label.strip():
+            raise argparse.ArgumentTypeError(f"give a number or CLASS=NUMBER,... (not {text!r})")
+    if not values:
+        raise argparse.ArgumentTypeError(f"give a number or CLASS=NUMBER,... (not {text!r})")
+    return values
 
 
 def expand_audio(items: list[str]) -> list[Path]:
@@ -50,7 +85,7 @@ def run_events(args: argparse.Namespace) -> int:
 
     report = detect_event_files(
         args.audio, out_dir=args.out, model=args.model, onset=args.onset, offset=args.offset, min_duration=args.min_duration,
-        min_gap=args.min_gap, plot=not args.no_plot, scores=args.scores, reference=args.reference, device=args.device, jobs=args.jobs,
+        min_gap=args.min_gap, classes=[c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None, plot=not args.no_plot, scores=args.scores, reference=args.reference, device=args.device, jobs=args.jobs,
         overwrite=args.overwrite, show_progress=not args.quiet,
     )
     return print_batch_report(report, out=args.out, quiet=args.quiet,
