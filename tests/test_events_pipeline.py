@@ -636,3 +636,22 @@ def test_psds_of_score_tables_equals_psds_of_the_model_run(tmp_path, capsys):
     assert main(["evaluate", "--task", "events", reference, str(tmp_path / "ev" / "scores")]) == 1
     err = capsys.readouterr().err
     assert "events_example.tsv" in err and "not a score table" in err and "Traceback" not in err
+
+
+def test_probe_members_shows_each_network_and_the_ensemble_is_their_mean():
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "probe_members.py"
+    example = str(resources.files("turnpoint") / "examples" / "events_example.flac")
+    run = subprocess.run([sys.executable, str(script), example, "--label", "alarm", "--span", "5.8", "9.6", "--span", "0", "5"],
+                         capture_output=True, text=True, check=True)
+    rows = [line.split() for line in run.stdout.splitlines()[1:]]
+    members = [row for row in rows if row[0] == "member"]
+    assert rows[0][0] == "ensemble" and len(members) == 6
+    # columns: name [index] peak / mean peak / mean; the ensemble's mean is the members' mean (probabilities averaged)
+    inside_mean = [float(row[-4]) for row in members]
+    assert float(rows[0][-4]) == pytest.approx(np.mean(inside_mean), abs=0.01)
+    assert float(rows[0][-4]) > 0.8 > 0.2 > float(rows[0][-1])  # the alarm span scores high, the span before it low
+    bad = subprocess.run([sys.executable, str(script), example, "--label", "horn", "--span", "0", "1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown class 'horn'" in bad.stderr
