@@ -48,7 +48,7 @@ def per_class(text: str) -> float | dict[str, float]:
     def number(value: str) -> float:
         result = float(value)
         if not math.isfinite(result):
-            raise ValueError
+            raise ValueError(value)
         return result
 
     try:
@@ -56,17 +56,23 @@ def per_class(text: str) -> float | dict[str, float]:
     except ValueError:
         pass
     values = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        label, _, value = item.partition("=")
-        try:
-            values[label.strip()] = number(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"give a number or CLASS=NUMBER,... (not {text!r})") from None
-        if not label.strip():
-            raise argparse.ArgumentTypeError(f"give a number or CLASS=NUMBER,... (not {text!r})")
+    try:
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            label, _, value = (side.strip() for side in item.partition("="))
+            if not label:
+                raise ValueError(item)
+            values[label] = number(value)
+    except ValueError:
+        values = {}
     if not values:
         raise argparse.ArgumentTypeError(f"give a number or CLASS=NUMBER,... (not {text!r})")
     return values
+
+
+def class_list(text: str | None) -> list[str] | None:
+    """``"beep, phone"`` -> ["beep", "phone"]; None or blank -> None (every class)."""
+    names = [name.strip() for name in (text or "").split(",") if name.strip()]
+    return names or None
 
 
 def expand_audio(items: list[str]) -> list[Path]:
@@ -85,8 +91,8 @@ def run_events(args: argparse.Namespace) -> int:
 
     report = detect_event_files(
         args.audio, out_dir=args.out, model=args.model, onset=args.onset, offset=args.offset, min_duration=args.min_duration,
-        min_gap=args.min_gap, classes=[c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None, plot=not args.no_plot, scores=args.scores, reference=args.reference, device=args.device, jobs=args.jobs,
-        overwrite=args.overwrite, show_progress=not args.quiet,
+        min_gap=args.min_gap, classes=class_list(args.classes), plot=not args.no_plot, scores=args.scores, reference=args.reference,
+        device=args.device, jobs=args.jobs, overwrite=args.overwrite, show_progress=not args.quiet,
     )
     return print_batch_report(report, out=args.out, quiet=args.quiet,
                               describe=lambda r: f"{len(r.events)} events in {r.duration:.1f} s: {', '.join(f'{e.label} {e.onset:.2f}-{e.offset:.2f}' for e in r.events) or 'none'}")
@@ -101,7 +107,7 @@ def run_train(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if getattr(args, "classes", None) else None
+    classes = class_list(getattr(args, "classes", None))
     if getattr(args, "architecture", "cnn-lstm") == "gmm":
         return _run_train_gmm(args, classes)
     gmm_only = [flag for flag, name in (("--gmm-components", "gmm_components"), ("--gmm-context", "gmm_context")) if getattr(args, name, None) is not None]

@@ -2,11 +2,11 @@
 
 For each class two Gaussian mixtures (diagonal covariances) are fitted on the training frames: one
 on the frames inside that class's events, one on all the others. A frame's score is the log
-likelihood ratio of the two, averaged over a sliding context (1 s, as the DCASE 2016 baseline
-accumulates likelihoods over a 1 s window; by default chosen on validation among 1, 5, 15 and 50
-frames), plus the class's prior log-odds; its sigmoid is the
-class probability. Frames: the first 20 MFCC (c0-c19) of the event features and their Δ (the
-DCASE 2016 baseline also used ΔΔ, which the event features do not hold).
+likelihood ratio of the two averaged over a centred context, plus the class's prior log-odds; its
+sigmoid is the class probability. The DCASE 2016 baseline accumulates 1 s; here the context is
+chosen on validation among 1, 5, 15 and 50 frames unless given. Frames: the first 20 MFCC (c0-c19)
+of the event features and their Δ (the DCASE 2016 baseline also used ΔΔ, which the event features
+do not hold).
 
 The scorer is a plain ``nn.Module`` with the CNN-LSTM's contract, (batch, frame, 2·n_mfcc + 1)
 features in, (batch, frame, n_classes) logits out, so it goes through the same model file, sliding
