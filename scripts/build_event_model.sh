@@ -2,24 +2,25 @@
 # Build the bundled sound event model (src/turnpoint/models/events_default.safetensors) from
 # Debian's non-speech sounds, then evaluate it on held-out mixtures and rebuild the example.
 #
-#   bash scripts/build_event_model.sh            # data in /work/data/events (override: DATA=...)
+#   TURNPOINT_DATA=DIR bash scripts/build_event_model.sh   # data in DIR/events, voices in DIR/voices
+#   (or DATA=... VOICES=...; folders outside the repository)
 #
 # Needs: apt-get (to download sound-theme-freedesktop, asterisk-moh-opsound-wav, alsa-utils),
 # a voice pool in $VOICES (see scripts/prepare_voices.py; used for speech backgrounds), and
 # `pip install -e '.[events]'` for PSDS. About 160 minutes on 2 CPU cores (six trainings of 150 epochs of 13-19 s with
-# one torch thread, two or three at a time, plus data, feature extraction and tuning). The bundled model is, since
-# session 13, the ensemble of seeds 0, 1 and 2 of the recipe below and of the same recipe with --mixup 0.5, its phone and
+# one torch thread, two or three at a time, plus data, feature extraction and tuning). The bundled model is the
+# ensemble of seeds 0, 1 and 2 of the recipe below and of the same recipe with --mixup 0.5, its phone and
 # chime decoding those of the three plain networks' ensemble (docs/events.md, "Six networks, phone and chime decoding
-# kept"); trained since session 10 with 30 low pure-tone beeps in the procedural beep pool (--low-tone-beeps 30).
-# The voice pool's TTS text is shipped (scripts/data/voice_sentences.txt, since session 7), so the mixtures rebuild
+# kept"); trained with 30 low pure-tone beeps in the procedural beep pool (--low-tone-beeps 30).
+# The voice pool's TTS text is shipped (scripts/data/voice_sentences.txt), so the mixtures rebuild
 # the same on any Debian 12 machine; training on CPU is seeded but not bit-exact across CPUs and torch versions.
-# Checked in session 14 (docs/events.md, "Rebuilding the bundled model"): EPOCHS=2 DATA=/tmp/x runs end to end (10 min);
-# its mixtures are byte for byte those the bundled members trained on, its first two epochs give their losses exactly,
-# and the tuning and decoding steps, fed the bundled members, rebuild events_default.safetensors weight for weight.
+# A short run (EPOCHS=2 DATA=<empty folder>) goes end to end in about 10 min (docs/events.md, "Rebuilding the bundled
+# model"): its mixtures are byte for byte those the bundled members trained on, its first two epochs give their losses
+# exactly, and the tuning and decoding steps, fed the bundled members, rebuild events_default.safetensors weight for weight.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-/work/data/events}
-VOICES=${VOICES:-/work/data/voices}
+DATA=${DATA:-${TURNPOINT_DATA:?set TURNPOINT_DATA (a data folder outside the repository) or DATA and VOICES}/events}
+VOICES=${VOICES:-${TURNPOINT_DATA:?set TURNPOINT_DATA (a data folder outside the repository) or VOICES}/voices}
 RUN=${RUN:-$DATA/runs/default}
 EPOCHS=${EPOCHS:-150}
 
@@ -48,7 +49,8 @@ import sys
 from turnpoint.events.modelfile import load_event_model, save_event_model
 m, plain = load_event_model(sys.argv[1]), load_event_model(sys.argv[2])
 decode = dict(m.decode, phone=plain.decode["phone"], chime=plain.decode["chime"])  # they transfer better to unheard sounds
-training = dict(m.training, decoding_note="tuned on validation, except phone and chime: those of the three plain networks")
+training = dict(m.training, decoding_note="tuned on validation, except phone and chime: those of the ensemble of the three plain "
+                 "networks, whose starts transfer better to unheard recordings (docs/events.md)")
 save_event_model("src/turnpoint/models/events_default.safetensors", model=m.model, specifications=m.specifications,
                  decode=decode, training=training, name="default")
 PY

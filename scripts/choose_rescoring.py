@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -267,6 +268,17 @@ def decode_settings(item: dict, settings: RescoringSettings) -> BoundaryScore:
     return score_changes(item, single_pass(item, settings)[0])
 
 
+def relative_names(folders: list[Path], root: Path | None) -> list[str]:
+    """The folders as recorded in the model header: relative to ``root`` (else to their common
+    parent's parent), so that no path of the machine that built the model ships inside it."""
+    resolved = [f.resolve() for f in folders]
+    if root is None:
+        parent = Path(os.path.commonpath(resolved)) if len(resolved) > 1 else resolved[0].parent
+        root = parent.parent
+    root = root.resolve()
+    return [f.relative_to(root).as_posix() if f.is_relative_to(root) else f.name for f in resolved]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("validation", nargs="+", type=Path, help="folders of audio + RTTM + UEM (validation speakers only)")
@@ -276,6 +288,8 @@ def main() -> None:
     parser.add_argument("--learned", action="store_true", help="also consider learned candidate scorers (out-of-fold F1)")
     parser.add_argument("--clustering", nargs="+", type=Path, default=None, metavar="REAL_FOLDER",
                         help="also consider the segment-clustering second pass, chosen on these real-voice folders (among the validation folders)")
+    parser.add_argument("--data-root", type=Path, default=Path(os.environ["TURNPOINT_DATA"]) if os.environ.get("TURNPOINT_DATA") else None,
+                        help="the validation folders are recorded relative to this (default: $TURNPOINT_DATA, else their common parent's parent)")
     args = parser.parse_args()
     if args.out.exists() and args.out.resolve() == resolve_model_path(args.model).resolve():
         parser.error("--out must differ from --model")
@@ -343,7 +357,7 @@ def main() -> None:
         print(f"second pass (segment clustering): {json.dumps(second_pass)}")
     source = resolve_model_path(args.model)
     training = dict(loaded.training, rescoring_selection={
-        "validation": [str(f) for f in args.validation], "files": len(items), "f1": round(best_score.f1, 4), "best_f1": round(top.f1, 4),
+        "validation": relative_names(args.validation, args.data_root), "files": len(items), "f1": round(best_score.f1, 4), "best_f1": round(top.f1, 4),
         "rule": "cheapest within one standard error of the best F1", "scorer": None if hidden is None else list(hidden),
         "precision": round(best_score.precision, 4), "recall": round(best_score.recall, 4), "source_model": source.name,
         **({"clustering_selection": second_pass} if second_pass else {}),

@@ -13,7 +13,7 @@ factor, audio decoding included), a sweep of alpha × min_duration, and from it
 
 Example::
 
-    python scripts/compare_systems.py --test /work/data/test_real --dev /work/data/sim/validation \\
+    python scripts/compare_systems.py --test "$TURNPOINT_DATA/test_real" --dev "$TURNPOINT_DATA/sim/validation" \\
         --model src/turnpoint/models/default.safetensors --bridge 2.0 --out compare_out
 """
 

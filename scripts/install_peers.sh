@@ -2,7 +2,7 @@
 # Install the benchmark's peers into their OWN virtual environment (never the project's):
 #   pyannote.audio (its segmentation model PyanNet + Inference) and ruptures (KernelCPD).
 #
-#   bash scripts/install_peers.sh                 # -> /work/data/peers-venv
+#   TURNPOINT_DATA=DIR bash scripts/install_peers.sh   # -> $TURNPOINT_DATA/peers-venv
 #   PEERS_VENV=/some/where bash scripts/install_peers.sh
 #
 # CPU-only machines: pyannote.audio 4.x depends on torchaudio and torchcodec; a bare install pulls
@@ -13,7 +13,7 @@
 # decoding goes through torchaudio/torchcodec. The benchmark prints "MISSING" for a peer that
 # cannot be imported rather than failing.
 set -uo pipefail
-PEERS_VENV=${PEERS_VENV:-/work/data/peers-venv}
+PEERS_VENV=${PEERS_VENV:-${TURNPOINT_DATA:?set TURNPOINT_DATA (a data folder outside the repository) or PEERS_VENV}/peers-venv}
 PYTHON=${PYTHON:-python3}
 [ -x "$PEERS_VENV/bin/python" ] || "$PYTHON" -m venv "$PEERS_VENV"
 PIP="$PEERS_VENV/bin/python -m pip"

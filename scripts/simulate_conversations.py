@@ -7,10 +7,20 @@ Held-out persons (``--hold-out``, default: the asterisk Allison voice (English a
 sets: one person) and Carlo (Italian), used by the
 bundled example and for testing on unseen real voices) appear in no split.
 
-Example::
+``--style real`` draws turn taking from measured statistics (``turnpoint.simulate``:
+segments, pauses, overlaps and backchannels as in real meetings and broadcasts); ``--packages``
+keeps the speakers whose Debian package (manifest column ``package``) or package family is listed,
+so that a test set can be *source-disjoint* from training data; speakers whose folder mixes two
+credited people (manifest column ``identity``) are never used. ``OUT/SOURCES.md`` lists the
+packages, speakers and people of what was written.
 
-    python scripts/simulate_conversations.py --voices /work/data/voices --out /work/data/sim \\
+Examples::
+
+    python scripts/simulate_conversations.py --voices $TURNPOINT_DATA/voices --out $TURNPOINT_DATA/sim \\
         --hours 3 --val-hours 0.33 --seed 0 --split-by-speaker
+    python scripts/simulate_conversations.py --voices $TURNPOINT_DATA/voices --out $TURNPOINT_DATA/sim_test \\
+        --style real --conversations 30 --min-duration 60 --max-duration 120 --seed 7000 \\
+        --packages hedgewars-data klettres-data festvox-italp16k festvox-itapc16k --hold-out
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from turnpoint.simulate import (  # noqa: E402
+    SimulationConfig,
     load_voice_pool,
     simulate_conversations,
     split_speakers,
@@ -34,6 +45,39 @@ DEFAULT_HOLD_OUT = ("allison", "real_it-carlo")
 
 def n_for(hours: float, duration_s: tuple[float, float]) -> int:
     return max(1, int(round(hours * 3600 / (sum(duration_s) / 2))))
+
+
+RESERVED = ("fillets-ng-data", "asterisk-core-sounds-ru", "transcriber")
+
+
+def read_manifest(voices: Path) -> dict[str, dict[str, str]]:
+    path = voices / "manifest.tsv"
+    if not path.exists():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    return {r["speaker"]: r for r in (dict(zip(header, line.split("\t"))) for line in lines[1:] if line.strip())}
+
+
+def usable(row: dict[str, str]) -> bool:
+    """False for folders that mix two credited people under one label."""
+    return "two credited" not in row.get("identity", "")
+
+
+def write_sources(out: Path, infos: list[dict], manifest: dict[str, dict[str, str]], command: str) -> None:
+    used = sorted({s for info in infos for s in info["speakers"]})
+    packages: dict[str, list[str]] = {}
+    for spk in used:
+        packages.setdefault(manifest.get(spk, {}).get("package", "unknown"), []).append(spk)
+    hours = sum(i["duration_s"] for i in infos) / 3600
+    lines = [f"# Sources of {out.name}", "", f"{len(infos)} conversations, {hours:.2f} h, {len(used)} speaker folders, "
+             f"{len({manifest.get(s, {}).get('person', s) for s in used})} people.", "", f"Made by: `{command}`", "",
+             "| package | family | speakers (folder = person) |", "|---|---|---|"]
+    for pkg in sorted(packages):
+        fam = manifest.get(packages[pkg][0], {}).get("family", "")
+        who = ", ".join(f"{s} = {manifest.get(s, {}).get('person', s)}" for s in packages[pkg])
+        lines.append(f"| {pkg} | {fam} | {who} |")
+    (out / "SOURCES.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def main(argv=None) -> int:
@@ -50,7 +94,34 @@ def main(argv=None) -> int:
     ap.add_argument("--hold-out", nargs="*", default=list(DEFAULT_HOLD_OUT),
                     help="persons (manifest 'person' column) kept out of every split")
     ap.add_argument("--speakers", nargs="*", default=None, help="restrict to these speaker ids")
+    ap.add_argument("--packages", nargs="*", default=None,
+                    help="keep speakers of these Debian packages or package families (manifest columns package/family)")
+    ap.add_argument("--exclude-packages", nargs="*", default=[], help="drop speakers of these packages or families")
+    ap.add_argument("--style", choices=("legacy", "real"), default="legacy",
+                    help="turn taking: legacy (the shipped models' data) or real (measured statistics)")
+    ap.add_argument("--profiles", default="meeting=0.7,broadcast=0.3", help="style real: profile=weight,...")
+    ap.add_argument("--conversations", type=int, default=None, help="number of conversations (instead of --hours)")
     args = ap.parse_args(argv)
+    manifest = read_manifest(args.voices)
+    if args.packages is not None or args.exclude_packages or args.style == "real":
+        chosen = []
+        names = args.speakers or sorted(p.name for p in args.voices.iterdir() if p.is_dir())
+        for spk in names:
+            row = manifest.get(spk, {})
+            keys = {row.get("package", ""), row.get("family", "")}
+            if args.packages is not None and not keys & set(args.packages):
+                continue
+            if keys & set(args.exclude_packages) or not usable(row):
+                continue
+            if any(row.get("package", "").startswith(r) for r in RESERVED):
+                continue
+            chosen.append(spk)
+        args.speakers = chosen
+    config = SimulationConfig()
+    if args.style == "real":
+        weights = tuple((k, float(v)) for k, v in (item.split("=") for item in args.profiles.split(",")))
+        config = SimulationConfig(style="real", profile_p=weights)
+    command = "python scripts/simulate_conversations.py " + " ".join(argv if argv is not None else sys.argv[1:])
 
     t0 = time.time()
     dur = (args.min_duration, args.max_duration)
@@ -67,16 +138,18 @@ def main(argv=None) -> int:
             print(f"{name}: {len(splits[name])} speakers, {n} conversations", flush=True)
             infos = simulate_conversations(args.voices, args.out / name, speakers=splits[name],
                                            n_conversations=n, duration_s=dur, seed=seed,
-                                           prefix=name, verbose=True)
+                                           prefix=name, verbose=True, config=config)
+            write_sources(args.out / name, infos, manifest, command)
             total = sum(i["duration_s"] for i in infos)
             print(f"{name}: {total / 3600:.2f} h in {time.time() - t0:.0f}s", flush=True)
         print(f"held out: {splits['held_out']}")
     else:
         held = set(args.hold_out)
         speakers = [s for s, v in pool.items() if v.person not in held and s not in held]
-        n = n_for(args.hours, dur)
+        n = args.conversations or n_for(args.hours, dur)
         infos = simulate_conversations(args.voices, args.out, speakers=speakers, n_conversations=n,
-                                       duration_s=dur, seed=args.seed, prefix="sim", verbose=True)
+                                       duration_s=dur, seed=args.seed, prefix="sim", verbose=True, config=config)
+        write_sources(args.out, infos, manifest, command)
         print(f"{sum(i['duration_s'] for i in infos) / 3600:.2f} h")
     print(f"total {time.time() - t0:.0f}s")
     return 0

@@ -2,11 +2,11 @@
 # Rebuild the bundled models from nothing: ~5 min of data, ~15-30 min of training (2 CPU cores) for
 # models/paper.safetensors (the BiLSTM), ~15 min to choose the re-scoring of the hybrid
 # models/default.safetensors, ~20 min for the comparison table of MODEL_CARD.md.
-#   DATA=/work/data bash scripts/train_default_model.sh
+#   TURNPOINT_DATA=DIR bash scripts/train_default_model.sh   # (or DATA=...; a folder outside the repository)
 # Needs Debian's TTS voices (installed below, as root) and an installed turnpoint (bash scripts/test.sh or pip install -e .).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-../data}
+DATA=${DATA:-${TURNPOINT_DATA:?set TURNPOINT_DATA (or DATA) to a data folder outside the repository}}
 EPOCHS=${EPOCHS:-18}  # the shipped model: best of 18 epochs (validation F1 plateaus after ~3)
 if ! command -v espeak-ng >/dev/null || ! command -v flite >/dev/null || ! command -v text2wave >/dev/null; then
   apt-get update -qq
@@ -45,7 +45,8 @@ simulate_conversations(f"{data}/voices", f"{data}/sim/dev_real", n_conversations
                        prefix="devreal", speakers=["real_fr-armelle", "real_fr-ca-june", "real_it-menardi", "real_es-co"])
 PY
 python scripts/choose_rescoring.py "$DATA/sim/validation" "$DATA/sim/dev2" "$DATA/sim/dev_real" --model paper \
-  --out src/turnpoint/models/default.safetensors --cache "$DATA/choose_rescoring" --clustering "$DATA/sim/dev_real"
+  --out src/turnpoint/models/default.safetensors --cache "$DATA/choose_rescoring" --clustering "$DATA/sim/dev_real" \
+  --data-root "$DATA"
 # The model card's table (about 15 min, mostly the GE2E baseline):
 python scripts/compare_systems.py --test "$DATA/test_real" --dev "$DATA/sim/validation" --bridge 2.0 --model paper \
   --systems bilstm,bic,gaussian_divergence,glr,kernel_cpd,ge2e,ge2e_2.4s --out "$DATA/compare"

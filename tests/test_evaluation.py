@@ -88,18 +88,25 @@ def test_greedy_matching_undercounts():
     report = evaluate_annotations(
         {"f": [T(0.0, 1.0, "A"), T(1.0, 1.8, "B"), T(1.8, 3.0, "C")]}, {"f": segs(0.0, 1.45, 2.25, 3.0)}, tolerance=0.5
     )
-    # reference changes 1.0 and 1.8 are 0.8 s apart (< 2 × 0.5): merged into one at 1.4
-    assert report.overall.boundary.n_reference == 1
-    # (so after merging, two reference changes are >= 2 x tolerance apart and a hypothesis change can
-    # only be within reach of both at their exact midpoint: the optimal matching matters most for
-    # hypotheses and references compared without that merge, e.g. boundary_score on raw times)
+    # speaker changes are never merged: both are found
+    assert report.overall.boundary == boundary_score(ref, hyp, tolerance=0.5)
+    assert (report.overall.boundary.hits, report.overall.boundary.n_reference) == (2, 2)
+    # the older segmentation view merges changes closer than 2 x tolerance: one at 1.4, found once
+    old = evaluate_annotations(
+        {"f": [T(0.0, 1.0, "A"), T(1.0, 1.8, "B"), T(1.8, 3.0, "C")]}, {"f": segs(0.0, 1.45, 2.25, 3.0)}, tolerance=0.5,
+        boundaries="segmentation",
+    )
+    assert (old.overall.boundary.hits, old.overall.boundary.n_reference, old.overall.boundary.n_hypothesis) == (1, 1, 2)
 
 
 def test_change_definitions():
     turns = [T(0.3, 2.0, "A"), T(2.4, 5.0, "B"), T(5.0, 8.0, "A")]
-    # speech onset 0.3 counts; 2.0/2.4 across a pause merge at 2.2; the end of speech at 8.0 is the region's edge
-    assert reference_changes(turns, [(0.0, 8.0)], tolerance=0.5).tolist() == pytest.approx([0.3, 2.2, 5.0])
-    assert hypothesis_changes(segs(0.0, 2.1, 5.2, 8.0), [(0.0, 8.0)]).tolist() == [2.1, 5.2]
+    # speaker changes: the onset at 0.3 is not one; across the pause, the pause [2.0, 2.4]; then 5.0
+    assert reference_changes(turns, [(0.0, 8.0)]) == pytest.approx(np.array([[2.0, 2.4], [5.0, 5.0]]))
+    assert hypothesis_changes(segs(0.0, 2.1, 5.2, 8.0), [(0.0, 8.0)]).tolist() == [[2.1, 2.1], [5.2, 5.2]]
+    # the older segmentation view: speech onset 0.3 counts; 2.0/2.4 merge at 2.2; 8.0 is the region's edge
+    assert reference_changes(turns, [(0.0, 8.0)], tolerance=0.5, boundaries="segmentation").tolist() == pytest.approx([0.3, 2.2, 5.0])
+    assert hypothesis_changes(segs(0.0, 2.1, 5.2, 8.0), [(0.0, 8.0)], boundaries="segmentation").tolist() == [2.1, 5.2]
     assert bridge_pauses(turns, bridge=0.3) == turns  # the 0.4 s pause is longer than 0.3
 
 
@@ -160,8 +167,13 @@ def test_mismatched_files(tmp_path: Path):
 
 
 def test_overlapping_and_negative_segments(tmp_path: Path):
+    overlapping = {"a": [T(0.0, 5.0, "s0"), T(4.0, 10.0, "s1")]}
     with pytest.raises(TurnpointError, match="hypothesis segments of 'a' overlap: 0.000-5.000 and 4.000-10.000"):
-        evaluate_annotations({"a": TWO}, {"a": [T(0.0, 5.0, "s0"), T(4.0, 10.0, "s1")]})
+        evaluate_annotations({"a": TWO}, overlapping, boundaries="segmentation")  # a segmentation is a partition
+    # speaker-labelled hypotheses may overlap: s0 -> s0+s1 -> s1 are two changes, one of them at 4.0
+    assert evaluate_annotations({"a": TWO}, overlapping).overall.boundary == boundary_score([4.0], [4.0, 5.0], tolerance=0.5)
+    with pytest.raises(TurnpointError, match="boundaries must be one of speaker, segmentation"):
+        evaluate_annotations({"a": TWO}, overlapping, boundaries="turns")
     (tmp_path / "ref.rttm").write_text("SPEAKER a 1 0.0 4.0 <NA> <NA> A <NA> <NA>\nSPEAKER a 1 4.0 -1.0 <NA> <NA> B <NA> <NA>\n")
     (tmp_path / "hyp.rttm").write_text("SPEAKER a 1 0.0 10.0 <NA> <NA> seg0000 <NA> <NA>\n")
     with pytest.raises(TurnpointError, match=r"ref.rttm:2: duration must not be negative"):

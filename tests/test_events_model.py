@@ -1,4 +1,4 @@
-"""The CNN-LSTM hybrid of seed 004: parameter counts, per-frame convolution, shapes, summary."""
+"""The CNN-LSTM sound event network: parameter counts, per-frame convolution, TimeDistributed, shapes, summary."""
 
 from __future__ import annotations
 
@@ -43,11 +43,35 @@ def test_per_frame_convolution_equals_frame_by_frame_loop():
     torch.testing.assert_close(model.frame_conv.module(mfcc[0]), model.frame_conv.module.reference_forward(mfcc[0]), atol=1e-5, rtol=1e-5)
 
 
-def test_time_distributed_is_generic_and_needs_no_weights_of_its_own():
-    layer = TimeDistributed(nn.Linear(4, 2))
-    x = torch.randn(2, 5, 4)
-    torch.testing.assert_close(layer(x), layer.module(x))
-    assert sum(p.numel() for p in layer.parameters()) == 10
+def test_time_distributed_applies_a_per_frame_module_to_each_frame_alone():
+    # A module over one frame's (channels, positions): convolution, ReLU, max over positions. Wrapped, it must
+    # give exactly a loop over frames (batch and frame sizes differ, so a wrong fold/unfold order shows).
+    torch.manual_seed(0)
+    per_frame = nn.Sequential(nn.Conv1d(2, 5, 3), nn.ReLU(), nn.AdaptiveMaxPool1d(1), nn.Flatten())
+    layer = TimeDistributed(per_frame)
+    x = torch.randn(3, 7, 2, 9)  # (batch, frame, channels, positions)
+    out = layer(x)
+    assert out.shape == (3, 7, 5)
+    looped = torch.stack([per_frame(x[:, t]) for t in range(7)], dim=1)
+    torch.testing.assert_close(out, looped, atol=1e-6, rtol=1e-5)
+    # frames stay independent: editing frame 4 moves only frame 4's output
+    y = x.clone()
+    y[:, 4] += 1.0
+    moved = (layer(y) - out).detach().abs().amax(dim=(0, 2))
+    assert moved[4] > 0 and float(torch.cat([moved[:4], moved[5:]]).max()) == 0.0
+    # the wrapper adds no weights of its own
+    assert sum(p.numel() for p in layer.parameters()) == sum(p.numel() for p in per_frame.parameters()) == 2 * 5 * 3 + 5
+
+
+def test_time_distributed_gives_the_module_per_frame_axes_not_the_sequence():
+    # A non-pointwise module (softmax over its first axis): on the whole sequence that axis is time, under
+    # TimeDistributed it is each frame's own first axis. The two differ; the wrapped one equals the loop.
+    softmax = nn.Softmax(dim=1)
+    x = torch.randn(2, 6, 4, 3)  # (batch, frame, positions, features)
+    wrapped = TimeDistributed(softmax)(x)
+    torch.testing.assert_close(wrapped, torch.stack([softmax(x[:, t]) for t in range(6)], dim=1))
+    torch.testing.assert_close(wrapped.sum(dim=2), torch.ones(2, 6, 3))  # normalised within each frame
+    assert not torch.allclose(wrapped, softmax(x), atol=1e-3)
     assert FrameConv(filters=8, kernel=3)(torch.randn(6, 10)).shape == (6, 8)
 
 

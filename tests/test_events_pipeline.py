@@ -642,7 +642,7 @@ def test_probe_members_shows_each_network_and_the_ensemble_is_their_mean():
     import subprocess
     import sys
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "probe_members.py"
+    script = Path(__file__).resolve().parents[1] / "research" / "probe_members.py"
     example = str(resources.files("turnpoint") / "examples" / "events_example.flac")
     run = subprocess.run([sys.executable, str(script), example, "--label", "alarm", "--span", "5.8", "9.6", "--span", "0", "5"],
                          capture_output=True, text=True, check=True)

@@ -58,8 +58,11 @@ def test_rescoring_finds_the_example_turns_better_than_the_bilstm_alone():
     rescored = turnpoint.detect_changes(path)  # the bundled default is the hybrid
     assert rescored.settings["rescoring"]["method"] == "ge2e"
     f_plain = boundary_score(changes, plain.changes, tolerance=0.5).f1
-    f_rescored = boundary_score(changes, rescored.changes, tolerance=0.5).f1
-    assert f_rescored > f_plain + 0.2, (f_plain, f_rescored)
+    score = boundary_score(changes, rescored.changes, tolerance=0.5)
+    # The hybrid finds 9 of the 11 turns with one false change (F1 0.857; the BiLSTM alone 0.364). The
+    # bound allows one more false change (0.818) but not one turn fewer (0.762).
+    assert score.hits >= 9 and score.f1 >= 0.8, score
+    assert score.f1 > f_plain + 0.4, (f_plain, score.f1)
 
 
 def test_rescoring_silence_gives_no_changes(tmp_path):

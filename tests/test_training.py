@@ -126,3 +126,46 @@ def test_resume_refuses_a_pickle_checkpoint(corpus, tmp_path):
     torch.save({"model": {}}, run / "checkpoint.safetensors")
     with pytest.raises(TurnpointError, match="pickle"):
         train(corpus, out_dir=run, config=TrainingConfig(epochs=1), resume=True, show_progress=False)
+
+
+def test_bilstm_training_learns_the_change_signal_of_synthetic_conversations(tmp_path):
+    # Two voices of different pitch and timbre alternate (tests/synth.py): where a turn ends is learnable.
+    # A short run must do clearly better than both the class prior and the same network untrained.
+    import math
+
+    import torch
+
+    from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
+    from turnpoint.training import prepare_files, set_input_standardisation, split_sources, training_specifications, validate
+
+    (tmp_path / "train").mkdir()
+    (tmp_path / "validation").mkdir()
+    for seed in range(6):
+        make_conversation(tmp_path / "train" / f"t{seed}.wav", seed=seed, duration=30.0)
+    for seed in (100, 101):  # unseen conversations
+        make_conversation(tmp_path / "validation" / f"v{seed}.wav", seed=seed, duration=30.0)
+    config = TrainingConfig(epochs=8, batch_size=32, chunks_per_epoch=128, learning_rate=0.003, seed=0)
+    train(tmp_path / "train", validation_source=tmp_path / "validation", out_dir=tmp_path / "run", config=config,
+          show_progress=False, num_threads=1)
+    history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == list(range(1, 9))
+    assert history[-1]["train_loss"] < 0.6 * history[0]["train_loss"]
+
+    # the untrained network (same seed, same input standardisation) on the same validation files
+    specifications = training_specifications(config)
+    train_items, validation_items = split_sources(tmp_path / "train", tmp_path / "validation", seed=0)
+    prepared, prepared_val = prepare_files(train_items, validation_items, specifications=specifications, config=config, show_progress=False)
+    torch.manual_seed(config.seed)
+    untrained = SpeakerChangeDetector(SpeakerChangeConfig())
+    set_input_standardisation(untrained, prepared)
+    before = validate(untrained, prepared_val, specifications=specifications, min_duration=config.min_duration, tolerance=config.tolerance)
+
+    # the loss of always predicting the validation frames' positive rate: what a network that learned nothing
+    # beyond the class balance reaches
+    labels = np.concatenate([item.labels[item.mask > 0] for item in prepared_val])
+    rate = float(labels.mean())
+    prior = -(rate * math.log(rate) + (1 - rate) * math.log(1 - rate))
+    assert history[-1]["val_loss"] < 0.85 * prior, (history[-1]["val_loss"], prior)
+    best = max(h["val_f1"] for h in history)
+    assert best >= 0.8 and best >= before.f1 + 0.25, (before.f1, best)
+    assert load_model(tmp_path / "run" / "model.safetensors").training["validation"]["val_f1"] == best

@@ -19,8 +19,11 @@ from turnpoint.inference import Scores
 from turnpoint.modelfile import load_model
 from turnpoint.training import AnnotatedFile
 from turnpoint.tuning import (
+    CUT_RANGE,
     tune,
     Sweep,
+    alpha_grid,
+    degenerate,
     SweepPoint,
     coverage_at_purity,
     pareto,
@@ -216,3 +219,83 @@ def test_tuning_the_hybrid_tunes_its_rescoring_and_detection_reproduces_the_swee
     reference = reference_changes(list(item.turns), regions, tolerance=0.5)
     found = boundary_score(reference, hypothesis_changes(detection.segments, regions), tolerance=0.5)
     assert found.f1 == pytest.approx(point.f1)
+
+
+# ---------------------------------------------------------------------------------------------
+# the default criterion, degenerate sweeps, and what is saved being what was reported
+
+
+def paused_file_with_curve(peaks: dict[float, float]) -> tuple[AnnotatedFile, Scores]:
+    """A 20 s file whose turns have a 0.4 s pause between them (changes 4.8-5.2, 9.8-10.2, 14.8-15.2)."""
+    turns = (Turn(start=0.0, end=4.8, speaker="A"), Turn(start=5.2, end=9.8, speaker="B"),
+             Turn(start=10.2, end=14.8, speaker="A"), Turn(start=15.2, end=20.0, speaker="B"))
+    curve = np.zeros(1251, dtype=np.float32)
+    for time, value in peaks.items():
+        curve[int(round(time / STEP))] = value
+    return AnnotatedFile("f", Path("f.wav"), turns, ((0.0, 20.0),)), Scores(curve, STEP, 20.0)
+
+
+def test_coverage_at_purity_degenerates_with_pauses_and_is_flagged(caplog: pytest.LogCaptureFixture):
+    # peaks near each change, a little inside speech (as detections are), and a false one at 12 s
+    item, scores = paused_file_with_curve({4.7: 0.9, 10.3: 0.6, 14.7: 0.7, 12.0: 0.3})
+    result = sweep([item], {"f": scores}, min_durations=[1.0])
+    assert {round(p.purity, 9) for p in result.points} == {1.0}  # pyannote cuts at the pauses: purity is 100 % everywhere
+    with caplog.at_level("WARNING", logger="turnpoint.tuning"):
+        trap = select(result, criterion="coverage")
+    assert trap.n_changes == 0
+    flagged = [r.getMessage() for r in caplog.records if "degenerate" in r.getMessage()]
+    assert len(flagged) == 1 and "\n" not in flagged[0] and "finds no change" in flagged[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="turnpoint.tuning"):
+        best = select(result)  # the default: speaker-change F1
+    assert (best.n_changes, best.f1) == (3, 1.0) and not caplog.records
+    # a flat criterion is flagged too: every peak is far from every change
+    item, scores = paused_file_with_curve({2.0: 0.9, 7.5: 0.6, 17.5: 0.7})
+    flat = sweep([item], {"f": scores}, min_durations=[1.0])
+    assert degenerate(flat, select(flat)) == "boundary_f1 is 0 at every point of the sweep"
+
+
+def test_alpha_grid_thresholds_fall_between_peak_values():
+    values = np.array([0.3, 0.5, 0.5, 0.8], dtype=np.float32).astype(np.float64)
+    grid = alpha_grid(values)
+    assert not np.isin(grid, values).any()
+    # each threshold keeps the same peaks whether the values are float32 or float64 (halfway between them)
+    exact = np.array([0.3, 0.5, 0.5, 0.8])
+    assert [int((values > a).sum()) for a in grid] == [int((exact > a).sum()) for a in grid] == [4, 3, 1, 0]
+    assert alpha_grid(np.array([0.2, 1.5, 3.0]), alpha_range=CUT_RANGE).max() == CUT_RANGE[1]
+
+
+def test_tune_defaults_on_dialogues_with_pauses_and_the_saved_model_reproduces_the_printed_f1(tmp_path: Path, capsys: pytest.CaptureFixture):
+    import re
+
+    from turnpoint.evaluation import evaluate
+    from turnpoint.training import collect_files
+
+    torch.set_num_threads(1)
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    for seed in (1, 2):  # two dialogues, 0.1-0.4 s pauses between turns
+        make_conversation(dev / f"dialogue{seed}.wav", seed=seed, duration=20.0)
+    files = collect_files(dev)
+    out = tmp_path / "tuned"
+    result = tune(files, out_dir=out, plot=False)  # the defaults: the bundled model, its second pass's cut, speaker-change F1
+    point = result.chosen["hybrid"]
+    assert result.swept["hybrid"] == "second-pass cut" and not result.degenerate
+    assert point.n_changes > 0 and point.recall >= 0.5  # it finds the dialogues' changes
+    assert all(0 < p.alpha <= CUT_RANGE[1] for p in result.sweeps[0].points)  # only cuts a second pass accepts
+    saved = load_model(result.written["hybrid"])
+    assert saved.defaults.rescoring.clustering.threshold == point.alpha  # saved exactly as chosen
+    # what the CLI prints for the same sweep (cached curves) is that point
+    code = main(["-q", "tune", str(dev), "--out", str(out), "--criterion", "boundary_f1", "--no-plot"])
+    printed = capsys.readouterr().out
+    match = re.search(r"hybrid: second-pass cut (\S+), .* F1 (\S+) \((\d+) changes\)", printed)
+    assert code == 0 and match is not None, printed
+    assert float(match.group(1)) == pytest.approx(point.alpha, rel=1e-3)
+    # detecting with the saved file and scoring with turnpoint evaluate gives exactly the point's F1
+    hyp = tmp_path / "hyp"
+    assert main(["-q", "detect", *(str(f.audio) for f in files), "--model", str(result.written["hybrid"]), "--out", str(hyp), "--format", "rttm"]) == 0
+    capsys.readouterr()
+    overall = evaluate(dev, hyp).overall.boundary
+    assert overall.n_hypothesis == point.n_changes == int(match.group(3))
+    assert overall.f1 == point.f1
+    assert f"{100 * overall.f1:.1f}" == match.group(2)

@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import os
+import queue
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
+_IMPORTS_STARTED = time.perf_counter()
 
-from turnpoint.audio import audio_files
-from turnpoint.detect import detect_changes
-from turnpoint.errors import TurnpointError
-from turnpoint.modelfile import LoadedModel, load_model
-from turnpoint.outputs import OUTPUT_FORMATS, output_paths, write_outputs
-from turnpoint.rescoring import RescoringSettings, resolve_rescoring
+from tqdm.auto import tqdm  # noqa: E402 - after the clock: the imports' time estimates a worker's start-up
+
+from turnpoint import progress  # noqa: E402
+from turnpoint.audio import audio_files  # noqa: E402
+from turnpoint.detect import detect_changes  # noqa: E402
+from turnpoint.errors import TurnpointError  # noqa: E402
+from turnpoint.inference import available_cpus, cpu_budget, set_cpu_budget  # noqa: E402
+from turnpoint.modelfile import LoadedModel, load_model  # noqa: E402
+from turnpoint.outputs import DEFAULT_FORMATS, OUTPUT_FORMATS, output_paths, write_outputs  # noqa: E402
+from turnpoint.rescoring import RescoringSettings, resolve_rescoring  # noqa: E402
+
+# What a fresh worker process pays before its first file: importing torch, scipy and the rest
+# (measured here, as this module is imported) plus loading the model (measured by detect_files).
+_IMPORT_SECONDS = time.perf_counter() - _IMPORTS_STARTED
+_load_seconds = 1.0
 
 logger = logging.getLogger(__name__)
 LIST_EXTENSIONS = (".txt", ".lst", ".list")
+#: ``jobs="auto"``: start with this process alone, add workers once the batch has run longer than a worker's start-up.
+AUTO = "auto"
 
 
 @dataclass
@@ -34,6 +51,7 @@ class FileResult:
     outputs: dict[str, Path] = field(default_factory=dict)
     events: list = field(default_factory=list)  # sound events (turnpoint.events.Event) of an events batch
     skipped: bool = False  # outputs were already complete
+    warnings: list[str] = field(default_factory=list)  # e.g. the file decoded shorter than its header says
 
 
 @dataclass
@@ -42,6 +60,7 @@ class BatchReport:
 
     results: list[FileResult] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    processes: int = 1  # processes that worked on the files (this one and its workers)
 
     @property
     def done(self) -> list[FileResult]:
@@ -99,6 +118,7 @@ class _Job:
     rescoring: RescoringSettings | bool | None = None
     rescore_threshold: float | None = None
     clustering: bool | None = None
+    report: bool = False
 
 
 def _run_one(path: Path, job: _Job, loaded: LoadedModel) -> FileResult:
@@ -112,25 +132,96 @@ def _run_one(path: Path, job: _Job, loaded: LoadedModel) -> FileResult:
         formats=job.formats,
         scores=job.scores,
         plot=job.plot,
+        report=job.report,
         reference=_reference_for(job.reference, detection.uri),
         protected=job.protected,
     )
-    return FileResult(str(path), detection.uri, detection.duration, [float(c) for c in detection.changes], written)
+    return FileResult(
+        str(path), detection.uri, detection.duration, [float(c) for c in detection.changes], written,
+        warnings=list(getattr(detection.scores, "warnings", [])),
+    )
 
 
 _worker_model: Any = None  # the model a batch worker process loaded once (see run_batch)
+_worker_progress: Any = None  # where a worker sends its file bars (None: quiet)
 
 
-def _init_worker(load: Callable[..., Any], model: str | None, device: str) -> None:
-    global _worker_model
+def _init_worker(
+    load: Callable[..., Any], model: str | None, device: str, cores: int, progress_queue: Any = None, logs: tuple[int, Any] | None = None
+) -> None:
+    global _worker_model, _worker_progress
+    if logs is not None:  # the parent's level and line format, so a worker's warnings read like the parent's
+        handler = logging.StreamHandler()
+        if logs[1] is not None:
+            handler.setFormatter(logs[1])
+        logging.basicConfig(level=logs[0], handlers=[handler], force=True)
+    _limit_threads(cores)
     _worker_model = load(model, device=device)
+    _worker_progress = progress_queue
+
+
+def _limit_threads(cores: int) -> None:
+    """Keep this process to ``cores`` cores: its own thread pools, torch's and BLAS's."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    set_cpu_budget(cores)
+    torch.set_num_threads(cores)
+    threadpool_limits(limits=cores)  # for the rest of the process
 
 
 def _work(run_one: Callable[[Path, Any, Any], FileResult], path: Path, job: Any) -> FileResult | str:
+    sink = None if _worker_progress is None else progress.QueueSink(_worker_progress, os.getpid())
     try:
-        return run_one(path, job, _worker_model)
+        with progress.file_bar(Path(path).name, enabled=sink is not None, sink=sink):
+            return run_one(path, job, _worker_model)
     except TurnpointError as error:
         return str(error)
+
+
+def _log_setup() -> tuple[int, Any] | None:
+    root = logging.getLogger()
+    if not root.handlers:
+        return None
+    formatter = root.handlers[0].formatter
+    try:
+        import pickle
+
+        pickle.dumps(formatter)
+    except Exception:  # noqa: BLE001 - a formatter that does not pickle: the default format
+        formatter = None
+    return root.level, formatter
+
+
+def worker_startup_seconds() -> float:
+    """Estimated seconds a new worker process needs before it can work: this process's measured
+    import time plus its last model load (at least 1 s).
+
+    Examples
+    --------
+    >>> worker_startup_seconds() >= 1.0
+    True
+    """
+    return max(1.0, _IMPORT_SECONDS + _load_seconds)
+
+
+def resolve_jobs(jobs: int | str) -> int | str:
+    """``jobs`` checked: a positive number of processes, or ``"auto"``.
+
+    Examples
+    --------
+    >>> resolve_jobs("2"), resolve_jobs("auto")
+    (2, 'auto')
+    """
+    if isinstance(jobs, str) and jobs.strip().lower() == AUTO:
+        return AUTO
+    try:
+        number = int(jobs)
+    except (TypeError, ValueError):
+        raise TurnpointError(f"jobs must be a positive number or auto, not {jobs!r}") from None
+    if number < 1:
+        raise TurnpointError("jobs must be at least 1")
+    return number
 
 
 def plan_batch(
@@ -174,6 +265,25 @@ def plan_batch(
     return report, todo, protected
 
 
+def _run_here(run_one: Callable[[Path, Any, Any], FileResult], path: Path, job: Any, loaded: Any, show: bool, position: int) -> FileResult | str:
+    try:
+        with progress.file_bar(path.name, enabled=show, position=position):
+            return run_one(path, job, loaded)
+    except TurnpointError as error:
+        return str(error)
+
+
+def _ready() -> None:
+    """A no-op task: it completes once a worker has loaded its model, so real files go only to ready workers."""
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def run_batch(
     paths: Sequence[Path],
     todo: Sequence[Path],
@@ -185,39 +295,144 @@ def run_batch(
     load: Callable[..., Any],
     model: str | Path | None,
     device: str,
-    jobs: int,
+    jobs: int | str,
     desc: str,
     show_progress: bool,
+    startup_s: float | None = None,
 ) -> BatchReport:
-    """Run ``run_one(path, job, model)`` for the files of ``todo`` into ``report``: here with ``loaded``,
-    or over ``jobs`` spawned processes, each loading ``load(model, device=device)`` once (``run_one``
-    and ``load`` must be module-level functions, so that they pickle). A file's
-    :class:`TurnpointError` is a failure of that file only; results keep the order of ``paths``.
+    """Run ``run_one(path, job, model)`` for the files of ``todo`` into ``report``, in this process
+    with ``loaded`` and, for ``jobs`` other than 1, in spawned worker processes that each load
+    ``load(model, device=device)`` once (``run_one`` and ``load`` must be module-level functions,
+    so that they pickle). A file's :class:`TurnpointError` is a failure of that file only; results
+    keep the order of ``paths``.
+
+    ``jobs`` counts this process too, which works on files while the workers start:
+
+    * ``N``: N - 1 workers start at once;
+    * ``"auto"``: no worker until the batch has run longer than a worker's start-up
+      (``startup_s``, default :func:`worker_startup_seconds`), then one per other available core.
+      A batch shorter than that start-up (a few short files) is never slowed by one, a longer
+      batch gets every core, and it never takes more than about twice as long as the better choice
+      made in advance.
+
+    Files are handed out largest first and only to a worker that has loaded its model. With P
+    processes, each keeps to cores // P threads (its own pools, torch's and BLAS's), so that they
+    do not fight over cores. With ``show_progress``, a batch bar and one audio-time bar per
+    working process (:mod:`turnpoint.progress`) are drawn on stderr.
     """
+    jobs = resolve_jobs(jobs)
+    limit = min(available_cpus() if jobs == AUTO else jobs, len(todo))
     bar = tqdm(total=len(todo), desc=desc, unit="file", disable=not show_progress or len(todo) < 2, dynamic_ncols=True)
-    if jobs == 1 or len(todo) < 2:
-        for path in todo:
-            try:
-                report.results.append(run_one(path, job, loaded))
-            except TurnpointError as error:
-                report.failures.append((str(path), str(error)))
-            bar.update()
-    else:
-        context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's thread pools
-        initargs = (load, None if model is None else str(model), device)
-        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_init_worker, initargs=initargs) as pool:
-            futures = {pool.submit(_work, run_one, path, job): path for path in todo}
-            for future in as_completed(futures):
-                outcome = future.result()
+    position = 0 if bar.disable else 1
+    try:
+        if limit <= 1:
+            for path in todo:
+                outcome = _run_here(run_one, path, job, loaded, show_progress, position)
                 if isinstance(outcome, str):
-                    report.failures.append((str(futures[future]), outcome))
+                    report.failures.append((str(path), outcome))
                 else:
                     report.results.append(outcome)
                 bar.update()
-        order = {str(p): i for i, p in enumerate(paths)}
-        report.results.sort(key=lambda r: order.get(r.path, 0))
-    bar.close()
+        else:
+            _run_parallel(
+                todo, report, run_one=run_one, job=job, loaded=loaded, load=load, model=model, device=device, workers=limit - 1,
+                auto=jobs == AUTO, startup_s=worker_startup_seconds() if startup_s is None else startup_s, bar=bar,
+                show_progress=show_progress, position=position,
+            )
+            order = {str(p): i for i, p in enumerate(paths)}
+            report.results.sort(key=lambda r: order.get(r.path, 0))
+    finally:
+        bar.close()
     return report
+
+
+def _run_parallel(
+    todo: Sequence[Path], report: BatchReport, *, run_one: Callable[[Path, Any, Any], FileResult], job: Any, loaded: Any,
+    load: Callable[..., Any], model: str | Path | None, device: str, workers: int, auto: bool, startup_s: float, bar: Any,
+    show_progress: bool, position: int,
+) -> None:
+    """This (main) thread works through ``todo`` largest first; a coordinator thread starts the
+    workers (at once, or after ``startup_s`` when ``auto``) and feeds them from the same queue."""
+    pending = collections.deque(sorted(todo, key=_size, reverse=True))
+    lock = threading.Lock()  # guards pending, report, bar
+    stop = threading.Event()
+    failed: list[BaseException] = []
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's thread pools
+    progress_queue = context.Queue() if show_progress else None
+    state: dict[str, Any] = {"pool": None}
+
+    def record(path: Path, outcome: FileResult | str) -> None:
+        with lock:
+            if isinstance(outcome, str):
+                report.failures.append((str(path), outcome))
+            else:
+                report.results.append(outcome)
+            bar.update()
+
+    def take() -> Path | None:
+        with lock:
+            return pending.popleft() if pending else None
+
+    def start_pool() -> ProcessPoolExecutor:
+        count = min(workers, len(pending))
+        cores = max(1, available_cpus() // (count + 1))
+        state["budget"] = set_cpu_budget(cores)  # this process's next files too; the previous setting kept
+        initargs = (load, None if model is None else str(model), device, cores, progress_queue, _log_setup())
+        pool = ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=_init_worker, initargs=initargs)
+        report.processes = count + 1
+        logger.debug("batch: %d worker processes started after %.1f s, %d cores each", count, time.perf_counter() - started, cores)
+        state["pool"], state["workers"] = pool, count
+        return pool
+
+    def coordinate() -> None:
+        outstanding: dict[Future, Path | None] = {}  # None: a readiness probe
+        pool = None
+        try:
+            while not stop.is_set():
+                if pool is None:
+                    if not pending:
+                        return
+                    if auto and time.perf_counter() - started < startup_s:
+                        stop.wait(0.05)
+                        continue
+                    pool = start_pool()
+                    outstanding = {pool.submit(_ready): None for _ in range(state["workers"])}
+                if not outstanding:
+                    return
+                done, _ = wait(list(outstanding), timeout=0.25, return_when=FIRST_COMPLETED)
+                for future in done:
+                    path = outstanding.pop(future)
+                    result = future.result()  # a worker that died raises here
+                    if path is not None:
+                        record(path, result)
+                    following = take()
+                    if following is not None:
+                        outstanding[pool.submit(_work, run_one, following, job)] = following
+        except BaseException as error:  # noqa: BLE001 - raised again in the main thread
+            failed.append(error)
+
+    started = time.perf_counter()
+    board = progress.BarBoard(progress_queue, first_position=position + 1) if progress_queue is not None else contextlib.nullcontext()
+    coordinator = threading.Thread(target=coordinate, name="turnpoint-batch", daemon=True)
+    finished = False
+    try:
+        with board:
+            coordinator.start()
+            while not failed:
+                path = take()
+                if path is None:
+                    break
+                record(path, _run_here(run_one, path, job, loaded, show_progress, position))
+            coordinator.join()
+        if failed:
+            raise failed[0]
+        finished = True
+    finally:
+        stop.set()
+        if state["pool"] is not None:  # interrupted: do not wait for the workers' current files
+            state["pool"].shutdown(wait=finished, cancel_futures=True)
+        if "budget" in state:
+            set_cpu_budget(state["budget"])
 
 
 def detect_files(
@@ -228,13 +443,14 @@ def detect_files(
     alpha: float | None = None,
     min_duration: float | None = None,
     alpha_scale: str | None = None,
-    formats: Sequence[str] = OUTPUT_FORMATS,
+    formats: Sequence[str] = DEFAULT_FORMATS,
     scores: bool = False,
     plot: bool = False,
+    html_report: bool = False,
     reference: str | Path | None = None,
     batch_size: int = 64,
     device: str = "cpu",
-    jobs: int = 1,
+    jobs: int | str = 1,
     overwrite: bool = False,
     rescoring: RescoringSettings | bool | None = None,
     rescore_threshold: float | None = None,
@@ -244,8 +460,11 @@ def detect_files(
     """Detect changes in many files and write their outputs; a bad file never stops the batch.
 
     Files whose outputs all exist already are skipped (outputs are written atomically, so an
-    existing file is a complete one): an interrupted run resumes where it stopped. ``jobs > 1``
-    spreads files over that many processes.
+    existing file is a complete one): an interrupted run resumes where it stopped. ``jobs``: processes
+    working on files, this one included, or ``"auto"`` (what ``turnpoint detect`` does by default:
+    more processes only for a batch long enough to repay their start-up; see :func:`run_batch`).
+    ``plot`` adds each file's ``<uri>.png``, ``html_report``
+    its ``<uri>.html`` page (see :func:`turnpoint.outputs.write_outputs`).
 
     Examples
     --------
@@ -254,22 +473,25 @@ def detect_files(
     >>> report.failures[0][1]
     'missing.wav: no such file'
     """
+    global _load_seconds
+    jobs = resolve_jobs(jobs)
+    loading = time.perf_counter()
     loaded = load_model(model, device=device)
+    _load_seconds = time.perf_counter() - loading
     if (rescore_threshold is not None or clustering) and resolve_rescoring(loaded.defaults.rescoring, rescoring) is None:
         raise TurnpointError("a re-scoring threshold or clustering needs re-scoring: this model ships none (use --rescore)")
     unknown = set(formats) - set(OUTPUT_FORMATS)
     if unknown:
         raise TurnpointError(f"unknown output format(s) {sorted(unknown)}; choose from {list(OUTPUT_FORMATS)}")
-    if jobs < 1:
-        raise TurnpointError("jobs must be at least 1")
     paths = expand_inputs(audio)
     report, todo, protected = plan_batch(
-        paths, outputs=lambda path: output_paths(path.stem, out_dir=out_dir, formats=formats, scores=scores, plot=plot), overwrite=overwrite
+        paths, outputs=lambda path: output_paths(path.stem, out_dir=out_dir, formats=formats, scores=scores, plot=plot, report=html_report),
+        overwrite=overwrite,
     )
     job = _Job(
         str(out_dir), alpha, min_duration, alpha_scale, tuple(formats), scores, plot,
         None if reference is None else str(reference), batch_size, tuple(map(str, protected)), rescoring,
-        rescore_threshold, clustering,
+        rescore_threshold, clustering, report=html_report,
     )
     if report.skipped:
         logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))

@@ -92,12 +92,37 @@ def audio_info(path: str | Path) -> AudioInfo:
     container = _open_av(path)
     with container:
         stream = container.streams.audio[0]
-        duration = None
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / 1_000_000
-        return AudioInfo(stream.rate, stream.channels, duration, "pyav")
+        return AudioInfo(stream.rate, stream.channels, _declared_seconds(container), "pyav")
+
+
+def _declared_seconds(container) -> float | None:
+    """The audio stream's duration as the container states it (None when it does not)."""
+    stream = container.streams.audio[0]
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000
+    return None
+
+
+#: A file decoding this much shorter than its header says is reported as truncated: the larger of
+#: an absolute and a relative margin, so that encoder padding and rounding never trigger it.
+TRUNCATION_MARGIN_S = 0.5
+TRUNCATION_MARGIN_SHARE = 0.01
+_reported: set[tuple[str, int, float]] = set()  # (path, size, mtime) already warned about in this process
+
+
+def _check_length(path: Path, decoded: float, declared: float | None, warnings: list[str] | None) -> None:
+    if declared is None or declared - decoded <= max(TRUNCATION_MARGIN_S, TRUNCATION_MARGIN_SHARE * declared):
+        return
+    message = f"decoded {decoded:.1f} s of audio but the file's header says {declared:.1f} s: truncated or damaged; only the {decoded:.1f} s decoded were processed"
+    if warnings is not None:
+        warnings.append(message)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime)
+    if key not in _reported:  # one warning per file, however many stages read it
+        _reported.add(key)
+        logger.warning("%s: %s", path, message)
 
 
 def _open_av(path: Path):
@@ -106,7 +131,7 @@ def _open_av(path: Path):
     try:
         container = av.open(str(path))
     except Exception as error:
-        raise TurnpointError(f"cannot decode audio ({_short(error)})", path=path) from None
+        raise TurnpointError(f"cannot decode audio ({_short(error)}): not an audio/video file FFmpeg reads, or a damaged one", path=path) from None
     if not container.streams.audio:
         container.close()
         raise TurnpointError("no audio stream in this file", path=path)
@@ -114,6 +139,10 @@ def _open_av(path: Path):
 
 
 def _short(error: Exception) -> str:
+    strerror = getattr(error, "strerror", None)  # FFmpeg's words without "[Errno 1094995529]" and the path
+    if isinstance(strerror, str) and strerror.strip():
+        text = strerror.strip()
+        return text[0].lower() + text[1:]
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
 
@@ -126,12 +155,13 @@ def _soundfile_blocks(handle: sf.SoundFile, block_frames: int) -> Iterator[tuple
         yield block.mean(axis=1), handle.samplerate
 
 
-def _av_blocks(path: Path) -> Iterator[tuple[np.ndarray, int]]:
+def _av_blocks(path: Path, declared: list[float | None]) -> Iterator[tuple[np.ndarray, int]]:
     import av
 
     container = _open_av(path)
     with container:
         stream = container.streams.audio[0]
+        declared.append(_declared_seconds(container))
         resampler = None
         try:
             for frame in container.decode(stream):
@@ -153,12 +183,15 @@ def iter_audio(
     *,
     sample_rate: int = 16000,
     block_duration: float = DEFAULT_BLOCK_DURATION,
+    warnings: list[str] | None = None,
 ) -> Iterator[np.ndarray]:
     """Stream a file as mono float32 blocks at ``sample_rate``.
 
     Blocks hold about ``block_duration`` seconds (the last one may be shorter); concatenated they
     equal :func:`load_audio`. Raises :class:`TurnpointError` for a missing, empty, corrupt or
-    silent-by-NaN file.
+    silent-by-NaN file. A file that decodes shorter than its header says (a truncated MP3, a cut
+    download) is read as far as it goes: a warning naming the file is logged (once per file) and,
+    when ``warnings`` is a list, its text is appended there at the end of the file.
 
     Examples
     --------
@@ -173,10 +206,12 @@ def iter_audio(
     if block_duration <= 0:
         raise ValueError("block_duration must be positive")
     handle = _open_soundfile(path)
+    declared: list[float | None] = []  # the header's duration, once the file is open
     if handle is not None:
         source = _soundfile_blocks(handle, max(1, int(block_duration * handle.samplerate)))
+        declared.append(handle.frames / handle.samplerate if handle.frames > 0 else None)
     else:
-        source = _av_blocks(path)
+        source = _av_blocks(path, declared)
 
     block_samples = max(1, int(round(block_duration * sample_rate)))
     pending: list[np.ndarray] = []
@@ -184,8 +219,10 @@ def iter_audio(
     total = 0
     resampler = None
     input_rate = None
+    decoded = 0  # samples at the file's own rate
     try:
         for samples, rate in source:
+            decoded += len(samples)
             if not np.all(np.isfinite(samples)):
                 raise TurnpointError("audio contains NaN or infinite samples", path=path)
             if len(samples) and float(np.max(np.abs(samples))) > MAX_SAMPLE_MAGNITUDE:
@@ -226,6 +263,7 @@ def iter_audio(
             handle.close()
     if total == 0:
         raise TurnpointError("no audio samples in this file", path=path)
+    _check_length(path, decoded / (input_rate or sample_rate), declared[0] if declared else None, warnings)
 
 
 def load_audio(path: str | Path, *, sample_rate: int = 16000) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,15 @@ def _positive_int(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
     return number
+
+
+def _jobs(value: str) -> int | str:
+    if value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return _positive_int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or auto, not {value}") from None
 
 
 def _finite_float(value: str) -> float:
@@ -62,10 +72,13 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", type=_formats, default=["rttm", "json", "csv"], help="comma-separated: rttm,json,csv (default: all)")
     p.add_argument("--scores", action="store_true", help="also write <uri>.scores.csv (per-frame scores)")
     p.add_argument("--plot", action="store_true", help="also write <uri>.png (score curve, threshold, changes)")
+    p.add_argument("--report", action="store_true", help="also write <uri>.html: a self-contained page to zoom the timeline and play from any point")
     p.add_argument("--reference", default=None, help="reference RTTM (file or folder) drawn on the plots")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="windows per forward pass")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--jobs", type=int, default=1, help="processes working on files in parallel")
+    p.add_argument("--jobs", type=_jobs, default="auto",
+                   help="processes working on files, this one included, or auto (default): more processes, one per core, "
+                        "only once the batch has run longer than one takes to start")
     p.add_argument("--overwrite", action="store_true", help="redo files whose outputs already exist (default: skip them)")
     p.add_argument("--dask", action="store_true", help="spread files over a Dask cluster (turnpoint[cluster]): a local one of --jobs workers, or --scheduler")
     p.add_argument("--scheduler", default=None, help="with --dask: address of a running Dask scheduler (tcp://host:8786)")
@@ -88,44 +101,45 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--uem", default=None, help="UEM file or folder (default: beside the audio, if any)")
     p.add_argument("--out", required=True, help="run folder (model.safetensors, checkpoint.safetensors, history.jsonl)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--batch-size", type=_positive_int, default=128)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--epochs", type=int, default=50, help="passes over the training chunks (default: %(default)s)")
+    p.add_argument("--batch-size", type=_positive_int, default=128, help="chunks per optimiser step (default: %(default)s)")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's learning rate (default: %(default)s)")
     p.add_argument("--collar", type=float, default=0.05, help="frames within this many seconds of a turn boundary are positive")
     p.add_argument("--pos-weight", type=float, default=1.0, help="weight of positive frames in the loss")
     p.add_argument("--chunks-per-epoch", type=int, default=None)
     p.add_argument("--frame-step", type=float, default=0.016, help="0.016 (paper) or 0.010 (released code)")
     p.add_argument("--window", type=float, default=0.032, help="analysis window: 0.032 (paper) or 0.025 (released code)")
     p.add_argument("--min-duration", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of initialisation and chunk sampling (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
     p.add_argument("--devices", type=_positive_int, default=None, help="train with Lightning DDP on this many devices (processes) per node (turnpoint[distributed])")
     p.add_argument("--num-nodes", type=_positive_int, default=None, help="with Lightning DDP: number of machines, each running this command (see docs/performance.md)")
     p.add_argument("--accelerator", choices=["cpu", "gpu", "auto"], default=None, help="with Lightning DDP: cpu, gpu or auto (default: auto)")
     p.add_argument("--task", choices=["changes", "events"], default="changes", help="changes: speaker change detection (default); events: sound event detection")
-    p.add_argument("--classes", default=None, help="events: comma-separated class names (default: every label of the training TSV)")
-    p.add_argument("--bidirectional", action="store_true", help="events: a bidirectional LSTM instead of the seed's LSTM 64")
-    p.add_argument("--conv-kernel", type=_positive_int, default=None,
+    events = p.add_argument_group("sound events (--task events)", "used only with --task events; refused for speaker changes")
+    events.add_argument("--classes", default=None, help="events: comma-separated class names (default: every label of the training TSV)")
+    events.add_argument("--bidirectional", action="store_true", help="events: a bidirectional LSTM instead of the seed's LSTM 64")
+    events.add_argument("--conv-kernel", type=_positive_int, default=None,
                    help="events: width of the per-frame convolution over input A's 64 coefficients (default 16, the seed's; the bundled model uses 64)")
-    p.add_argument("--conv-regions", type=_positive_int, default=None,
+    events.add_argument("--conv-regions", type=_positive_int, default=None,
                    help="events: take the convolution's max over positions in this many frequency regions (default 1, the seed's)")
-    p.add_argument("--features", choices=["mfcc", "logmel", "logmel128", "pcen"], default="mfcc",
+    events.add_argument("--features", choices=["mfcc", "logmel", "logmel128", "pcen"], default="mfcc",
                    help="events: input A, 64 MFCC (the seed's, default), 64 log-mel band energies, 128 from a 64 ms window, "
                         "or 64 PCEN mel bands (per-channel energy normalisation)")
-    p.add_argument("--lr-decay-start", type=int, default=None, metavar="EPOCH",
+    events.add_argument("--lr-decay-start", type=int, default=None, metavar="EPOCH",
                    help="events: keep the learning rate to this epoch, then lower it along a half cosine to near 0 at the last (also on --resume)")
-    p.add_argument("--filter-augment", type=_finite_float, default=0.0, metavar="DB",
+    events.add_argument("--filter-augment", type=_finite_float, default=0.0, metavar="DB",
                    help="events: FilterAugment each training chunk, a random smooth filter with gains within +-DB dB (default 0: off)")
-    p.add_argument("--mixup", type=_finite_float, default=0.0, metavar="SHARE",
+    events.add_argument("--mixup", type=_finite_float, default=0.0, metavar="SHARE",
                    help="events: mix this share of the training chunks with another chunk (log-mel input; default 0: off)")
-    p.add_argument("--event-pos-weight", choices=["none", "sqrt"], default="none",
+    events.add_argument("--event-pos-weight", choices=["none", "sqrt"], default="none",
                    help="events: weight each class's positive frames by sqrt(negatives/positives), 1 to 10 (the bundled model: sqrt)")
-    p.add_argument("--architecture", choices=["cnn-lstm", "gmm"], default="cnn-lstm",
+    events.add_argument("--architecture", choices=["cnn-lstm", "gmm"], default="cnn-lstm",
                    help="events: the CNN-LSTM network (default) or the classical baseline, per-class event/background GMMs on "
                         "20 MFCC + delta (DCASE 2016 task 3's method; needs scikit-learn)")
-    p.add_argument("--gmm-components", type=_positive_int, default=None, help="events, --architecture gmm: components per mixture (default 16)")
-    p.add_argument("--gmm-context", type=_positive_int, default=None, metavar="FRAMES",
+    events.add_argument("--gmm-components", type=_positive_int, default=None, help="events, --architecture gmm: components per mixture (default 16)")
+    events.add_argument("--gmm-context", type=_positive_int, default=None, metavar="FRAMES",
                    help="events, --architecture gmm: average the likelihood ratio over this many frames (default: chosen on validation "
                         "among 1, 5, 15, 50; the DCASE 2016 baseline's 1 s is 50)")
 
@@ -211,8 +225,7 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="turnpoint", description="Find where audio turns: speaker change detection.")
     parser.add_argument("--version", action="version", version=f"turnpoint {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, warnings and errors only")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _add_global_options(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_detect(sub)
     _add_train(sub)
@@ -224,18 +237,37 @@ def build_parser() -> argparse.ArgumentParser:
     from turnpoint.events.cli import add_events_parser
 
     add_events_parser(sub)
+    for command in sub.choices.values():  # the global options after the subcommand too
+        _add_global_options(command, suppress=True)
     return parser
 
 
+def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """-q and -v, before the subcommand (``suppress=False``) or after it: there they default to
+    nothing (SUPPRESS), so that an option given before the subcommand is not reset by its parser."""
+    default = argparse.SUPPRESS if suppress else False
+    group = parser.add_argument_group("output") if suppress else parser
+    group.add_argument("-q", "--quiet", action="store_true", default=default, help="no progress bars, warnings and errors only")
+    group.add_argument("-v", "--verbose", action="store_true", default=default, help="debug logging")
+
+
+def _dask_workers(jobs: int | str) -> int:
+    if jobs != "auto":
+        return int(jobs)
+    from turnpoint.inference import available_cpus
+
+    return available_cpus()
+
+
 def _detect_on_dask(args: argparse.Namespace):
-    if args.plot or args.reference or args.rescore is not None or args.rescore_threshold is not None or args.cluster is not None:
-        raise TurnpointError("--plot, --reference, --rescore/--no-rescore, --rescore-threshold and --cluster/--no-cluster are not available with --dask yet")
+    if args.plot or args.report or args.reference or args.rescore is not None or args.rescore_threshold is not None or args.cluster is not None:
+        raise TurnpointError("--plot, --report, --reference, --rescore/--no-rescore, --rescore-threshold and --cluster/--no-cluster are not available with --dask yet")
     try:
         from turnpoint.cluster import detect_files_dask
     except ImportError:
         raise TurnpointError("--dask needs dask: pip install 'turnpoint[cluster]'") from None
     return detect_files_dask(
-        args.audio, out_dir=args.out, model=args.model, scheduler=args.scheduler, workers=max(args.jobs, 1),
+        args.audio, out_dir=args.out, model=args.model, scheduler=args.scheduler, workers=_dask_workers(args.jobs),
         alpha=args.alpha, min_duration=args.min_duration, alpha_scale=args.alpha_scale, formats=args.format,
         scores=args.scores, batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
         show_progress=not args.quiet,
@@ -259,6 +291,7 @@ def _run_detect(args: argparse.Namespace) -> int:
             formats=args.format,
             scores=args.scores,
             plot=args.plot,
+            html_report=args.report,
             reference=args.reference,
             batch_size=args.batch_size,
             device=args.device,
@@ -282,7 +315,9 @@ def print_batch_report(report: BatchReport, *, out: str, quiet: bool, describe: 
         print(f"turnpoint: error: {message}", file=sys.stderr)
     if not quiet:
         skipped = f", {len(report.skipped)} already done" if report.skipped else ""
-        print(f"outputs in {out}/ ({len(report.done)} files done{skipped}, {len(report.failures)} failed)")
+        warned = sum(1 for result in report.done if result.warnings)
+        warnings = f", {warned} with warnings" if warned else ""
+        print(f"outputs in {os.path.join(out, '')} ({len(report.done)} files done{warnings}{skipped}, {len(report.failures)} failed)")
     return 1 if report.failures else 0
 
 
@@ -480,11 +515,36 @@ def _run_events(args: argparse.Namespace) -> int:
     return run_events(args)
 
 
+class MessageFormatter(logging.Formatter):
+    """Log records as the CLI's own lines: ``turnpoint: x.wav: ...``, ``turnpoint: warning: ...``.
+
+    Other libraries' records name their logger; ``-v`` (debug) names every logger.
+
+    Examples
+    --------
+    >>> record = logging.LogRecord("turnpoint.api", logging.WARNING, "", 0, "x.mp3: truncated", None, None)
+    >>> MessageFormatter().format(record)
+    'turnpoint: warning: x.mp3: truncated'
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info:
+            message = f"{message}\n{self.formatException(record.exc_info)}"
+        ours = record.name == "turnpoint" or record.name.startswith("turnpoint.")
+        if record.levelno < logging.INFO or not ours:
+            message = f"{record.name}: {message}"
+        kind = {logging.DEBUG: "debug: ", logging.WARNING: "warning: ", logging.ERROR: "error: ", logging.CRITICAL: "error: "}.get(record.levelno, "")
+        return f"turnpoint: {kind}{message}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(MessageFormatter())
+    logging.basicConfig(level=level, handlers=[handler])
     runners = {"detect": _run_detect, "train": _run_train, "summary": _run_summary, "evaluate": _run_evaluate, "tune": _run_tune, "baseline": _run_baseline, "events": _run_events, "simulate": _run_simulate}
     try:
         return runners[args.command](args)

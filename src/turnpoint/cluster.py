@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from turnpoint.api import BatchReport, FileResult, _Job, _run_one, expand_inputs, plan_batch
 from turnpoint.errors import TurnpointError
 from turnpoint.modelfile import LoadedModel, load_model
-from turnpoint.outputs import OUTPUT_FORMATS, output_paths
+from turnpoint.outputs import DEFAULT_FORMATS, OUTPUT_FORMATS, output_paths
 
 logger = logging.getLogger(__name__)
 _models: dict[tuple[str | None, str], LoadedModel] = {}
@@ -57,7 +57,7 @@ def detect_files_dask(
     alpha: float | None = None,
     min_duration: float | None = None,
     alpha_scale: str | None = None,
-    formats: Sequence[str] = OUTPUT_FORMATS,
+    formats: Sequence[str] = DEFAULT_FORMATS,
     scores: bool = False,
     batch_size: int = 128,
     device: str = "cpu",
@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scheduler", default=None, help="address of a Dask scheduler (default: a local cluster)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster (default 2)")
     parser.add_argument("--model", default=None)
-    parser.add_argument("--format", default=",".join(OUTPUT_FORMATS))
+    parser.add_argument("--format", default=",".join(DEFAULT_FORMATS))
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     report = detect_files_dask(

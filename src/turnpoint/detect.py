@@ -43,6 +43,9 @@ class Detection:
     candidates: np.ndarray | None = None  # with re-scoring: candidate times (s) ...
     candidate_scores: np.ndarray | None = None  # ... and their re-scored scores
     dropped: np.ndarray | None = None  # with a second pass: first-pass changes it dropped (same speaker cluster)
+    # with speaker labelling: one entry per segment, the speaker label ("SPEAKER_00"...) or None for
+    # non-speech; None when the detector does not label (every segment is then unlabelled speech)
+    labels: list[str | None] | None = None
 
     @property
     def duration(self) -> float:
@@ -59,6 +62,7 @@ class Detection:
             "n_frames": int(len(self.scores.values)),
             "settings": self.settings,
             "model": self.model,
+            "warnings": list(getattr(self.scores, "warnings", [])),  # e.g. a file decoding shorter than its header says
         }
         if self.candidates is not None:
             data["candidates"] = [{"time": round(float(t), 3), "score": round(float(v), 5)} for t, v in zip(self.candidates, self.candidate_scores)]
@@ -67,6 +71,32 @@ class Detection:
         if include_scores:
             data["scores"] = [round(float(v), 5) for v in self.scores.values]
         return data
+
+    def to_annotation(self):  # -> pyannote.core.Annotation (imported only when asked for)
+        """The speech turns as a ``pyannote.core.Annotation`` (see :func:`turnpoint.formats.to_annotation`).
+
+        Examples
+        --------
+        >>> result = detect_changes(np.zeros(16000 * 2, dtype=np.float32), uri="quiet")
+        >>> result.to_annotation().uri
+        'quiet'
+        """
+        from turnpoint.formats import to_annotation
+
+        return to_annotation(self)
+
+    def to_lhotse(self) -> list:
+        """The speech turns as lhotse ``SupervisionSegment`` s (see :func:`turnpoint.formats.to_lhotse`).
+
+        Examples
+        --------
+        >>> result = detect_changes(np.zeros(16000 * 2, dtype=np.float32), uri="quiet")
+        >>> {segment.recording_id for segment in result.to_lhotse()}
+        {'quiet'}
+        """
+        from turnpoint.formats import to_lhotse
+
+        return to_lhotse(self)
 
 
 def _resolve_settings(loaded: LoadedModel, alpha: float | None, min_duration: float | None, alpha_scale: str | None) -> dict:

@@ -1,6 +1,23 @@
-"""Evaluate a segmentation against reference turns: purity, coverage and boundary precision/recall.
+"""Evaluate a segmentation against reference turns: speaker-change precision/recall, purity and coverage.
 
-Two families of numbers, per file and overall (time-weighted / count-weighted):
+Two families of numbers, per file and overall (count-weighted / time-weighted):
+
+* **Speaker-change precision / recall / F1** (``boundaries="speaker"``, the default). A change is
+  a point where the set of active speakers changes from one non-empty set to a different
+  non-empty set (:func:`speaker_changes`): a change across a pause (A, silence, B) is one change
+  located in the pause, an interval ``[pause start, pause end]``; consecutive turns of one speaker
+  are not changes, with or without a pause between them; an overlap gives the changes of the
+  active set (A, then A and B, then B: two changes; B's backchannel inside A's turn: two changes);
+  speech onsets and ends are not changes. Short turns are never merged away. Hypothesis changes
+  come from the hypothesis segments by the same definition, each segment's label being its
+  speaker: ``turnpoint detect``'s ``seg0000, seg0001...`` segments, which cover the file, give
+  every boundary between two segments; speaker-labelled segments with non-speech left out give a
+  change between two differently-labelled segments, across the gap if there is one. Changes are
+  matched one-to-one, maximally (:func:`turnpoint.metrics.match_boundaries`), a reference
+  interval ``[a, b]`` and a detection ``t`` matching when ``a - tolerance <= t <= b + tolerance``.
+  ``boundaries="segmentation"`` is the older segmentation-boundary view, kept to reproduce
+  earlier figures: every turn boundary (speech onsets and ends included), those closer than
+  ``2 * tolerance`` merged at their mean, against every boundary between hypothesis segments.
 
 * **Segmentation purity and coverage** (and their F-measure) computed by ``pyannote.metrics``
   (``SegmentationPurityCoverageFMeasure``). ``fill_gaps`` is its ``tolerance``: each speaker's own
@@ -9,12 +26,8 @@ Two families of numbers, per file and overall (time-weighted / count-weighted):
   Purity alone is a trap: one segment per file scores 100 % purity wherever speakers never overlap
   and never talk without a pause. ``bridge`` (seconds, off by default) splits every silence shorter
   than that between the two turns around it, so changes across short pauses count too.
-* **Boundary precision / recall / F1** under an optimal one-to-one matching (not pyannote's greedy
-  nearest-first one) within ``tolerance`` seconds. Reference changes are the turn boundaries
-  (:func:`turnpoint.annotations.change_points`) strictly inside the scored regions, with
-  boundaries closer than ``2 * tolerance`` merged at their mean (the end of one turn and the start
-  of the next across a short pause are one change) — the definition ``turnpoint train`` validates
-  with. Hypothesis changes are the internal boundaries of the hypothesis segments.
+
+``turnpoint tune`` and ``turnpoint train``'s validation score changes with the same functions.
 
 Examples
 --------
@@ -24,6 +37,8 @@ Examples
 >>> report = evaluate_annotations(ref, hyp, uem={"f": [(0.0, 10.0)]})
 >>> round(report.overall.purity, 2), report.overall.boundary.f1
 (0.98, 1.0)
+>>> speaker_changes([Turn(start=0.0, end=4.0, speaker="A"), Turn(start=5.0, end=10.0, speaker="B")]).tolist()
+[[4.0, 5.0]]
 """
 
 from __future__ import annotations
@@ -48,6 +63,13 @@ logger = logging.getLogger(__name__)
 
 #: Boundaries this close to the edge of a scored region are not changes (they are the region's edge).
 EDGE = 1e-3
+
+#: What a change is: "speaker" (changes of the active speaker set) or "segmentation" (every turn boundary, the older view)
+BOUNDARIES = ("speaker", "segmentation")
+
+#: Times are rounded to this grid (s) before comparing them, so float noise in RTTM times
+#: (34.29 + 0.48 = 34.769999999999996) makes neither a pause nor an overlap.
+_GRID = 1e-6
 
 Regions = list[tuple[float, float]]
 
@@ -141,9 +163,14 @@ class EvaluationReport:
                 f"{100 * b.precision:7.1f} {100 * b.recall:7.1f} {100 * b.f1:7.1f} {b.n_reference:5d} {b.n_hypothesis:5d}"
             )
         s = self.settings
+        what = (
+            "speaker changes (changes of the active speaker set; across a pause, the pause)"
+            if s.get("boundaries", "speaker") == "speaker"
+            else "segmentation boundaries (every turn boundary, closer than 2 x tolerance merged)"
+        )
         lines.append(
-            f"{len(self.files)} files scored; purity/coverage by pyannote.metrics (fill_gaps {s['fill_gaps']} s, "
-            f"bridge {s['bridge']} s); boundaries matched one-to-one within ±{s['tolerance']} s"
+            f"{len(self.files)} files scored; {what} matched one-to-one within ±{s['tolerance']} s; "
+            f"purity/coverage by pyannote.metrics (fill_gaps {s['fill_gaps']} s, bridge {s['bridge']} s)"
         )
         if self.skipped:
             lines.append(f"not scored: {', '.join(f'{uri} ({why})' for uri, why in self.skipped.items())}")
@@ -321,25 +348,116 @@ def bridge_pauses(turns: Sequence[Turn], *, bridge: float) -> list[Turn]:
     return [Turn(start=moved_start.get(t.start, t.start), end=moved_end.get(t.end, t.end), speaker=t.speaker) for t in turns]
 
 
-def reference_changes(turns: Sequence[Turn], regions: Regions, *, tolerance: float) -> np.ndarray:
-    """Reference change times: turn boundaries strictly inside the regions, merged within 2 × tolerance.
+def _check_boundaries(boundaries: str) -> None:
+    if boundaries not in BOUNDARIES:
+        raise TurnpointError(f"boundaries must be one of {', '.join(BOUNDARIES)}, not {boundaries!r}")
+
+
+def speaker_changes(
+    turns: Sequence[Turn] | Sequence[tuple[float, float, str]], regions: Regions | None = None
+) -> np.ndarray:
+    """Changes of the active speaker set, as ``(n, 2)`` intervals ``[start, end]`` (seconds).
+
+    A change is a point where the set of active speakers changes from one non-empty set to a
+    different non-empty set. Across a pause (A, silence, B) it is the pause, ``[end of A, start of
+    B]``; between touching turns it is a point ``[t, t]``. Turns of one speaker that touch, overlap
+    or follow each other after a pause are not changes; speech onsets and ends are not changes;
+    each overlap gives the changes of the active set. Nothing is merged, however short a turn.
+    With ``regions``, each region is scored on its own (turns cropped to it) and changes within
+    ``EDGE`` of a region's edge are dropped.
+
+    Examples
+    --------
+    >>> T = lambda s, e, who: Turn(start=s, end=e, speaker=who)
+    >>> speaker_changes([T(0.5, 4.0, "A"), T(4.0, 6.0, "B"), T(7.0, 9.0, "A")]).tolist()   # touching, then a pause
+    [[4.0, 4.0], [6.0, 7.0]]
+    >>> speaker_changes([T(0.0, 4.0, "A"), T(5.0, 9.0, "A")]).tolist()                      # one speaker: no change
+    []
+    >>> speaker_changes([T(0.0, 5.0, "A"), T(4.0, 9.0, "B")]).tolist()                      # A -> A+B -> B
+    [[4.0, 4.0], [5.0, 5.0]]
+    >>> speaker_changes([T(0.0, 9.0, "A"), T(3.0, 3.5, "B")]).tolist()                      # a backchannel
+    [[3.0, 3.0], [3.5, 3.5]]
+    """
+    spans = []
+    for turn in turns:
+        start, end, label = (turn.start, turn.end, turn.speaker) if isinstance(turn, Turn) else turn
+        start, end = round(float(start), 6), round(float(end), 6)
+        if end > start:
+            spans.append((start, end, str(label)))
+    if regions is None:
+        regions = [(min(s for s, _, _ in spans), max(e for _, e, _ in spans))] if spans else []
+    changes: list[tuple[float, float]] = []
+    for region_start, region_end in regions:
+        events: dict[float, list[tuple[str, int]]] = {}
+        for start, end, label in spans:
+            start, end = max(start, region_start), min(end, region_end)
+            if end - start > _GRID / 2:
+                events.setdefault(start, []).append((label, 1))
+                events.setdefault(end, []).append((label, -1))
+        active: dict[str, int] = {}
+        previous: frozenset[str] | None = None  # the last non-empty set
+        silent_since: float | None = None  # start of the current pause after speech
+        for time in sorted(events):
+            for label, step in events[time]:
+                active[label] = active.get(label, 0) + step
+            now = frozenset(label for label, count in active.items() if count > 0)
+            if not now:
+                if previous is not None and silent_since is None:
+                    silent_since = time
+                continue
+            if previous is not None and now != previous:
+                interval = (silent_since if silent_since is not None else time, time)
+                if interval[1] > region_start + EDGE and interval[0] < region_end - EDGE:
+                    changes.append(interval)
+            previous, silent_since = now, None
+    return np.array(sorted(changes), dtype=np.float64).reshape(-1, 2)
+
+
+def reference_changes(turns: Sequence[Turn], regions: Regions, *, tolerance: float = 0.5, boundaries: str = "speaker") -> np.ndarray:
+    """Reference changes inside the regions, as intervals (``"speaker"``) or times (``"segmentation"``).
+
+    ``"speaker"``: :func:`speaker_changes` (``tolerance`` does not change them). ``"segmentation"``:
+    every turn boundary strictly inside the regions, those closer than ``2 * tolerance`` merged at
+    their mean (the older view).
 
     Examples
     --------
     >>> turns = [Turn(start=0.0, end=2.0, speaker="A"), Turn(start=2.4, end=5.0, speaker="B")]
-    >>> reference_changes(turns, [(0.0, 5.0)], tolerance=0.5).tolist()
+    >>> reference_changes(turns, [(0.0, 5.0)]).tolist()
+    [[2.0, 2.4]]
+    >>> reference_changes(turns, [(0.0, 5.0)], tolerance=0.5, boundaries="segmentation").tolist()
     [2.2]
     """
+    _check_boundaries(boundaries)
+    if boundaries == "speaker":
+        return speaker_changes(turns, regions)
     inside = [c for c in change_points(list(turns)) if _strictly_inside(c, regions)]
     return merge_close(inside, within=2 * tolerance)
 
 
-def hypothesis_changes(segments: Sequence[Turn] | Sequence[tuple[float, float]], regions: Regions) -> np.ndarray:
-    """Hypothesis change times: the segments' boundaries strictly inside the regions (each once).
+def _segment_turns(segments: Sequence[Turn] | Sequence[tuple[float, float]], labels: Sequence[str | None] | None) -> list[Turn]:
+    """Hypothesis segments as turns: unlabelled (start, end) segments each get a label of their own."""
+    turns = []
+    for index, segment in enumerate(segments):
+        if isinstance(segment, Turn):
+            start, end, label = segment.start, segment.end, segment.speaker
+        else:
+            start, end = segment
+            label = f"seg{index:04d}"
+        if labels is not None:
+            if labels[index] is None:  # non-speech
+                continue
+            label = labels[index]
+        turns.append(Turn(start=float(start), end=float(end), speaker=str(label)))
+    return turns
+
+
+def segment_boundaries(segments: Sequence[Turn] | Sequence[tuple[float, float]], regions: Regions) -> np.ndarray:
+    """Every boundary of the hypothesis segments strictly inside the regions (each once), as times.
 
     Examples
     --------
-    >>> hypothesis_changes([(0.0, 1.5), (1.5, 6.0)], [(0.0, 6.0)]).tolist()
+    >>> segment_boundaries([(0.0, 1.5), (1.5, 6.0)], [(0.0, 6.0)]).tolist()
     [1.5]
     """
     bounds = set()
@@ -347,6 +465,38 @@ def hypothesis_changes(segments: Sequence[Turn] | Sequence[tuple[float, float]],
         start, end = (segment.start, segment.end) if isinstance(segment, Turn) else segment
         bounds.update((round(float(start), 6), round(float(end), 6)))
     return np.array(sorted(b for b in bounds if _strictly_inside(b, regions)), dtype=np.float64)
+
+
+def hypothesis_changes(
+    segments: Sequence[Turn] | Sequence[tuple[float, float]],
+    regions: Regions,
+    *,
+    boundaries: str = "speaker",
+    labels: Sequence[str | None] | None = None,
+) -> np.ndarray:
+    """Hypothesis changes inside the regions, as intervals (``"speaker"``) or times (``"segmentation"``).
+
+    ``"speaker"``: :func:`speaker_changes` of the segments, each segment's label being its speaker
+    (``labels``, one per segment, None for non-speech, overrides them; unlabelled ``(start, end)``
+    segments each count as a speaker of their own), so two adjacent segments with different labels
+    are a change, a gap between two differently-labelled segments is one change interval, and
+    segments of one label are not changes. ``"segmentation"``: every segment boundary
+    (:func:`segment_boundaries`).
+
+    Examples
+    --------
+    >>> hypothesis_changes([(0.0, 1.5), (1.5, 6.0)], [(0.0, 6.0)]).tolist()
+    [[1.5, 1.5]]
+    >>> hypothesis_changes([(0.5, 2.0), (2.6, 4.0), (4.0, 6.0)], [(0.0, 6.0)], labels=["S0", "S1", "S1"]).tolist()
+    [[2.0, 2.6]]
+    """
+    _check_boundaries(boundaries)
+    if labels is not None and len(labels) != len(segments):
+        raise TurnpointError(f"{len(labels)} labels for {len(segments)} segments")
+    if boundaries == "segmentation":
+        kept = segments if labels is None else [s for s, label in zip(segments, labels) if label is not None]
+        return segment_boundaries(kept, regions)
+    return speaker_changes(_segment_turns(segments, labels), regions)
 
 
 def _strictly_inside(time: float, regions: Regions) -> bool:
@@ -402,8 +552,9 @@ def score_file(
     tolerance: float = 0.5,
     fill_gaps: float = 0.5,
     bridge: float = 0.0,
+    boundaries: str = "speaker",
 ) -> FileScore:
-    """Purity, coverage and boundary scores of one file's hypothesis segments.
+    """Purity, coverage and change scores of one file's hypothesis segments.
 
     Examples
     --------
@@ -414,12 +565,14 @@ def score_file(
     (0.6, 1.0, 0.0)
     """
     cropped = bridge_pauses(crop_turns(reference, regions), bridge=bridge)
-    changes = hypothesis_changes(hypothesis, regions)
+    # purity/coverage compare the partition made by every segment boundary, whatever a change is
+    inner = segment_boundaries(hypothesis, regions)
     starts = [r[0] for r in regions]
     ends = [r[1] for r in regions]
-    bounds = [min(starts), *changes.tolist(), max(ends)] if regions else []
+    bounds = [min(starts), *inner.tolist(), max(ends)] if regions else []
     segmentation = segmentation_components(cropped, bounds, fill_gaps=fill_gaps) if bounds else PurityCoverage(0.0, 0.0, 0.0)
-    boundary = boundary_score(reference_changes(reference, regions, tolerance=tolerance), changes, tolerance=tolerance)
+    reference_found = reference_changes(reference, regions, tolerance=tolerance, boundaries=boundaries)
+    boundary = boundary_score(reference_found, hypothesis_changes(hypothesis, regions, boundaries=boundaries), tolerance=tolerance)
     return FileScore(uri, segmentation, boundary, float(sum(e - s for s, e in regions)))
 
 
@@ -439,17 +592,23 @@ def evaluate_annotations(
     ignore_missing: bool = False,
     reference_path: str | Path | None = None,
     hypothesis_path: str | Path | None = None,
+    boundaries: str = "speaker",
 ) -> EvaluationReport:
     """Score hypothesis segments against reference turns, per file and overall.
 
     Parameters
     ----------
-    reference, hypothesis : turns per URI (hypothesis: one non-overlapping segment per turn)
+    reference, hypothesis : turns per URI (hypothesis: segments labelled ``seg0000...`` that
+        cover the file, or segments with speaker labels; they may overlap only with
+        ``boundaries="speaker"``)
     uem : scored regions per URI; default: from 0 to the last end of either side
-    tolerance : boundary matching window (s); reference changes closer than twice it are merged
+    tolerance : change matching window (s)
     fill_gaps : pyannote.metrics' ``tolerance``: a speaker's own pauses shorter than this are filled
     bridge : silences between turns shorter than this are split between the turns around them
+        (purity/coverage only)
     ignore_missing : score the files in common instead of refusing mismatched file sets
+    boundaries : "speaker" (changes of the active speaker set, the default) or "segmentation"
+        (every turn boundary, closer ones than ``2 * tolerance`` merged: the older view)
 
     Examples
     --------
@@ -459,12 +618,14 @@ def evaluate_annotations(
     """
     for name, value in (("tolerance", tolerance), ("fill_gaps", fill_gaps), ("bridge", bridge)):
         _check_setting(name, value)
+    _check_boundaries(boundaries)
     uris, skipped = match_uris(
         reference, hypothesis, ignore_missing=ignore_missing, reference_path=reference_path, hypothesis_path=hypothesis_path
     )
     files = []
     for uri in uris:
-        check_hypothesis(hypothesis[uri], uri=uri, path=hypothesis_path)
+        if boundaries == "segmentation":  # a partition; speaker-labelled hypotheses may overlap
+            check_hypothesis(hypothesis[uri], uri=uri, path=hypothesis_path)
         if uem is not None:
             if uri not in uem:
                 if not ignore_missing:
@@ -475,11 +636,14 @@ def evaluate_annotations(
         else:
             regions = default_regions(reference[uri], hypothesis[uri])
         files.append(
-            score_file(reference[uri], hypothesis[uri], uri=uri, regions=regions, tolerance=tolerance, fill_gaps=fill_gaps, bridge=bridge)
+            score_file(
+                reference[uri], hypothesis[uri], uri=uri, regions=regions, tolerance=tolerance, fill_gaps=fill_gaps, bridge=bridge,
+                boundaries=boundaries,
+            )
         )
     if not files:
         raise TurnpointError("no file left to score")
-    settings = {"tolerance": tolerance, "fill_gaps": fill_gaps, "bridge": bridge, "uem": uem is not None}
+    settings = {"boundaries": boundaries, "tolerance": tolerance, "fill_gaps": fill_gaps, "bridge": bridge, "uem": uem is not None}
     logger.info("scored %d files (%d skipped)", len(files), len(skipped))
     return EvaluationReport(files=files, settings=settings, skipped=skipped)
 
@@ -493,6 +657,7 @@ def evaluate(
     fill_gaps: float = 0.5,
     bridge: float = 0.0,
     ignore_missing: bool = False,
+    boundaries: str = "speaker",
 ) -> EvaluationReport:
     """Evaluate hypothesis RTTM(s) (e.g. ``turnpoint detect`` outputs) against reference RTTM(s).
 
@@ -515,10 +680,12 @@ def evaluate(
         ignore_missing=ignore_missing,
         reference_path=reference,
         hypothesis_path=hypothesis,
+        boundaries=boundaries,
     )
 
 
 __all__ = [
-    "EvaluationReport", "FileScore", "bridge_pauses", "check_hypothesis", "crop_turns", "evaluate", "evaluate_annotations",
-    "hypothesis_changes", "load_regions", "load_turns", "match_uris", "reference_changes", "score_file", "segmentation_components",
+    "BOUNDARIES", "EvaluationReport", "FileScore", "bridge_pauses", "check_hypothesis", "crop_turns", "evaluate", "evaluate_annotations",
+    "hypothesis_changes", "load_regions", "load_turns", "match_uris", "reference_changes", "score_file", "segment_boundaries",
+    "segmentation_components", "speaker_changes",
 ]

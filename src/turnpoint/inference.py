@@ -13,13 +13,15 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from turnpoint.audio import DEFAULT_BLOCK_DURATION, iter_audio
+from turnpoint import progress
+from turnpoint.audio import DEFAULT_BLOCK_DURATION, audio_info, iter_audio
+from turnpoint.errors import TurnpointError
 from turnpoint.fast import make_runner
 from turnpoint.features import FeatureStream, frame_times
 from turnpoint.model import SpeakerChangeDetector
@@ -30,12 +32,62 @@ DEFAULT_BATCH_SIZE = 128
 DEFAULT_BACKEND = "auto"
 # Python threads that run window batches side by side during file scoring (each engine call keeps
 # DEFAULT_THREADS intra-op threads; onnxruntime and torch release the GIL). No spinning: idle
-# threads sleep. 2 gives the model the core the feature thread leaves free.
+# threads sleep. 2 gives the model the core the feature thread leaves free; a batch process that
+# shares the machine with others gets fewer (see cpu_budget).
 DEFAULT_MODEL_WORKERS = min(2, os.cpu_count() or 1)
 MIN_SPLIT = 16  # windows per half below which a batch is not split
 # One intra-op thread: this 33k-parameter network gains little from more, and on a busy machine
 # torch's spinning worker threads made inference ~40x slower (0.4 s vs 19 s for 2 min of audio).
 DEFAULT_THREADS = 1
+
+
+_cpu_budget: int | None = None
+
+
+def available_cpus() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS tells, else the count).
+
+    Examples
+    --------
+    >>> available_cpus() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def cpu_budget() -> int:
+    """Cores this process should keep busy: :func:`set_cpu_budget`'s value, else all available.
+
+    A batch of N processes on C cores gives each C // N (``turnpoint.api.run_batch``), so that
+    their thread pools do not fight over the same cores.
+
+    Examples
+    --------
+    >>> previous = set_cpu_budget(1); cpu_budget()
+    1
+    >>> _ = set_cpu_budget(previous); cpu_budget() == available_cpus()
+    True
+    """
+    return _cpu_budget if _cpu_budget is not None else available_cpus()
+
+
+def set_cpu_budget(cores: int | None) -> int | None:
+    """Set this process's share of the cores (None: all of them); the previous setting is returned.
+
+    See :func:`cpu_budget`.
+    """
+    global _cpu_budget
+    if cores is not None and cores < 1:
+        raise ValueError("a CPU budget is at least one core")
+    previous, _cpu_budget = _cpu_budget, cores
+    return previous
+
+
+def _model_workers(requested: int | None) -> int:
+    return requested if requested is not None else max(1, min(DEFAULT_MODEL_WORKERS, cpu_budget()))
 
 
 def _blas_threads(count: int) -> contextlib.AbstractContextManager:
@@ -74,12 +126,15 @@ class Scores:
     ----------
     values : (frames,) float32 array of change probabilities ((frames, classes) for sound events)
     frame_step : seconds between frames (frame ``i`` is centred at ``i * frame_step``)
-    duration : length of the audio in seconds
+    duration : length of the audio in seconds (as decoded)
+    warnings : problems met reading the audio that did not stop it, e.g. a file decoding shorter
+        than its header says (:func:`turnpoint.audio.iter_audio`)
     """
 
     values: np.ndarray
     frame_step: float
     duration: float
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def times(self) -> np.ndarray:
@@ -299,32 +354,39 @@ def score_blocks(
     num_threads: int | None = DEFAULT_THREADS,
     backend: str = DEFAULT_BACKEND,
     prefetch: int = 2,
-    model_workers: int = DEFAULT_MODEL_WORKERS,
+    model_workers: int | None = None,
+    total: float | None = None,
 ) -> Scores:
     """Score a stream of 16 kHz mono sample blocks; memory is bounded by the block size.
 
     ``backend``: "auto" (onnxruntime if installed, else torch), "onnx" or "torch" — equal within
     1e-5. ``prefetch``: blocks decoded and featurised ahead by a background thread (0: none).
-    ``model_workers``: threads running window batches side by side (1: the calling thread only).
+    ``model_workers``: threads running window batches side by side (1: the calling thread only;
+    None: :data:`DEFAULT_MODEL_WORKERS` within this process's :func:`cpu_budget`). Progress is
+    reported to :mod:`turnpoint.progress` as stage "scoring" (``total``: the seconds expected).
     """
+    model_workers = _model_workers(model_workers)
+    rate = specifications.features.sample_rate
     stream = FeatureStream(specifications.features)
     pool = ThreadPoolExecutor(model_workers - 1, thread_name_prefix="turnpoint-model") if model_workers > 1 else None
     aggregator = WindowAggregator(model, specifications, batch_size=batch_size, backend=backend, threads=num_threads, pool=pool)
     parts: list[np.ndarray] = []
     n_samples = 0
-    with torch_threads(num_threads), (pool or contextlib.nullcontext()):
+    with torch_threads(num_threads), (pool or contextlib.nullcontext()), progress.stage("scoring", total=total):
         if prefetch > 0:
             for count, features in _features_ahead(blocks, stream, prefetch):
                 n_samples += count
                 parts.append(aggregator.push(features))
+                progress.advance(count / rate)
         else:
             for block in blocks:
                 n_samples += len(block)
                 parts.append(aggregator.push(stream.push(block)))
+                progress.advance(len(block) / rate)
             parts.append(aggregator.push(stream.finish()))
         parts.append(aggregator.finish())
     step = specifications.features.frame_step
-    return Scores(np.concatenate(parts), step, n_samples / specifications.features.sample_rate)
+    return Scores(np.concatenate(parts), step, n_samples / rate)
 
 
 def score_file(
@@ -337,16 +399,32 @@ def score_file(
     num_threads: int | None = DEFAULT_THREADS,
     backend: str = DEFAULT_BACKEND,
     prefetch: int = 2,
-    model_workers: int = DEFAULT_MODEL_WORKERS,
+    model_workers: int | None = None,
 ) -> Scores:
-    """Read, featurise and score an audio/video file block by block (options: :func:`score_blocks`)."""
+    """Read, featurise and score an audio/video file block by block (options: :func:`score_blocks`).
+
+    A file that decodes shorter than its header says is scored as far as it goes, with a warning
+    (logged, and kept in :attr:`Scores.warnings`).
+    """
+    total = None
+    if progress.active():  # the header's duration, for the bar only
+        try:
+            total = audio_info(path).duration
+        except TurnpointError:
+            pass  # reading it fails the same way below, with the same message
+    warnings: list[str] = []
     blocks: Iterator[np.ndarray] = iter_audio(
-        path, sample_rate=specifications.features.sample_rate, block_duration=block_duration
+        path, sample_rate=specifications.features.sample_rate, block_duration=block_duration, warnings=warnings
     )
-    return score_blocks(
+    scores = score_blocks(
         blocks, model=model, specifications=specifications, batch_size=batch_size, num_threads=num_threads,
-        backend=backend, prefetch=prefetch, model_workers=model_workers,
+        backend=backend, prefetch=prefetch, model_workers=model_workers, total=total,
     )
+    scores.warnings.extend(warnings)
+    return scores
 
 
-__all__ = ["Scores", "WindowAggregator", "frame_times", "score_blocks", "score_features", "score_file", "window_starts"]
+__all__ = [
+    "Scores", "WindowAggregator", "available_cpus", "cpu_budget", "frame_times", "score_blocks", "score_features", "score_file",
+    "set_cpu_budget", "window_starts",
+]

@@ -1,4 +1,4 @@
-"""Boundary metrics: precision, recall and F1 of change times under an optimal one-to-one matching."""
+"""Change metrics: precision, recall and F1 of change times or intervals under an optimal one-to-one matching."""
 
 from __future__ import annotations
 
@@ -7,39 +7,84 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Slack (seconds) on the tolerance test, so that float noise (10.0 + 1.0 vs 11.000000000000002) never decides a match.
+_SLACK = 1e-9
 
-def match_boundaries(reference: Sequence[float], hypothesis: Sequence[float], *, tolerance: float) -> list[tuple[int, int]]:
-    """Largest one-to-one matching of hypothesis to reference times with ``|r - h| <= tolerance``.
 
-    On a line, the two-pointer sweep over sorted times is optimal: matching the earliest
-    reference with the earliest hypothesis that can reach it never removes a better choice.
-    (Greedy nearest-first matching, as in ``pyannote.metrics.SegmentationPrecision``, can
-    under-count.) Returns pairs of indices into the *sorted* inputs.
+def as_intervals(changes: Sequence[float] | Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """Changes as a sorted ``(n, 2)`` array of ``[start, end]``; a time ``t`` is the interval ``[t, t]``.
+
+    A change across a pause is an interval (the pause); a change between touching turns is a point.
+
+    Examples
+    --------
+    >>> as_intervals([2.0, 1.0]).tolist()
+    [[1.0, 1.0], [2.0, 2.0]]
+    >>> as_intervals([[3.0, 3.5], [1.0, 1.0]]).tolist()
+    [[1.0, 1.0], [3.0, 3.5]]
+    """
+    array = np.asarray(changes, dtype=np.float64)
+    if array.size == 0:
+        return np.zeros((0, 2))
+    if array.ndim == 1:
+        array = np.stack([array, array], axis=1)
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise ValueError(f"changes must be times (n,) or intervals (n, 2), not an array of shape {array.shape}")
+    if np.any(array[:, 1] < array[:, 0]):
+        raise ValueError("a change interval ends before it starts")
+    return array[np.lexsort((array[:, 1], array[:, 0]))]
+
+
+def match_boundaries(
+    reference: Sequence[float] | np.ndarray, hypothesis: Sequence[float] | np.ndarray, *, tolerance: float
+) -> list[tuple[int, int]]:
+    """Largest one-to-one matching of hypothesis to reference changes within ``tolerance`` seconds.
+
+    Each side is change times or ``[start, end]`` intervals (:func:`as_intervals`). A reference
+    interval ``[a, b]`` and a hypothesis interval ``[c, d]`` may be matched when they are at most
+    ``tolerance`` apart: ``c <= b + tolerance`` and ``a <= d + tolerance`` (for a detection time
+    ``t``: ``a - tolerance <= t <= b + tolerance``). The matching is a maximum bipartite matching
+    (Hopcroft-Karp, :func:`scipy.sparse.csgraph.maximum_bipartite_matching`): greedy
+    nearest-first matching, as in ``pyannote.metrics.SegmentationPrecision``, can under-count.
+    Returns pairs of indices into the *sorted* inputs, by reference index.
 
     Examples
     --------
     >>> match_boundaries([1.0, 2.0], [1.45, 1.55], tolerance=0.5)
     [(0, 0), (1, 1)]
+    >>> match_boundaries([[10.0, 12.0]], [13.5], tolerance=1.0)   # a change across a 2 s pause
+    []
+    >>> match_boundaries([[10.0, 12.0]], [12.9], tolerance=1.0)
+    [(0, 0)]
     """
-    ref = np.sort(np.asarray(reference, dtype=np.float64))
-    hyp = np.sort(np.asarray(hypothesis, dtype=np.float64))
-    pairs: list[tuple[int, int]] = []
-    i = j = 0
-    while i < len(ref) and j < len(hyp):
-        if abs(ref[i] - hyp[j]) <= tolerance + 1e-9:
-            pairs.append((i, j))
-            i += 1
-            j += 1
-        elif hyp[j] < ref[i]:
-            j += 1
-        else:
-            i += 1
-    return pairs
+    ref = as_intervals(reference)
+    hyp = as_intervals(hypothesis)
+    if len(ref) == 0 or len(hyp) == 0:
+        return []
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_bipartite_matching
+
+    reach = tolerance + _SLACK
+    # Hypotheses are sorted by start, so those starting by b + tolerance are a prefix; those before
+    # the first whose running-maximum end reaches a - tolerance all end too early. The candidates in
+    # between are then filtered exactly (they all pass when ends are sorted too, as for change times).
+    last = np.searchsorted(hyp[:, 0], ref[:, 1] + reach, side="right")
+    first = np.minimum(np.searchsorted(np.maximum.accumulate(hyp[:, 1]), ref[:, 0] - reach, side="left"), last)
+    counts = last - first
+    rows = np.repeat(np.arange(len(ref)), counts)
+    cols = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(first, counts)
+    keep = hyp[cols, 1] >= ref[rows, 0] - reach
+    rows, cols = rows[keep], cols[keep]
+    if len(rows) == 0:
+        return []
+    graph = csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(len(ref), len(hyp)))
+    partner = maximum_bipartite_matching(graph, perm_type="column")
+    return [(int(i), int(j)) for i, j in enumerate(partner) if j >= 0]
 
 
 @dataclass(frozen=True)
 class BoundaryScore:
-    """Counts and rates of a boundary comparison."""
+    """Counts and rates of a change comparison."""
 
     hits: int
     n_reference: int
@@ -62,23 +107,30 @@ class BoundaryScore:
         return BoundaryScore(self.hits + other.hits, self.n_reference + other.n_reference, self.n_hypothesis + other.n_hypothesis)
 
 
-def boundary_score(reference: Sequence[float], hypothesis: Sequence[float], *, tolerance: float = 0.5) -> BoundaryScore:
-    """Boundary hits / reference / hypothesis counts at ``tolerance`` seconds.
+def boundary_score(
+    reference: Sequence[float] | np.ndarray, hypothesis: Sequence[float] | np.ndarray, *, tolerance: float = 0.5
+) -> BoundaryScore:
+    """Hits / reference / hypothesis counts at ``tolerance`` seconds (times or intervals, see :func:`match_boundaries`).
 
     Examples
     --------
     >>> s = boundary_score([1.0, 5.0], [1.2, 3.0], tolerance=0.5)
     >>> s.precision, s.recall, s.f1
     (0.5, 0.5, 0.5)
+    >>> boundary_score([[10.0, 11.0]], [9.6, 11.4], tolerance=0.5).hits   # one change, one hit
+    1
     """
-    return BoundaryScore(len(match_boundaries(reference, hypothesis, tolerance=tolerance)), len(reference), len(hypothesis))
+    return BoundaryScore(
+        len(match_boundaries(reference, hypothesis, tolerance=tolerance)), len(as_intervals(reference)), len(as_intervals(hypothesis))
+    )
 
 
 def merge_close(times: Sequence[float], *, within: float) -> np.ndarray:
     """Replace each run of times closer than ``within`` to their neighbour by the run's mean.
 
-    A speaker change with a short pause is two turn boundaries (end of A, start of B) but one
-    change: evaluation counts it once, at the middle of the pause.
+    Used by the segmentation-boundary view only (``boundaries="segmentation"`` in
+    :mod:`turnpoint.evaluation`), which reproduces earlier figures: there, the end of one turn
+    and the start of the next across a short pause were one boundary at the pause's middle.
 
     Examples
     --------

@@ -15,40 +15,75 @@ from turnpoint.detect import Detection
 from turnpoint.errors import TurnpointError
 from turnpoint.fileio import atomic_open, atomic_write_text
 
-OUTPUT_FORMATS = ("rttm", "json", "csv")
+#: Every ``--format`` value; the other tools' formats are written by :mod:`turnpoint.formats`.
+OUTPUT_FORMATS = ("rttm", "json", "csv", "textgrid", "audacity", "vtt", "srt", "eaf")
+#: What is written when no format is chosen.
+DEFAULT_FORMATS = ("rttm", "json", "csv")
+#: File suffixes that are not ``.<format>``.
+FORMAT_SUFFIXES = {"textgrid": ".TextGrid", "audacity": ".labels.txt"}
+#: The :mod:`turnpoint.formats` writer of each other tool's format.
+FORMAT_WRITERS = {"textgrid": "write_textgrid", "audacity": "write_audacity", "vtt": "write_vtt", "srt": "write_srt", "eaf": "write_eaf"}
 
 
-def output_paths(uri: str, *, out_dir: str | Path, formats: Sequence[str], scores: bool = False, plot: bool = False) -> dict[str, Path]:
+def output_paths(uri: str, *, out_dir: str | Path, formats: Sequence[str], scores: bool = False, plot: bool = False,
+                 report: bool = False) -> dict[str, Path]:
     """Where :func:`write_outputs` puts each output of ``uri``.
 
     Examples
     --------
     >>> sorted(output_paths("a", out_dir="out", formats=["rttm"], plot=True))
     ['plot', 'rttm']
+    >>> output_paths("a", out_dir="out", formats=["textgrid", "audacity"])["audacity"].name
+    'a.labels.txt'
     """
     out_dir = Path(out_dir)
-    paths = {fmt: out_dir / f"{uri}.{fmt}" for fmt in formats}
+    paths = {fmt: out_dir / f"{uri}{FORMAT_SUFFIXES.get(fmt, '.' + fmt)}" for fmt in formats}
     if scores:
         paths["scores"] = out_dir / f"{uri}.scores.csv"
     if plot:
         paths["plot"] = out_dir / f"{uri}.png"
+    if report:
+        paths["report"] = out_dir / f"{uri}.html"
     return paths
 
 
 def segments_as_turns(detection: Detection) -> list[Turn]:
-    """Segments labelled ``seg0000``, ``seg0001``… (a change detector does not know who speaks)."""
-    return [Turn(start=s, end=e, speaker=f"seg{i:04d}") for i, (s, e) in enumerate(detection.segments)]
+    """The detection's speech as turns.
+
+    With speaker labels (``detection.labels``), each speech segment is a turn of its speaker and
+    non-speech segments (label None) are left out; without, every segment is a turn labelled
+    ``seg0000``, ``seg0001``… (a change detector alone does not know who speaks).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from turnpoint.inference import Scores
+    >>> d = Detection(uri="talk", path="", scores=Scores(np.zeros(0), frame_step=0.01, duration=4.0), changes=np.array([1.5, 3.0]),
+    ...               segments=[(0.0, 1.5), (1.5, 3.0), (3.0, 4.0)])
+    >>> [t.speaker for t in segments_as_turns(d)]
+    ['seg0000', 'seg0001', 'seg0002']
+    >>> d.labels = ["SPEAKER_00", None, "SPEAKER_01"]
+    >>> [(t.start, t.speaker) for t in segments_as_turns(d)]
+    [(0.0, 'SPEAKER_00'), (3.0, 'SPEAKER_01')]
+    """
+    labels = detection.labels
+    if labels is None:
+        return [Turn(start=s, end=e, speaker=f"seg{i:04d}") for i, (s, e) in enumerate(detection.segments)]
+    if len(labels) != len(detection.segments):
+        raise ValueError(f"{len(labels)} labels for {len(detection.segments)} segments: labels must be aligned with segments")
+    return [Turn(start=s, end=e, speaker=label) for (s, e), label in zip(detection.segments, labels) if label is not None]
 
 
 def write_outputs(
     detection: Detection,
     *,
     out_dir: str | Path,
-    formats: Sequence[str] = OUTPUT_FORMATS,
+    formats: Sequence[str] = DEFAULT_FORMATS,
     scores: bool = False,
     plot: bool = False,
     reference: str | Path | None = None,
     protected: Sequence[str | Path] = (),
+    report: bool = False,
 ) -> dict[str, Path]:
     """Write the chosen outputs of one detection; returns {kind: path}.
 
@@ -56,11 +91,14 @@ def write_outputs(
     ----------
     detection : result of :func:`turnpoint.detect_changes`
     out_dir : output folder (created)
-    formats : any of "rttm", "json", "csv"
+    formats : any of :data:`OUTPUT_FORMATS`: "rttm", "json", "csv" (the default) and the other
+        tools' "textgrid" (``.TextGrid``), "audacity" (``.labels.txt``), "vtt", "srt", "eaf"
+        (see :mod:`turnpoint.formats`)
     scores : also write ``<uri>.scores.csv`` (time, score per frame)
     plot : also write ``<uri>.png`` (score curve, threshold, changes; reference turns if given)
-    reference : an RTTM with this file's reference turns, drawn on the plot
+    reference : an RTTM with this file's reference turns, drawn on the plot and the report
     protected : input files that must never be overwritten
+    report : also write ``<uri>.html``, a self-contained page to zoom and play (:mod:`turnpoint.report`)
 
     Examples
     --------
@@ -73,7 +111,7 @@ def write_outputs(
     unknown = set(formats) - set(OUTPUT_FORMATS)
     if unknown:
         raise TurnpointError(f"unknown output format(s) {sorted(unknown)}; choose from {list(OUTPUT_FORMATS)}")
-    paths = output_paths(detection.uri, out_dir=out_dir, formats=formats, scores=scores, plot=plot)
+    paths = output_paths(detection.uri, out_dir=out_dir, formats=formats, scores=scores, plot=plot, report=report)
     guarded = {Path(p).resolve() for p in [*protected, detection.path, *([reference] if reference else [])] if p}
     for path in paths.values():
         if path.resolve() in guarded:
@@ -90,66 +128,31 @@ def write_outputs(
         for index, (start, end) in enumerate(detection.segments):
             writer.writerow([detection.uri, index, f"{start:.3f}", f"{end:.3f}", f"{end - start:.3f}"])
         atomic_write_text(paths["csv"], buffer.getvalue())
+    if set(paths) & set(FORMAT_WRITERS):
+        from turnpoint import formats as other_tools  # imported only when one of its formats is asked for
+
+        for fmt in FORMAT_WRITERS:
+            if fmt in paths:
+                getattr(other_tools, FORMAT_WRITERS[fmt])(detection, paths[fmt])
     if "scores" in paths:
         with atomic_open(paths["scores"]) as handle:
             handle.write("time,score\n")
             for time, value in zip(detection.scores.times, detection.scores.values):
                 handle.write(f"{time:.3f},{value:.5f}\n")
-    if "plot" in paths:
+    if "plot" in paths or "report" in paths:
         reference_turns = None
         if reference is not None:
             reference_turns = read_rttm(reference).get(detection.uri)
             if reference_turns is None:
                 raise TurnpointError(f"no turns for {detection.uri!r} in this reference RTTM", path=reference)
-        plot_detection(detection, paths["plot"], reference=reference_turns)
+        if "plot" in paths:
+            plot_detection(detection, paths["plot"], reference=reference_turns)
+        if "report" in paths:
+            from turnpoint.report import write_report
+
+            write_report(detection, paths["report"], reference=reference_turns)
     return paths
 
 
-def plot_detection(detection: Detection, path: str | Path, *, reference: Sequence[Turn] | None = None) -> Path:
-    """PNG of the score curve with the threshold, detected changes and (optionally) reference turns.
-
-    With re-scoring, the BiLSTM curve is drawn with its candidates at their re-scored values and the
-    re-scoring threshold (the one that decides); with its second pass, the first-pass changes it
-    dropped (same speaker cluster) are drawn dashed grey.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from turnpoint.peaks import threshold_for
-
-    values, times = detection.scores.values, detection.scores.times
-    threshold = threshold_for(values, alpha=detection.settings["alpha"], alpha_scale=detection.settings["alpha_scale"])
-    width = float(np.clip(detection.duration / 6.0, 8.0, 40.0))
-    figure, axis = plt.subplots(figsize=(width, 3.6))
-    if reference:
-        speakers = sorted({turn.speaker for turn in reference})
-        colours = plt.get_cmap("tab10")
-        for turn in reference:
-            axis.axvspan(turn.start, turn.end, ymin=0.0, ymax=0.06, color=colours(speakers.index(turn.speaker) % 10), lw=0)
-        for index, time in enumerate(change_points(reference)):
-            axis.axvline(time, color="tab:green", lw=1.0, ls=":", label="reference turn boundary" if index == 0 else None)
-    if detection.candidates is None:
-        axis.plot(times, values, color="tab:blue", lw=0.8, label="change score")
-        axis.axhline(threshold, color="tab:orange", lw=1.0, ls="--", label=f"threshold {threshold:.3f}")
-    else:  # the hybrid: BiLSTM curve, its candidates' re-scored scores and the re-scoring threshold
-        axis.plot(times, values, color="tab:blue", lw=0.8, label="BiLSTM score")
-        axis.plot(detection.candidates, detection.candidate_scores, "o", ms=3, color="tab:purple", label="re-scored candidate")
-        rescored = detection.settings["rescoring"]["threshold"]
-        axis.axhline(rescored, color="tab:orange", lw=1.0, ls="--", label=f"re-scoring threshold {rescored:.3f}")
-    for index, time in enumerate(detection.changes):
-        axis.axvline(time, color="tab:red", lw=1.2, alpha=0.8, label="detected change" if index == 0 else None)
-    for index, time in enumerate(detection.dropped if detection.dropped is not None else []):
-        axis.axvline(time, color="tab:gray", lw=1.0, ls="--", alpha=0.8, label="dropped: one speaker cluster" if index == 0 else None)
-    axis.set_xlim(0, max(detection.duration, 1e-3))
-    axis.set_ylim(0, 1.02)
-    axis.set_xlabel("time (s)")
-    axis.set_ylabel("score")
-    axis.set_title(f"{detection.uri}: {len(detection.changes)} changes")
-    axis.legend(loc="upper right", fontsize=8, ncols=4)
-    figure.tight_layout()
-    with atomic_open(path, mode="wb") as handle:
-        figure.savefig(handle, format="png", dpi=100)
-    plt.close(figure)
-    return Path(path)
+# the figures moved to turnpoint.plots; kept importable from here
+from turnpoint.plots import plot_detection  # noqa: E402

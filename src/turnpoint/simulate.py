@@ -35,6 +35,7 @@ every clip went. Everything is reproducible from ``seed``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -88,6 +89,17 @@ class SimulationConfig:
     band_cap_hz: tuple[float, float] = (4000.0, 7800.0)
     lead_s: tuple[float, float] = (0.2, 1.5)  # background before the first / after the last turn
     target_rms_db: float = -24.0  # clips are levelled to this before gains
+    # style="real": turn taking drawn from measured statistics (turn_statistics.json); the fields
+    # above that shape turns (clips_per_turn_p, pause_s, long_pause_*, overlap_*) are then unused.
+    style: str = "legacy"  # "legacy" (the shipped models' data) or "real"
+    statistics: str | None = None  # JSON of scripts/turn_statistics.py (default: the bundled one)
+    profile_p: tuple[tuple[str, float], ...] = (("meeting", 0.7), ("broadcast", 0.3))
+    max_pause_s: float = 3.0  # longer measured pauses (people reading, leaving the room) are cut here
+    min_segment_s: float = 0.2
+    max_segment_s: float = 12.0
+    max_segments_per_turn: int = 8
+    backchannel_scale: float = 1.0  # x the measured backchannel rate
+    join_gap_s: tuple[float, float] = (0.0, 0.05)  # silence between two clips joined inside one segment
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,6 +412,11 @@ def simulate_conversation(
             queues[s] = list(rng.permutation(len(pool[s].files)))
         return pool[s].files[queues[s].pop()]
 
+    if cfg.style == "real":
+        placed, clips, turns, t, extra_info = _place_real(pool, speakers, channels, variants, next_clip, duration_s, rng, cfg)
+        return _render(placed, clips, turns, t, speakers, channels, variants, rng, cfg, extra_info)
+    if cfg.style != "legacy":
+        raise ValueError(f"unknown simulation style {cfg.style!r} (legacy or real)")
     # turn-taking weights: conversational partners reply more to the previous speaker
     placed: list[tuple[int, np.ndarray]] = []  # (start sample, audio)
     clips: list[tuple[float, float, str]] = []  # where each clip went: (start, end, speaker)
@@ -440,6 +457,210 @@ def simulate_conversation(
         t = last  # a skipped clip at the end leaves no pause inside the turn either
         turns.append((first, t, spk))
         prevprev, prev = prev, spk
+    return _render(placed, clips, turns, t, speakers, channels, variants, rng, cfg, {})
+
+
+STATISTICS_FILE = Path(__file__).resolve().parent / "data" / "turn_statistics.json"
+
+
+@functools.lru_cache(maxsize=8)
+def load_turn_statistics(path: str | None = None) -> dict:
+    """The profiles of measured turn-taking statistics (``scripts/turn_statistics.py``).
+
+    Examples
+    --------
+    >>> profiles = load_turn_statistics()
+    >>> sorted(profiles)
+    ['broadcast', 'meeting']
+    >>> len(profiles["meeting"]["floor_segment_s"]["quantile_function"])
+    101
+    """
+    source = Path(path) if path else STATISTICS_FILE
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+        return data["profiles"]
+    except (OSError, ValueError, KeyError) as error:
+        from turnpoint.errors import TurnpointError
+
+        raise TurnpointError(f"not a turn statistics file ({error.__class__.__name__})", path=source) from None
+
+
+def _draw(rng: np.random.Generator, distribution: dict, lo: float, hi: float) -> float:
+    """One value from a stored quantile function (inverse-CDF sampling), clipped to [lo, hi]."""
+    qf = distribution["quantile_function"]
+    value = float(np.interp(rng.uniform(0.0, 100.0), np.arange(len(qf)), qf))
+    return min(max(value, lo), hi)
+
+
+def _frame_db(x: np.ndarray, hop: int = 160) -> np.ndarray:
+    n = len(x) // hop
+    if n == 0:
+        return np.full(1, -120.0)
+    e = np.mean(x[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1)
+    return 10 * np.log10(e + 1e-12)
+
+
+def _trim(x: np.ndarray, rel_db: float = 40.0) -> np.ndarray:
+    """Cut leading/trailing frames more than ``rel_db`` below the loudest one."""
+    db = _frame_db(x)
+    active = np.flatnonzero(db > db.max() - rel_db)
+    if active.size == 0:
+        return x[:0]
+    return x[active[0] * 160 : (active[-1] + 1) * 160]
+
+
+def _fragment(x: np.ndarray, target_s: float, rng: np.random.Generator) -> np.ndarray:
+    """About ``target_s`` of ``x``, cut where the clip is quiet (between words) when it can be.
+
+    Cut points are the middles of runs of frames 25 dB or more below the clip's loudest frame,
+    plus both ends; a random start is followed by the end nearest to ``target_s`` later.
+    Without quiet runs, the clip is cut at ``target_s`` (the fade hides the edge).
+    """
+    if len(x) <= int(target_s * SR):
+        return x
+    db = _frame_db(x)
+    quiet = db < db.max() - 25.0
+    cuts = [0]
+    start = None
+    for i, q in enumerate(quiet):
+        if q and start is None:
+            start = i
+        elif not q and start is not None:
+            cuts.append((start + i) // 2 * 160)
+            start = None
+    cuts.append(len(x))
+    cuts = sorted(set(cuts))
+    target = int(target_s * SR)
+    starts = [c for c in cuts[:-1] if len(x) - c >= 0.6 * target] or [0]
+    a = starts[int(rng.integers(len(starts)))]
+    ends = [c for c in cuts if c - a >= min(target, 0.2 * SR)]
+    b = min(ends, key=lambda c: abs(c - a - target)) if ends else len(x)
+    if abs(b - a - target) > 0.5 * target + 0.1 * SR:  # no quiet point near: cut (the fade hides it)
+        b = min(len(x), a + target)
+    piece = _trim(x[a:b])
+    return piece if len(piece) >= int(0.1 * SR) else _trim(x[:target])
+
+
+def _place_real(pool, speakers, channels, variants, next_clip, duration_s, rng, cfg):
+    """Turn taking drawn from measured statistics: segments, pauses, overlaps and backchannels.
+
+    A turn is 1-``max_segments_per_turn`` segments of one speaker (the measured distribution of
+    segments per turn), separated by the measured pauses inside turns; each segment has a measured
+    duration and is made of one clip, a fragment of a clip cut between words, or several clips
+    joined with at most ``join_gap_s`` of silence. The next turn starts at the measured
+    floor-transfer offset from the end of the previous one (negative: the speakers overlap).
+    Backchannels (short segments of another speaker strictly inside a segment) come at the measured
+    rate. The reference has one line per segment, exactly where its audio is.
+    """
+    profiles = load_turn_statistics(cfg.statistics)
+    names = [name for name, _ in cfg.profile_p]
+    weights = np.asarray([w for _, w in cfg.profile_p], dtype=float)
+    profile_name = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+    stats = profiles[profile_name]
+    placed: list[tuple[int, np.ndarray]] = []
+    clips: list[tuple[float, float, str]] = []
+    segments: list[tuple[float, float, str]] = []
+
+    def render_piece(spk: str, x: np.ndarray) -> np.ndarray:
+        x = x * (10 ** (cfg.target_rms_db / 20) / _active_rms(x))
+        ch = variants[spk] if spk in variants and rng.random() < 0.5 else channels[spk]
+        x = x * 10 ** ((ch.gain_db + rng.uniform(-cfg.clip_gain_db, cfg.clip_gain_db)) / 20)
+        x = ch.apply(x, rng)
+        return _fade(x, int(rng.uniform(*cfg.fade_s) * SR), int(rng.uniform(*cfg.fade_s) * SR))
+
+    def segment_audio(spk: str, target_s: float) -> list[tuple[int, np.ndarray]]:
+        """Pieces (offset in samples, audio) of one continuous segment of about ``target_s``."""
+        pieces: list[tuple[int, np.ndarray]] = []
+        pos = 0
+        for _ in range(12):
+            remaining = target_s - pos / SR
+            if pieces and remaining < 0.15:
+                break
+            x = _trim(_load_clip(next_clip(spk)))
+            if len(x) < int(0.1 * SR):
+                continue
+            if len(x) / SR > remaining + 0.15:
+                x = _fragment(x, max(remaining, cfg.min_segment_s), rng)
+            if pieces:
+                pos += int(rng.uniform(*cfg.join_gap_s) * SR)
+            pieces.append((pos, render_piece(spk, x)))
+            pos += len(pieces[-1][1])
+        return pieces
+
+    def place(spk: str, start: float, pieces: list[tuple[int, np.ndarray]]) -> tuple[float, float]:
+        s0 = int(round(start * SR))
+        for offset, x in pieces:
+            placed.append((s0 + offset, x))
+            clips.append((round((s0 + offset) / SR, 4), round((s0 + offset + len(x)) / SR, 4), spk))
+        end = (s0 + pieces[-1][0] + len(pieces[-1][1])) / SR
+        segments.append((s0 / SR, end, spk))
+        return s0 / SR, end
+
+    cp_max = cfg.max_segments_per_turn
+    t = float(rng.uniform(*cfg.lead_s))
+    prev: str | None = None
+    prevprev: str | None = None
+    last_segment: tuple[float, float] | None = None
+    floor_end = t
+    while floor_end < duration_s:
+        others = [s for s in speakers if s != prev]
+        w = np.array([3.0 if s == prevprev else 1.0 for s in others])
+        spk = others[int(rng.choice(len(others), p=w / w.sum()))]
+        k = int(round(_draw(rng, stats["segments_per_turn"], 1, cp_max)))
+        first_target = _draw(rng, stats["floor_segment_s"], cfg.min_segment_s, cfg.max_segment_s)
+        pieces = segment_audio(spk, first_target)
+        if not pieces:
+            continue
+        length = (pieces[-1][0] + len(pieces[-1][1])) / SR
+        if last_segment is None:
+            start = t
+        else:
+            offset = _draw(rng, stats["floor_transfer_s"], -cfg.max_pause_s, cfg.max_pause_s)
+            # an overlapping start stays a take-over: after the previous segment's start, and
+            # ending after it (otherwise it would be a backchannel)
+            earliest = max(last_segment[0] + 0.2, last_segment[1] - 0.9 * length)
+            own = [e for _, e, who in segments if who == spk]
+            start = max(floor_end + offset, earliest, (max(own) + 0.1) if own else 0.0)
+        _, end = place(spk, start, pieces)
+        last_segment = (start, end)
+        for _ in range(k - 1):
+            start = end + _draw(rng, stats["within_pause_s"], 0.1, cfg.max_pause_s)
+            pieces = segment_audio(spk, _draw(rng, stats["floor_segment_s"], cfg.min_segment_s, cfg.max_segment_s))
+            if not pieces:
+                break
+            _, end = place(spk, start, pieces)
+            last_segment = (start, end)
+        floor_end = max(floor_end, end)
+        prevprev, prev = prev, spk
+
+    # backchannels: short segments of another speaker strictly inside a floor segment
+    rate = cfg.backchannel_scale * stats["backchannels_per_minute"] / 60.0
+    n_backchannels = 0
+    for seg_start, seg_end, owner in list(segments):
+        room = seg_end - seg_start - 0.6
+        listeners = [s for s in speakers if s != owner]
+        if room < 0.3 or not listeners:
+            continue
+        for _ in range(int(rng.poisson(rate * (seg_end - seg_start)))):
+            who = listeners[int(rng.integers(len(listeners)))]
+            pieces = segment_audio(who, _draw(rng, stats["backchannel_s"], cfg.min_segment_s, min(1.5, room)))
+            if not pieces:
+                continue
+            length = (pieces[-1][0] + len(pieces[-1][1])) / SR
+            if length > room:
+                continue
+            start = float(rng.uniform(seg_start + 0.3, seg_end - 0.3 - length))
+            if any(s < start + length + 0.1 and start - 0.1 < e for s, e, x in segments if x == who):
+                continue  # the listener is talking then already
+            place(who, start, pieces)
+            n_backchannels += 1
+    turns = sorted(segments)
+    return placed, clips, turns, max(e for _, e, _ in turns), {
+        "style": "real", "profile": profile_name, "n_backchannels": n_backchannels}
+
+
+def _render(placed, clips, turns, t, speakers, channels, variants, rng, cfg, extra_info):
+    """Mix the placed clips, add the background and the channel; the part shared by both styles."""
     total = t + float(rng.uniform(*cfg.lead_s))
     n = int(math.ceil(total * SR))
     speech = np.zeros(n, dtype=np.float32)
@@ -478,6 +699,7 @@ def simulate_conversation(
         "varied_speakers": [s for s in speakers if s in variants],
         "clips": clips,
         "duration_s": round(n / SR, 3),
+        **extra_info,
     }
     return y.astype(np.float32), turns, info
 
@@ -608,3 +830,183 @@ def split_speakers(
     train = [p for p in free if p not in val]
     expand = lambda ps: sorted(s for p in ps for s in persons[p])  # noqa: E731
     return {"train": expand(train), "validation": expand(val), "held_out": expand(held)}
+
+
+# ---------------------------------------------------------------------------------------------
+# turn-taking statistics (of real references, and of simulated ones, measured the same way)
+
+QUANTILE_GRID = tuple(round(q / 100, 2) for q in range(101))  # the stored quantile functions
+_SUMMARY_Q = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def _speaker_spans(turns) -> list[tuple[float, float, str]]:
+    """Each speaker's speech as disjoint spans (overlapping or touching lines of one speaker merged)."""
+    by_speaker: dict[str, list[tuple[float, float]]] = {}
+    for turn in turns:
+        start, end, speaker = (turn.start, turn.end, turn.speaker) if hasattr(turn, "speaker") else turn
+        if end > start:
+            by_speaker.setdefault(str(speaker), []).append((float(start), float(end)))
+    spans = []
+    for speaker, items in by_speaker.items():
+        items.sort()
+        cur_start, cur_end = items[0]
+        for start, end in items[1:]:
+            if start <= cur_end + 1e-6:
+                cur_end = max(cur_end, end)
+            else:
+                spans.append((cur_start, cur_end, speaker))
+                cur_start, cur_end = start, end
+        spans.append((cur_start, cur_end, speaker))
+    return sorted(spans)
+
+
+def conversation_events(turns) -> dict[str, list[float]]:
+    """Turn-taking events of one file's reference: the raw values :func:`turn_statistics` pools.
+
+    Definitions (each speaker's overlapping or touching lines are merged first):
+
+    * ``segment_s``: durations of the speech segments (a speaker's speech between two pauses);
+    * ``backchannel_s``: segments that lie strictly inside another speaker's segment; the others are
+      *floor* segments (``floor_segment_s``);
+    * a *turn* is a run of consecutive floor segments of one speaker (``turn_s``,
+      ``segments_per_turn``); ``within_pause_s`` are the pauses between its segments;
+    * ``floor_transfer_s``: start of a turn minus the end of the previous turn (negative: an
+      overlapping take-over);
+    * from the set of active speakers over time: ``overlap_s`` (stretches with two or more
+      speakers), ``pause_same_s`` / ``pause_change_s`` (silences with the same / another set of
+      speakers on both sides) and ``change_interval_s`` (time between consecutive changes of the
+      active set, a change across a pause placed in its middle);
+    * ``speech_s``, ``overlap_total_s``, ``span_s`` (first speech start to last speech end),
+      ``n_speakers``, ``n_changes`` are one-element lists.
+
+    Examples
+    --------
+    >>> events = conversation_events([(0.0, 4.0, "A"), (1.0, 1.5, "B"), (4.5, 6.0, "A"), (5.5, 8.0, "C")])
+    >>> events["backchannel_s"], events["within_pause_s"], events["floor_transfer_s"], events["overlap_s"]
+    ([0.5], [0.5], [-0.5], [0.5, 0.5])
+    >>> events["change_interval_s"]  # changes at 1.0, 1.5, 5.5 and 6.0 s
+    [0.5, 4.0, 0.5]
+    """
+    spans = _speaker_spans(turns)
+    events: dict[str, list[float]] = {key: [] for key in (
+        "segment_s", "floor_segment_s", "backchannel_s", "turn_s", "segments_per_turn", "within_pause_s",
+        "floor_transfer_s", "overlap_s", "pause_same_s", "pause_change_s", "change_interval_s")}
+    if not spans:
+        events.update(speech_s=[0.0], overlap_total_s=[0.0], span_s=[0.0], n_speakers=[0.0], n_changes=[0.0])
+        return events
+    floor = []
+    for start, end, speaker in spans:
+        inside = any(s < start and end < e and who != speaker for s, e, who in spans)
+        events["segment_s"].append(end - start)
+        (events["backchannel_s"] if inside else events["floor_segment_s"]).append(end - start)
+        if not inside:
+            floor.append((start, end, speaker))
+    runs: list[list[tuple[float, float, str]]] = []
+    for seg in floor:
+        if runs and runs[-1][-1][2] == seg[2]:
+            events["within_pause_s"].append(seg[0] - runs[-1][-1][1])
+            runs[-1].append(seg)
+        else:
+            if runs:
+                events["floor_transfer_s"].append(seg[0] - runs[-1][-1][1])
+            runs.append([seg])
+    for run in runs:
+        events["turn_s"].append(run[-1][1] - run[0][0])
+        events["segments_per_turn"].append(float(len(run)))
+    # the active set of speakers between consecutive boundaries
+    bounds = sorted({t for s, e, _ in spans for t in (s, e)})
+    pieces = []  # (start, end, frozenset of speakers)
+    for a, b in zip(bounds, bounds[1:]):
+        mid = 0.5 * (a + b)
+        active = frozenset(who for s, e, who in spans if s <= mid < e)
+        if pieces and pieces[-1][2] == active:
+            pieces[-1] = (pieces[-1][0], b, active)
+        else:
+            pieces.append((a, b, active))
+    speech = sum(b - a for a, b, active in pieces if active)
+    overlap = [b - a for a, b, active in pieces if len(active) >= 2]
+    # adjacent pieces with >= 2 speakers but different sets are one overlap stretch
+    stretches: list[float] = []
+    previous_multi = False
+    for a, b, active in pieces:
+        multi = len(active) >= 2
+        if multi and previous_multi:
+            stretches[-1] += b - a
+        elif multi:
+            stretches.append(b - a)
+        previous_multi = multi
+    events["overlap_s"] = stretches
+    changes = []
+    voiced = [p for p in pieces if p[2]]
+    for (a0, b0, s0), (a1, b1, s1) in zip(voiced, voiced[1:]):
+        gap = a1 - b0
+        if gap > 1e-9:
+            (events["pause_same_s"] if s0 == s1 else events["pause_change_s"]).append(gap)
+        if s0 != s1:
+            changes.append(b0 + 0.5 * gap)
+    events["change_interval_s"] = [round(b - a, 6) for a, b in zip(changes, changes[1:])]
+    events.update(speech_s=[speech], overlap_total_s=[float(sum(overlap))], span_s=[spans[-1][1] - spans[0][0]],
+                  n_speakers=[float(len({who for _, _, who in spans}))], n_changes=[float(len(changes))])
+    return events
+
+
+def _distribution(values: list[float]) -> dict:
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return {"n": 0}
+    return {
+        "n": int(x.size),
+        "mean": round(float(x.mean()), 4),
+        "quantiles": {f"{q:.2f}": round(float(np.quantile(x, q)), 4) for q in _SUMMARY_Q},
+        "quantile_function": [round(float(v), 4) for v in np.quantile(x, QUANTILE_GRID)],
+    }
+
+
+def turn_statistics(files) -> dict:
+    """Pool :func:`conversation_events` over files into distributions and rates.
+
+    Parameters
+    ----------
+    files : mapping of str to sequence of Turn or (start, end, speaker)
+        The reference of each file.
+
+    Returns
+    -------
+    dict
+        One entry per event type of :func:`conversation_events` (``n``, ``mean``, summary
+        ``quantiles`` and a 101-point ``quantile_function``), and the rates: ``overlap_rate``
+        (share of speech time with two or more speakers), ``overlap_transition_share`` (share of
+        floor transfers that overlap), ``backchannels_per_minute`` (per minute of speech),
+        ``short_segment_share`` / ``short_change_interval_share`` (under 1 s),
+        ``changes_per_minute`` (per minute of span), and ``speakers_per_file``.
+
+    Examples
+    --------
+    >>> stats = turn_statistics({"a": [(0.0, 4.0, "A"), (1.0, 1.5, "B"), (4.5, 6.0, "A"), (5.5, 8.0, "C")]})
+    >>> stats["backchannels_per_minute"], stats["overlap_transition_share"], stats["segment_s"]["n"]
+    (8.0, 1.0, 4)
+    """
+    pooled: dict[str, list[float]] = {}
+    for turns in files.values():
+        for key, values in conversation_events(turns).items():
+            pooled.setdefault(key, []).extend(values)
+    speech = sum(pooled["speech_s"])
+    span = sum(pooled["span_s"])
+    fto = np.asarray(pooled["floor_transfer_s"])
+    out: dict = {"files": len(files), "speech_min": round(speech / 60, 2), "span_min": round(span / 60, 2)}
+    for key in ("segment_s", "floor_segment_s", "backchannel_s", "turn_s", "segments_per_turn", "within_pause_s",
+                "floor_transfer_s", "overlap_s", "pause_same_s", "pause_change_s", "change_interval_s"):
+        out[key] = _distribution(pooled[key])
+    seg = np.asarray(pooled["segment_s"])
+    intervals = np.asarray(pooled["change_interval_s"])
+    out.update(
+        overlap_rate=round(sum(pooled["overlap_total_s"]) / speech, 4) if speech else 0.0,
+        overlap_transition_share=round(float((fto < 0).mean()), 4) if fto.size else 0.0,
+        backchannels_per_minute=round(len(pooled["backchannel_s"]) / (speech / 60), 4) if speech else 0.0,
+        backchannel_share=round(len(pooled["backchannel_s"]) / max(1, seg.size), 4),
+        short_segment_share=round(float((seg < 1.0).mean()), 4) if seg.size else 0.0,
+        short_change_interval_share=round(float((intervals < 1.0).mean()), 4) if intervals.size else 0.0,
+        changes_per_minute=round(sum(pooled["n_changes"]) / (span / 60), 4) if span else 0.0,
+        speakers_per_file={str(int(k)): int(v) for k, v in zip(*np.unique(pooled["n_speakers"], return_counts=True))},
+    )
+    return out

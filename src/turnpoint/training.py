@@ -3,10 +3,10 @@
 Random 3.2 s chunks are drawn from the annotated regions; frames within ``collar`` seconds of a
 speech-turn boundary are positive, frames outside the annotated regions are ignored in the loss.
 Each epoch is seeded from (seed, epoch), so a run resumed from its checkpoint continues exactly
-as if it had never stopped. The best epoch is chosen on a validation set by boundary F1 at
+as if it had never stopped. The best epoch is chosen on a validation set by speaker-change F1 at
 ±0.5 s over a sweep of the peak threshold, and that threshold becomes the model's default.
-For that score, turn boundaries closer than twice the tolerance (the end of one speaker's turn
-and the start of the next one's, across a short pause) count as one change at their midpoint.
+That score is ``turnpoint evaluate``'s: changes of the active speaker set, a change across a
+pause being the pause (:func:`turnpoint.evaluation.speaker_changes`), nothing merged.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from turnpoint.errors import TurnpointError
 from turnpoint.features import FeatureStream
 from turnpoint.fileio import atomic_write_bytes
 from turnpoint.inference import score_features
-from turnpoint.metrics import BoundaryScore, boundary_score, merge_close
+from turnpoint.evaluation import speaker_changes
+from turnpoint.metrics import BoundaryScore, boundary_score
 from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
 from turnpoint.modelfile import Defaults, looks_like_pickle, save_model
 from turnpoint.peaks import find_peaks
@@ -165,6 +166,7 @@ class PreparedFile:
     changes: np.ndarray  # turn boundaries inside the annotated regions (the frame labels' centres)
     duration: float
     annotated_duration: float
+    speaker_changes: np.ndarray | None = None  # (n, 2) reference change intervals validation scores against
 
 
 def frame_labels(
@@ -211,7 +213,9 @@ def prepare_file(item: AnnotatedFile, *, specifications: Specifications, collar:
     ]
     labels = frame_labels(changes, n_frames=len(features), frame_step=config.frame_step, collar=collar)
     annotated = float(sum(min(end, duration) - max(start, 0.0) for start, end in regions if end > start))
-    return PreparedFile(item.uri, features, labels, mask, np.asarray(changes), duration, max(annotated, 0.0))
+    return PreparedFile(
+        item.uri, features, labels, mask, np.asarray(changes), duration, max(annotated, 0.0), speaker_changes(list(item.turns), regions)
+    )
 
 
 def sample_chunk_positions(
@@ -422,7 +426,7 @@ def validation_counts(
         loss_sum += float(-(pos_weight * labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped)).sum())
         weight_sum += float(inside.sum())
         masked = np.where(inside, scores, 0.0)
-        reference = merge_close(item.changes, within=2 * tolerance)
+        reference = item.speaker_changes if item.speaker_changes is not None else item.changes
         for alpha in ALPHA_GRID:
             peaks = find_peaks(masked, frame_step=step, alpha=alpha, min_duration=min_duration)
             totals[alpha] = totals[alpha] + boundary_score(reference, peaks * step, tolerance=tolerance)

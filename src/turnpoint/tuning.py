@@ -4,13 +4,16 @@ Scores are computed once per file and system (and cached as ``.npz``), then ever
 ``(alpha, min_duration)`` pair is scored without touching audio again: candidate peaks
 (local maxima ``min_duration`` apart) are found once per ``min_duration`` and each alpha only
 filters them. Purity/coverage in the sweep use :func:`turnpoint.metrics.purity_coverage`, a numpy
-implementation that equals ``pyannote.metrics`` (tested) and is ~50× faster; boundary scores use
-the same definitions as :mod:`turnpoint.evaluation`.
+implementation that equals ``pyannote.metrics`` (tested) and is ~50× faster; change scores use
+the same definitions as :mod:`turnpoint.evaluation` (speaker changes by default), so the F1 of a
+point is what ``turnpoint evaluate`` reports for detection with that setting. Thresholds are
+placed halfway between consecutive peak values, never on one, so rounding of the stored curves
+cannot move a peak across a threshold.
 
 Examples
 --------
 >>> # files = collect_files("corpus/dev/"); scores, seconds = score_files(files, system="bilstm")
->>> # result = sweep(files, scores, system="bilstm"); best = select(result, criterion="coverage", target_purity=0.9)
+>>> # result = sweep(files, scores, system="bilstm"); best = select(result, criterion="boundary_f1")
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 from scipy.signal import argrelmax
 
 from turnpoint.errors import TurnpointError
-from turnpoint.evaluation import EDGE, bridge_pauses, crop_turns, reference_changes
+from turnpoint.evaluation import BOUNDARIES, EDGE, bridge_pauses, crop_turns, reference_changes
 from turnpoint.fileio import atomic_open, atomic_write_text
 from turnpoint.inference import Scores
 from turnpoint.metrics import BoundaryScore, PurityCoverage, boundary_score, purity_coverage, reference_pieces
@@ -40,7 +43,7 @@ from turnpoint.training import AnnotatedFile
 logger = logging.getLogger(__name__)
 
 MIN_DURATIONS = (0.5, 1.0, 1.5, 2.0)
-CRITERIA = ("coverage", "f_measure", "boundary_f1")
+CRITERIA = ("boundary_f1", "coverage", "f_measure")
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,9 @@ def _round(value: float) -> float:
 #: Systems tuned into a copy of the model file (the others into a small JSON)
 MODEL_SYSTEMS = ("hybrid", "bilstm")
 CURVES_VERSION = "2"  # in the cache key: 2 = a hybrid with a second pass is cached as separation scores
+#: The cuts a second pass accepts (a cosine distance); its sweep is clipped to them, or the saved cut
+#: would differ from the reported one (changes it always keeps are valued above 2)
+CUT_RANGE = (1e-6, 2.0)
 
 
 def _cache_key(audio: Path, system: str, model: str | Path | None) -> str:
@@ -214,11 +220,11 @@ class _Prepared:
     bounds: tuple[float, float]
 
 
-def _prepare(item: AnnotatedFile, scores: Scores, *, tolerance: float, fill_gaps: float, bridge: float) -> _Prepared:
+def _prepare(item: AnnotatedFile, scores: Scores, *, tolerance: float, fill_gaps: float, bridge: float, boundaries: str) -> _Prepared:
     regions = list(item.annotated) if item.annotated is not None else [(0.0, scores.duration)]
     cropped = bridge_pauses(crop_turns(list(item.turns), regions), bridge=bridge)
     pieces = reference_pieces([(t.start, t.end, t.speaker) for t in cropped], tolerance=fill_gaps)
-    changes = reference_changes(list(item.turns), regions, tolerance=tolerance)
+    changes = reference_changes(list(item.turns), regions, tolerance=tolerance, boundaries=boundaries)
     return _Prepared(regions, pieces, changes, (min(r[0] for r in regions), max(r[1] for r in regions)))
 
 
@@ -240,6 +246,33 @@ def _normalised_peaks(scores: Scores, *, min_duration: float, alpha_scale: str) 
     return index * scores.frame_step, (peak_values - low) / scale
 
 
+def alpha_grid(values: np.ndarray, *, n_alphas: int = 60, alpha_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Thresholds from "every peak" to "none": halfway between consecutive distinct peak values.
+
+    About ``n_alphas`` of them, spread like the values (quantiles). A threshold on a value itself
+    would make the point depend on float rounding (``value > alpha``); halfway, a curve stored as
+    float32 and one computed in float64 keep the same peaks. ``alpha_range`` clips the grid to
+    the settings a detector accepts (a second pass's cut is a cosine distance in (0, 2]).
+
+    Examples
+    --------
+    >>> alpha_grid(np.array([0.2, 0.6, 0.6, 0.9])).round(3).tolist()
+    [0.199, 0.4, 0.75, 0.901]
+    >>> alpha_grid(np.array([0.4, 1.0, 3.0]), alpha_range=(1e-6, 2.0)).round(3).tolist()
+    [0.397, 0.7, 2.0]
+    """
+    distinct = np.unique(np.asarray(values, dtype=np.float64))
+    if len(distinct) == 0:
+        distinct = np.zeros(1)
+    margin = 1e-3 * max(1.0, float(np.abs(distinct).max()))
+    grid = np.r_[distinct[0] - margin, (distinct[:-1] + distinct[1:]) / 2, distinct[-1] + margin]
+    if len(grid) > n_alphas:
+        grid = grid[np.unique(np.rint(np.linspace(0, len(grid) - 1, n_alphas)).astype(np.int64))]
+    if alpha_range is not None:
+        grid = np.clip(grid, *alpha_range)
+    return np.unique(grid)
+
+
 def sweep(
     files: Sequence[AnnotatedFile],
     scores: Mapping[str, Scores],
@@ -252,6 +285,8 @@ def sweep(
     tolerance: float = 0.5,
     fill_gaps: float = 0.5,
     bridge: float = 0.0,
+    boundaries: str = "speaker",
+    alpha_range: tuple[float, float] | None = None,
 ) -> Sweep:
     """Score every (alpha, min_duration) on the files' cached curves.
 
@@ -259,11 +294,12 @@ def sweep(
     ----------
     files : annotated files (turns, regions); their ``uri`` keys ``scores``
     scores : score curve per URI (:func:`score_files`)
-    alphas : thresholds to try; default: ``n_alphas`` quantiles of the candidate peaks' values
+    alphas : thresholds to try; default: :func:`alpha_grid` of the candidate peaks' values
         (so every system, whatever its score units, gets a full curve from "every peak" to "none")
     min_durations : minimum seconds between changes to try
     alpha_scale : "absolute" (alpha in score units), or the paper's per-file "percentile" / "relative"
-    tolerance, fill_gaps, bridge : as in :func:`turnpoint.evaluation.evaluate`
+    tolerance, fill_gaps, bridge, boundaries : as in :func:`turnpoint.evaluation.evaluate`
+    alpha_range : the thresholds the detector accepts; the default grid is clipped to it
 
     Examples
     --------
@@ -276,22 +312,24 @@ def sweep(
     """
     if alpha_scale not in ALPHA_SCALES:
         raise TurnpointError(f"alpha_scale must be one of {ALPHA_SCALES}, not {alpha_scale!r}")
+    if boundaries not in BOUNDARIES:
+        raise TurnpointError(f"boundaries must be one of {', '.join(BOUNDARIES)}, not {boundaries!r}")
     missing = [item.uri for item in files if item.uri not in scores]
     if missing:
         raise TurnpointError(f"no scores for {', '.join(missing[:5])}")
     if not files:
         raise TurnpointError("nothing to tune on: no annotated files")
-    prepared = {item.uri: _prepare(item, scores[item.uri], tolerance=tolerance, fill_gaps=fill_gaps, bridge=bridge) for item in files}
+    prepared = {
+        item.uri: _prepare(item, scores[item.uri], tolerance=tolerance, fill_gaps=fill_gaps, bridge=bridge, boundaries=boundaries)
+        for item in files
+    }
     peaks = {
         (item.uri, md): _normalised_peaks(scores[item.uri], min_duration=md, alpha_scale=alpha_scale)
         for item in files
         for md in min_durations
     }
     if alphas is None:
-        pooled = np.concatenate([v for _, v in peaks.values()] or [np.zeros(1)])
-        pooled = pooled if len(pooled) else np.zeros(1)
-        grid = np.quantile(pooled, np.linspace(0.0, 1.0, n_alphas))
-        alphas = np.unique(np.r_[grid[0] - 1e-6 * max(1.0, abs(grid[0])), grid])
+        alphas = alpha_grid(np.concatenate([v for _, v in peaks.values()] or [np.zeros(0)]), n_alphas=n_alphas, alpha_range=alpha_range)
     points = []
     for md in min_durations:
         for alpha in alphas:
@@ -312,7 +350,9 @@ def sweep(
                     boundary.precision, boundary.recall, boundary.f1, n_changes,
                 )
             )
-    settings = {"tolerance": tolerance, "fill_gaps": fill_gaps, "bridge": bridge, "files": [item.uri for item in files]}
+    settings = {
+        "boundaries": boundaries, "tolerance": tolerance, "fill_gaps": fill_gaps, "bridge": bridge, "files": [item.uri for item in files],
+    }
     return Sweep(system=system, points=points, alpha_scale=alpha_scale, settings=settings)
 
 
@@ -335,16 +375,50 @@ def purity_at_coverage(points: Sequence[SweepPoint], coverage: float) -> float:
     return max(ok) if ok else float("nan")
 
 
-def select(result: Sweep, *, criterion: str = "coverage", target_purity: float = 0.9) -> SweepPoint:
-    """The chosen setting: best coverage at ``target_purity``, best F(purity, coverage), or best boundary F1.
+_CRITERION_VALUE = {"boundary_f1": lambda p: p.f1, "coverage": lambda p: p.coverage, "f_measure": lambda p: p.f_measure}
 
-    If no setting reaches the target purity, the purest one is chosen (with a warning).
+
+def degenerate(result: Sweep, point: SweepPoint, *, criterion: str = "boundary_f1") -> str | None:
+    """Why a chosen setting is degenerate (it finds no change, or the criterion is flat), else None.
+
+    Examples
+    --------
+    >>> pts = [SweepPoint(0.1, 1.0, 1.0, 0.9, 0.95, 0.5, 0.5, 0.5, 9), SweepPoint(0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0)]
+    >>> degenerate(Sweep("x", pts), pts[1], criterion="coverage")
+    'the chosen setting finds no change'
+    >>> degenerate(Sweep("x", pts), pts[0]) is None
+    True
+    >>> degenerate(Sweep("x", pts), pts[0], criterion="f_measure") is None
+    True
+    >>> degenerate(Sweep("x", pts[:1] * 2), pts[0])
+    'boundary_f1 is 0.5 at every point of the sweep'
+    """
+    values = [_CRITERION_VALUE[criterion](p) for p in result.points]
+    if len(values) > 1 and max(values) - min(values) <= 1e-12:
+        return f"{criterion} is {values[0]:.3g} at every point of the sweep"
+    if point.n_changes == 0:
+        return "the chosen setting finds no change"
+    return None
+
+
+def select(result: Sweep, *, criterion: str = "boundary_f1", target_purity: float = 0.9) -> SweepPoint:
+    """The chosen setting: best speaker-change F1, best coverage at ``target_purity``, or best F(purity, coverage).
+
+    ``"boundary_f1"`` (the default) is F1 of the changes the sweep scored (speaker changes unless
+    it was run with ``boundaries="segmentation"``); ties go to the better F(purity, coverage).
+    Coverage at a target purity is a trap where speakers seldom overlap: pyannote.metrics cuts
+    hypothesis segments at the reference's silences, so with pauses between turns purity is
+    100 % at every setting, and finding nothing has the best coverage. If no setting reaches
+    the target purity, the purest one is chosen (with a warning); a degenerate choice
+    (:func:`degenerate`) is flagged with a one-line warning.
 
     Examples
     --------
     >>> pts = [SweepPoint(0.1, 1.0, 0.8, 0.9, 0.85, 0, 0, 0.5, 9), SweepPoint(0.5, 1.0, 0.92, 0.7, 0.8, 0, 0, 0.6, 4)]
-    >>> select(Sweep("x", pts), target_purity=0.9).alpha, select(Sweep("x", pts), criterion="f_measure").alpha
+    >>> select(Sweep("x", pts)).alpha, select(Sweep("x", pts), criterion="f_measure").alpha
     (0.5, 0.1)
+    >>> select(Sweep("x", pts), criterion="coverage", target_purity=0.9).alpha
+    0.5
     """
     if criterion not in CRITERIA:
         raise TurnpointError(f"criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
@@ -352,15 +426,21 @@ def select(result: Sweep, *, criterion: str = "coverage", target_purity: float =
     if not points:
         raise TurnpointError("empty sweep")
     if criterion == "f_measure":
-        return max(points, key=lambda p: (p.f_measure, p.f1))
-    if criterion == "boundary_f1":
-        return max(points, key=lambda p: (p.f1, p.f_measure))
-    ok = [p for p in points if p.purity >= target_purity - 1e-12]
-    if not ok:
-        best = max(points, key=lambda p: (p.purity, p.coverage))
-        logger.warning("%s: no setting reaches %.1f %% purity; taking the purest (%.1f %%)", result.system, 100 * target_purity, 100 * best.purity)
-        return best
-    return max(ok, key=lambda p: (p.coverage, p.purity))
+        best = max(points, key=lambda p: (p.f_measure, p.f1))
+    elif criterion == "boundary_f1":
+        best = max(points, key=lambda p: (p.f1, p.f_measure))
+    else:
+        ok = [p for p in points if p.purity >= target_purity - 1e-12]
+        if ok:
+            best = max(ok, key=lambda p: (p.coverage, p.purity))
+        else:
+            best = max(points, key=lambda p: (p.purity, p.coverage))
+            logger.warning("%s: no setting reaches %.1f %% purity; taking the purest (%.1f %%)", result.system, 100 * target_purity, 100 * best.purity)
+    reason = degenerate(result, best, criterion=criterion)
+    if reason is not None:
+        logger.warning("%s: degenerate sweep: %s (%s %.4g, min_duration %g); check the dev set and the criterion",
+                       result.system, reason, "threshold", best.alpha, best.min_duration)
+    return best
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,8 +495,10 @@ def write_tuned(
         shipped = loaded.defaults.rescoring or RescoringSettings()
         if shipped.clustering is None:  # the swept threshold and min_duration are the re-scoring's
             rescoring = shipped.with_overrides(threshold=float(point.alpha), min_duration=float(point.min_duration))
-        else:  # the swept threshold is the second pass's cut (a cosine distance, at most 2); the first pass is kept
-            cut = float(np.clip(point.alpha, 1e-9, 2.0))
+        else:  # the swept threshold is the second pass's cut (a cosine distance in (0, 2]); the first pass is kept
+            cut = float(point.alpha)
+            if not 0 < cut <= CUT_RANGE[1]:  # never save a setting other than the one reported
+                raise TurnpointError(f"a second-pass cut must be in (0, {CUT_RANGE[1]:g}], not {cut:.6g} (sweep with alpha_range=CUT_RANGE)")
             rescoring = replace(shipped, clustering=replace(shipped.clustering, threshold=cut))
         defaults = Defaults(alpha=loaded.defaults.alpha, min_duration=loaded.defaults.min_duration,
                             alpha_scale=loaded.defaults.alpha_scale, rescoring=rescoring)
@@ -497,6 +579,7 @@ class TuneResult:
     written: dict[str, Path]
     seconds: dict[str, float]
     swept: dict[str, str] = field(default_factory=dict)  # what a point's alpha is, per system
+    degenerate: dict[str, str] = field(default_factory=dict)  # why a system's choice is degenerate, if it is
 
 
 def tune(
@@ -505,7 +588,7 @@ def tune(
     systems: Sequence[str] | None = None,
     model: str | Path | None = None,
     out_dir: str | Path,
-    criterion: str = "coverage",
+    criterion: str = "boundary_f1",
     target_purity: float = 0.9,
     min_durations: Sequence[float] = MIN_DURATIONS,
     alpha_scale: str | None = None,
@@ -514,6 +597,7 @@ def tune(
     bridge: float = 0.0,
     plot: bool = True,
     device: str = "cpu",
+    boundaries: str = "speaker",
 ) -> TuneResult:
     """Score, sweep, choose and write the setting of each system; curves as CSV and PNG in ``out_dir``.
 
@@ -522,6 +606,9 @@ def tune(
     are cached in ``out_dir/cache``. ``systems`` defaults to what the model runs: ``hybrid`` for a
     model that ships re-scoring (its re-scoring threshold and min_duration, or, when it has a
     segment-clustering second pass, that pass's cut), ``bilstm`` (alpha and min_duration) otherwise.
+    The default criterion is speaker-change F1 (:func:`select`); the written file reproduces the
+    chosen point exactly: detecting with it and scoring with ``turnpoint evaluate`` (same
+    tolerance and ``boundaries``) gives the point's F1.
     """
     if systems is None:
         from turnpoint.modelfile import load_model
@@ -543,15 +630,20 @@ def tune(
                 scale = load_model(model).defaults.alpha_scale
         scores, seconds = score_files(files, system=system, model=model, cache_dir=out_dir / "cache", device=device)
         durations = min_durations
+        alpha_range = None
         result.swept[system] = "re-scoring threshold" if system == "hybrid" else "alpha"
         if system == "hybrid" and _second_pass(model) is not None:
             durations = (0.0,)  # the cut is swept over the first pass's changes, already spaced by its min_duration
+            alpha_range = CUT_RANGE
             result.swept[system] = "second-pass cut"
         curve = sweep(
             files, scores, system=system, min_durations=durations, alpha_scale=scale,
-            tolerance=tolerance, fill_gaps=fill_gaps, bridge=bridge,
+            tolerance=tolerance, fill_gaps=fill_gaps, bridge=bridge, boundaries=boundaries, alpha_range=alpha_range,
         )
         chosen = select(curve, criterion=criterion, target_purity=target_purity)
+        reason = degenerate(curve, chosen, criterion=criterion)
+        if reason is not None:
+            result.degenerate[system] = reason
         atomic_write_text(out_dir / f"{system}.curve.csv", curve.to_csv())
         target = out_dir / (f"{system}.safetensors" if system in MODEL_SYSTEMS else f"{system}.json")
         result.written[system] = write_tuned(
@@ -567,6 +659,6 @@ def tune(
 
 
 __all__ = [
-    "CRITERIA", "MIN_DURATIONS", "Sweep", "SweepPoint", "TuneResult", "coverage_at_purity", "pareto", "plot_curves",
-    "purity_at_coverage", "read_tuned", "score_files", "select", "sweep", "tune", "write_tuned",
+    "CRITERIA", "CUT_RANGE", "MIN_DURATIONS", "Sweep", "SweepPoint", "TuneResult", "alpha_grid", "coverage_at_purity", "degenerate",
+    "pareto", "plot_curves", "purity_at_coverage", "read_tuned", "score_files", "select", "sweep", "tune", "write_tuned",
 ]

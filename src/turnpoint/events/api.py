@@ -115,11 +115,20 @@ def plot_events(detection: EventDetection, out_path: str | Path, *, reference: S
     return out_path
 
 
-def event_output_paths(key: str, *, out_dir: str | Path, plot: bool, scores: bool = False) -> dict[str, Path]:
-    """The files one input writes: ``<key>.tsv``, with ``plot`` ``<key>.png``, with ``scores``
-    ``scores/<key>.tsv`` (sed_scores_eval's score table; the folder is what its ``read_sed_scores`` reads)."""
+#: The events' formats: DCASE TSV (``<key>.tsv``) and Audacity labels (``<key>.labels.txt``).
+EVENT_FORMATS = ("tsv", "audacity")
+
+
+def event_output_paths(key: str, *, out_dir: str | Path, plot: bool, scores: bool = False,
+                       formats: Sequence[str] = ("tsv",)) -> dict[str, Path]:
+    """The files one input writes: per format ``<key>.tsv`` / ``<key>.labels.txt``, with ``plot``
+    ``<key>.png``, with ``scores`` ``scores/<key>.tsv`` (sed_scores_eval's score table; the folder
+    is what its ``read_sed_scores`` reads)."""
+    unknown = sorted(set(formats) - set(EVENT_FORMATS))
+    if unknown or not formats:
+        raise TurnpointError(f"unknown event output format(s) {unknown}; choose from {list(EVENT_FORMATS)}")
     out_dir = Path(out_dir)
-    paths = {"tsv": out_dir / f"{key}.tsv"}
+    paths = {fmt: out_dir / f"{key}{'.labels.txt' if fmt == 'audacity' else '.tsv'}" for fmt in formats}
     if plot:
         paths["png"] = out_dir / f"{key}.png"
     if scores:
@@ -129,17 +138,23 @@ def event_output_paths(key: str, *, out_dir: str | Path, plot: bool, scores: boo
 
 def write_event_outputs(detection: EventDetection, out_dir: str | Path, *, plot: bool = True, scores: bool = False,
                         reference: Sequence[Event] | None = None, params: Mapping[str, DecodeParams] | None = None,
-                        protected: Sequence[str | Path] = ()) -> dict[str, Path]:
-    """Write the outputs of :func:`event_output_paths` atomically: the events (DCASE TSV), the plot
-    and the score table; never overwrite the input or a ``protected`` file (a user's annotations)."""
-    paths = event_output_paths(detection.key, out_dir=out_dir, plot=plot, scores=scores)
+                        protected: Sequence[str | Path] = (), formats: Sequence[str] = ("tsv",)) -> dict[str, Path]:
+    """Write the outputs of :func:`event_output_paths` atomically: the events (DCASE TSV and/or
+    Audacity labels, ``formats``), the plot and the score table; never overwrite the input or a
+    ``protected`` file (a user's annotations)."""
+    paths = event_output_paths(detection.key, out_dir=out_dir, plot=plot, scores=scores, formats=formats)
     guarded = {Path(p).resolve() for p in (detection.path, *protected)}
     clash = next((p for p in paths.values() if p.resolve() in guarded), None)
     if clash is not None:
         raise TurnpointError(f"the output {clash} would overwrite an input or its annotations; choose another --out", path=detection.path)
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)
-    write_events(paths["tsv"], {detection.key: detection.events}, suffix=Path(detection.path).suffix or ".wav")
+    if "tsv" in paths:
+        write_events(paths["tsv"], {detection.key: detection.events}, suffix=Path(detection.path).suffix or ".wav")
+    if "audacity" in paths:
+        from turnpoint.formats import write_event_labels
+
+        write_event_labels(paths["audacity"], detection.events)
     if plot:
         plot_events(detection, paths["png"], reference=reference, params=params)
     if scores:
@@ -215,6 +230,7 @@ class _EventJob:
     scores: bool
     reference: str | None  # the reference file drawn on the plots, read once per process
     protected: tuple[str, ...]
+    formats: tuple[str, ...] = ("tsv",)
 
 
 def _detect_one(path: Path, job: _EventJob, loaded: LoadedEventModel) -> FileResult:
@@ -222,7 +238,7 @@ def _detect_one(path: Path, job: _EventJob, loaded: LoadedEventModel) -> FileRes
     detection.events = [e for e in detection.events if e.label in job.classes]
     reference = _reference_events(job.reference).get(detection.key) if job.reference and job.plot else None
     written = write_event_outputs(detection, job.out_dir, plot=job.plot, scores=job.scores, reference=reference,
-                                  params=job.params, protected=job.protected)
+                                  params=job.params, protected=job.protected, formats=job.formats)
     return FileResult(str(path), detection.key, detection.duration, outputs=written, events=detection.events)
 
 
@@ -243,10 +259,12 @@ def detect_event_files(
     jobs: int = 1,
     overwrite: bool = False,
     show_progress: bool = True,
+    formats: Sequence[str] = ("tsv",),
 ) -> BatchReport:
     """Detect sound events in many files and write ``<key>.tsv`` (+ ``<key>.png``, + with ``scores``
     ``scores/<key>.tsv``, the per-frame class scores as sed_scores_eval reads them) for each; a bad
-    file never stops the batch.
+    file never stops the batch. ``formats`` chooses the events' files among :data:`EVENT_FORMATS`:
+    ``tsv`` (DCASE, the default) and ``audacity`` (``<key>.labels.txt``, an Audacity label track).
 
     Files whose outputs all exist already are skipped (outputs are written atomically, so an
     existing file is a complete one): an interrupted run resumes where it stopped; ``overwrite``
@@ -266,6 +284,7 @@ def detect_event_files(
     """
     if jobs < 1:
         raise TurnpointError("jobs must be at least 1")
+    event_output_paths("check", out_dir=out_dir, plot=False, formats=formats)  # an unknown format fails before any work
     loaded = load_event_model(model, device=device)  # a bad model file fails here, once
     params = decode_overrides(loaded.decode, loaded.classes, onset=onset, offset=offset, min_duration=min_duration, min_gap=min_gap)
     unknown = sorted(set(classes or ()) - set(loaded.classes))
@@ -277,12 +296,14 @@ def detect_event_files(
     if not paths:
         raise TurnpointError(f"no audio files in {' '.join(map(str, audio))}")
     report, todo, protected = plan_batch(
-        paths, outputs=lambda path: event_output_paths(audio_key(path.name), out_dir=out_dir, plot=plot, scores=scores), overwrite=overwrite,
+        paths, outputs=lambda path: event_output_paths(audio_key(path.name), out_dir=out_dir, plot=plot, scores=scores, formats=formats),
+        overwrite=overwrite,
         key=lambda path: audio_key(path.name), annotations=ANNOTATION_SUFFIXES,
     )
     if report.skipped:
         logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))
-    job = _EventJob(str(out_dir), params, tuple(classes or loaded.classes), plot, scores, None if reference is None else str(reference), tuple(map(str, protected)))
+    job = _EventJob(str(out_dir), params, tuple(classes or loaded.classes), plot, scores, None if reference is None else str(reference), tuple(map(str, protected)),
+                    tuple(formats))
     return run_batch(
         paths, todo, report, run_one=_detect_one, job=job, loaded=loaded, load=load_event_model, model=model, device=device, jobs=jobs,
         desc="events", show_progress=show_progress,

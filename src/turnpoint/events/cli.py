@@ -32,6 +32,8 @@ def add_events_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", default=None, help="reference TSV drawn on the plots")
     p.add_argument("--no-plot", action="store_true", help="TSV only")
     p.add_argument("--scores", action="store_true", help="also write scores/<name>.tsv: per-frame class scores (sed_scores_eval's format, for PSDS elsewhere)")
+    p.add_argument("--format", type=class_list, default=["tsv"],
+                   help="comma-separated: tsv (DCASE <name>.tsv), audacity (<name>.labels.txt, an Audacity label track) (default: tsv)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--jobs", type=int, default=1, help="processes working on files in parallel")
     p.add_argument("--overwrite", action="store_true", help="redo files whose outputs already exist (default: skip them, so an interrupted run resumes)")
@@ -92,7 +94,7 @@ def run_events(args: argparse.Namespace) -> int:
     report = detect_event_files(
         args.audio, out_dir=args.out, model=args.model, onset=args.onset, offset=args.offset, min_duration=args.min_duration,
         min_gap=args.min_gap, classes=class_list(args.classes), plot=not args.no_plot, scores=args.scores, reference=args.reference,
-        device=args.device, jobs=args.jobs, overwrite=args.overwrite, show_progress=not args.quiet,
+        device=args.device, jobs=args.jobs, overwrite=args.overwrite, show_progress=not args.quiet, formats=args.format or ["tsv"],
     )
     return print_batch_report(report, out=args.out, quiet=args.quiet,
                               describe=lambda r: f"{len(r.events)} events in {r.duration:.1f} s: {', '.join(f'{e.label} {e.onset:.2f}-{e.offset:.2f}' for e in r.events) or 'none'}")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Issue #4: what do the speed-perturbed pseudo-speakers (_sp0.88 / _sp1.12) buy?
+# What do the speed-perturbed pseudo-speakers (_sp0.88 / _sp1.12) buy? (the ablation table of MODEL_CARD.md)
 # Same training people, same 3 h, same seeds, same validation folder; only the perturbed ids removed.
-#   DATA=/work/data bash scripts/ablation_perturbation.sh
+#   TURNPOINT_DATA=DIR bash research/ablation_perturbation.sh   # (or DATA=...; a folder outside the repository)
 # Needs what scripts/train_default_model.sh builds: DATA/voices (--perturb), DATA/sim (splits.json,
 # validation/), DATA/test_real, DATA/runs/default_v2/history.jsonl (the with-perturbation run),
 # and an installed turnpoint. About 20 min on 2 busy CPU cores (two 8-epoch trainings).
@@ -9,7 +9,7 @@
 # (detections, evaluation JSON, and table.md: the table of DATA/ablation_perturbation.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-../data}
+DATA=${DATA:-${TURNPOINT_DATA:?set TURNPOINT_DATA (or DATA) to the data folder of scripts/train_default_model.sh}}
 EPOCHS=${EPOCHS:-8}
 HOURS=${HOURS:-3}
 WITH_MODEL=${WITH_MODEL:-src/turnpoint/models/paper.safetensors}    # shipped BiLSTM (best of 18 epochs)

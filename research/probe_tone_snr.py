@@ -7,7 +7,7 @@ mixture was scaled down against clipping), so the tone's in-band SNR (tone vs ba
 0.25 s, 64 ms STFT) is exact. Printed: per pitch and background, the share of events whose beep
 score passes 0.5, by SNR range. A tone 20 dB above everything else in its band is not masked::
 
-    python scripts/probe_tone_snr.py --model default
+    python research/probe_tone_snr.py --raw R --voices V --model default
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def _gain(audio: np.ndarray, alone: np.ndarray, events: list, clip_length: int) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="default")
-    parser.add_argument("--raw", type=Path, default=Path("/work/data/events/raw"))
-    parser.add_argument("--voices", type=Path, default=Path("/work/data/voices"))
+    parser.add_argument("--raw", type=Path, required=True, help="the unpacked Debian sound packages (as for scripts/make_event_data.py)")
+    parser.add_argument("--voices", type=Path, required=True, help="the voice pool of scripts/prepare_voices.py")
     parser.add_argument("--mixtures", type=int, default=40, help="mixtures per pitch and background (default: %(default)s)")
     parser.add_argument("--pitches", default="500,1000", help="comma-separated tone frequencies in Hz (default: %(default)s)")
     args = parser.parse_args()

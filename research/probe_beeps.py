@@ -5,9 +5,9 @@ mixture settings) hold only that sound as "beep" events. Per model it prints the
 score passes 0.5 within their first 0.25 s, the share whose onset a decoded beep matches (within 0.2 s), the
 share whose *chime* score passes 0.5 there (beep taken for chime), and the decoded beeps matching no event. Several models are compared on the same mixtures. Usage::
 
-    python scripts/probe_beeps.py --models default,runs/c/events_ensemble.safetensors           # recordings + procedural
-    python scripts/probe_beeps.py --models default --tones                                      # sines 300-2000 Hz
-    python scripts/probe_beeps.py --models default --tones --background music                   # over music only
+    python research/probe_beeps.py --raw R --voices V --models default,other.safetensors       # recordings + procedural
+    python research/probe_beeps.py --raw R --voices V --models default --tones                  # sines 300-2000 Hz
+    python research/probe_beeps.py --raw R --voices V --models default --tones --background music # over music only
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def test_backgrounds(raw: Path, voices_folder: Path) -> tuple[list[np.ndarray], 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="default", help="comma-separated model files or bundled names")
-    parser.add_argument("--raw", type=Path, default=Path("/work/data/events/raw"))
-    parser.add_argument("--voices", type=Path, default=Path("/work/data/voices"))
+    parser.add_argument("--raw", type=Path, required=True, help="the unpacked Debian sound packages (as for scripts/make_event_data.py)")
+    parser.add_argument("--voices", type=Path, required=True, help="the voice pool of scripts/prepare_voices.py")
     parser.add_argument("--mixtures", type=int, default=30, help="mixtures per sound (default: %(default)s)")
     parser.add_argument("--tones", action="store_true", help="pure tones instead of the recordings and procedural beeps")
     parser.add_argument("--background", choices=list(BACKGROUNDS), default="all",

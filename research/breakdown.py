@@ -7,7 +7,7 @@ from the simulator's ``conversations.jsonl``), and false alarms *inside* referen
 the tolerance away from any turn boundary: same-speaker pauses and clip joins) per minute of speech
 against hits at true changes. Usage::
 
-    python scripts/breakdown.py DATA/test_real bilstm=out_plain rescored=out_rescored
+    python research/breakdown.py DATA/test_real bilstm=out_plain rescored=out_rescored
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Each ensemble member's score for one class over time spans of one file: where do the networks disagree?
 
-    python scripts/probe_members.py src/turnpoint/examples/events_example.flac --label beep --span 0.828 1.288 --span 1.298 1.768
+    python research/probe_members.py src/turnpoint/examples/events_example.flac --label beep --span 0.828 1.288 --span 1.298 1.768
 
 prints, per span, the peak and mean score of the ensemble and of every member (a single network is
 its own only member).

@@ -1,0 +1,656 @@
+#!/usr/bin/env python
+"""Distil the bundled GE2E speaker encoder into turnpoint's compact encoder (the shipped recipe).
+
+Steps (each cached under ``DATA/distill``; ``all`` runs them in order)::
+
+    nonspeech  apt-get download + dpkg -x of the non-speech packages (sound-theme-freedesktop,
+               asterisk-moh-opsound-wav, alsa-utils), converted to 16 kHz mono clips
+    streams    simulated multi-speaker streams from the training voices (turns of several clips,
+               pauses, overlaps, non-speech, speed-perturbed pseudo-speakers), and GE2E teacher
+               embeddings of the 1 s windows every 192 ms of each stream; the same, separately,
+               for the held-out voices (for the report only)
+    train      the student: cosine + similarity-matrix loss against the teacher, on channel,
+               EQ, noise, reverberation and gain perturbed copies of the streams (fresh each
+               epoch), for a fixed wall-clock budget on one thread
+    evaluate   held-out voices: cosine agreement with the teacher; same/different-speaker ROC
+               AUC and EER of teacher and student side by side
+
+Voices come from ``VOICES/manifest.tsv`` and ``VOICES/sources.tsv`` (speaker -> source package),
+as written by the voice preparation. Voices of the ``--holdout`` source packages are never
+trained on; ``--exclude`` packages are not used at all. Nothing here reads the selection set.
+
+Usage::
+
+    python scripts/distill_encoder.py --data "$TURNPOINT_DATA" all \\
+        --out src/turnpoint/models/compact_encoder.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.signal
+import soundfile as sf
+import soxr
+import torch
+
+from turnpoint.compact_encoder import (
+    PAD_VALUE,
+    CompactEncoder,
+    CompactEncoderConfig,
+    _padded_features,
+    compact_features,
+    embed_whole,
+    read_compact_encoder,
+    save_compact_encoder,
+    teacher_embeddings,
+)
+from turnpoint.fileio import atomic_write_text
+
+log = logging.getLogger("distill")
+RATE = 16000
+TEACHER_EVERY = 2  # teacher targets at every 2nd student hop (192 ms): halves the teacher's cost
+NONSPEECH_PACKAGES = ("sound-theme-freedesktop", "asterisk-moh-opsound-wav", "alsa-utils")
+# held out by default: two packages of real voices, never trained on
+DEFAULT_HOLDOUT = ("ktuberling-data", "asterisk-prompt-it-menardi-wav")
+SPLIT_SEEDS = {"train": 0, "valid": 1, "heldout": 2}
+RESERVED_PREFIXES = ("fillets-ng-data", "asterisk-core-sounds-ru", "transcriber")
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs
+
+
+def _read_tsv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def voice_inventory(voices: Path) -> list[dict]:
+    """Speakers with their source package, person (same human) and clip paths."""
+    manifest = {row["speaker"]: row for row in _read_tsv(voices / "manifest.tsv")}
+    sources_file = voices / "sources.tsv"
+    sources = {}
+    if sources_file.exists():
+        for row in _read_tsv(sources_file):
+            sources[row["speaker"]] = row.get("package") or row.get("source") or ""
+    out = []
+    for speaker, row in sorted(manifest.items()):
+        package = sources.get(speaker) or row.get("package") or row.get("source") or ""
+        if not package:
+            raise SystemExit(f"no source package for speaker {speaker}")
+        clips = sorted((voices / speaker).glob("*.wav"))
+        if not clips:
+            continue
+        person = row.get("person") or speaker
+        out.append({"speaker": speaker, "package": package, "person": person, "kind": row.get("kind", ""), "clips": clips})
+    return out
+
+
+def _load_clip(path: Path) -> np.ndarray:
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    data = data.mean(axis=1)
+    if rate != RATE:
+        data = soxr.resample(data, rate, RATE)
+    return np.asarray(data, dtype=np.float32)
+
+
+def load_nonspeech(data: Path) -> list[np.ndarray]:
+    folder = data / "distill" / "nonspeech"
+    clips = [_load_clip(p) for p in sorted(folder.glob("*.wav"))]
+    return [c for c in clips if len(c) > RATE // 4]
+
+
+def cmd_nonspeech(args) -> None:
+    """Fetch and unpack the non-speech packages (no installation), convert clips to 16 kHz wav."""
+    root = args.data / "distill"
+    debs, unpacked, out = root / "debs", root / "nonspeech_pkgs", root / "nonspeech"
+    for folder in (debs, unpacked, out):
+        folder.mkdir(parents=True, exist_ok=True)
+    for package in NONSPEECH_PACKAGES:
+        if not list(debs.glob(f"{package}_*.deb")):
+            subprocess.run(["apt-get", "download", package], cwd=debs, check=True, capture_output=True)
+        deb = sorted(debs.glob(f"{package}_*.deb"))[-1]
+        subprocess.run(["dpkg", "-x", str(deb), str(unpacked / package)], check=True)
+    count = 0
+    for package in NONSPEECH_PACKAGES:
+        for path in sorted((unpacked / package).rglob("*")):
+            if path.suffix.lower() not in (".wav", ".oga", ".ogg", ".flac") or not path.is_file():
+                continue
+            if package == "alsa-utils" and path.name != "Noise.wav":
+                continue  # the other alsa clips are a voice
+            try:
+                audio = _load_clip(path)
+            except Exception as error:  # noqa: BLE001 - an unreadable clip is skipped, not fatal
+                log.warning("skipped %s (%s)", path.name, error)
+                continue
+            sf.write(out / f"{package}__{path.stem}.wav", audio, RATE, subtype="PCM_16")
+            count += 1
+    log.info("non-speech: %d clips in %s", count, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# streams
+
+
+def _db(x: float) -> float:
+    return 10 ** (x / 20)
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
+
+
+class VoicePool:
+    def __init__(self, speakers: list[dict], rng: np.random.Generator, max_clips: int):
+        self.speakers = speakers
+        self.clips: dict[str, list[np.ndarray]] = {}
+        for s in speakers:
+            paths = list(s["clips"])
+            rng.shuffle(paths)
+            loaded = [_load_clip(p) for p in paths[:max_clips]]
+            self.clips[s["speaker"]] = [c for c in loaded if len(c) > RATE // 5]
+        self.speakers = [s for s in speakers if self.clips[s["speaker"]]]
+
+
+def _speed(clip: np.ndarray, factor: float) -> np.ndarray:
+    # resampling played back at 16 kHz: pitch, formants and tempo all move by ``factor``
+    return clip if factor == 1.0 else soxr.resample(clip, RATE, RATE / factor).astype(np.float32)
+
+
+def _fade(clip: np.ndarray) -> np.ndarray:
+    n = min(len(clip) // 4, int(0.01 * RATE))
+    if n > 1:
+        ramp = np.linspace(0, 1, n, dtype=np.float32)
+        clip = clip.copy()
+        clip[:n] *= ramp
+        clip[-n:] *= ramp[::-1]
+    return clip
+
+
+def make_stream(pool: VoicePool, nonspeech: list[np.ndarray], rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, dict]:
+    """A clean simulated stream of 1-4 (pseudo-)speakers; returns audio and who is in it."""
+    n_speakers = int(rng.choice([1, 2, 3, 4], p=[0.15, 0.4, 0.3, 0.15]))
+    n_speakers = min(n_speakers, len(pool.speakers))
+    chosen = rng.choice(len(pool.speakers), size=n_speakers, replace=False)
+    voices = []
+    for index in chosen:
+        speaker = pool.speakers[int(index)]
+        factor = 1.0 if rng.random() < 0.5 else float(rng.uniform(0.86, 1.16))
+        voices.append({"speaker": speaker["speaker"], "factor": round(factor, 3), "level": float(rng.uniform(-34, -18))})
+    total = int(seconds * RATE)
+    audio = np.zeros(total + 10 * RATE, dtype=np.float32)
+    position = int(rng.uniform(0, 1.0) * RATE)
+    previous = -1
+    while position < total:
+        if nonspeech and rng.random() < 0.12:  # a non-speech event between turns
+            clip = nonspeech[int(rng.integers(len(nonspeech)))]
+            length = int(rng.uniform(0.5, 3.0) * RATE)
+            start = int(rng.integers(0, max(1, len(clip) - length)))
+            piece = _fade(clip[start : start + length])
+            piece = piece * (_db(float(rng.uniform(-40, -20))) / max(_rms(piece), 1e-6))
+            audio[position : position + len(piece)] += piece[: len(audio) - position]
+            position += len(piece) + int(rng.uniform(0.0, 0.5) * RATE)
+            continue
+        choices = [i for i in range(n_speakers) if i != previous] or [0]
+        current = int(rng.choice(choices))
+        voice = voices[current]
+        clips = pool.clips[voice["speaker"]]
+        for _ in range(int(rng.integers(1, 4))):  # a turn: several clips of one speaker
+            clip = _fade(_speed(clips[int(rng.integers(len(clips)))], voice["factor"]))
+            gain = _db(voice["level"] + float(rng.uniform(-3, 3))) / max(_rms(clip), 1e-6)
+            piece = clip * gain
+            end = min(len(audio), position + len(piece))
+            audio[position:end] += piece[: end - position]
+            position = end + int(rng.uniform(0.05, 0.5) * RATE)
+            if position >= total:
+                break
+        gap = float(rng.uniform(-0.4, 0.2)) if rng.random() < 0.15 else float(rng.uniform(0.0, 0.8))
+        position = max(0, position + int(gap * RATE))  # negative gap: the next turn overlaps
+        previous = current
+    audio = audio[:total]
+    floor = _db(float(rng.uniform(-75, -50)))  # a recording's noise floor (rarely digital silence)
+    audio += (floor * rng.standard_normal(total)).astype(np.float32)
+    peak = float(np.max(np.abs(audio))) or 1.0
+    if peak > 0.99:
+        audio *= 0.99 / peak
+    return audio, {"voices": voices}
+
+
+def _teacher_times(n_samples: int, config: CompactEncoderConfig) -> np.ndarray:
+    count = int(np.floor(n_samples / RATE / config.hop + 1e-9)) + 1
+    return (np.arange(0, count, TEACHER_EVERY) * config.hop).round(9)
+
+
+def _split_speakers(inventory: list[dict], holdout: set[str], exclude: set[str]):
+    train, held = [], []
+    for s in inventory:
+        package = s["package"]
+        if package in exclude or package.startswith(RESERVED_PREFIXES):
+            continue
+        (held if package in holdout else train).append(s)
+    # a person in both sets (one human under two package names) stays out of training
+    held_people = {s["person"] for s in held}
+    train = [s for s in train if s["person"] not in held_people]
+    return train, held
+
+
+def cmd_streams(args) -> None:
+    config = CompactEncoderConfig()
+    inventory = voice_inventory(args.voices)
+    train, held = _split_speakers(inventory, set(args.holdout), set(args.exclude))
+    if not train or not held:
+        raise SystemExit(f"need training and held-out voices (train {len(train)}, held out {len(held)})")
+    root = args.data / "distill" / "streams"
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+    nonspeech = load_nonspeech(args.data)
+    log.info("voices: %d train (%d packages), %d held out (%s); %d non-speech clips", len(train), len({s["package"] for s in train}),
+             len(held), ", ".join(sorted({s["package"] for s in held})), len(nonspeech))  # fmt: skip
+    torch.set_num_threads(1)
+    from turnpoint.speaker_encoder import load_speaker_encoder
+
+    teacher = load_speaker_encoder()
+    plan = [("train", train, args.train_streams), ("valid", train, args.valid_streams), ("heldout", held, args.heldout_streams)]
+    summary = {"train_speakers": [s["speaker"] for s in train], "heldout_speakers": [s["speaker"] for s in held],
+               "train_packages": sorted({s["package"] for s in train}), "heldout_packages": sorted({s["package"] for s in held})}  # fmt: skip
+    atomic_write_text(root / "split.json", json.dumps(summary, indent=1))
+    for split, speakers, count in plan:
+        pool = VoicePool(speakers, rng, args.max_clips)
+        started = time.time()
+        for index in range(count):
+            path = root / f"{split}_{index:04d}.npz"
+            stream_rng = np.random.default_rng([args.seed, SPLIT_SEEDS[split], index])
+            if path.exists():
+                continue
+            audio, info = make_stream(pool, nonspeech if split != "heldout" else [], stream_rng, args.stream_seconds)
+            times = _teacher_times(len(audio), config)
+            targets = teacher_embeddings(audio, times, encoder=teacher)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, audio=(np.clip(audio, -1, 1) * 32767).astype(np.int16), times=times, teacher=targets.astype(np.float16),
+                     info=json.dumps(info))  # fmt: skip
+            os.replace(tmp, path)
+            if index % 10 == 0 or index == count - 1:
+                log.info("%s stream %d/%d (%.0f s elapsed)", split, index + 1, count, time.time() - started)
+
+
+def load_streams(data: Path, split: str) -> list[dict]:
+    out = []
+    for path in sorted((data / "distill" / "streams").glob(f"{split}_*.npz")):
+        with np.load(path) as z:
+            out.append({"audio": z["audio"].astype(np.float32) / 32767, "times": z["times"], "teacher": z["teacher"].astype(np.float32),
+                        "info": json.loads(str(z["info"]))})  # fmt: skip
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# perturbation (student input only: the teacher heard the clean stream)
+
+
+def _room(rng: np.random.Generator) -> np.ndarray:
+    rt60 = float(rng.uniform(0.15, 0.6))
+    n = int(rt60 * RATE)
+    t = np.arange(n) / RATE
+    ir = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)
+    ir[0] = 1.0 / max(float(rng.uniform(0.3, 1.0)), 1e-3)  # direct path against reverberation
+    return (ir / np.sqrt(np.sum(ir**2))).astype(np.float32)
+
+
+def _coloured_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    exponent = float(rng.choice([0.0, 1.0, 2.0]))  # white, pink, brown
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.maximum(np.fft.rfftfreq(n, 1 / RATE), 20.0)
+    noise = np.fft.irfft(spectrum / freqs ** (exponent / 2), n)
+    return (noise / max(_rms(noise), 1e-9)).astype(np.float32)
+
+
+def perturb(audio: np.ndarray, rng: np.random.Generator, nonspeech: list[np.ndarray]) -> np.ndarray:
+    x = audio.copy()
+    if rng.random() < 0.2:
+        x = scipy.signal.fftconvolve(x, _room(rng))[: len(x)].astype(np.float32)
+    choice = rng.random()
+    if choice < 0.2:  # telephone band, sometimes through 8 kHz sampling
+        sos = scipy.signal.butter(4, [300, 3400], btype="bandpass", fs=RATE, output="sos")
+        x = scipy.signal.sosfilt(sos, x).astype(np.float32)
+        if rng.random() < 0.5:
+            x = soxr.resample(soxr.resample(x, RATE, 8000), 8000, RATE)[: len(audio)].astype(np.float32)
+    elif choice < 0.35:  # a duller microphone or codec
+        sos = scipy.signal.butter(4, float(rng.uniform(3000, 7000)), btype="lowpass", fs=RATE, output="sos")
+        x = scipy.signal.sosfilt(sos, x).astype(np.float32)
+    elif choice < 0.45:  # rumble cut
+        sos = scipy.signal.butter(2, float(rng.uniform(100, 400)), btype="highpass", fs=RATE, output="sos")
+        x = scipy.signal.sosfilt(sos, x).astype(np.float32)
+    if rng.random() < 0.5:
+        level = _rms(x)
+        snr = float(rng.uniform(3, 30))
+        if nonspeech and rng.random() < 0.4:
+            clip = nonspeech[int(rng.integers(len(nonspeech)))]
+            noise = np.resize(clip, len(x))
+            noise = noise / max(_rms(noise), 1e-9)
+        else:
+            noise = _coloured_noise(len(x), rng)
+        x = x + noise * (level / _db(snr))
+    x = x * _db(float(rng.uniform(-20, 10)))
+    return x.astype(np.float32)
+
+
+def _eq(features: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    # a smooth random spectral tilt / EQ, added in the log-mel domain (a linear filter with a
+    # smooth response multiplies each band's energy)
+    if rng.random() < 0.5:
+        return features
+    bands = np.linspace(-1, 1, features.shape[1], dtype=np.float32)
+    curve = float(rng.uniform(-1.2, 1.2)) * bands + float(rng.uniform(-0.6, 0.6)) * np.cos(np.pi * bands * float(rng.uniform(1, 3)))
+    return features + curve.astype(np.float32)[None]
+
+
+# ---------------------------------------------------------------------------------------------
+# training
+
+
+def _features_for(audio: np.ndarray, config: CompactEncoderConfig) -> np.ndarray:
+    return _padded_features(compact_features(audio, config=config), len(audio), config)
+
+
+def _crops(features: np.ndarray, n_teacher: int, outputs: int, config: CompactEncoderConfig, rng: np.random.Generator, count: int):
+    """(features (count, frames, mels), teacher indices (count, outputs // TEACHER_EVERY))."""
+    span = outputs  # student outputs per crop (a multiple of TEACHER_EVERY)
+    last_start = max(0, n_teacher - span // TEACHER_EVERY)
+    starts = rng.integers(0, last_start + 1, size=count)
+    frames = config.receptive_frames + (span - 1) * config.stride_frames
+    xs, idx = [], []
+    for start in starts:
+        first = int(start) * TEACHER_EVERY * config.stride_frames
+        crop = features[first : first + frames]
+        if len(crop) < frames:
+            crop = np.pad(crop, [(0, frames - len(crop)), (0, 0)], constant_values=PAD_VALUE)
+        xs.append(crop)
+        idx.append(np.arange(int(start), int(start) + span // TEACHER_EVERY))
+    return np.stack(xs), np.stack(idx)
+
+
+def _loss(student: torch.Tensor, teacher: torch.Tensor, valid: torch.Tensor, weight_matrix: float, rng: np.random.Generator):
+    s, t = student[valid], teacher[valid]
+    cosine = (s * t).sum(-1)
+    loss = (1 - cosine).mean()
+    if weight_matrix and len(s) > 8:
+        pick = torch.from_numpy(rng.choice(len(s), size=min(256, len(s)), replace=False))
+        ss, tt = s[pick], t[pick]
+        loss = loss + weight_matrix * ((ss @ ss.T - tt @ tt.T) ** 2).mean()
+    return loss, cosine.detach().mean()
+
+
+def evaluate_agreement(encoder: CompactEncoder, streams: list[dict]) -> float:
+    """Mean cosine between student and teacher embeddings at the teacher's times (clean streams)."""
+    values = []
+    encoder.eval()
+    for stream in streams:
+        _, e = embed_whole(stream["audio"], encoder=encoder)
+        e = e[::TEACHER_EVERY][: len(stream["teacher"])]
+        values.append(np.sum(e * stream["teacher"][: len(e)], axis=1))
+    return float(np.mean(np.concatenate(values)))
+
+
+def cmd_train(args) -> None:
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    config = CompactEncoderConfig(**json.loads(args.config)) if args.config else CompactEncoderConfig()
+    train = load_streams(args.data, "train")
+    valid = load_streams(args.data, "valid")
+    if not train:
+        raise SystemExit("no training streams: run the 'streams' step first")
+    nonspeech = load_nonspeech(args.data)
+    split = json.loads((args.data / "distill" / "streams" / "split.json").read_text())
+    hours = sum(len(s["audio"]) for s in train) / RATE / 3600
+    log.info("training on %d streams (%.2f h, %d teacher windows); %d validation streams", len(train), hours,
+             sum(len(s["teacher"]) for s in train), len(valid))  # fmt: skip
+    encoder = CompactEncoder(config)
+    clean = np.concatenate([compact_features(s["audio"], config=config) for s in train[:40]])
+    encoder.input_mean.copy_(torch.from_numpy(clean.mean(axis=0)))
+    encoder.input_scale.copy_(torch.from_numpy(np.maximum(clean.std(axis=0), 1e-3)))
+    del clean
+    parameters = sum(p.numel() for p in encoder.parameters())
+    log.info("student: %d parameters, hop %.3f s, receptive field %.2f s", parameters, config.hop, config.receptive_seconds)
+    optimiser = torch.optim.AdamW(encoder.parameters(), lr=args.lr, weight_decay=1e-4)
+    budget = args.minutes * 60
+    started = time.time()
+    step, epoch = 0, 0
+    history = []
+    best = (-1.0, None)
+    outputs = args.crop_outputs
+    while time.time() - started < budget:
+        epoch += 1
+        order = rng.permutation(len(train))
+        prepared = []  # (features, teacher) per stream, perturbed afresh this epoch
+        for index in order:
+            stream = train[index]
+            audio = stream["audio"] if rng.random() < 0.15 else perturb(stream["audio"], rng, nonspeech)
+            prepared.append((_eq(_features_for(audio, config), rng), stream["teacher"]))
+        encoder.train()
+        losses, cosines = [], []
+        for first in range(0, len(prepared), args.streams_per_batch):
+            group = prepared[first : first + args.streams_per_batch]
+            xs, ts, vs = [], [], []
+            for features, teacher in group:
+                x, idx = _crops(features, len(teacher), outputs, config, rng, args.crops_per_stream)
+                valid_mask = idx < len(teacher)
+                xs.append(x)
+                ts.append(teacher[np.minimum(idx, len(teacher) - 1)])
+                vs.append(valid_mask)
+            x = torch.from_numpy(np.concatenate(xs))
+            target = torch.from_numpy(np.concatenate(ts))
+            mask = torch.from_numpy(np.concatenate(vs))
+            progress = min(1.0, (time.time() - started) / budget)
+            for group_ in optimiser.param_groups:  # cosine decay over the wall-clock budget, short warm-up
+                group_["lr"] = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + np.cos(np.pi * progress))
+            student = encoder(x)[:, ::TEACHER_EVERY]
+            loss, cosine = _loss(student, target, mask, args.matrix_weight, rng)
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(encoder.parameters(), 5.0)
+            optimiser.step()
+            step += 1
+            losses.append(float(loss))
+            cosines.append(float(cosine))
+            if time.time() - started >= budget:
+                break
+        agreement = evaluate_agreement(encoder, valid) if valid else float("nan")
+        history.append({"epoch": epoch, "minutes": round((time.time() - started) / 60, 2), "loss": round(float(np.mean(losses)), 4),
+                        "train_cosine": round(float(np.mean(cosines)), 4), "valid_cosine": round(agreement, 4)})  # fmt: skip
+        log.info("epoch %d  %.1f min  loss %.4f  train cos %.4f  valid cos %.4f", epoch, history[-1]["minutes"], history[-1]["loss"],
+                 history[-1]["train_cosine"], agreement)  # fmt: skip
+        if agreement > best[0]:
+            best = (agreement, {k: v.detach().clone() for k, v in encoder.state_dict().items()})
+    if best[1] is not None:
+        encoder.load_state_dict(best[1])
+    encoder.eval()
+    training = {
+        "teacher": "ge2e",
+        "loss": f"1 - cosine + {args.matrix_weight} x squared error of the within-batch cosine matrices",
+        "data": {
+            "voice_packages": split["train_packages"],
+            "nonspeech_packages": list(NONSPEECH_PACKAGES),
+            "heldout_packages": split["heldout_packages"],
+            "train_speakers": len(split["train_speakers"]),
+            "streams": len(train),
+            "hours": round(hours, 3),
+            "teacher_windows": int(sum(len(s["teacher"]) for s in train)),
+            "perturbation": "speed/pitch 0.86-1.16 (teacher hears it), then for the student only: reverberation, telephone "
+            "300-3400 Hz / 8 kHz, low-pass, high-pass, noise and non-speech backgrounds at 3-30 dB SNR, EQ tilt, gain -20..+10 dB",
+        },
+        "epochs": epoch,
+        "steps": step,
+        "minutes": round((time.time() - started) / 60, 1),
+        "validation_cosine": round(best[0], 4),
+        "seed": args.seed,
+        "history": history[-5:],
+    }
+    save_compact_encoder(args.out, encoder=encoder, training=training, licence="MIT (weights distilled from Resemblyzer's Apache-2.0 GE2E)")
+    log.info("wrote %s (%d bytes)", args.out, Path(args.out).stat().st_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation
+
+
+def _roc(same: np.ndarray, different: np.ndarray) -> dict:
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    labels = np.concatenate([np.ones(len(same)), np.zeros(len(different))])
+    scores = np.concatenate([same, different])
+    fpr, tpr, _ = roc_curve(labels, scores)
+    fnr = 1 - tpr
+    k = int(np.argmin(np.abs(fnr - fpr)))
+    return {"auc": round(float(roc_auc_score(labels, scores)), 4), "eer": round(float((fpr[k] + fnr[k]) / 2), 4)}
+
+
+def speaker_pairs(encoder: CompactEncoder, speakers: list[dict], rng: np.random.Generator, *, per_speaker_clips: int, pairs: int) -> dict:
+    """Same/different-speaker pairs of 1 s windows of held-out voices, teacher vs student.
+
+    Each speaker's clips are joined (short pauses) into one stream; both encoders embed it at the
+    same times; only windows whose middle 0.5 s holds speech energy are kept. Same-speaker pairs
+    come from different clips of one speaker; different-speaker pairs from two different people.
+    """
+    config = encoder.config
+    rows = []  # (person, clip, teacher embedding, student embedding)
+    for s in speakers:
+        clips = list(s["clips"])
+        rng.shuffle(clips)
+        audio, owner = [], []
+        for clip_index, path in enumerate(clips[:per_speaker_clips]):
+            clip = _load_clip(path)
+            clip = clip * (_db(-26) / max(_rms(clip), 1e-6))
+            pause = np.zeros(int(0.3 * RATE), dtype=np.float32)
+            audio += [clip, pause]
+            owner += [np.full(len(clip), clip_index), np.full(len(pause), -1)]
+        if not audio:
+            continue
+        signal, owner_samples = np.concatenate(audio), np.concatenate(owner)
+        signal = signal + (_db(-65) * rng.standard_normal(len(signal))).astype(np.float32)
+        times, student = embed_whole(signal, encoder=encoder)
+        times, student = times[::TEACHER_EVERY], student[::TEACHER_EVERY]
+        teacher = teacher_embeddings(signal, times)
+        for t, es, et in zip(times, student, teacher):
+            centre = int(t * RATE)
+            middle = signal[max(0, centre - RATE // 4) : centre + RATE // 4]
+            whose = owner_samples[max(0, centre - RATE // 4) : centre + RATE // 4]
+            if len(middle) < RATE // 2 or _rms(middle) < _db(-40):
+                continue
+            clip_ids = whose[whose >= 0]
+            if len(clip_ids) < RATE // 4:
+                continue
+            rows.append((s["person"], (s["speaker"], int(np.bincount(clip_ids).argmax())), et, es))
+    people = np.array([r[0] for r in rows])
+    clip_keys = [r[1] for r in rows]
+    teacher = np.stack([r[2] for r in rows])
+    student = np.stack([r[3] for r in rows])
+    n = len(rows)
+    same, different = [], []
+    tries = 0
+    while (len(same) < pairs or len(different) < pairs) and tries < 200 * pairs:
+        tries += 1
+        i, j = (int(v) for v in rng.integers(0, n, size=2))
+        if i == j or clip_keys[i] == clip_keys[j]:
+            continue
+        if people[i] == people[j]:
+            if len(same) < pairs:
+                same.append((i, j))
+        elif len(different) < pairs:
+            different.append((i, j))
+    same_idx, diff_idx = np.array(same), np.array(different)
+
+    def scores(e, idx):
+        return np.sum(e[idx[:, 0]] * e[idx[:, 1]], axis=1)
+
+    return {
+        "windows": n,
+        "people": len(set(people.tolist())),
+        "same_pairs": len(same),
+        "different_pairs": len(different),
+        "teacher": _roc(scores(teacher, same_idx), scores(teacher, diff_idx)),
+        "student": _roc(scores(student, same_idx), scores(student, diff_idx)),
+        "window_agreement": round(float(np.mean(np.sum(teacher * student, axis=1))), 4),
+    }
+
+
+def cmd_evaluate(args) -> None:
+    torch.set_num_threads(1)
+    encoder = read_compact_encoder(args.out)
+    rng = np.random.default_rng(args.seed + 1)
+    held_streams = load_streams(args.data, "heldout")
+    result: dict = {"model": Path(args.out).name}
+    if held_streams:
+        clean = evaluate_agreement(encoder, held_streams)
+        # both encoders on the same perturbed audio (channel, noise, reverberation, gain)
+        noisy = []
+        for stream in held_streams:
+            audio = perturb(stream["audio"], rng, [])
+            times, e = embed_whole(audio, encoder=encoder)
+            times, e = times[::TEACHER_EVERY], e[::TEACHER_EVERY]
+            noisy.append(np.sum(e * teacher_embeddings(audio, times), axis=1))
+        result["heldout_streams"] = {"streams": len(held_streams), "hours": round(sum(len(s["audio"]) for s in held_streams) / RATE / 3600, 3),
+                                     "cosine_clean": round(clean, 4), "cosine_perturbed": round(float(np.mean(np.concatenate(noisy))), 4)}  # fmt: skip
+    inventory = voice_inventory(args.voices)
+    _, held = _split_speakers(inventory, set(args.holdout), set(args.exclude))
+    result["heldout_packages"] = sorted({s["package"] for s in held})
+    result["pairs"] = speaker_pairs(encoder, held, rng, per_speaker_clips=args.pair_clips, pairs=args.pairs)
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.report:
+        atomic_write_text(args.report, text + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=os.environ.get("TURNPOINT_DATA"), help="data folder (default $TURNPOINT_DATA)")
+    parser.add_argument("--voices", type=Path, help="voice folder with manifest.tsv and sources.tsv (default DATA/voices)")
+    parser.add_argument("--holdout", default=",".join(DEFAULT_HOLDOUT), help="source packages never trained on (comma-separated)")
+    parser.add_argument("--exclude", default="", help="source packages not used at all (comma-separated)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("src/turnpoint/models/compact_encoder.safetensors"))
+    parser.add_argument("--report", type=Path, help="evaluate: also write the JSON here")
+    parser.add_argument("--train-streams", type=int, default=160)
+    parser.add_argument("--valid-streams", type=int, default=8)
+    parser.add_argument("--heldout-streams", type=int, default=16)
+    parser.add_argument("--stream-seconds", type=float, default=45.0)
+    parser.add_argument("--max-clips", type=int, default=400, help="clips loaded per speaker")
+    parser.add_argument("--minutes", type=float, default=30.0, help="training wall-clock budget")
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--matrix-weight", type=float, default=1.0)
+    parser.add_argument("--crop-outputs", type=int, default=64)
+    parser.add_argument("--crops-per-stream", type=int, default=4)
+    parser.add_argument("--streams-per-batch", type=int, default=8)
+    parser.add_argument("--config", default="", help="architecture overrides as JSON (CompactEncoderConfig fields)")
+    parser.add_argument("--pairs", type=int, default=20000)
+    parser.add_argument("--pair-clips", type=int, default=40, help="clips per held-out speaker for the pair test")
+    parser.add_argument("command", choices=["nonspeech", "streams", "train", "evaluate", "all"])
+    args = parser.parse_args(argv)
+    if args.data is None:
+        parser.error("give --data or set TURNPOINT_DATA")
+    args.voices = args.voices or args.data / "voices"
+    args.holdout = [p for p in args.holdout.split(",") if p]
+    args.exclude = [p for p in args.exclude.split(",") if p]
+    if len(args.holdout) < 2:
+        parser.error("hold out at least two source packages")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    steps = {"nonspeech": [cmd_nonspeech], "streams": [cmd_streams], "train": [cmd_train], "evaluate": [cmd_evaluate]}
+    steps["all"] = [cmd_nonspeech, cmd_streams, cmd_train, cmd_evaluate]
+    for step in steps[args.command]:
+        step(args)
+
+
+if __name__ == "__main__":
+    main()
