@@ -42,6 +42,7 @@ import scipy.signal
 import soundfile as sf
 import soxr
 import torch
+import torch.nn.functional as nn_functional
 
 from turnpoint.compact_encoder import (
     PAD_VALUE,
@@ -378,10 +379,16 @@ def _crops(features: np.ndarray, n_teacher: int, outputs: int, config: CompactEn
     return np.stack(xs), np.stack(idx)
 
 
-def _loss(student: torch.Tensor, teacher: torch.Tensor, valid: torch.Tensor, weight_matrix: float, rng: np.random.Generator):
+def _loss(student: torch.Tensor, teacher: torch.Tensor, valid: torch.Tensor, weight_matrix: float, rng: np.random.Generator,
+          centre: torch.Tensor, weight_centred: float):  # fmt: skip
     s, t = student[valid], teacher[valid]
     cosine = (s * t).sum(-1)
     loss = (1 - cosine).mean()
+    if weight_centred:
+        # GE2E embeddings share a large common direction (any two speech windows have cosine
+        # ~0.6): matching what is left after removing it is what tells speakers apart
+        centred = nn_functional.cosine_similarity(s - centre, t - centre, dim=-1, eps=1e-6)
+        loss = loss + weight_centred * (1 - centred).mean()
     if weight_matrix and len(s) > 8:
         pick = torch.from_numpy(rng.choice(len(s), size=min(256, len(s)), replace=False))
         ss, tt = s[pick], t[pick]
@@ -398,6 +405,33 @@ def evaluate_agreement(encoder: CompactEncoder, streams: list[dict]) -> float:
         e = e[::TEACHER_EVERY][: len(stream["teacher"])]
         values.append(np.sum(e * stream["teacher"][: len(e)], axis=1))
     return float(np.mean(np.concatenate(values)))
+
+
+def agreement_report(encoder: CompactEncoder, streams: list[dict], audios: list[np.ndarray] | None = None) -> dict:
+    """Cosine agreement with the teacher, next to what a constant embedding would get.
+
+    ``constant``: the teacher's mean embedding over these very windows used as the prediction
+    for every window (an oracle baseline: GE2E embeddings share a large common direction);
+    ``centred``: the cosine of student and teacher after removing that mean, which is what
+    separates speakers. With ``audios`` both encoders read those (perturbed) signals instead.
+    """
+    students, teachers = [], []
+    for index, stream in enumerate(streams):
+        audio = stream["audio"] if audios is None else audios[index]
+        times, e = embed_whole(audio, encoder=encoder)
+        times, e = times[::TEACHER_EVERY], e[::TEACHER_EVERY]
+        teacher = stream["teacher"][: len(e)] if audios is None else teacher_embeddings(audio, times)
+        students.append(e[: len(teacher)])
+        teachers.append(teacher)
+    s, t = np.concatenate(students), np.concatenate(teachers)
+    mean = t.mean(axis=0)
+    unit = mean / np.linalg.norm(mean)
+
+    def rowcos(a, b):
+        return np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-9)
+
+    return {"windows": len(t), "cosine": round(float(np.mean(rowcos(s, t))), 4), "constant": round(float(np.mean(t @ unit)), 4),
+            "centred": round(float(np.mean(rowcos(s - mean, t - mean))), 4)}  # fmt: skip
 
 
 def cmd_train(args) -> None:
@@ -419,6 +453,7 @@ def cmd_train(args) -> None:
     encoder.input_mean.copy_(torch.from_numpy(clean.mean(axis=0)))
     encoder.input_scale.copy_(torch.from_numpy(np.maximum(clean.std(axis=0), 1e-3)))
     del clean
+    centre = torch.from_numpy(np.concatenate([s["teacher"] for s in train]).mean(axis=0))
     parameters = sum(p.numel() for p in encoder.parameters())
     log.info("student: %d parameters, hop %.3f s, receptive field %.2f s", parameters, config.hop, config.receptive_seconds)
     optimiser = torch.optim.AdamW(encoder.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -454,7 +489,7 @@ def cmd_train(args) -> None:
             for group_ in optimiser.param_groups:  # cosine decay over the wall-clock budget, short warm-up
                 group_["lr"] = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + np.cos(np.pi * progress))
             student = encoder(x)[:, ::TEACHER_EVERY]
-            loss, cosine = _loss(student, target, mask, args.matrix_weight, rng)
+            loss, cosine = _loss(student, target, mask, args.matrix_weight, rng, centre, args.centred_weight)
             optimiser.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(encoder.parameters(), 5.0)
@@ -476,7 +511,7 @@ def cmd_train(args) -> None:
     encoder.eval()
     training = {
         "teacher": "ge2e",
-        "loss": f"1 - cosine + {args.matrix_weight} x squared error of the within-batch cosine matrices",
+        "loss": f"1 - cosine + {args.centred_weight} x (1 - cosine after removing the teacher's mean) + {args.matrix_weight} x squared error of the within-batch cosine matrices",
         "data": {
             "voice_packages": split["train_packages"],
             "nonspeech_packages": list(NONSPEECH_PACKAGES),
@@ -583,6 +618,55 @@ def speaker_pairs(encoder: CompactEncoder, speakers: list[dict], rng: np.random.
     }
 
 
+def real_conversations(encoder: CompactEncoder, folder: Path, rng: np.random.Generator, *, pairs: int) -> dict:
+    """Real recordings with RTTM: agreement on every window, and same/different-speaker pairs of
+    windows (within each file: the comparisons a per-file clustering makes) whose whole second
+    holds exactly one active speaker. Report only: nothing is fitted on these files."""
+    from turnpoint.annotations import read_rttm
+    from turnpoint.audio import load_audio
+
+    students, teachers, labels, files = [], [], [], []
+    for index, audio_path in enumerate(sorted(p for p in folder.iterdir() if p.suffix in (".flac", ".wav"))):
+        rttm = audio_path.with_suffix(".rttm")
+        if not rttm.exists():
+            continue
+        turns = [t for ts in read_rttm(rttm).values() for t in ts]
+        audio = load_audio(audio_path)
+        times, e = embed_whole(audio, encoder=encoder)
+        times, e = times[::TEACHER_EVERY], e[::TEACHER_EVERY]
+        teacher = teacher_embeddings(audio, times)
+        for t, es, et in zip(times, e, teacher):
+            active = {turn.speaker for turn in turns if turn.start < t + 0.5 and turn.end > t - 0.5}
+            covered = [turn for turn in turns if turn.start <= t - 0.5 and turn.end >= t + 0.5]
+            label = covered[0].speaker if len(active) == 1 and covered else None
+            students.append(es)
+            teachers.append(et)
+            labels.append(label)
+            files.append(index)
+    s, t = np.stack(students), np.stack(teachers)
+    labels_arr, files_arr = np.array(labels, dtype=object), np.array(files)
+    keep = np.flatnonzero(labels_arr != None)  # noqa: E711 - elementwise on an object array
+    same, different = [], []
+    for i in keep:
+        for j in keep:
+            if j <= i + 5 or files_arr[i] != files_arr[j]:  # windows at least ~1 s apart, same file
+                continue
+            (same if labels_arr[i] == labels_arr[j] else different).append((i, j))
+    same_idx, diff_idx = np.array(same), np.array(different)
+
+    def scores(e, idx):
+        return np.sum(e[idx[:, 0]] * e[idx[:, 1]], axis=1)
+
+    mean = t.mean(axis=0)
+    out = {"files": int(files_arr.max()) + 1, "windows": len(t), "cosine": round(float(np.mean(np.sum(s * t, axis=1))), 4),
+           "constant": round(float(np.mean(t @ (mean / np.linalg.norm(mean)))), 4), "single_speaker_windows": len(keep),
+           "same_pairs": len(same), "different_pairs": len(different)}  # fmt: skip
+    if len(same) and len(different):
+        out["teacher"] = _roc(scores(t, same_idx), scores(t, diff_idx))
+        out["student"] = _roc(scores(s, same_idx), scores(s, diff_idx))
+    return out
+
+
 def cmd_evaluate(args) -> None:
     torch.set_num_threads(1)
     encoder = read_compact_encoder(args.out)
@@ -590,20 +674,20 @@ def cmd_evaluate(args) -> None:
     held_streams = load_streams(args.data, "heldout")
     result: dict = {"model": Path(args.out).name}
     if held_streams:
-        clean = evaluate_agreement(encoder, held_streams)
-        # both encoders on the same perturbed audio (channel, noise, reverberation, gain)
-        noisy = []
-        for stream in held_streams:
-            audio = perturb(stream["audio"], rng, [])
-            times, e = embed_whole(audio, encoder=encoder)
-            times, e = times[::TEACHER_EVERY], e[::TEACHER_EVERY]
-            noisy.append(np.sum(e * teacher_embeddings(audio, times), axis=1))
-        result["heldout_streams"] = {"streams": len(held_streams), "hours": round(sum(len(s["audio"]) for s in held_streams) / RATE / 3600, 3),
-                                     "cosine_clean": round(clean, 4), "cosine_perturbed": round(float(np.mean(np.concatenate(noisy))), 4)}  # fmt: skip
+        # clean streams, then both encoders on the same perturbed audio (channel, noise, room, gain)
+        perturbed = [perturb(stream["audio"], rng, []) for stream in held_streams]
+        result["heldout_streams"] = {
+            "streams": len(held_streams),
+            "hours": round(sum(len(s["audio"]) for s in held_streams) / RATE / 3600, 3),
+            "clean": agreement_report(encoder, held_streams),
+            "perturbed": agreement_report(encoder, held_streams, perturbed),
+        }
     inventory = voice_inventory(args.voices)
     _, held = _split_speakers(inventory, set(args.holdout), set(args.exclude))
     result["heldout_packages"] = sorted({s["package"] for s in held})
     result["pairs"] = speaker_pairs(encoder, held, rng, per_speaker_clips=args.pair_clips, pairs=args.pairs)
+    if args.real:
+        result["real_conversations"] = real_conversations(encoder, args.real, rng, pairs=args.pairs)
     text = json.dumps(result, indent=1)
     print(text)
     if args.report:
@@ -630,11 +714,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minutes", type=float, default=30.0, help="training wall-clock budget")
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--matrix-weight", type=float, default=1.0)
+    parser.add_argument("--centred-weight", type=float, default=1.0)
     parser.add_argument("--crop-outputs", type=int, default=64)
     parser.add_argument("--crops-per-stream", type=int, default=4)
     parser.add_argument("--streams-per-batch", type=int, default=8)
     parser.add_argument("--config", default="", help="architecture overrides as JSON (CompactEncoderConfig fields)")
     parser.add_argument("--pairs", type=int, default=20000)
+    parser.add_argument("--real", type=Path, help="evaluate: also a folder of real recordings with RTTM (report only)")
     parser.add_argument("--pair-clips", type=int, default=40, help="clips per held-out speaker for the pair test")
     parser.add_argument("command", choices=["nonspeech", "streams", "train", "evaluate", "all"])
     args = parser.parse_args(argv)

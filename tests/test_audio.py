@@ -387,3 +387,61 @@ def test_nan_in_one_channel_of_a_resampled_file(tmp_path: Path) -> None:
     path = tmp_path / "nan.wav"
     sf.write(path, x, 44100, subtype="FLOAT")
     assert_error(path, "NaN or infinite", info=False)
+
+
+def test_ffmpeg_errors_are_words_not_error_codes(tmp_path: Path) -> None:
+    path = tmp_path / "notes.mkv"
+    path.write_text("these are my meeting notes\n" * 50)
+    with pytest.raises(TurnpointError) as caught:
+        load_audio(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: cannot decode audio (invalid data found when processing input)")
+    assert "Errno" not in message and message.count(str(path)) == 1
+
+
+# ---------------------------------------------------------------- files shorter than their header says
+
+
+def write_mp3(path: Path, seconds: float, rate: int = 16000) -> Path:
+    """A mono MP3 of a 440 Hz sine, encoded by PyAV (LAME writes the frame count into its header)."""
+    x = sine(rate, seconds)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mp3", rate=rate)
+        stream.layout = "mono"
+        for start in range(0, len(x), 1152):
+            frame = av.AudioFrame.from_ndarray(x[None, start : start + 1152], format="flt", layout="mono")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("reader", ["soundfile", "pyav"])
+def test_truncated_mp3_warns_once_and_keeps_what_decodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, reader: str) -> None:
+    import turnpoint.audio
+
+    full = write_mp3(tmp_path / "full.mp3", 20.0)
+    cut = tmp_path / "cut.mp3"
+    data = full.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])  # a download that stopped half way
+    if reader == "pyav":
+        monkeypatch.setattr(turnpoint.audio, "_open_soundfile", lambda path: None)
+    assert audio_info(cut).backend == reader and audio_info(cut).duration == pytest.approx(20.0, abs=0.1)
+
+    def read(path: Path) -> tuple[float, list[str]]:
+        warnings: list[str] = []
+        seconds = sum(len(block) for block in iter_audio(path, block_duration=4.0, warnings=warnings)) / OUT_RATE
+        return seconds, warnings
+
+    with caplog.at_level("WARNING", logger="turnpoint"):
+        seconds, warnings = read(full)
+        assert seconds == pytest.approx(20.0, abs=0.1) and warnings == [] and not caplog.records
+        seconds, warnings = read(cut)
+        assert 8.0 < seconds < 12.0
+        assert len(warnings) == 1 and "header says 20.0 s" in warnings[0] and "truncated" in warnings[0]
+        logged = [record.getMessage() for record in caplog.records]
+        assert logged == [f"{cut}: {warnings[0]}"]
+        again, warnings_again = read(cut)  # another stage reading the same file: recorded again, logged once
+        assert again == seconds and warnings_again == warnings and len(caplog.records) == 1

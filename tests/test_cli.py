@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -418,3 +419,104 @@ def test_detect_rescoring_flags(capsys: pytest.CaptureFixture, tmp_path: Path) -
     assert main(["detect", example, "--out", str(tmp_path / "x"), "--model", "paper", "--rescore-threshold", "0.3"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs re-scoring" in err[0]
+
+
+# ---------------------------------------------------------------- global options, progress, messages
+
+
+def test_quiet_before_or_after_the_subcommand(capsys: pytest.CaptureFixture, model: str, wav: Path, tmp_path: Path) -> None:
+    out = tmp_path / "loud"
+    code, stdout, err = run(capsys, "detect", str(wav), "--model", model, "--out", f"{out}/")
+    assert code == 0
+    assert "meeting.one.wav scoring" in err and "s of audio" in err  # the file's bar, by audio time
+    assert stdout.splitlines()[-1].startswith(f"outputs in {out}/ (1 files done")  # one slash, as given
+    for argv in (["-q", "detect", str(wav)], ["detect", str(wav), "-q"], ["detect", "-q", str(wav)]):
+        target = tmp_path / "_".join(argv).replace("/", "")[:40]
+        code, stdout, err = run(capsys, *argv, "--model", model, "--out", str(target))
+        assert code == 0 and (target / "meeting.one.json").exists()
+        assert (stdout, err) == ("", ""), argv
+
+
+def test_verbose_and_quiet_parse_in_either_place() -> None:
+    from turnpoint.cli import build_parser
+
+    parser = build_parser()
+    for argv, quiet, verbose in (
+        (["detect", "x.wav"], False, False),
+        (["-v", "detect", "x.wav"], False, True),
+        (["detect", "x.wav", "-v"], False, True),
+        (["-q", "events", "x.wav"], True, False),
+        (["events", "x.wav", "--quiet"], True, False),
+        (["-v", "train", "data", "--out", "run", "-q"], True, True),
+    ):
+        args = parser.parse_args(argv)
+        assert (args.quiet, args.verbose) == (quiet, verbose), argv
+
+
+def test_jobs_option(capsys: pytest.CaptureFixture) -> None:
+    from turnpoint.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["detect", "x.wav"]).jobs == "auto"
+    assert parser.parse_args(["detect", "x.wav", "--jobs", "3"]).jobs == 3
+    for bad in ("0", "two"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["detect", "x.wav", "--jobs", bad])
+        assert "positive integer or auto" in capsys.readouterr().err
+
+
+def test_train_help_groups_the_event_options_and_shows_defaults(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    general, _, events = text.partition("sound events (--task events):")
+    assert events, "no sound event group"
+    for option in ("--classes", "--bidirectional", "--conv-kernel", "--features", "--mixup", "--architecture", "--gmm-context"):
+        assert option in events and option not in general, option
+    for option in ("--epochs", "--protocol", "--collar", "--rttm"):
+        assert option in general and option not in events, option
+    flat = " ".join(general.split())
+    for default in ("(default: 50)", "(default: 128)", "(default: 0.001)", "(default: 0)"):
+        assert default in flat, default
+
+
+def test_truncated_mp3_is_a_warning_in_the_log_the_json_and_the_summary(model: str, tmp_path: Path) -> None:
+    """A real console run: the warning names the file, in the same ``turnpoint:`` format as errors."""
+    av = pytest.importorskip("av")
+    seconds = 12.0
+    make_conversation(tmp_path / "talk.wav", seed=3, duration=seconds, rttm=False)
+    audio, rate = sf.read(tmp_path / "talk.wav", dtype="float32")
+    full = tmp_path / "talk.mp3"
+    with av.open(str(full), "w") as container:
+        stream = container.add_stream("mp3", rate=rate)
+        stream.layout = "mono"
+        for start in range(0, len(audio), 1152):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[None, start : start + 1152], dtype=np.float32), format="flt", layout="mono")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cut = folder / "talk.mp3"
+    data = full.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    out_dir = tmp_path / "out"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "turnpoint.cli", "detect", str(cut), "--model", model, "--out", str(out_dir), "--format", "json"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    ours = [line for line in result.stderr.replace("\r", "\n").splitlines() if "turnpoint" in line and "scoring" not in line]
+    warning = [line for line in ours if line.startswith(f"turnpoint: warning: {cut}: decoded ")]
+    assert len(warning) == 1 and "truncated" in warning[0], result.stderr
+    assert not [line for line in ours if line.startswith(("WARNING", "INFO"))]
+    saved = json.loads((out_dir / "talk.json").read_text())
+    assert len(saved["warnings"]) == 1 and warning[0].endswith(saved["warnings"][0])
+    assert saved["duration"] < 0.6 * seconds
+    assert "(1 files done, 1 with warnings, 0 failed)" in result.stdout
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)  # outputs complete: skipped, said in our format
+    assert again.returncode == 0
+    assert "turnpoint: 1 files already have all their outputs" in again.stderr and "INFO" not in again.stderr

@@ -138,3 +138,112 @@ def test_rooms_decay_as_drawn_and_variation_is_off_by_default(tmp_path):
     voices = _pool(tmp_path / "voices")
     info = simulate_conversations(voices, tmp_path / "plain", speakers=["voice0", "voice1"], n_conversations=1, duration_s=(15, 15), seed=0)[0]
     assert info["reverberant_speakers"] == [] and info["varied_speakers"] == []
+
+
+# --- the realistic style: measured turn taking -----------------------------------------------
+
+WORD_TONES = {"w500": 500.0, "w1100": 1100.0, "w2000": 2000.0, "w3100": 3100.0}
+
+
+def _word_pool(root):
+    """Tone "voices" whose clips are words: tone bursts (0.15-0.4 s) with silent gaps, 0.3-4 s long."""
+    rng = np.random.default_rng(7)
+    for name, frequency in WORD_TONES.items():
+        folder = root / name
+        folder.mkdir(parents=True)
+        for clip in range(12):
+            parts, total = [], float(rng.uniform(0.3, 4.0))
+            while sum(len(p) for p in parts) < total * 16000:
+                n = int(16000 * rng.uniform(0.15, 0.4))
+                ramp = np.minimum(1.0, np.minimum(np.arange(n), np.arange(n)[::-1]) / 160)  # 10 ms: no clicks
+                parts.append((0.3 * ramp * np.sin(2 * np.pi * frequency * np.arange(n) / 16000)).astype(np.float32))
+                parts.append(np.zeros(int(16000 * rng.uniform(0.05, 0.1)), dtype=np.float32))
+            sf.write(folder / f"c{clip}.wav", np.concatenate(parts[:-1]), 16000)
+    return root
+
+
+def _pooled_stats(root, folder, config, *, n=8, seed=11):
+    from turnpoint.simulate import turn_statistics
+
+    infos = simulate_conversations(root, folder, speakers=sorted(WORD_TONES), n_conversations=n, duration_s=(60, 90), seed=seed,
+                                   config=config)
+    files = {}
+    for info in infos:
+        files.update(read_rttm(folder / f"{info['uri']}.rttm"))
+    return turn_statistics(files), infos
+
+
+def test_real_style_statistics_come_out_near_the_measured_ones(tmp_path):
+    from turnpoint.simulate import load_turn_statistics
+
+    voices = _word_pool(tmp_path / "voices")
+    target = load_turn_statistics()["meeting"]
+    quiet = dict(hum_p=0.0, music_p=0.0, telephone_p=0.0)
+    real, infos = _pooled_stats(voices, tmp_path / "real", SimulationConfig(style="real", profile_p=(("meeting", 1.0),), **quiet))
+    assert {info["profile"] for info in infos} == {"meeting"} and {len(info["speakers"]) for info in infos} <= {2, 3, 4}
+    assert real["segment_s"]["n"] > 120
+    # turns under 1 s, overlaps and backchannels as common as in the real meetings
+    assert abs(real["short_segment_share"] - target["short_segment_share"]) < 0.1
+    assert abs(real["short_change_interval_share"] - target["short_change_interval_share"]) < 0.1
+    assert abs(real["overlap_transition_share"] - target["overlap_transition_share"]) < 0.12
+    assert 0.5 < real["overlap_rate"] / target["overlap_rate"] < 1.5
+    assert 0.5 < real["backchannels_per_minute"] / target["backchannels_per_minute"] < 1.5
+    for key in ("segment_s", "floor_transfer_s", "change_interval_s", "backchannel_s"):
+        assert abs(real[key]["quantiles"]["0.50"] - target[key]["quantiles"]["0.50"]) < 0.35 * max(0.5, abs(target[key]["quantiles"]["0.50"])) + 0.1, key
+    assert real["segments_per_turn"]["mean"] > 1.2  # turns of several segments: pauses that are not changes
+    # the older style, on the same voices, has none of this: the comparison above can fail
+    legacy, _ = _pooled_stats(voices, tmp_path / "legacy", SimulationConfig(**quiet), n=3)
+    assert legacy["backchannels_per_minute"] == 0.0
+    assert abs(legacy["short_change_interval_share"] - target["short_change_interval_share"]) > 0.15
+
+
+def test_real_style_references_are_exact_with_overlaps_backchannels_and_pauses(tmp_path):
+    from turnpoint.simulate import conversation_events, load_voice_pool, simulate_conversation
+
+    pool = load_voice_pool(_word_pool(tmp_path / "voices"))
+    config = SimulationConfig(style="real", backchannel_scale=3.0, snr_db=(30.0, 30.0), hum_p=0.0, music_p=0.0, telephone_p=0.0,
+                              n_speakers_p=(0.0, 0.0, 1.0))
+    overlaps = backchannels = pauses = joins = 0
+    for seed in range(2):
+        audio, lines, info = simulate_conversation(pool, 60.0, np.random.default_rng(seed), config)
+        assert info["style"] == "real" and len(info["speakers"]) == 4
+        events = conversation_events(lines)
+        overlaps += len(events["overlap_s"])
+        backchannels += len(events["backchannel_s"])
+        pauses += len(events["within_pause_s"])
+        # a line is the span of the clips placed in it, one speaker, joined without pauses
+        for start, end, speaker in lines:
+            inside = [c for c in info["clips"] if c[2] == speaker and start - 1e-3 <= c[0] and c[1] <= end + 1e-3]
+            assert inside and abs(inside[0][0] - start) < 1e-3 and abs(max(c[1] for c in inside) - end) < 1e-3
+            joins += len(inside) > 1
+        n_frames = len(audio) // 160
+        for speaker in info["speakers"]:
+            active = _tone_activity(audio, WORD_TONES[speaker])
+            own = [(s, e) for s, e, who in lines if who == speaker]
+            assert not (active & ~_covered(own, n_frames, pad=0.03)).any(), f"{speaker} sounds outside its lines"
+            for s, e in own:  # and every line starts and ends with its speaker's sound
+                assert active[int(s * 100) : int(s * 100) + 5].any() and active[int(e * 100) - 5 : int(e * 100)].any()
+    assert overlaps > 0 and backchannels > 0 and pauses > 0 and joins > 0
+
+
+def test_simulation_script_keeps_only_the_chosen_packages_and_lists_them(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    voices = _word_pool(tmp_path / "voices")
+    rows = ["speaker\tkind\tperson\tpackage\tfamily\tidentity"]
+    rows += ["w500\treal\tp1\tpkg-a\tfam-a\tcredited", "w1100\treal\tp2\tpkg-a\tfam-a\tcredited",
+             "w2000\treal\tp3\tpkg-b\tfam-b\tcredited", "w3100\treal\tp4\tpkg-a\tfam-a\ttwo credited speakers (x and y)"]
+    (voices / "manifest.tsv").write_text("\n".join(rows) + "\n")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "simulate_conversations.py"
+    spec = importlib.util.spec_from_file_location("simulate_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "test_set"
+    assert module.main(["--voices", str(voices), "--out", str(out), "--style", "real", "--conversations", "2", "--min-duration", "20",
+                        "--max-duration", "25", "--packages", "pkg-a", "--hold-out"]) == 0
+    used = {s for line in (out / "conversations.jsonl").read_text().splitlines() for s in json.loads(line)["speakers"]}
+    assert used == {"w500", "w1100"}  # pkg-b is another package; w3100's folder mixes two people
+    sources = (out / "SOURCES.md").read_text()
+    assert "| pkg-a | fam-a | w1100 = p2, w500 = p1 |" in sources and "pkg-b" not in sources
+    assert len(list(out.glob("*.rttm"))) == len(list(out.glob("*.uem"))) == 2

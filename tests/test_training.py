@@ -153,7 +153,7 @@ def test_bilstm_training_learns_the_change_signal_of_synthetic_conversations(tmp
 
     # the untrained network (same seed, same input standardisation) on the same validation files
     specifications = training_specifications(config)
-    train_items, validation_items = split_sources(tmp_path / "train", tmp_path / "validation", seed=0)
+    train_items, validation_items = split_sources(tmp_path / "train", tmp_path / "validation", validation_fraction=0.1, seed=0)
     prepared, prepared_val = prepare_files(train_items, validation_items, specifications=specifications, config=config, show_progress=False)
     torch.manual_seed(config.seed)
     untrained = SpeakerChangeDetector(SpeakerChangeConfig())

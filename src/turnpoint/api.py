@@ -10,7 +10,6 @@ import os
 import queue
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,10 +272,6 @@ def _run_here(run_one: Callable[[Path, Any, Any], FileResult], path: Path, job: 
         return str(error)
 
 
-def _ready() -> None:
-    """A no-op task: it completes once a worker has loaded its model, so real files go only to ready workers."""
-
-
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -339,11 +334,37 @@ def run_batch(
                 auto=jobs == AUTO, startup_s=worker_startup_seconds() if startup_s is None else startup_s, bar=bar,
                 show_progress=show_progress, position=position,
             )
-            order = {str(p): i for i, p in enumerate(paths)}
+            order: dict[str, int] = {}
+            for index, path in enumerate(paths):
+                order.setdefault(str(path), index)
             report.results.sort(key=lambda r: order.get(r.path, 0))
+            report.failures.sort(key=lambda failure: order.get(failure[0], 0))
     finally:
         bar.close()
     return report
+
+
+def _worker_main(slot: int, inbox: Any, results: Any, initargs: tuple) -> None:
+    """A batch worker process: load the model, say so, then run the files sent until told to stop."""
+    try:
+        _init_worker(*initargs)
+    except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises it
+        results.put((slot, "error", None, f"{type(error).__name__}: {error}"))
+        return
+    results.put((slot, "ready", None, None))
+    while True:
+        item = inbox.get()
+        if item is None:
+            return
+        run_one, path, job = item
+        try:
+            outcome = _work(run_one, path, job)
+        except BaseException as error:  # noqa: BLE001 - a bug, not a bad file: the parent raises it
+            import traceback
+
+            results.put((slot, "error", str(path), "".join(traceback.format_exception(error)).strip()))
+            return
+        results.put((slot, "done", str(path), outcome))
 
 
 def _run_parallel(
@@ -352,16 +373,18 @@ def _run_parallel(
     show_progress: bool, position: int,
 ) -> None:
     """This (main) thread works through ``todo`` largest first; a coordinator thread starts the
-    workers (at once, or after ``startup_s`` when ``auto``) and feeds them from the same queue."""
+    worker processes (at once, or after ``startup_s`` when ``auto``) and hands each the next file
+    once it is ready; workers still starting when the files run out are stopped."""
     pending = collections.deque(sorted(todo, key=_size, reverse=True))
     lock = threading.Lock()  # guards pending, report, bar
     stop = threading.Event()
     failed: list[BaseException] = []
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's thread pools
     progress_queue = context.Queue() if show_progress else None
-    state: dict[str, Any] = {"pool": None}
+    processes: list[Any] = []
+    state: dict[str, Any] = {}
 
-    def record(path: Path, outcome: FileResult | str) -> None:
+    def record(path: Path | str, outcome: FileResult | str) -> None:
         with lock:
             if isinstance(outcome, str):
                 report.failures.append((str(path), outcome))
@@ -373,48 +396,59 @@ def _run_parallel(
         with lock:
             return pending.popleft() if pending else None
 
-    def start_pool() -> ProcessPoolExecutor:
+    def start_workers() -> tuple[Any, list[Any]]:
         count = min(workers, len(pending))
         cores = max(1, available_cpus() // (count + 1))
         state["budget"] = set_cpu_budget(cores)  # this process's next files too; the previous setting kept
         initargs = (load, None if model is None else str(model), device, cores, progress_queue, _log_setup())
-        pool = ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=_init_worker, initargs=initargs)
+        results = context.Queue()
+        inboxes = [context.Queue() for _ in range(count)]
+        for slot, inbox in enumerate(inboxes):
+            process = context.Process(target=_worker_main, args=(slot, inbox, results, initargs), name=f"turnpoint-worker-{slot}", daemon=True)
+            process.start()
+            processes.append(process)
         report.processes = count + 1
         logger.debug("batch: %d worker processes started after %.1f s, %d cores each", count, time.perf_counter() - started, cores)
-        state["pool"], state["workers"] = pool, count
-        return pool
+        return results, inboxes
 
     def coordinate() -> None:
-        outstanding: dict[Future, Path | None] = {}  # None: a readiness probe
-        pool = None
         try:
-            while not stop.is_set():
-                if pool is None:
-                    if not pending:
-                        return
-                    if auto and time.perf_counter() - started < startup_s:
-                        stop.wait(0.05)
-                        continue
-                    pool = start_pool()
-                    outstanding = {pool.submit(_ready): None for _ in range(state["workers"])}
-                if not outstanding:
+            if auto:  # ski rental: pay for workers only once the batch has cost as much as one start-up
+                while not stop.wait(0.05) and pending and time.perf_counter() - started < startup_s:
+                    pass
+            if stop.is_set() or not pending:
+                return
+            results, inboxes = start_workers()
+            busy: dict[int, str] = {}  # slot -> the file it works on
+            starting = set(range(len(inboxes)))
+            while not stop.is_set() and (busy or (starting and pending)):
+                try:
+                    slot, kind, path, outcome = results.get(timeout=0.25)
+                except queue.Empty:
+                    for slot, path in list(busy.items()):
+                        if not processes[slot].is_alive():  # killed (out of memory?) or crashed
+                            del busy[slot]
+                            record(path, f"{path}: the worker process processing it died (exit code {processes[slot].exitcode})")
+                    continue
+                if kind == "error":
+                    failed.append(RuntimeError(f"a batch worker failed{f' on {path}' if path else ''}: {outcome}"))
                     return
-                done, _ = wait(list(outstanding), timeout=0.25, return_when=FIRST_COMPLETED)
-                for future in done:
-                    path = outstanding.pop(future)
-                    result = future.result()  # a worker that died raises here
-                    if path is not None:
-                        record(path, result)
-                    following = take()
-                    if following is not None:
-                        outstanding[pool.submit(_work, run_one, following, job)] = following
+                if kind == "done":
+                    del busy[slot]
+                    record(path, outcome)
+                starting.discard(slot)
+                following = take()
+                if following is None:
+                    inboxes[slot].put(None)
+                else:
+                    busy[slot] = str(following)
+                    inboxes[slot].put((run_one, following, job))
         except BaseException as error:  # noqa: BLE001 - raised again in the main thread
             failed.append(error)
 
     started = time.perf_counter()
     board = progress.BarBoard(progress_queue, first_position=position + 1) if progress_queue is not None else contextlib.nullcontext()
     coordinator = threading.Thread(target=coordinate, name="turnpoint-batch", daemon=True)
-    finished = False
     try:
         with board:
             coordinator.start()
@@ -426,11 +460,14 @@ def _run_parallel(
             coordinator.join()
         if failed:
             raise failed[0]
-        finished = True
     finally:
         stop.set()
-        if state["pool"] is not None:  # interrupted: do not wait for the workers' current files
-            state["pool"].shutdown(wait=finished, cancel_futures=True)
+        coordinator.join(timeout=5)
+        for process in processes:  # finished ones have exited; the rest are still starting, or interrupted
+            process.join(timeout=0.5)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
         if "budget" in state:
             set_cpu_budget(state["budget"])
 

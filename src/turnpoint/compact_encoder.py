@@ -455,7 +455,9 @@ class CompactEncoderStream:
         if self._finished:
             raise RuntimeError("the stream is finished")
         self._frames.push(samples)
-        new = self._log_mel(final=False)
+        return self._advance(self._log_mel(final=False))
+
+    def _advance(self, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self._real_frames += len(new)
         self._features = np.concatenate([self._features, new])
         available = self._offset + len(self._features)

@@ -155,6 +155,8 @@ class TqdmSink:
             if self.bar.total:  # a decoded file a little longer than its header says stays at 100 %
                 values = (min(values[0], max(0.0, self.bar.total - self.bar.n)),)
             self.bar.update(values[0])
+            if self.bar.total and self.bar.n >= self.bar.total:
+                self.bar.refresh()  # the finished state is drawn once, however soon it came
         elif kind == "close":
             self._close()
 

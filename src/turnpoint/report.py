@@ -337,7 +337,7 @@ _PAGE = r"""<!DOCTYPE html>
 
   // ---------------------------------------------------------------- geometry and view
   const canvas = $("timeline"), overview = $("overview");
-  const LEFT = 84, RIGHT = 8;
+  const LEFT = 84, RIGHT = 24;
   const rows = [];
   if (envelope) rows.push({ name: "waveform", h: 56 });
   rows.push({ name: "score", h: 120 });
@@ -445,12 +445,21 @@ _PAGE = r"""<!DOCTYPE html>
       } else if (r.kind === "detected") bars(ctx, data.segments, "detected", r.y, r.h);
       else if (r.kind === "reference") bars(ctx, data.reference, "reference", r.y, r.h);
     }
+    // zoomed out over many changes, full-height lines would merge into a wall: short ticks instead
+    const visible = (times) => times.reduce((n, t) => n + (t >= view.start && t <= view.end ? 1 : 0), 0);
+    const dense = visible(data.changes) > w / 8;
     if (data.reference) {
       const bounds = []; for (const t of data.reference) bounds.push(t[0], t[1]);
-      vlines(ctx, bounds, scoreRow.y, curveBottom, "#2ca02c", 1, [2, 3]);
+      if (dense) vlines(ctx, bounds, curveBottom - 8, curveBottom, "#2ca02c", 1);
+      else vlines(ctx, bounds, scoreRow.y, curveBottom, "#2ca02c", 1, [2, 3]);
     }
-    vlines(ctx, data.dropped, top, curveBottom, "#7f7f7f", 1, [4, 3]);
-    vlines(ctx, data.changes, top, curveBottom, "#d62728", 1.5);
+    if (dense) {
+      vlines(ctx, data.dropped, scoreRow.y + 10, scoreRow.y + 18, "#7f7f7f", 1);
+      vlines(ctx, data.changes, scoreRow.y, scoreRow.y + 10, "#d62728", 1);
+    } else {
+      vlines(ctx, data.dropped, top, curveBottom, "#7f7f7f", 1, [4, 3]);
+      vlines(ctx, data.changes, top, curveBottom, "#d62728", 1.5);
+    }
     const p = playhead();
     if (p !== null) vlines(ctx, [p], 0, AXIS_Y, "#000", 1.5);
     if (hoverX !== null) vlines(ctx, [timeAt(hoverX)], 0, AXIS_Y, "rgba(0,0,0,.35)", 1);

@@ -541,6 +541,15 @@ def _fragment(x: np.ndarray, target_s: float, rng: np.random.Generator) -> np.nd
     return piece if len(piece) >= int(0.1 * SR) else _trim(x[:target])
 
 
+def _union_length(spans: list[tuple[float, float]]) -> float:
+    total, end = 0.0, -math.inf
+    for a, b in sorted(spans):
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total
+
+
 def _place_real(pool, speakers, channels, variants, next_clip, duration_s, rng, cfg):
     """Turn taking drawn from measured statistics: segments, pauses, overlaps and backchannels.
 
@@ -607,7 +616,11 @@ def _place_real(pool, speakers, channels, variants, next_clip, duration_s, rng, 
         w = np.array([3.0 if s == prevprev else 1.0 for s in others])
         spk = others[int(rng.choice(len(others), p=w / w.sum()))]
         k = int(round(_draw(rng, stats["segments_per_turn"], 1, cp_max)))
+        offset = _draw(rng, stats["floor_transfer_s"], -cfg.max_pause_s, cfg.max_pause_s)
         first_target = _draw(rng, stats["floor_segment_s"], cfg.min_segment_s, cfg.max_segment_s)
+        if last_segment is not None and offset < 0:
+            # a long overlapping take-over needs a segment that outlasts it (else it is a backchannel)
+            first_target = min(cfg.max_segment_s, max(first_target, -offset / 0.8))
         pieces = segment_audio(spk, first_target)
         if not pieces:
             continue
@@ -615,7 +628,6 @@ def _place_real(pool, speakers, channels, variants, next_clip, duration_s, rng, 
         if last_segment is None:
             start = t
         else:
-            offset = _draw(rng, stats["floor_transfer_s"], -cfg.max_pause_s, cfg.max_pause_s)
             # an overlapping start stays a take-over: after the previous segment's start, and
             # ending after it (otherwise it would be a backchannel)
             earliest = max(last_segment[0] + 0.2, last_segment[1] - 0.9 * length)
@@ -633,27 +645,33 @@ def _place_real(pool, speakers, channels, variants, next_clip, duration_s, rng, 
         floor_end = max(floor_end, end)
         prevprev, prev = prev, spk
 
-    # backchannels: short segments of another speaker strictly inside a floor segment
+    # backchannels: short segments of another speaker strictly inside a floor segment, as many
+    # as the measured rate per minute of speech gives (drawn on the floor segments by their room)
     rate = cfg.backchannel_scale * stats["backchannels_per_minute"] / 60.0
+    floor = list(segments)
+    rooms = np.array([max(0.0, e - s - 0.6) for s, e, _ in floor])
+    wanted = int(rng.poisson(rate * _union_length([(s, e) for s, e, _ in floor])))
     n_backchannels = 0
-    for seg_start, seg_end, owner in list(segments):
+    attempts = 0
+    while n_backchannels < wanted and attempts < 4 * wanted and len(speakers) > 1 and rooms.sum() > 0:
+        attempts += 1
+        seg_start, seg_end, owner = floor[int(rng.choice(len(floor), p=rooms / rooms.sum()))]
         room = seg_end - seg_start - 0.6
-        listeners = [s for s in speakers if s != owner]
-        if room < 0.3 or not listeners:
+        if room < 0.3:
             continue
-        for _ in range(int(rng.poisson(rate * (seg_end - seg_start)))):
-            who = listeners[int(rng.integers(len(listeners)))]
-            pieces = segment_audio(who, _draw(rng, stats["backchannel_s"], cfg.min_segment_s, min(1.5, room)))
-            if not pieces:
-                continue
-            length = (pieces[-1][0] + len(pieces[-1][1])) / SR
-            if length > room:
-                continue
-            start = float(rng.uniform(seg_start + 0.3, seg_end - 0.3 - length))
-            if any(s < start + length + 0.1 and start - 0.1 < e for s, e, x in segments if x == who):
-                continue  # the listener is talking then already
-            place(who, start, pieces)
-            n_backchannels += 1
+        listeners = [x for x in speakers if x != owner]
+        who = listeners[int(rng.integers(len(listeners)))]
+        pieces = segment_audio(who, _draw(rng, stats["backchannel_s"], cfg.min_segment_s, min(1.5, room)))
+        if not pieces:
+            continue
+        length = (pieces[-1][0] + len(pieces[-1][1])) / SR
+        if length > room:
+            continue
+        start = float(rng.uniform(seg_start + 0.3, seg_end - 0.3 - length))
+        if any(s < start + length + 0.1 and start - 0.1 < e for s, e, x in segments if x == who):
+            continue  # the listener is talking then already
+        place(who, start, pieces)
+        n_backchannels += 1
     turns = sorted(segments)
     return placed, clips, turns, max(e for _, e, _ in turns), {
         "style": "real", "profile": profile_name, "n_backchannels": n_backchannels}
