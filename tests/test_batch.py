@@ -2,6 +2,7 @@
 
 import os
 import signal
+from dataclasses import dataclass
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from synth import make_conversation
-from turnpoint.api import detect_files
+from turnpoint.api import _Job, detect_files
 from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
 from turnpoint.modelfile import save_model
 from turnpoint.specs import Specifications
@@ -80,3 +81,98 @@ def test_same_name_in_two_folders_is_a_clear_failure(setup, tmp_path):
     report = detect_files([audio / "f0.wav", other / "f0.wav"], out_dir=tmp_path / "out", model=model, show_progress=False)
     assert len(report.done) == 1
     assert "collide" in report.failures[0][1]
+
+
+# ---------------------------------------------------------------- processes: this one and its workers
+
+
+def _run_one_after_a_worker(path, job, loaded):
+    """``_run_one``, except that this (the test's) process waits for a worker to have done a file
+    first, so that a worker surely takes part however slowly it starts; workers note their thread
+    budget beside the outputs."""
+    import multiprocessing as mp
+
+    from turnpoint.api import _run_one
+    from turnpoint.inference import cpu_budget
+
+    marker = Path(job.out_dir) / ".worker-done"
+    if mp.parent_process() is None:
+        deadline = time.monotonic() + 600
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return _run_one(path, job, loaded)
+    result = _run_one(path, job, loaded)
+    marker.write_text(f"{cpu_budget()} {torch.get_num_threads()}")
+    return result
+
+
+def _run_one_dying_on_f3(path, job, loaded):
+    """``_run_one``, except that a worker given f3 dies; this process waits for that first (when
+    ``job.wait_for_worker``)."""
+    import multiprocessing as mp
+
+    from turnpoint.api import _run_one
+
+    marker = Path(job.out_dir) / ".worker-took-f3"
+    if mp.parent_process() is not None and path.stem == "f3":
+        marker.touch()
+        os._exit(3)  # a worker killed mid-file (out of memory, a crash in a native library)
+    if mp.parent_process() is None and job.wait_for_worker:
+        deadline = time.monotonic() + 600
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return _run_one(path, job, loaded)
+
+
+@dataclass(frozen=True)
+class _TestJob(_Job):
+    wait_for_worker: bool = False
+
+
+def _batch(setup, out: Path, *, run_one, jobs, startup_s, show_progress=False, todo=None, wait_for_worker=False):
+    from turnpoint.api import BatchReport, run_batch
+    from turnpoint.modelfile import load_model
+
+    _, model, audio = setup
+    paths = sorted(audio.glob("*.wav"))
+    job = _TestJob(str(out), None, None, None, ("rttm", "json"), False, False, None, 64, tuple(map(str, paths)), wait_for_worker=wait_for_worker)
+    out.mkdir(parents=True, exist_ok=True)
+    return run_batch(
+        paths, paths if todo is None else todo, BatchReport(), run_one=run_one, job=job, loaded=load_model(model), load=load_model,
+        model=str(model), device="cpu", jobs=jobs, desc="detect", show_progress=show_progress, startup_s=startup_s,
+    )
+
+
+def test_auto_adds_workers_with_a_share_of_the_cores_and_shows_their_bars(setup, tmp_path, capsys):
+    from turnpoint.inference import available_cpus
+
+    _, model, audio = setup
+    detect_files([audio], out_dir=tmp_path / "serial", model=model, show_progress=False, formats=["rttm", "json"])
+    report = _batch(setup, tmp_path / "auto", run_one=_run_one_after_a_worker, jobs="auto", startup_s=0.0, show_progress=True)
+    err = capsys.readouterr().err
+    processes = min(available_cpus(), 5)
+    if processes < 2:
+        pytest.skip("one core: auto never adds a worker")
+    assert report.processes == processes and not report.failures
+    assert [r.uri for r in report.results] == [f"f{i}" for i in range(5)]  # the input order, whoever did them
+    budget, torch_threads = map(int, (tmp_path / "auto" / ".worker-done").read_text().split())
+    assert budget == torch_threads == max(1, available_cpus() // processes)
+    (tmp_path / "auto" / ".worker-done").unlink()
+    assert _snapshot(tmp_path / "serial") == _snapshot(tmp_path / "auto")
+    for i in range(5):  # every file's bar reached this process's stderr, a worker's through the queue
+        assert f"f{i}.wav scoring" in err, err
+
+
+def test_auto_keeps_a_short_batch_in_this_process(setup, tmp_path):
+    report = _batch(setup, tmp_path / "out", run_one=_run_one_dying_on_f3, jobs="auto", startup_s=3600.0)
+    assert report.processes == 1 and len(report.results) == 5 and not report.failures  # no worker: nobody died
+
+
+def test_a_worker_that_dies_fails_its_file_only(setup, tmp_path):
+    _, _, audio = setup
+    # this process takes the largest file (f4) first and waits; the worker's first file is f3
+    report = _batch(setup, tmp_path / "out", run_one=_run_one_dying_on_f3, jobs=2, startup_s=0.0, wait_for_worker=True)
+    assert report.processes == 2
+    assert [path for path, _ in report.failures] == [str(audio / "f3.wav")]
+    assert "worker process" in report.failures[0][1] and "died (exit code 3)" in report.failures[0][1]
+    assert [r.uri for r in report.results] == ["f0", "f1", "f2", "f4"]

@@ -206,3 +206,11 @@ def test_training_validation_counts_speaker_changes(tmp_path: Path):
     assert len(expected) == len(turns) - 1 and np.all(expected[:, 1] > expected[:, 0])  # every change is across a pause
     counts = validation_counts(SpeakerChangeDetector(SpeakerChangeConfig()), [prepared], specifications=Specifications(), min_duration=1.0, tolerance=0.5)
     assert {counts.totals[alpha].n_reference for alpha in ALPHA_GRID} == {len(expected)}
+
+
+def test_cli_boundaries_option(tmp_path: Path, capsys: pytest.CaptureFixture):
+    write_rttm(tmp_path / "ref.rttm", {"f": [T(0.0, 10.0, "A"), T(10.0, 11.9, "B"), T(11.9, 20.0, "A")]})
+    write_rttm(tmp_path / "hyp.rttm", {"f": segs(0.0, 11.0, 12.85, 20.0)})
+    code = main(["evaluate", str(tmp_path / "ref.rttm"), str(tmp_path / "hyp.rttm"), "--tolerance", "1", "--boundaries", "segmentation", "--json", str(tmp_path / "r.json")])
+    assert code == 0 and "segmentation boundaries" in capsys.readouterr().out
+    assert json.loads((tmp_path / "r.json").read_text())["overall"]["precision"] == 0.5

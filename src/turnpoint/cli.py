@@ -36,7 +36,7 @@ def _jobs(value: str) -> int | str:
         return "auto"
     try:
         return _positive_int(value)
-    except ValueError:
+    except (ValueError, argparse.ArgumentTypeError):
         raise argparse.ArgumentTypeError(f"must be a positive integer or auto, not {value}") from None
 
 
@@ -152,11 +152,13 @@ def _add_summary(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="score hypothesis segments against reference turns", description="Segmentation purity/coverage (pyannote.metrics) and boundary precision/recall/F1 (optimal one-to-one matching), per file and overall.")
+    p = sub.add_parser("evaluate", help="score hypothesis segments against reference turns", description="Speaker-change precision/recall/F1 (changes of the active speaker set, a change across a pause located in the pause; optimal one-to-one matching) and segmentation purity/coverage (pyannote.metrics), per file and overall.")
     p.add_argument("reference", help="reference RTTM file or folder of RTTM files")
     p.add_argument("hypothesis", help="hypothesis RTTM file or folder (e.g. the --out folder of turnpoint detect)")
     p.add_argument("--uem", default=None, help="UEM file or folder: the regions to score (default: 0 to the last end)")
-    p.add_argument("--tolerance", type=_finite_float, default=0.5, help="boundary matching window in seconds (default: %(default)s)")
+    p.add_argument("--tolerance", type=_finite_float, default=0.5, help="change matching window in seconds (default: %(default)s)")
+    p.add_argument("--boundaries", choices=["speaker", "segmentation"], default="speaker",
+                   help="speaker: changes of the active speaker set (default); segmentation: every turn boundary, speech onsets and ends included, closer than 2 x tolerance merged (the older view)")
     p.add_argument("--fill-gaps", type=_finite_float, default=0.5, help="pyannote.metrics tolerance: a speaker's own pauses shorter than this are filled (default: %(default)s)")
     p.add_argument("--bridge", type=_finite_float, default=0.0, help="split silences shorter than this between the turns around them, so changes across pauses count in purity/coverage (default: off)")
     p.add_argument("--ignore-missing", action="store_true", help="score the files both sides have instead of refusing mismatched file sets")
@@ -176,11 +178,12 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
                         "(default: what the model runs: hybrid for the bundled default, bilstm for a BiLSTM-only model; "
                         "a hybrid with a second pass has that pass's cut tuned, --min-durations do not apply to it)")
     p.add_argument("--model", default=None, help="model file to tune (default: the bundled model)")
-    p.add_argument("--criterion", choices=["coverage", "f_measure", "boundary_f1"], default="coverage", help="best coverage at --target-purity (default), best F(purity, coverage), or best boundary F1")
+    p.add_argument("--criterion", choices=["boundary_f1", "coverage", "f_measure"], default="boundary_f1", help="best speaker-change F1 (default), best coverage at --target-purity, or best F(purity, coverage)")
     p.add_argument("--target-purity", type=_finite_float, default=0.9)
     p.add_argument("--min-durations", type=_formats, default=["0.5", "1.0", "1.5", "2.0"], help="comma-separated seconds (default: 0.5,1.0,1.5,2.0)")
     p.add_argument("--alpha-scale", choices=["absolute", "percentile", "relative"], default=None, help="default: the model's (absolute for baselines)")
     p.add_argument("--tolerance", type=_finite_float, default=0.5)
+    p.add_argument("--boundaries", choices=["speaker", "segmentation"], default="speaker", help="what a change is, as in turnpoint evaluate (default: %(default)s)")
     p.add_argument("--fill-gaps", type=_finite_float, default=0.5)
     p.add_argument("--bridge", type=_finite_float, default=0.0)
     p.add_argument("--rttm", default=None, help="RTTM file or folder (default: beside the audio)")
@@ -444,7 +447,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     report = evaluate(
         args.reference, args.hypothesis, uem=args.uem, tolerance=args.tolerance, fill_gaps=args.fill_gaps,
-        bridge=args.bridge, ignore_missing=args.ignore_missing,
+        bridge=args.bridge, ignore_missing=args.ignore_missing, boundaries=args.boundaries,
     )
     print(report.format_table())
     for path in (args.json, args.csv):
@@ -470,12 +473,12 @@ def _run_tune(args: argparse.Namespace) -> int:
     result = tune(
         collect_files(args.dev, rttm=args.rttm, uem=args.uem), systems=args.systems, model=args.model, out_dir=args.out,
         criterion=args.criterion, target_purity=args.target_purity, min_durations=min_durations, alpha_scale=args.alpha_scale,
-        tolerance=args.tolerance, fill_gaps=args.fill_gaps, bridge=args.bridge, plot=not args.no_plot,
+        tolerance=args.tolerance, fill_gaps=args.fill_gaps, bridge=args.bridge, plot=not args.no_plot, boundaries=args.boundaries,
     )
     for system, point in result.chosen.items():
         print(
             f"{system}: {result.swept.get(system, 'alpha')} {point.alpha:.4g}, min_duration {point.min_duration:g} -> purity {100 * point.purity:.1f}, "
-            f"coverage {100 * point.coverage:.1f}, boundary F1 {100 * point.f1:.1f} ({point.n_changes} changes); "
+            f"coverage {100 * point.coverage:.1f}, {'speaker-change' if args.boundaries == 'speaker' else 'boundary'} F1 {100 * point.f1:.1f} ({point.n_changes} changes); "
             f"written {result.written[system]}"
         )
     if "plot" in result.written:

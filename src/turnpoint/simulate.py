@@ -535,7 +535,7 @@ def _fragment(x: np.ndarray, target_s: float, rng: np.random.Generator) -> np.nd
     a = starts[int(rng.integers(len(starts)))]
     ends = [c for c in cuts if c - a >= min(target, 0.2 * SR)]
     b = min(ends, key=lambda c: abs(c - a - target)) if ends else len(x)
-    if abs(b - a - target) > 0.5 * target + 0.1 * SR:  # no quiet point near: cut (the fade hides it)
+    if abs(b - a - target) > 0.3 * target + 0.05 * SR:  # no quiet point near: cut (the fade hides it)
         b = min(len(x), a + target)
     piece = _trim(x[a:b])
     return piece if len(piece) >= int(0.1 * SR) else _trim(x[:target])
