@@ -18,6 +18,30 @@ Voices
   and unpacked with ``dpkg -x`` into ``--debs`` (no installation).
 * ``--perturb``: speed-perturbed copies (x0.88, x1.12: pitch and formants move) of every TTS
   voice, as new pseudo-speakers ``<id>_sp0.88`` / ``<id>_sp1.12``.
+* ``--sources`` adds more real voices (default ``tts,asterisk``: the shipped models' pool; ``all``
+  for everything; speakers of other sources already in OUT are kept):
+
+  - ``hedgewars``: the game's voice packs (short exclamations); its credits name one actor for the
+    packs and another for the two Polish ones, so ``person`` groups them that way (``Robot`` is the
+    first actor, processed);
+  - ``klettres``: spoken letters and syllables per language, one person per language as credited in
+    the KLettres handbook (folders credited to two people are prepared but marked in ``identity``
+    and not used by ``simulate_conversations.py``);
+  - ``ktuberling``: spoken words per language (uncredited; the Serbian script variants are skipped:
+    same recordings);
+  - ``alsa``: the eight channel-name prompts of alsa-utils;
+  - ``festvox``: festival voices built from recorded people that the shipped models never used
+    (Italian lp/pc, Catalan ona, Russian, Finnish lj/mv, Hindi NSK; Marathi and Telugu NSK are the
+    same speaker), ``--festvox-sentences`` each, reading text in their language from the KDE
+    handbooks in the unpacked packages (English sentences where there is too little; Hindi:
+    random sequences of common words). Run under ``nice``: festival is slow.
+
+  The reserved packages (``fillets-ng-data-*``, ``asterisk-core-sounds-ru*``, ``transcriber``) are
+  never read.
+
+Besides ``OUT/manifest.tsv`` (now also ``package``, ``family``, ``language``, ``identity``), each
+speaker folder gets ``manifest.tsv`` (clip, speaker, package, language, duration_s, licence) and
+``OUT/sources.tsv`` maps speaker -> package -> package family -> person.
 
 Speaker ids are ``<engine>_<voice>``; ``person`` in the manifest groups ids that are the same
 human (flite slt = festival slt, flite kal16 = festival kal, perturbed copies = their source).
@@ -25,9 +49,10 @@ human (flite slt = festival slt, flite kal16 = festival kal, perturbed copies = 
 Needs: flite, espeak-ng, festival (+festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts),
 sox (reads the .gsm prompts), apt-get/dpkg; Python: numpy, soundfile, soxr.
 
-Example::
+Examples::
 
-    python scripts/prepare_voices.py --out /work/data/voices --seed 0 --perturb
+    python scripts/prepare_voices.py --out $TURNPOINT_DATA/voices --seed 0 --perturb
+    nice python scripts/prepare_voices.py --out $TURNPOINT_DATA/voices --sources hedgewars,klettres,festvox
 """
 
 from __future__ import annotations
@@ -494,7 +519,7 @@ def extra_real_voices(debs: Path, sources: set[str]) -> list[dict]:
         if root is not None:
             lic = debian_licence(root / "usr/share/doc/ktuberling-data/copyright")
             for lang_dir in sorted((root / KTUBERLING_DIR).iterdir()):
-                files = sorted(str(f) for f in lang_dir.glob("*.ogg"))
+                files = sorted(str(f) for f in lang_dir.glob("*") if f.suffix in (".ogg", ".wav"))
                 if not lang_dir.is_dir() or not files or KTUBERLING_SKIP.search(lang_dir.name):
                     continue
                 specs.append({"speaker": f"ktuberling_{lang_dir.name}", "package": "ktuberling-data", "files": files,

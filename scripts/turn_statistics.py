@@ -88,14 +88,18 @@ def main(argv: list[str] | None = None) -> int:
         per_source[name] = files
     result: dict = {
         "description": "Turn-taking statistics of real references (scripts/turn_statistics.py); "
-                       "durations in seconds, quantile_function at quantiles 0.00, 0.01, ..., 1.00.",
+                       "durations in seconds, quantile_function at quantiles 0.00, 0.01, ..., 1.00; "
+                       "definitions: turnpoint.simulate.conversation_events.",
         "sources": {name: sorted(SOURCES[name]) for name in SOURCES},
         "profiles": {},
         "by_source": {},
     }
     for name, files in per_source.items():
-        result["by_source"][name] = turn_statistics(files)
-        print(summary_line(name, result["by_source"][name]))
+        stats = turn_statistics(files)
+        print(summary_line(name, stats))
+        # per source, the summary quantiles are enough (the simulator samples the profiles)
+        result["by_source"][name] = {k: ({kk: vv for kk, vv in v.items() if kk != "quantile_function"} if isinstance(v, dict) else v)
+                                     for k, v in stats.items()}
     for profile, names in PROFILES.items():
         files = {f"{n}:{k}": v for n in names for k, v in per_source[n].items()}
         result["profiles"][profile] = turn_statistics(files)

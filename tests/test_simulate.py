@@ -247,3 +247,33 @@ def test_simulation_script_keeps_only_the_chosen_packages_and_lists_them(tmp_pat
     sources = (out / "SOURCES.md").read_text()
     assert "| pkg-a | fam-a | w1100 = p2, w500 = p1 |" in sources and "pkg-b" not in sources
     assert len(list(out.glob("*.rttm"))) == len(list(out.glob("*.uem"))) == 2
+
+
+def test_fragments_are_cut_between_words():
+    from turnpoint.simulate import _fragment
+
+    tone = (0.3 * np.sin(2 * np.pi * 700 * np.arange(4800) / 16000)).astype(np.float32)  # 0.3 s "words"
+    gap = np.zeros(1600, dtype=np.float32)
+    clip = np.concatenate([tone, gap, tone, gap, tone, gap, tone])
+    for seed in range(5):
+        piece = _fragment(clip, 0.7, np.random.default_rng(seed))
+        # two words and the pause between them (trimmed): not a word cut in half
+        assert abs(len(piece) - (2 * 4800 + 1600)) <= 160
+    assert len(_fragment(tone, 0.5, np.random.default_rng(0))) == len(tone)  # shorter than asked: unchanged
+
+
+def test_voice_preparation_helpers(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "prepare_voices.py"
+    spec = importlib.util.spec_from_file_location("prepare_voices_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    copyright_file = tmp_path / "copyright"
+    copyright_file.write_text("Format: x\n\nFiles: debian/*\nLicense: GPL-3\n\nFiles: *\nCopyright: someone\nLicense: GPL-2+\n")
+    assert module.debian_licence(copyright_file) == "GPL-2+"
+    assert module.debian_licence(tmp_path / "missing").startswith("unknown")
+    assert module.family_of("asterisk-prompt-es-co") == module.family_of("asterisk-core-sounds-en-wav") == "asterisk prompts"
+    assert module.RESERVED.search("fillets-ng-data-cs") and module.RESERVED.search("asterisk-core-sounds-ru-wav")
+    assert not module.RESERVED.search("asterisk-core-sounds-fr-wav")

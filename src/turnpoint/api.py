@@ -118,12 +118,15 @@ class _Job:
     rescore_threshold: float | None = None
     clustering: bool | None = None
     report: bool = False
+    speakers: bool | None = None
+    speaker_threshold: float | None = None
 
 
 def _run_one(path: Path, job: _Job, loaded: LoadedModel) -> FileResult:
     detection = detect_changes(
         path, model=loaded, alpha=job.alpha, min_duration=job.min_duration, alpha_scale=job.alpha_scale,
         batch_size=job.batch_size, rescoring=job.rescoring, rescore_threshold=job.rescore_threshold, clustering=job.clustering,
+        speakers=job.speakers, speaker_threshold=job.speaker_threshold,
     )
     written = write_outputs(
         detection,
@@ -492,6 +495,8 @@ def detect_files(
     rescoring: RescoringSettings | bool | None = None,
     rescore_threshold: float | None = None,
     clustering: bool | None = None,
+    speakers: bool | None = None,
+    speaker_threshold: float | None = None,
     show_progress: bool = True,
 ) -> BatchReport:
     """Detect changes in many files and write their outputs; a bad file never stops the batch.
@@ -528,7 +533,7 @@ def detect_files(
     job = _Job(
         str(out_dir), alpha, min_duration, alpha_scale, tuple(formats), scores, plot,
         None if reference is None else str(reference), batch_size, tuple(map(str, protected)), rescoring,
-        rescore_threshold, clustering, report=html_report,
+        rescore_threshold, clustering, report=html_report, speakers=speakers, speaker_threshold=speaker_threshold,
     )
     if report.skipped:
         logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))

@@ -88,6 +88,11 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rescore-threshold", type=float, default=None, help="re-scored score a candidate needs (default: the model's, chosen on validation)")
     p.add_argument("--cluster", action=argparse.BooleanOptionalAction, default=None,
                    help="re-scoring's second pass: drop changes between segments of one speaker cluster (default: as the model ships)")
+    p.add_argument("--speakers", action=argparse.BooleanOptionalAction, default=None,
+                   help="decide changes from speaker embeddings grouped per file and label segments by speaker "
+                        "(default: as the model ships; the bundled default does)")
+    p.add_argument("--speaker-threshold", type=_finite_float, default=None,
+                   help="cosine cut of the per-file speaker clustering (default: the model's; larger: fewer speakers)")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -263,8 +268,9 @@ def _dask_workers(jobs: int | str) -> int:
 
 
 def _detect_on_dask(args: argparse.Namespace):
-    if args.plot or args.report or args.reference or args.rescore is not None or args.rescore_threshold is not None or args.cluster is not None:
-        raise TurnpointError("--plot, --report, --reference, --rescore/--no-rescore, --rescore-threshold and --cluster/--no-cluster are not available with --dask yet")
+    if (args.plot or args.report or args.reference or args.rescore is not None or args.rescore_threshold is not None or args.cluster is not None
+            or args.speakers is not None or args.speaker_threshold is not None):
+        raise TurnpointError("--plot, --report, --reference, --rescore/--no-rescore, --rescore-threshold, --cluster/--no-cluster and --speakers options are not available with --dask yet")
     try:
         from turnpoint.cluster import detect_files_dask
     except ImportError:
@@ -303,6 +309,8 @@ def _run_detect(args: argparse.Namespace) -> int:
             rescoring=args.rescore,
             rescore_threshold=args.rescore_threshold,
             clustering=args.cluster,
+            speakers=args.speakers,
+            speaker_threshold=args.speaker_threshold,
             show_progress=not args.quiet,
         )
     return print_batch_report(report, out=args.out, quiet=args.quiet,

@@ -15,6 +15,7 @@ from turnpoint.inference import DEFAULT_BATCH_SIZE, Scores, score_blocks, score_
 from turnpoint.modelfile import LoadedModel, load_model
 from turnpoint.peaks import ALPHA_SCALES, find_peaks, segments_from_changes
 from turnpoint.rescoring import RescoringSettings, resolve_rescoring
+from turnpoint.speakers import SpeakerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +52,19 @@ class Detection:
     def duration(self) -> float:
         return self.scores.duration
 
+    def _segment_dicts(self) -> list[dict]:
+        if self.labels is None:
+            return [{"start": round(s, 3), "end": round(e, 3)} for s, e in self.segments]
+        return [{"start": round(s, 3), "end": round(e, 3), "speech": label is not None, "speaker": label}
+                for (s, e), label in zip(self.segments, self.labels)]
+
     def to_dict(self, *, include_scores: bool = False) -> dict:
         data = {
             "uri": self.uri,
             "audio": self.path,
             "duration": round(self.duration, 6),
             "changes": [round(float(c), 3) for c in self.changes],
-            "segments": [{"start": round(s, 3), "end": round(e, 3)} for s, e in self.segments],
+            "segments": self._segment_dicts(),
             "frame_step": self.scores.frame_step,
             "n_frames": int(len(self.scores.values)),
             "settings": self.settings,
@@ -133,6 +140,9 @@ def detect_changes(
     rescoring: RescoringSettings | bool | None = None,
     rescore_threshold: float | None = None,
     clustering: bool | None = None,
+    speakers: SpeakerSettings | bool | None = None,
+    speaker_threshold: float | None = None,
+    device: str | None = None,
 ) -> Detection:
     """Detect speaker changes in an audio/video file or a 16 kHz mono waveform.
 
@@ -152,6 +162,12 @@ def detect_changes(
         changes too
     clustering : the re-scoring's second pass (:class:`turnpoint.rescoring.SegmentClustering`):
         None as the model ships, False off, True on (its defaults where the model ships none)
+    speakers : the dense speaker pipeline (:mod:`turnpoint.speakers`) that decides the bundled
+        default's changes and labels its segments by speaker: None as the model ships, False off
+        (the model's BiLSTM / re-scoring path), True on (the model's settings or the defaults), or
+        the given settings
+    speaker_threshold : replaces the speaker clustering's cosine cut (larger: fewer speakers)
+    device : where the networks run (default: where the model was loaded)
 
     Examples
     --------
@@ -162,6 +178,21 @@ def detect_changes(
     """
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     settings = _resolve_settings(loaded, alpha, min_duration, alpha_scale)
+    device = device or str(next(loaded.model.parameters()).device)
+    if speakers is None:
+        speakers = loaded.defaults.speakers if rescoring is None and clustering is None and rescore_threshold is None else None
+    elif speakers is True:
+        speakers = loaded.defaults.speakers or SpeakerSettings()
+    if speakers is False or speakers is None:
+        if speaker_threshold is not None:
+            raise TurnpointError("a speaker threshold needs the speaker pipeline: this model or these options run without it")
+    else:
+        try:
+            speakers = speakers.with_overrides(threshold=speaker_threshold)
+        except ValueError as error:
+            raise TurnpointError(str(error)) from None
+        return _detect_speakers(audio, loaded=loaded, settings=settings, speakers=speakers, batch_size=batch_size,
+                                block_duration=block_duration, uri=uri, device=device)
     chosen = resolve_rescoring(loaded.defaults.rescoring, rescoring)
     if chosen is None and (rescore_threshold is not None or clustering):
         raise TurnpointError("a re-scoring threshold or clustering needs re-scoring: this model ships none (use rescoring=True / --rescore)")
@@ -203,4 +234,44 @@ def detect_changes(
         candidates=candidate_times,
         candidate_scores=candidate_scores,
         dropped=dropped,
+    )
+
+
+def _detect_speakers(
+    audio: str | Path | np.ndarray, *, loaded: LoadedModel, settings: dict, speakers: SpeakerSettings,
+    batch_size: int, block_duration: float, uri: str | None, device: str,
+) -> Detection:
+    """The default detector: changes and speaker labels from :func:`turnpoint.speakers.speaker_turns`.
+
+    The score curve is the cosine distance between the speaker embeddings before and after each
+    point (what the clustering cut is compared with), on the pipeline's window grid.
+    """
+    from turnpoint.audio import iter_audio
+    from turnpoint.inference import Scores
+    from turnpoint.speakers import speaker_turns
+
+    warnings: list[str] = []
+    if isinstance(audio, np.ndarray):
+        samples = np.asarray(audio, dtype=np.float32)
+        path, name = "", uri or "waveform"
+    else:
+        blocks = list(iter_audio(audio, sample_rate=loaded.specifications.features.sample_rate, block_duration=block_duration, warnings=warnings))
+        samples = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+        path, name = str(audio), uri or Path(audio).stem
+    duration = len(samples) / loaded.specifications.features.sample_rate
+    result = speaker_turns(samples, settings=speakers, device=device)
+    grid = np.arange(0.0, duration, speakers.step)
+    values = np.interp(grid, result.times, result.distance).astype(np.float32) if len(result.times) else np.zeros(len(grid), np.float32)
+    scores = Scores(values=values, frame_step=speakers.step, duration=duration, warnings=warnings)
+    settings = {**settings, "speakers": speakers.to_dict(), "n_speakers": result.n_speakers}
+    logger.debug("%s: %d changes, %d speakers in %.1f s", name, len(result.changes), result.n_speakers, duration)
+    return Detection(
+        uri=name,
+        path=path,
+        scores=scores,
+        changes=result.changes,
+        segments=result.segments,
+        settings=settings,
+        model=loaded.describe(),
+        labels=result.segment_labels,
     )

@@ -292,8 +292,8 @@ def score_features(
     >>> score_features(np.zeros((50, 35), dtype=np.float32), model=model, specifications=Specifications()).shape
     (50,)
     """
-    aggregator = WindowAggregator(model, specifications, batch_size=batch_size, backend=backend)
-    with torch_threads(DEFAULT_THREADS):
+    with torch_threads(DEFAULT_THREADS):  # the runner's set-up (an ONNX check runs torch) too
+        aggregator = WindowAggregator(model, specifications, batch_size=batch_size, backend=backend)
         return np.concatenate([aggregator.push(features), aggregator.finish()])
 
 
@@ -369,10 +369,12 @@ def score_blocks(
     rate = specifications.features.sample_rate
     stream = FeatureStream(specifications.features)
     pool = ThreadPoolExecutor(model_workers - 1, thread_name_prefix="turnpoint-model") if model_workers > 1 else None
-    aggregator = WindowAggregator(model, specifications, batch_size=batch_size, backend=backend, threads=num_threads, pool=pool)
     parts: list[np.ndarray] = []
     n_samples = 0
     with torch_threads(num_threads), (pool or contextlib.nullcontext()), progress.stage("scoring", total=total):
+        # created under the thread limit: a first ONNX runner checks itself against torch, and with
+        # torch's default threads that check spun for 10 s of CPU on a busy 2-core machine (1 s here)
+        aggregator = WindowAggregator(model, specifications, batch_size=batch_size, backend=backend, threads=num_threads, pool=pool)
         if prefetch > 0:
             for count, features in _features_ahead(blocks, stream, prefetch):
                 n_samples += count

@@ -23,15 +23,17 @@ from turnpoint.errors import TurnpointError
 from turnpoint.fileio import atomic_write_bytes
 from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
 from turnpoint.rescoring import RescoringSettings
+from turnpoint.speakers import SpeakerSettings
 from turnpoint.specs import Specifications
 
 FORMAT_NAME = "turnpoint-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 METADATA_KEY = "turnpoint"
 MAX_HEADER_BYTES = 16 * 1024 * 1024
-#: Bundled models by name: "default" is the hybrid (BiLSTM candidates re-scored by GE2E speaker
-#: embeddings), "paper" the same BiLSTM alone, exactly as Yin et al. (2017)
-BUNDLED_MODELS = {"default": "default.safetensors", "paper": "paper.safetensors"}
+#: Bundled models by name: "default" decides changes from dense speaker embeddings grouped per
+#: file (turnpoint.speakers), "hybrid" the BiLSTM's candidates re-scored by GE2E embeddings, and
+#: "paper" the same BiLSTM alone, exactly as Yin et al. (2017)
+BUNDLED_MODELS = {"default": "default.safetensors", "hybrid": "hybrid.safetensors", "paper": "paper.safetensors"}
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,14 @@ class Defaults:
     min_duration: float = 1.0
     alpha_scale: str = "absolute"
     rescoring: RescoringSettings | None = None
+    speakers: SpeakerSettings | None = None  # the dense speaker pipeline decides the changes (turnpoint.speakers)
 
     def to_dict(self) -> dict:
         data = {"alpha": self.alpha, "min_duration": self.min_duration, "alpha_scale": self.alpha_scale}
         if self.rescoring is not None:
             data["rescoring"] = self.rescoring.to_dict()
+        if self.speakers is not None:
+            data["speakers"] = self.speakers.to_dict()
         return data
 
     @classmethod
@@ -59,7 +64,10 @@ class Defaults:
         rescoring = data.pop("rescoring", None)
         if rescoring is not None:
             rescoring = RescoringSettings.from_dict(rescoring)
-        return cls(**data, rescoring=rescoring)
+        speakers = data.pop("speakers", None)
+        if speakers is not None:
+            speakers = SpeakerSettings.from_dict(speakers)
+        return cls(**data, rescoring=rescoring, speakers=speakers)
 
 
 @dataclass
@@ -87,8 +95,9 @@ class LoadedModel:
 def model_config_dict(model: SpeakerChangeDetector, specifications: Specifications, *, defaults: Defaults, training: dict | None, name: str) -> dict:
     return {
         "format": FORMAT_NAME,
-        # version 2 added re-scoring settings; files without them stay readable by version-1 readers
-        "format_version": 2 if defaults.rescoring is not None else 1,
+        # version 2 added re-scoring settings, 3 the speaker pipeline; files without them stay
+        # readable by older readers
+        "format_version": 3 if defaults.speakers is not None else 2 if defaults.rescoring is not None else 1,
         "turnpoint_version": __version__,
         "task": "speaker_change",
         "name": name,

@@ -115,6 +115,9 @@ def decision_threshold(detection: Detection) -> tuple[float, str]:
     if detection.candidates is not None:
         value = float(detection.settings["rescoring"]["threshold"])
         return value, f"re-scoring threshold {value:.3f}"
+    if "speakers" in detection.settings:  # the curve is a speaker distance; the clustering cut decides
+        value = float(detection.settings["speakers"]["threshold"])
+        return value, f"speaker cut {value:.3f}"
     from turnpoint.peaks import threshold_for
 
     value = threshold_for(detection.scores.values, alpha=detection.settings["alpha"], alpha_scale=detection.settings["alpha_scale"])

@@ -112,6 +112,27 @@ _RESCORING = {
     "additionalProperties": False,
 }
 
+#: the dense speaker pipeline (turnpoint.speakers.SpeakerSettings), shipped with the default model
+_SPEAKERS = {
+    "type": "object",
+    "properties": {
+        "encoder": {"enum": ["ge2e"]},
+        "window": {"type": "number", "minimum": 0.1, "maximum": 30},
+        "step": {"type": "number", "exclusiveMinimum": 0, "maximum": 30},
+        "smoothing_radius": {"type": "integer", "minimum": 0, "maximum": 100},
+        "smoothing_sharpness": {"type": "number", "minimum": 0, "maximum": 1000},
+        "threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 2},
+        "relative_threshold": {"type": "number", "minimum": 0, "maximum": 10},
+        "switch_penalty": {"type": "number", "minimum": 0, "maximum": 100},
+        "vad_threshold": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "min_silence": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
+        "min_speech": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
+    },
+    "required": ["encoder", "window", "step", "smoothing_radius", "smoothing_sharpness", "threshold", "relative_threshold", "switch_penalty",
+                 "vad_threshold", "min_silence", "min_speech"],
+    "additionalProperties": False,
+}
+
 _TRAINING = {"type": "object"}  # free-form summary (counts, settings, validation curves)
 
 
@@ -158,6 +179,7 @@ MODEL_HEADER_SCHEMAS: dict[str, dict] = {
                 "min_duration": _SECONDS,
                 "alpha_scale": {"enum": ["absolute", "percentile", "relative"]},
                 "rescoring": _RESCORING,
+                "speakers": _SPEAKERS,
             },
             "required": ["alpha", "min_duration", "alpha_scale"],
             "additionalProperties": False,
