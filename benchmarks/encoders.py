@@ -18,6 +18,9 @@ onnxruntime set to one intra-op thread), so its peak RSS is its own:
                             runs on the first ``--ge2e-seconds`` only and its x real time is that
                             excerpt's; the ratio compares x real time.
 
+Times are wall clock and, beside them (``*_cpu``), the process's CPU time: on a machine shared
+with other jobs the CPU time is the closer estimate of what a quiet core would take.
+
 Audio is the synthetic conversation of ``benchmarks/run.py`` (written into ``--data``, never into
 the repository); the network's cost does not depend on the content. The machine may be busy: the
 load average before each run is recorded, and ratios within one run move less than absolute
@@ -60,17 +63,17 @@ def _worker(kind: str, path: str, seconds: float) -> dict:
         backend = kind.split("-")[1]
         encoder = load_compact_encoder()
         embed_stream(np.zeros(RATE, dtype=np.float32), encoder=encoder, backend=backend)  # session set-up, excluded
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         times, embeddings = embed_stream(path, encoder=encoder, backend=backend)
-        wall = time.perf_counter() - start
-        return {"audio": audio, "wall": wall, "embeddings": len(times), "dim": int(embeddings.shape[1])}
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        return {"audio": audio, "wall": wall, "cpu": cpu, "embeddings": len(times), "dim": int(embeddings.shape[1])}
     if kind == "ge2e":
         excerpt, _ = sf.read(path, frames=int(seconds * RATE), dtype="float32")
         embed_stream(np.zeros(RATE, dtype=np.float32), encoder="ge2e")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         times, _ = embed_stream(excerpt, encoder="ge2e")
-        wall = time.perf_counter() - start
-        return {"audio": len(excerpt) / RATE, "wall": wall, "embeddings": len(times)}
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        return {"audio": len(excerpt) / RATE, "wall": wall, "cpu": cpu, "embeddings": len(times)}
     if kind == "stages":
         import onnxruntime as ort
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -81,17 +84,17 @@ def _worker(kind: str, path: str, seconds: float) -> dict:
         encoder = load_compact_encoder()
         config = encoder.config
         samples, _ = sf.read(path, dtype="float32")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         block = 60 * RATE  # as the stream does: 60 s blocks (a whole hour at once needs ~1 GB)
         features = np.concatenate([compact_features(samples[i : i + block], config=config) for i in range(0, len(samples), block)])
-        front = time.perf_counter() - start
+        front, front_cpu = time.perf_counter() - start, time.process_time() - cpu
         padded = _padded_features(features, len(samples), config)
         count = (len(padded) - config.receptive_frames) // config.stride_frames + 1
         chunks = []
         for first in range(0, count, MAX_FORWARD_OUTPUTS):
             last = min(count, first + MAX_FORWARD_OUTPUTS) - 1
             chunks.append(padded[None, first * config.stride_frames : last * config.stride_frames + config.receptive_frames])
-        result = {"audio": audio, "front_end": front}
+        result = {"audio": audio, "front_end": front, "front_end_cpu": front_cpu}
         graph = export_onnx(encoder)
         with tempfile.TemporaryDirectory() as folder:
             fp32, int8 = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
@@ -101,15 +104,17 @@ def _worker(kind: str, path: str, seconds: float) -> dict:
         outputs = {}
         for name, run in runners.items():
             run(chunks[0])
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             outputs[name] = np.concatenate([run(chunk)[0] for chunk in chunks])
             result[f"network_{name}"] = time.perf_counter() - start
+            result[f"network_{name}_cpu"] = time.process_time() - cpu
         del ort
         reference = outputs["onnx_fp32"]
         for name in ("onnx_int8", "torch"):
             result[f"{name}_max_abs_difference"] = float(np.abs(outputs[name] - reference).max())
             result[f"{name}_mean_cosine_to_fp32"] = float(np.mean(np.sum(outputs[name] * reference, axis=1)))
         result["wall"] = front + result["network_onnx_fp32"]
+        result["cpu"] = front_cpu + result["network_onnx_fp32_cpu"]
         return result
     raise SystemExit(f"unknown worker {kind}")
 
@@ -125,6 +130,7 @@ def run_child(kind: str, path: Path, seconds: float) -> dict:
             result = json.loads(line[len("RESULT ") :])
             result.update(total=round(total, 3), load=round(load, 2))
             result["x_realtime"] = result["audio"] / result["wall"]
+            result["x_realtime_cpu"] = result["audio"] / result["cpu"]
             return result
     tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
     return {"error": f"exit {done.returncode}: {tail[0][:300]}", "load": round(load, 2)}
@@ -176,12 +182,19 @@ def main() -> None:
     summary = {}
     if "x_realtime" in compact and "x_realtime" in ge2e:
         summary["compact_vs_ge2e_speed"] = round(compact["x_realtime"] / ge2e["x_realtime"], 1)
+        summary["compact_vs_ge2e_speed_cpu"] = round(compact["x_realtime_cpu"] / ge2e["x_realtime_cpu"], 1)
+        summary["compact_end_to_end_x_realtime"] = round(compact["x_realtime"])
+        summary["compact_end_to_end_x_realtime_cpu"] = round(compact["x_realtime_cpu"])
+        summary["ge2e_dense_x_realtime"] = round(ge2e["x_realtime"], 1)
     stages = results["compact stages"]
     if "front_end" in stages:
         audio = stages["audio"]
         summary["front_end_x_realtime"] = round(audio / stages["front_end"])
+        summary["front_end_x_realtime_cpu"] = round(audio / stages["front_end_cpu"])
         for name in ("onnx_fp32", "onnx_int8", "torch"):
             summary[f"network_{name}_x_realtime"] = round(audio / stages[f"network_{name}"])
+            summary[f"network_{name}_x_realtime_cpu"] = round(audio / stages[f"network_{name}_cpu"])
+        summary["int8_mean_cosine_to_fp32"] = round(stages["onnx_int8_mean_cosine_to_fp32"], 5)
     report = {
         "command": "python benchmarks/encoders.py" + ("" if args.seconds == 3600 else f" --seconds {args.seconds:g}"),
         "turnpoint": __version__,

@@ -409,12 +409,12 @@ def test_detect_rescoring_flags(capsys: pytest.CaptureFixture, tmp_path: Path) -
         data = json.loads((out / "two_speakers.json").read_text())
         return data["changes"], data["settings"]
 
-    hybrid, settings = changes()
+    hybrid, settings = changes("--model", "hybrid")
     assert settings["rescoring"]["method"] == "ge2e"
     paper, paper_settings = changes("--model", "paper")
-    assert "rescoring" not in paper_settings and changes("--no-rescore")[0] == paper
+    assert "rescoring" not in paper_settings and changes("--model", "hybrid", "--no-rescore")[0] == paper
     assert hybrid != paper
-    strict, strict_settings = changes("--rescore-threshold", "0.9")
+    strict, strict_settings = changes("--model", "hybrid", "--rescore-threshold", "0.9")
     assert strict_settings["rescoring"]["threshold"] == 0.9 and len(strict) < len(hybrid)
     assert main(["detect", example, "--out", str(tmp_path / "x"), "--model", "paper", "--rescore-threshold", "0.3"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
@@ -521,3 +521,23 @@ def test_truncated_mp3_is_a_warning_in_the_log_the_json_and_the_summary(model: s
     again = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)  # outputs complete: skipped, said in our format
     assert again.returncode == 0
     assert "turnpoint: 1 files already have all their outputs" in again.stderr and "INFO" not in again.stderr
+
+
+def test_version_and_parser_import_no_heavy_library() -> None:
+    """``turnpoint --version`` and building the parser load no torch, scipy, matplotlib, onnxruntime or pyannote."""
+    heavy = ("torch", "scipy", "matplotlib", "onnxruntime", "pyannote", "numpy")
+    code = (
+        "import sys\n"
+        "from turnpoint.cli import build_parser, main\n"
+        "build_parser()\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(name for name in {heavy!r} if name in sys.modules))\n"
+        "import turnpoint\n"
+        "print(turnpoint.TurnpointError.__name__, turnpoint.__version__)\n"  # the public API still resolves, on first use
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("turnpoint ") and lines[1] == "[]", result.stdout
+    assert lines[2] == f"TurnpointError {turnpoint.__version__}"
+    assert "detect_changes" in dir(turnpoint) and callable(turnpoint.detect_changes)

@@ -228,6 +228,8 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reverb", type=float, default=0.0, metavar="P", help="share of speakers placed in a synthetic room (default 0)")
     p.add_argument("--channel-variation", type=float, default=0.0, metavar="P",
                    help="share of speakers heard through a second channel (other EQ, gain, room) on half their clips: a non-change (default 0)")
+    p.add_argument("--style", choices=["legacy", "real"], default="legacy",
+                   help="real: turn lengths, pauses, overlaps and backchannels drawn from statistics of real meetings and broadcasts (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -419,7 +421,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
         duration_s=(args.min_duration, args.max_duration),
         speakers=args.speakers.split(",") if args.speakers else None,
         seed=args.seed,
-        config=SimulationConfig(reverb_p=args.reverb, channel_variation_p=args.channel_variation),
+        config=SimulationConfig(reverb_p=args.reverb, channel_variation_p=args.channel_variation, style=args.style),
     )
     if not args.quiet:
         hours = sum(info["duration_s"] for info in infos) / 3600

@@ -31,6 +31,17 @@ bandwidth instead of voices):
 The reference RTTM has one line per turn (first clip start to last clip end), so the pauses
 inside a turn are not boundaries; ``info["clips"]`` (and ``conversations.jsonl``) lists where
 every clip went. Everything is reproducible from ``seed``.
+
+``SimulationConfig(style="real")`` replaces the turn taking above (the channel, noise and level
+design stay) by one drawn from statistics measured on real references (``data/turn_statistics.json``,
+made by ``scripts/turn_statistics.py`` from AMI meetings and VoxConverse broadcasts; profile
+``meeting`` or ``broadcast`` per conversation): segment durations (clips cut between words when a
+segment is shorter than a clip, several clips joined when it is longer), several segments per turn
+with the measured pauses, floor-transfer offsets with overlapping take-overs, and backchannels
+inside another speaker's segment at the measured rate. Its RTTM has one line per segment, where
+the audio is (pauses split lines, overlaps overlap). :func:`turn_statistics` measures real and
+simulated references the same way. The default style stays ``"legacy"``, which reproduces the
+shipped models' data byte for byte.
 """
 
 from __future__ import annotations
@@ -52,10 +63,13 @@ SR = 16000
 
 __all__ = [
     "SimulationConfig",
+    "conversation_events",
+    "load_turn_statistics",
     "load_voice_pool",
     "simulate_conversation",
     "simulate_conversations",
     "split_speakers",
+    "turn_statistics",
 ]
 
 

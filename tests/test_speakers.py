@@ -1,0 +1,155 @@
+"""The default detector's speaker pipeline (turnpoint.speakers) and its place in detection."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import turnpoint
+from turnpoint.annotations import read_rttm
+from turnpoint.errors import TurnpointError
+from turnpoint.evaluation import speaker_changes
+from turnpoint.metrics import boundary_score
+from turnpoint.speakers import (
+    SpeakerSettings,
+    cluster_centroids,
+    smooth_embeddings,
+    turns_from_labels,
+    viterbi_labels,
+)
+
+
+def _path_score(similarity: np.ndarray, path, penalty: float) -> float:
+    return sum(similarity[i, s] for i, s in enumerate(path)) - penalty * sum(a != b for a, b in zip(path[:-1], path[1:]))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_viterbi_finds_the_best_labelling(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(2, 7)), int(rng.integers(2, 4))
+    similarity = rng.uniform(-1, 1, (n, k))
+    penalty = float(rng.uniform(0, 1.5))
+    best = max(_path_score(similarity, p, penalty) for p in itertools.product(range(k), repeat=n))
+    found = viterbi_labels(similarity, switch_penalty=penalty)
+    assert _path_score(similarity, found, penalty) == pytest.approx(best)
+
+
+def test_switch_penalty_removes_a_stray_window_but_keeps_a_real_turn() -> None:
+    # window 2 leans to speaker 1 a little; windows 5-7 are clearly speaker 1
+    similarity = np.array([[0.9, 0.1], [0.9, 0.1], [0.45, 0.55], [0.9, 0.1], [0.9, 0.1], [0.1, 0.9], [0.1, 0.9], [0.1, 0.9]])
+    assert viterbi_labels(similarity, switch_penalty=0.0).tolist() == [0, 0, 1, 0, 0, 1, 1, 1]
+    assert viterbi_labels(similarity, switch_penalty=0.3).tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
+
+
+def test_bilateral_smoothing_keeps_the_edge_that_a_plain_average_blurs() -> None:
+    rng = np.random.default_rng(0)
+    a, b = np.eye(8)[0], np.eye(8)[1]
+    rows = np.array([a] * 6 + [b] * 6) + 0.05 * rng.normal(size=(12, 8))
+    smoothed = smooth_embeddings(rows, radius=2, sharpness=20.0)
+    # right at the edge each side still points at its own speaker
+    assert smoothed[5] @ a > 0.95 and smoothed[6] @ b > 0.95
+    plain = smooth_embeddings(rows, radius=2, sharpness=0.0)  # sharpness 0: every neighbour counts fully
+    assert plain[5] @ b > 0.3  # the plain average mixes the other speaker in
+    # noise within a speaker is reduced
+    assert np.mean(smoothed[:4] @ a) > np.mean((rows[:4] / np.linalg.norm(rows[:4], axis=1, keepdims=True)) @ a)
+
+
+def test_relative_cut_keeps_varied_clean_speech_together() -> None:
+    rng = np.random.default_rng(1)
+    centre = np.eye(16)[0]
+    one_speaker = centre + 0.45 * rng.normal(size=(60, 16))  # one voice whose windows vary a lot
+    absolute = len(cluster_centroids(one_speaker, threshold=0.25))
+    relative = len(cluster_centroids(one_speaker, threshold=0.25, relative_threshold=1.0))
+    assert absolute > 10 and relative < absolute / 3
+    two = np.vstack([np.eye(16)[0] + 0.1 * rng.normal(size=(30, 16)), np.eye(16)[1] + 0.1 * rng.normal(size=(30, 16))])
+    assert len(cluster_centroids(two, threshold=0.25, relative_threshold=1.0)) == 2
+
+
+def test_turns_place_a_change_across_a_pause_in_the_pause_and_no_change_for_one_speaker() -> None:
+    times = np.arange(0.5, 10.0, 1.0)  # ten windows
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 0, 0, 0])
+    changes, segments, names = turns_from_labels(times, labels, duration=10.0, silences=[(0.0, 0.8), (2.6, 3.4), (5.0, 5.5), (9.5, 10.0)])
+    # 0 -> 1 across the pause 2.6-3.4: one change at its middle; 1 -> 0 at 7.0 (between the
+    # window centres 6.5 and 7.5);
+    # the pause inside speaker 1's turn (5.0-5.5) is no change; the leading/trailing silence neither
+    assert changes.tolist() == pytest.approx([3.0, 7.0])
+    assert names == [None, "SPEAKER_00", None, "SPEAKER_01", None, "SPEAKER_01", "SPEAKER_00", None]
+    assert segments[0] == (0.0, 0.8) and segments[-1] == (9.5, 10.0)
+    assert sum(e - s for s, e in segments) == pytest.approx(10.0)
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="encoder"):
+        SpeakerSettings(encoder="xvector")
+    with pytest.raises(ValueError, match="threshold"):
+        SpeakerSettings(threshold=0.0)
+    assert SpeakerSettings.from_dict(SpeakerSettings().to_dict()) == SpeakerSettings()
+
+
+@pytest.fixture(scope="module")
+def example_detection():
+    return turnpoint.detect_changes(turnpoint.example_path())
+
+
+def test_default_detector_labels_speakers_and_finds_the_example_changes(example_detection) -> None:
+    detection = example_detection
+    assert detection.settings["speakers"]["encoder"] == "ge2e"
+    assert detection.labels is not None and len(detection.labels) == len(detection.segments)
+    reference = read_rttm(Path(turnpoint.example_path()).with_suffix(".rttm"))["two_speakers"]
+    truth = speaker_changes(reference, [(0.0, detection.duration)])
+    score = boundary_score(truth, detection.changes, tolerance=0.5)
+    assert score.f1 >= 0.8, score
+    assert 2 <= detection.settings["n_speakers"] <= 4
+
+
+def test_speech_onsets_and_ends_are_not_changes(example_detection) -> None:
+    detection = example_detection
+    speech = [(s, e) for (s, e), label in zip(detection.segments, detection.labels) if label is not None]
+    first_onset, last_end = speech[0][0], speech[-1][1]
+    assert detection.labels[0] is None and first_onset > 0.2  # the leading silence is non-speech, not a turn
+    assert all(abs(c - first_onset) > 0.3 and abs(c - last_end) > 0.3 for c in detection.changes)
+    # every change is between two different speakers
+    labelled = [label for label in detection.labels if label is not None]
+    assert len(detection.changes) == sum(a != b for a, b in zip(labelled[:-1], labelled[1:]))
+
+
+def test_json_segments_carry_speech_and_speaker(tmp_path, example_detection) -> None:
+    written = turnpoint.write_outputs(example_detection, out_dir=tmp_path, formats=["json", "rttm"])
+    data = json.loads(written["json"].read_text())
+    assert {"start", "end", "speech", "speaker"} <= set(data["segments"][0])
+    assert data["segments"][0]["speech"] is False and data["segments"][0]["speaker"] is None
+    rttm = read_rttm(written["rttm"])["two_speakers"]
+    assert {turn.speaker for turn in rttm} <= {label for label in example_detection.labels if label}
+
+
+def test_silence_has_no_speaker_and_no_change() -> None:
+    detection = turnpoint.detect_changes(np.zeros(16000 * 4, dtype=np.float32))
+    assert detection.labels == [None] and len(detection.changes) == 0
+
+
+def test_speaker_options_refused_without_the_pipeline() -> None:
+    with pytest.raises(TurnpointError, match="speaker threshold"):
+        turnpoint.detect_changes(np.zeros(16000, dtype=np.float32), model="paper", speaker_threshold=0.3)
+
+
+def test_model_file_records_its_encoder_and_refuses_an_unknown_one(tmp_path) -> None:
+    from turnpoint.modelfile import Defaults, load_model, read_header, save_model
+
+    loaded = load_model("default")
+    assert read_header(loaded.path)["defaults"]["speakers"]["encoder"] == "ge2e"
+    path = save_model(tmp_path / "m.safetensors", model=loaded.model, specifications=loaded.specifications,
+                      defaults=Defaults(speakers=SpeakerSettings()))
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(path), "pt") as handle:
+        meta = handle.metadata()
+    header = json.loads(meta["turnpoint"])
+    header["defaults"]["speakers"]["encoder"] = "xvector"
+    save_file(load_file(str(path)), str(path), metadata={"turnpoint": json.dumps(header)})
+    with pytest.raises(TurnpointError, match="speakers.encoder"):
+        load_model(path)
