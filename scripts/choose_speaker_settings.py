@@ -24,7 +24,7 @@ import numpy as np
 
 from turnpoint.annotations import Turn, read_rttm, read_uem
 from turnpoint.audio import load_audio
-from turnpoint.evaluation import speaker_changes
+from turnpoint.evaluation import hypothesis_changes, speaker_changes
 from turnpoint.metrics import boundary_score
 from turnpoint.speakers import SpeakerSettings, silent_regions, turns_from_embeddings, window_embeddings
 
@@ -56,7 +56,9 @@ def score_files(files: list[dict], settings: SpeakerSettings, *, tolerance: floa
     out = {}
     for item in files:
         result = turns_from_embeddings(item["times"], item["embeddings"], silences=item["silences"], duration=item["duration"], settings=settings)
-        counts = boundary_score(item["changes"], result.changes, tolerance=tolerance)
+        # the changes as `turnpoint evaluate` reads them from the written RTTM (a change across a pause is the pause)
+        hypothesis = hypothesis_changes(result.segments, item["uem"], labels=result.segment_labels)
+        counts = boundary_score(item["changes"], hypothesis, tolerance=tolerance)
         error, total = diarization_error_rate(item["turns"], result.segments, result.segment_labels, uem=item["uem"])
         out[item["uri"]] = {"hits": counts.hits, "reference": counts.n_reference, "detections": counts.n_hypothesis,
                             "der_error": error, "der_total": total, "speakers": result.n_speakers}

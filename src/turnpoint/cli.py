@@ -77,8 +77,8 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=64, help="windows per forward pass")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--jobs", type=_jobs, default="auto",
-                   help="processes working on files, this one included, or auto (default): more processes, one per core, "
-                        "only once the batch has run longer than one takes to start")
+                   help="processes working on files, this one included, or auto (default): once the batch has run longer "
+                        "than a process takes to start, one more per core the machine leaves idle")
     p.add_argument("--overwrite", action="store_true", help="redo files whose outputs already exist (default: skip them)")
     p.add_argument("--dask", action="store_true", help="spread files over a Dask cluster (turnpoint[cluster]): a local one of --jobs workers, or --scheduler")
     p.add_argument("--scheduler", default=None, help="with --dask: address of a running Dask scheduler (tcp://host:8786)")
@@ -179,8 +179,8 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dev", help="folder of audio + RTTM (+ UEM), or a list file of audio paths")
     p.add_argument("--out", required=True, help="output folder (tuned model/JSON, curves CSV, PNG, score cache)")
     p.add_argument("--systems", type=_formats, default=None,
-                   help="comma-separated: hybrid,bilstm,bic,gaussian_divergence,glr,kernel_cpd,ge2e,ge2e_2.4s "
-                        "(default: what the model runs: hybrid for the bundled default, bilstm for a BiLSTM-only model; "
+                   help="comma-separated: speakers,hybrid,bilstm,bic,gaussian_divergence,glr,kernel_cpd,ge2e,ge2e_2.4s "
+                        "(default: what the model runs: speakers (the clustering cut) for the bundled default, hybrid for --model hybrid, bilstm for a BiLSTM-only model; "
                         "a hybrid with a second pass has that pass's cut tuned, --min-durations do not apply to it)")
     p.add_argument("--model", default=None, help="model file to tune (default: the bundled model)")
     p.add_argument("--criterion", choices=["boundary_f1", "coverage", "f_measure"], default="boundary_f1", help="best speaker-change F1 (default), best coverage at --target-purity, or best F(purity, coverage)")
@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     from turnpoint.events.cli import add_events_parser
 
     add_events_parser(sub)
-    for command in sub.choices.values():  # the global options after the subcommand too
+    for command in {id(parser): parser for parser in sub.choices.values()}.values():  # after the subcommand too (aliases: once)
         _add_global_options(command, suppress=True)
     return parser
 

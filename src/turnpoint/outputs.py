@@ -124,9 +124,11 @@ def write_outputs(
     if "csv" in paths:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["uri", "segment", "start", "end", "duration"])
+        labelled = detection.labels is not None  # speaker-labelled detections add speech and speaker columns
+        writer.writerow(["uri", "segment", "start", "end", "duration", *(["speech", "speaker"] if labelled else [])])
         for index, (start, end) in enumerate(detection.segments):
-            writer.writerow([detection.uri, index, f"{start:.3f}", f"{end:.3f}", f"{end - start:.3f}"])
+            extra = [] if not labelled else ["yes" if detection.labels[index] else "no", detection.labels[index] or ""]
+            writer.writerow([detection.uri, index, f"{start:.3f}", f"{end:.3f}", f"{end - start:.3f}", *extra])
         atomic_write_text(paths["csv"], buffer.getvalue())
     if set(paths) & set(FORMAT_WRITERS):
         from turnpoint import formats as other_tools  # imported only when one of its formats is asked for

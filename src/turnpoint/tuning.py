@@ -613,7 +613,8 @@ def tune(
     if systems is None:
         from turnpoint.modelfile import load_model
 
-        systems = ["hybrid"] if load_model(model).defaults.rescoring is not None else ["bilstm"]
+        loaded_defaults = load_model(model).defaults
+        systems = ["speakers"] if loaded_defaults.speakers is not None else ["hybrid"] if loaded_defaults.rescoring is not None else ["bilstm"]
     if criterion not in CRITERIA:
         raise TurnpointError(f"criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
     if not 0 < target_purity <= 1:
@@ -621,6 +622,10 @@ def tune(
     out_dir = Path(out_dir)
     result = TuneResult([], {}, {}, {})
     for system in systems:
+        if system == "speakers":
+            _tune_speakers(files, model=model, out_dir=out_dir, result=result, criterion=criterion, target_purity=target_purity,
+                           tolerance=tolerance, fill_gaps=fill_gaps, bridge=bridge, boundaries=boundaries, device=device)
+            continue
         scale = alpha_scale
         if scale is None:
             scale = "absolute"
@@ -656,6 +661,67 @@ def tune(
     if plot:
         result.written["plot"] = plot_curves(result.sweeps, out_dir / "purity_coverage.png", title=f"{len(files)} files")
     return result
+
+
+#: clustering cuts swept for the speaker pipeline (its relative cut stays the model's)
+SPEAKER_CUTS = tuple(round(0.1 + 0.025 * i, 3) for i in range(21))
+
+
+def _tune_speakers(
+    files: Sequence[AnnotatedFile], *, model: str | Path | None, out_dir: Path, result: TuneResult, criterion: str,
+    target_purity: float, tolerance: float, fill_gaps: float, bridge: float, boundaries: str, device: str,
+) -> None:
+    """Sweep the speaker pipeline's clustering cut over embeddings computed once per file and write
+    ``speakers.safetensors``: the model with the chosen cut, which reproduces the point exactly
+    (detection runs the same :func:`turnpoint.speakers.turns_from_embeddings`)."""
+    from turnpoint.annotations import Turn
+    from turnpoint.audio import load_audio
+    from turnpoint.evaluation import score_file
+    from turnpoint.modelfile import Defaults, load_model, save_model
+    from turnpoint.speakers import silent_regions, turns_from_embeddings, window_embeddings
+
+    loaded = load_model(model)
+    base = loaded.defaults.speakers
+    if base is None:
+        raise TurnpointError("system 'speakers' needs a model with the speaker pipeline (the bundled default)")
+    started = time.perf_counter()
+    prepared = []
+    for item in files:
+        samples = load_audio(item.audio)
+        duration = len(samples) / 16000
+        times, embeddings = window_embeddings(samples, settings=base, device=device)
+        silences = silent_regions(samples, vad_threshold=base.vad_threshold, min_silence=base.min_silence, min_speech=base.min_speech)
+        prepared.append((item, duration, times, embeddings, silences))
+    points = []
+    for cut in SPEAKER_CUTS:
+        settings = base.with_overrides(threshold=cut)
+        scores = []
+        for item, duration, times, embeddings, silences in prepared:
+            turns = turns_from_embeddings(times, embeddings, silences=silences, duration=duration, settings=settings)
+            hypothesis = [Turn(start=s, end=e, speaker=label) for (s, e), label in zip(turns.segments, turns.segment_labels) if label is not None]
+            regions = list(item.annotated) if item.annotated else [(0.0, duration)]
+            scores.append(score_file(item.turns, hypothesis, uri=item.uri, regions=regions, tolerance=tolerance,
+                                     fill_gaps=fill_gaps, bridge=bridge, boundaries=boundaries))
+        segmentation = sum((f.segmentation for f in scores[1:]), scores[0].segmentation)
+        boundary = sum((f.boundary for f in scores[1:]), scores[0].boundary)
+        points.append(SweepPoint(alpha=cut, min_duration=0.0, purity=segmentation.purity, coverage=segmentation.coverage,
+                                 f_measure=segmentation.f_measure, precision=boundary.precision, recall=boundary.recall,
+                                 f1=boundary.f1, n_changes=boundary.n_hypothesis))
+    curve = Sweep("speakers", points, settings={"relative_threshold": base.relative_threshold})
+    chosen = select(curve, criterion=criterion, target_purity=target_purity)
+    reason = degenerate(curve, chosen, criterion=criterion)
+    if reason is not None:
+        result.degenerate["speakers"] = reason
+    atomic_write_text(out_dir / "speakers.curve.csv", curve.to_csv())
+    defaults = Defaults(alpha=loaded.defaults.alpha, min_duration=loaded.defaults.min_duration, alpha_scale=loaded.defaults.alpha_scale,
+                        rescoring=loaded.defaults.rescoring, speakers=base.with_overrides(threshold=chosen.alpha))
+    training = {**loaded.training, "tuned": {"system": "speakers", "criterion": criterion, "threshold": chosen.alpha, "f1": round(chosen.f1, 6)}}
+    result.written["speakers"] = save_model(out_dir / "speakers.safetensors", model=loaded.model, specifications=loaded.specifications,
+                                            defaults=defaults, training=training, name=f"{loaded.name} (tuned)")
+    result.swept["speakers"] = "speaker cut"
+    result.sweeps.append(curve)
+    result.chosen["speakers"] = chosen
+    result.seconds["speakers"] = time.perf_counter() - started
 
 
 __all__ = [
