@@ -490,7 +490,7 @@ def cmd_train(args) -> None:
             torch.nn.utils.clip_grad_norm_(encoder.parameters(), 5.0)
             optimiser.step()
             step += 1
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             cosines.append(float(cosine))
             if time.time() - started >= budget:
                 break
