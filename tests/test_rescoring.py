@@ -55,7 +55,7 @@ def test_rescoring_finds_the_example_turns_better_than_the_bilstm_alone():
     reference = turnpoint.read_rttm(path.replace(".flac", ".rttm"))["two_speakers"]
     changes = merge_close(turnpoint.change_points(reference), within=1.0)
     plain = turnpoint.detect_changes(path, model="paper")
-    rescored = turnpoint.detect_changes(path)  # the bundled default is the hybrid
+    rescored = turnpoint.detect_changes(path, model="hybrid")
     assert rescored.settings["rescoring"]["method"] == "ge2e"
     f_plain = boundary_score(changes, plain.changes, tolerance=0.5).f1
     score = boundary_score(changes, rescored.changes, tolerance=0.5)
@@ -71,19 +71,19 @@ def test_rescoring_silence_gives_no_changes(tmp_path):
     assert len(result.changes) == 0
 
 
-def test_the_default_model_is_the_hybrid_and_paper_is_the_bilstm_alone():
+def test_the_hybrid_model_rescores_and_paper_is_the_bilstm_alone():
     path = turnpoint.example_path()
-    shipped = turnpoint.load_model().defaults.rescoring
+    shipped = turnpoint.load_model("hybrid").defaults.rescoring
     assert shipped is not None and turnpoint.load_model("paper").defaults.rescoring is None
-    hybrid = turnpoint.detect_changes(path)
+    hybrid = turnpoint.detect_changes(path, model="hybrid")
     assert hybrid.settings["rescoring"] == shipped.to_dict()
     paper = turnpoint.detect_changes(path, model="paper")
-    off = turnpoint.detect_changes(path, rescoring=False)
+    off = turnpoint.detect_changes(path, model="hybrid", rescoring=False)
     np.testing.assert_array_equal(off.changes, paper.changes)
     np.testing.assert_array_equal(off.scores.values, hybrid.scores.values)  # same BiLSTM underneath
     assert "rescoring" not in off.settings
     # A higher threshold keeps a subset of the changes; re-scoring a paper model on request works.
-    stricter = turnpoint.detect_changes(path, rescore_threshold=shipped.threshold + 0.25)
+    stricter = turnpoint.detect_changes(path, model="hybrid", rescore_threshold=shipped.threshold + 0.25)
     assert set(np.round(stricter.changes, 3)) < set(np.round(hybrid.changes, 3))
     on_request = turnpoint.detect_changes(path, model="paper", rescoring=True)
     assert on_request.settings["rescoring"] == RescoringSettings().to_dict()

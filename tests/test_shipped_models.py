@@ -6,6 +6,7 @@ update these values together with MODEL_CARD.md and the docs that quote them.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ SPEAKER_FEATURES = {"sample_rate": 16000, "window_duration": 0.032, "step_durati
 EVENT_CLASSES = ("alarm", "beep", "chime", "phone", "shutter")
 
 
-@pytest.mark.parametrize("name, version", [("default", 2), ("paper", 1)])
+@pytest.mark.parametrize("name, version", [("default", 3), ("hybrid", 2), ("paper", 1)])
 def test_speaker_change_models_are_the_papers_bilstm(name, version):
     header = read_header(resolve_model_path(name))
     assert (header["format"], header["format_version"], header["task"]) == (FORMAT_NAME, version, "speaker_change")
@@ -39,9 +40,26 @@ def test_speaker_change_models_are_the_papers_bilstm(name, version):
     assert (REPO / recipe).is_file(), f"the recipe named in the {name} header is not in the repository: {recipe}"
 
 
-def test_the_default_model_is_the_paper_bilstm_with_ge2e_rescoring_and_a_second_pass():
-    default, paper = load_model("default"), load_model("paper")
-    assert default.name == "default (BiLSTM + GE2E re-scoring)"
+def test_the_default_model_runs_the_speaker_pipeline_chosen_on_real_dev():
+    default = load_model("default")
+    assert default.name == "default"
+    assert default.defaults.speakers.to_dict() == {
+        "encoder": "ge2e", "window": 1.0, "step": 0.2, "smoothing_radius": 1, "smoothing_sharpness": 10.0, "threshold": 0.3,
+        "relative_threshold": 0.8, "switch_penalty": 0.1, "vad_threshold": 0.2, "min_silence": 0.1, "min_speech": 0.25,
+    }
+    selection = default.training["speakers_selection"]
+    assert selection["recipe"] == "scripts/choose_speaker_settings.py" and (REPO / selection["recipe"]).is_file()
+    assert selection["in_sample"]["f1"] == 0.5621 and selection["leave_one_file_out"]["f1"] == 0.4852
+    # the committed selection result is the one the header records
+    choice = json.loads((REPO / "docs" / "results" / "speaker_settings_choice.json").read_text())
+    assert {**choice["base"], **choice["best"]["settings"]} == default.defaults.speakers.to_dict()
+    # the hybrid's networks and re-scoring travel along, unused unless asked for
+    assert default.defaults.rescoring == load_model("hybrid").defaults.rescoring
+
+
+def test_the_hybrid_model_is_the_paper_bilstm_with_ge2e_rescoring_and_a_second_pass():
+    default, paper = load_model("hybrid"), load_model("paper")
+    assert default.name == "hybrid (BiLSTM + GE2E re-scoring)"
     assert paper.defaults.rescoring is None
     # the hybrid's BiLSTM is the paper model's, tensor for tensor
     ours, theirs = default.model.state_dict(), paper.model.state_dict()

@@ -157,7 +157,7 @@ def _with_learned_scorer(path: Path) -> Path:
     from turnpoint.modelfile import Defaults
     from turnpoint.rescoring import fit_candidate_scorer
 
-    shipped = load_model()
+    shipped = load_model("hybrid")
     rng = np.random.default_rng(0)
     features = np.column_stack([rng.uniform(0, 0.8, 400), rng.uniform(0, 1, 400), rng.normal(size=(400, 4))])
     scorer = fit_candidate_scorer(features, (features[:, 0] > 0.4).astype(np.float32), hidden=(4,), epochs=150)
@@ -167,10 +167,10 @@ def _with_learned_scorer(path: Path) -> Path:
 
 
 def _single_pass(path: Path) -> Path:
-    """The bundled default without its second pass."""
+    """The bundled hybrid without its second pass."""
     from turnpoint.modelfile import Defaults
 
-    shipped = load_model()
+    shipped = load_model("hybrid")
     rescoring = shipped.defaults.rescoring.with_overrides(clustering=False)
     defaults = Defaults(alpha=shipped.defaults.alpha, min_duration=shipped.defaults.min_duration, rescoring=rescoring)
     return save_model(path, model=shipped.model, specifications=shipped.specifications, defaults=defaults)
@@ -189,7 +189,7 @@ def test_tuning_the_hybrid_tunes_its_rescoring_and_detection_reproduces_the_swee
     for suffix in (".flac", ".rttm"):
         shutil.copy(example.with_suffix(suffix), tmp_path / example.with_suffix(suffix).name)
     files = collect_files(tmp_path)
-    model = None  # the bundled default: it ships a second pass
+    model = "hybrid"  # the bundled hybrid: it ships a second pass
     if learned:
         model = _with_learned_scorer(tmp_path / "models" / "learned.safetensors")
     elif not clustered:
@@ -278,15 +278,15 @@ def test_tune_defaults_on_dialogues_with_pauses_and_the_saved_model_reproduces_t
         make_conversation(dev / f"dialogue{seed}.wav", seed=seed, duration=20.0)
     files = collect_files(dev)
     out = tmp_path / "tuned"
-    result = tune(files, out_dir=out, plot=False)  # the defaults: the bundled model, its second pass's cut, speaker-change F1
+    result = tune(files, model="hybrid", out_dir=out, plot=False)  # the hybrid's defaults: its second pass's cut, speaker-change F1
     point = result.chosen["hybrid"]
     assert result.swept["hybrid"] == "second-pass cut" and not result.degenerate
     assert point.n_changes > 0 and point.recall >= 0.5  # it finds the dialogues' changes
     assert all(0 < p.alpha <= CUT_RANGE[1] for p in result.sweeps[0].points)  # only cuts a second pass accepts
     saved = load_model(result.written["hybrid"])
-    assert saved.defaults.rescoring.clustering.threshold == point.alpha  # saved exactly as chosen
+    assert saved.defaults.rescoring.clustering.threshold == point.alpha and saved.defaults.speakers is None  # saved exactly as chosen
     # what the CLI prints for the same sweep (cached curves) is that point
-    code = main(["-q", "tune", str(dev), "--out", str(out), "--criterion", "boundary_f1", "--no-plot"])
+    code = main(["-q", "tune", str(dev), "--model", "hybrid", "--out", str(out), "--criterion", "boundary_f1", "--no-plot"])
     printed = capsys.readouterr().out
     match = re.search(r"hybrid: second-pass cut (\S+), .* F1 (\S+) \((\d+) changes\)", printed)
     assert code == 0 and match is not None, printed
@@ -299,3 +299,31 @@ def test_tune_defaults_on_dialogues_with_pauses_and_the_saved_model_reproduces_t
     assert overall.n_hypothesis == point.n_changes == int(match.group(3))
     assert overall.f1 == point.f1
     assert f"{100 * overall.f1:.1f}" == match.group(2)
+
+
+def test_tune_defaults_tune_the_speaker_cut_and_the_saved_model_reproduces_the_printed_f1(tmp_path: Path, capsys: pytest.CaptureFixture):
+    import re
+    import shutil
+
+    import turnpoint
+    from turnpoint.evaluation import evaluate
+
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    example = Path(turnpoint.example_path())
+    for suffix in (".flac", ".rttm"):
+        shutil.copy(example.with_suffix(suffix), dev / example.with_suffix(suffix).name)
+    out = tmp_path / "tuned"
+    code = main(["-q", "tune", str(dev), "--out", str(out), "--no-plot"])  # the bundled default: its speaker clustering cut
+    printed = capsys.readouterr().out
+    match = re.search(r"speakers: speaker cut (\S+), .* F1 (\S+) \((\d+) changes\)", printed)
+    assert code == 0 and match is not None, printed
+    saved = load_model(out / "speakers.safetensors")
+    assert saved.defaults.speakers.threshold == pytest.approx(float(match.group(1)), rel=1e-3)
+    assert saved.defaults.speakers.relative_threshold == load_model().defaults.speakers.relative_threshold
+    hyp = tmp_path / "hyp"
+    assert main(["-q", "detect", str(dev / "two_speakers.flac"), "--model", str(out / "speakers.safetensors"), "--out", str(hyp), "--format", "rttm"]) == 0
+    capsys.readouterr()
+    overall = evaluate(dev, hyp).overall.boundary
+    assert overall.n_hypothesis == int(match.group(3)) and f"{100 * overall.f1:.1f}" == match.group(2)
+    assert overall.f1 > 0.8  # the two voices' changes are found

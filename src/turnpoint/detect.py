@@ -97,7 +97,7 @@ class Detection:
 
         Examples
         --------
-        >>> result = detect_changes(np.zeros(16000 * 2, dtype=np.float32), uri="quiet")
+        >>> result = detect_changes(np.zeros(16000 * 2, dtype=np.float32), uri="quiet", model="paper")
         >>> {segment.recording_id for segment in result.to_lhotse()}
         {'quiet'}
         """

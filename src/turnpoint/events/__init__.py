@@ -1,4 +1,4 @@
-"""Sound event detection: seed 004's CNN-LSTM hybrid on turnpoint's frame-labelling core.
+"""Sound event detection: a CNN-LSTM hybrid (the project's sound event seed document) on turnpoint's frame-labelling core.
 
 Examples
 --------
@@ -10,9 +10,23 @@ Examples
 
 from __future__ import annotations
 
-from turnpoint.events.annotations import Event, read_events, write_events
-from turnpoint.events.decode import DecodeParams, decode_scores
-from turnpoint.events.model import SoundEventConfig, SoundEventDetector, TimeDistributed
+import importlib
+
+# imported on first use, so that building the command-line parser (which imports turnpoint.events.cli)
+# loads no torch or scipy
+_LAZY = {
+    "Event": "turnpoint.events.annotations", "read_events": "turnpoint.events.annotations", "write_events": "turnpoint.events.annotations",
+    "DecodeParams": "turnpoint.events.decode", "decode_scores": "turnpoint.events.decode",
+    "SoundEventConfig": "turnpoint.events.model", "SoundEventDetector": "turnpoint.events.model", "TimeDistributed": "turnpoint.events.model",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'turnpoint.events' has no attribute {name!r}")
 
 __all__ = [
     "DecodeParams",
