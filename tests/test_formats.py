@@ -44,7 +44,7 @@ def audio(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def detected(audio) -> Detection:
     """What the change detector finds in the file: segments without speaker labels."""
-    result = detect_changes(audio, model="paper")
+    result = detect_changes(audio, model="hybrid")
     assert len(result.segments) >= 2 and result.labels is None
     return result
 
@@ -303,7 +303,7 @@ def test_cli_detect_writes_the_new_formats(audio, tmp_path):
 
     from turnpoint.cli import main
 
-    assert main(["--quiet", "detect", str(audio), "--model", "paper", "--out", str(tmp_path), "--format", "rttm,textgrid,srt"]) == 0
+    assert main(["--quiet", "detect", str(audio), "--model", "hybrid", "--out", str(tmp_path), "--format", "rttm,textgrid,srt"]) == 0
     turns = read_rttm(tmp_path / f"{audio.stem}.rttm")[audio.stem]
     grid = textgrid.openTextgrid(str(tmp_path / f"{audio.stem}.TextGrid"), includeEmptyIntervals=False)
     assert [e.label for e in grid.getTier("speakers").entries] == [t.speaker for t in turns]
