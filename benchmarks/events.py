@@ -12,12 +12,12 @@
 
 Each run is a fresh subprocess with one torch thread, so its peak RSS (``ru_maxrss``) is its own;
 the audio is the speaker benchmark's synthetic conversation (``benchmarks/run.py``), written to
-``--data`` (default /work/data/bench), never into the repository. The script checks that both
+``--data`` (default ``$TURNPOINT_DATA/bench``), never into the repository. The script checks that both
 paths give the same events and prints the ratios (time and memory, whole file / streamed).
 ``--model`` picks the model file (default: the bundled one); ``--peer-model`` adds a streamed run
 with a second model and prints the time and memory ratios of the two (e.g. an ensemble against one network).
 ``--threads-peer`` adds a streamed run that leaves torch and OpenMP their own thread counts (what
-file scoring did before session 10) and prints its time ratio against the one-thread default; run it
+file scoring did before streaming) and prints its time ratio against the one-thread default; run it
 on an idle and on a busy machine (e.g. beside a training).
 """
 

@@ -2,7 +2,7 @@
 
 This file imports nothing from turnpoint: it runs in the peers' own virtual environment.
 
-    /work/data/peers-venv/bin/python benchmarks/peers.py pyannote excerpt.wav
+    $TURNPOINT_DATA/peers-venv/bin/python benchmarks/peers.py pyannote excerpt.wav
 
 pyannote.audio 4.x imports torchaudio (and torchcodec) at module level; on a CPU-only machine the
 torchaudio wheel that pip finds is built for another torch and its native library fails to load.

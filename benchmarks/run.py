@@ -15,7 +15,7 @@ Detectors (each measured end to end: decode, features, model, peaks, through ``d
     it goes to reading the audio again, the mel front end and the GE2E LSTM.
 
 Audio is generated (deterministic synthetic "conversations": voiced harmonic turns of alternating
-pitch and timbre with noise) into ``--data`` (default /work/data/bench), never into the repository.
+pitch and timbre with noise) into ``--data`` (default ``$TURNPOINT_DATA/bench``), never into the repository.
 Every measurement runs in a fresh subprocess, so its peak RSS (``ru_maxrss`` of that process) is
 its own and imports are not shared; the table reports the stage's wall time (imports, model load
 and the onnxruntime session / speaker encoder set-up excluded and listed separately; the ``total``
@@ -52,8 +52,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 RATE = 16000
-DEFAULT_DATA = Path(os.environ.get("TURNPOINT_BENCH_DATA", "/work/data/bench"))
-DEFAULT_PEERS = Path(os.environ.get("TURNPOINT_PEERS_VENV", "/work/data/peers-venv")) / "bin" / "python"
+DEFAULT_DATA = Path(os.environ.get("TURNPOINT_BENCH_DATA", str(Path(os.environ.get("TURNPOINT_DATA", "turnpoint_data")) / "bench")))
+DEFAULT_PEERS = Path(os.environ.get("TURNPOINT_PEERS_VENV", str(Path(os.environ.get("TURNPOINT_DATA", "turnpoint_data")) / "peers-venv"))) / "bin" / "python"
 EXCERPT_SECONDS = 300
 BATCH_FILES = 12
 BATCH_SECONDS = 600

@@ -162,7 +162,7 @@ def summarize(model: SpeakerChangeDetector, *, frames: int = 200) -> str:
         )
         assert snippet == KERAS_SNIPPET_PARAMETERS
         out.append(
-            f"Seed 000's Keras snippet reports {snippet:,}: Bidirectional(LSTM(64)) and Bidirectional(LSTM(40)) "
+            f"The paper seed's Keras snippet reports {snippet:,}: Bidirectional(LSTM(64)) and Bidirectional(LSTM(40)) "
             f"give 64 and 40 units PER DIRECTION (outputs 128 and 80; "
             f"{2 * keras_lstm_parameters(35, 64):,} + {2 * keras_lstm_parameters(128, 40):,} + 3,240 + 410 + 11). "
             f"The paper's 32+32 and 20+20 are Bidirectional(LSTM(32, return_sequences=True)) and "

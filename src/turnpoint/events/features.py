@@ -8,7 +8,7 @@ Audio is read by :func:`turnpoint.audio.load_audio` (any file → 16 kHz mono); 
 :data:`EVENT_FINE_LOGMEL_FEATURES` 128 bands from a 64 ms window (23 Hz apart below 1 kHz, twice as
 fine: two tones 40 Hz apart give two peaks); tried for the bundled model and not adopted (docs/events.md).
 :data:`EVENT_PCEN_FEATURES`: the 64 bands of the log-mel option through per-channel energy
-normalisation instead of the log (each band divided by its own last ~0.4 s); tried in session 12, not
+normalisation instead of the log (each band divided by its own last ~0.4 s); tried, not
 adopted (docs/events.md).
 """
 
@@ -34,7 +34,7 @@ EVENT_PCEN_FEATURES = FeatureConfig(window_duration=0.040, step_duration=0.020, 
 
 
 def event_feature_config(coefficients: str = "mfcc") -> FeatureConfig:
-    """The event detector's features: ``"mfcc"`` (seed 004's 64 MFCC), ``"logmel"`` (64 log-mel bands),
+    """The event detector's features: ``"mfcc"`` (the seed design's 64 MFCC), ``"logmel"`` (64 log-mel bands),
     ``"logmel128"`` (128 log-mel bands of a 64 ms window) or ``"pcen"`` (64 PCEN mel bands).
 
     Examples

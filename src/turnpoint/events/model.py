@@ -1,4 +1,4 @@
-"""The CNN-LSTM hybrid sound event detector of seed 004, in PyTorch.
+"""The CNN-LSTM hybrid sound event detector of the seed design, in PyTorch.
 
 Per frame (all layers share their weights across frames)::
 
@@ -7,7 +7,7 @@ Per frame (all layers share their weights across frames)::
     B: 64 Δ + ZCR (65) ─ Dense 65 per frame (linear, as in the seed) ───────────────┴─ concat (129)
        ─ Dense n_classes per frame (sigmoid)
 
-Seed 004's Keras code failed because ``TimeDistributed(Conv1D)`` on a (100, 64) input hands
+The seed design's Keras code failed because ``TimeDistributed(Conv1D)`` on a (100, 64) input hands
 ``Conv1D`` one rank-1 vector per step; the convolution needs a channel axis. Here
 :class:`TimeDistributed` folds the frame axis into the batch, the per-frame module adds the
 channel axis, (B·T, 64) → (B·T, 1, 64) → Conv1d → (B·T, 64, 49) → max → (B·T, 64), and the result
@@ -37,7 +37,7 @@ MAX_MEMBERS = 16
 
 @dataclass(frozen=True)
 class SoundEventConfig(JsonConfig):
-    """Architecture of :class:`SoundEventDetector`; the defaults are seed 004's (one class).
+    """Architecture of :class:`SoundEventDetector`; the defaults are the seed design's (one class).
 
     Examples
     --------
@@ -162,7 +162,7 @@ class FrameConv(nn.Module):
 
 
 class SoundEventDetector(nn.Module):
-    """Frame-level multi-label sound event scorer (seed 004's CNN-LSTM hybrid).
+    """Frame-level multi-label sound event scorer (the seed design's CNN-LSTM hybrid).
 
     ``forward`` returns logits (batch, frame, n_classes); :meth:`scores` their sigmoid.
 

@@ -67,9 +67,9 @@ class EventTrainingConfig:
     bidirectional: bool = False
     grad_clip: float = 1.0
     pos_weight: str = "none"  # "sqrt": positive frames of class c weighted sqrt(negatives / positives), 1 to 10
-    conv_kernel: int = 16  # the frame convolution's width over input A's 64 coefficients (seed 004: 16; 64 = one position, no max-pooling)
-    conv_regions: int = 1  # its max over positions taken in this many frequency regions (seed 004: 1, all positions)
-    features: str = "mfcc"  # input A: "mfcc" (seed 004), "logmel" (64 log-mel bands), "logmel128" (128, 64 ms window) or "pcen"
+    conv_kernel: int = 16  # the frame convolution's width over input A's 64 coefficients (seed design: 16; 64 = one position, no max-pooling)
+    conv_regions: int = 1  # its max over positions taken in this many frequency regions (seed design: 1, all positions)
+    features: str = "mfcc"  # input A: "mfcc" (the seed design), "logmel" (64 log-mel bands), "logmel128" (128, 64 ms window) or "pcen"
     # None: a constant learning rate; E: constant to epoch E, then a half cosine down to near 0 at the last epoch
     lr_decay_start: int | None = None
     # FilterAugment on each training chunk: a random smooth filter with gains in [-D, +D] dB (0: none)
@@ -282,7 +282,7 @@ def train_events(
 
     Examples
     --------
-    >>> # train_events("/work/data/events/train", validation_source="/work/data/events/validation", out_dir="runs/ev")
+    >>> # train_events("data/events/train", validation_source="data/events/validation", out_dir="runs/ev")
     """
     config = config or EventTrainingConfig()
     if config.lr_decay_start is not None and not 0 <= config.lr_decay_start < config.epochs:
