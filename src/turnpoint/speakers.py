@@ -145,10 +145,13 @@ def window_embeddings(samples: np.ndarray, *, settings: SpeakerSettings, device:
         starts = list(range(0, len(mels) - width + 1, hop))
     encoder = load_speaker_encoder(device)
     out = np.empty((len(starts), encoder.config.embedding_size), dtype=np.float32)
-    chunk = 4096  # windows per call keeps the stacked batch small
+    from turnpoint import progress
+
+    chunk = 512  # windows per call: keeps the stacked batch small and the progress bar moving
     for first in range(0, len(starts), chunk):
         group = starts[first : first + chunk]
         out[first : first + len(group)] = embed_segments([mels[i : i + width] for i in group], encoder=encoder, batch_size=batch_size)
+        progress.advance(len(group) * settings.step)
     times = (np.asarray(starts, dtype=np.float64) + width / 2) / MEL_RATE
     return times, out
 
@@ -367,12 +370,17 @@ def speaker_turns(samples: np.ndarray, *, settings: SpeakerSettings | None = Non
     settings = settings or SpeakerSettings()
     samples = np.asarray(samples, dtype=np.float32)
     duration = len(samples) / SAMPLE_RATE
-    silences = silent_regions(samples, vad_threshold=settings.vad_threshold, min_silence=settings.min_silence, min_speech=settings.min_speech)
+    from turnpoint import progress
+
+    with progress.stage("voice activity", total=duration):
+        silences = silent_regions(samples, vad_threshold=settings.vad_threshold, min_silence=settings.min_silence, min_speech=settings.min_speech)
+        progress.advance(duration)
     silent_total = sum(end - start for start, end in silences)
     if duration <= 0 or silent_total >= duration - 1e-6:
         return SpeakerTurns(np.zeros(0), np.zeros((0, 0), np.float32), np.zeros(0, int), np.zeros(0, np.float32),
                             np.zeros(0), [(0.0, duration)], [None], 0)
-    times, embeddings = window_embeddings(samples, settings=settings, device=device)
+    with progress.stage("speaker embeddings", total=duration):
+        times, embeddings = window_embeddings(samples, settings=settings, device=device)
     return turns_from_embeddings(times, embeddings, silences=silences, duration=duration, settings=settings)
 
 
