@@ -2,7 +2,7 @@
 
     python benchmarks/batch.py                          # 20 x 30 s and 4 x 30 min, both bundled models
     python benchmarks/batch.py --cases short --repeat 1 # a quick look
-    python benchmarks/batch.py --data /tmp/b --json out.json --before /tmp/old   # also the code in /tmp/old/src
+    python benchmarks/batch.py --data DIR --json out.json --before OLD_CHECKOUT   # also the code in OLD_CHECKOUT/src
 
 Each run is the real command in a fresh process (``python -m turnpoint.cli -q detect FOLDER
 --jobs J --overwrite``), timed from start to exit, so interpreter start, imports, model loading and

@@ -1,7 +1,7 @@
 """Speed of the dense speaker-embedding stage: the compact encoder against GE2E, same audio, same run.
 
     python benchmarks/encoders.py                    # 1 h file; writes benchmarks/encoders.json
-    python benchmarks/encoders.py --seconds 600 --ge2e-seconds 120 --json /tmp/e.json
+    python benchmarks/encoders.py --seconds 600 --ge2e-seconds 120 --json encoders.json
 
 Both encoders give one embedding of ~1 s of audio every 96 ms (``turnpoint.compact_encoder``).
 Every measurement runs in a fresh subprocess on **one thread** (``OMP_NUM_THREADS=1``, torch and

@@ -1,7 +1,7 @@
 """Sound event detection: speed and peak memory of ``detect_events`` (streamed) against the whole-file path.
 
     python benchmarks/events.py                    # 10 min and 1 h of audio, ~3 min on 2 cores
-    python benchmarks/events.py --minutes 10 60 180 --data /tmp/bench
+    python benchmarks/events.py --minutes 10 60 180 --data DIR
     python benchmarks/events.py --minutes 60 --model ENSEMBLE --peer-model default   # cost of an ensemble
 
 ``streamed``  what ``turnpoint events`` runs: ``turnpoint.events.detect_events`` reads the file in

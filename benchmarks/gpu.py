@@ -1,7 +1,7 @@
 """CUDA against CPU in one process: the same results, and how much faster (run where a GPU is).
 
     python benchmarks/gpu.py                      # 10 min and 1 h of synthetic audio in a temp folder
-    python benchmarks/gpu.py --minutes 10 --data /tmp/bench
+    python benchmarks/gpu.py --minutes 10 --data DIR
 
 For each file, with ``device="cpu"`` then ``device="cuda"`` (one warm-up call each first):
 the paper BiLSTM's score curve (``detect_changes(model="paper")``), the default hybrid (its GE2E

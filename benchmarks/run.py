@@ -2,7 +2,7 @@
 
     python benchmarks/run.py                 # 5 min, 10 min, 1 h, 10 h; ~10 min on a quiet 2-core machine
     python benchmarks/run.py --quick         # no 10 h file, no hybrid on 10 min (~7 min quiet, ~17 busy)
-    python benchmarks/run.py --data /tmp/b --json out.json --peers-python /path/to/peers/bin/python
+    python benchmarks/run.py --data DIR --json out.json --peers-python /path/to/peers/bin/python
 
 Detectors (each measured end to end: decode, features, model, peaks, through ``detect_changes``):
 

@@ -53,6 +53,7 @@ from turnpoint.compact_encoder import (
     compact_features,
     embed_whole,
     read_compact_encoder,
+    read_compact_header,
     save_compact_encoder,
     teacher_embeddings,
 )
@@ -64,7 +65,7 @@ TEACHER_EVERY = 2  # teacher targets at every 2nd student hop (192 ms): halves t
 NONSPEECH_PACKAGES = ("sound-theme-freedesktop", "asterisk-moh-opsound-wav", "alsa-utils")
 # held out by default: two packages of real voices, never trained on
 DEFAULT_HOLDOUT = ("ktuberling-data", "asterisk-prompt-it-menardi-wav", "asterisk-prompt-fr-armelle")
-SPLIT_SEEDS = {"train": 0, "valid": 1, "heldout": 2}
+SPLIT_SEEDS = {"train": 0, "valid": 1, "heldout": 2, "synth": 3}
 RESERVED_PREFIXES = ("fillets-ng-data", "asterisk-core-sounds-ru", "transcriber")
 
 
@@ -140,6 +141,62 @@ def cmd_nonspeech(args) -> None:
     log.info("non-speech: %d clips in %s", count, out)
 
 
+SYNTHETIC_CLIP_SECONDS = 4.0
+SKIPPED_VARIANTS = ("robo", "demonic", "half-life", "universalrobot", "anikarobot", "fast_test", "whisper", "klatt")
+
+
+def _espeak_list(kind: str | None) -> list[str]:
+    command = ["espeak-ng", "--voices" + (f"={kind}" if kind else "")]
+    lines = subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[1:]
+    names = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 5:
+            names.append(fields[4].split("/")[-1] if kind == "variant" else fields[1])
+    return names
+
+
+def cmd_synthvoices(args) -> None:
+    """Many more voices for the teacher to map: random espeak-ng language x variant x pitch x speed.
+
+    Formant-synthesised voices are not people, but the student has to reproduce the teacher on
+    whatever it hears: a wide spread of pitch, formants and rhythm teaches that mapping beyond the
+    few dozen recorded people available here. They are mixed with the recorded voices in their
+    own streams.
+    """
+    out = args.data / "distill" / "synthetic_voices"
+    out.mkdir(parents=True, exist_ok=True)
+    sentences = [line.strip() for line in (Path(__file__).parent / "data" / "voice_sentences.txt").read_text().splitlines() if line.strip()]
+    languages = _espeak_list(None)
+    variants = [v for v in _espeak_list("variant") if not v.lower().startswith(SKIPPED_VARIANTS)]
+    rng = np.random.default_rng([args.seed, 7])
+    rows = []
+    for index in range(args.synthetic_voices):
+        while True:  # a few language voices do not load: draw another
+            language, variant = str(rng.choice(languages)), str(rng.choice(variants))
+            probe = subprocess.run(["espeak-ng", "-v", f"{language}+{variant}", "-q", "test"], capture_output=True)
+            if probe.returncode == 0:
+                break
+        pitch, speed = int(rng.integers(15, 86)), int(rng.integers(120, 210))
+        speaker = f"espeak{index:03d}"
+        folder = out / speaker
+        folder.mkdir(exist_ok=True)
+        for clip in range(args.synthetic_clips):
+            path = folder / f"{clip:03d}.wav"
+            if path.exists():
+                continue
+            text = str(rng.choice(sentences))
+            raw = folder / f".{clip:03d}.raw.wav"
+            subprocess.run(["espeak-ng", "-v", f"{language}+{variant}", "-p", str(pitch), "-s", str(speed), "-w", str(raw), text],
+                           check=True, capture_output=True)  # fmt: skip
+            audio = _load_clip(raw)
+            raw.unlink()
+            sf.write(path, audio, RATE, subtype="PCM_16")
+        rows.append(f"{speaker}\tespeak-ng-data\t{speaker}\t{language}+{variant} p{pitch} s{speed}\n")
+    atomic_write_text(out / "manifest.tsv", "speaker\tpackage\tperson\tvoice\n" + "".join(rows))
+    log.info("synthetic voices: %d espeak-ng voices x %d clips in %s", len(rows), args.synthetic_clips, out)
+
+
 # ---------------------------------------------------------------------------------------------
 # streams
 
@@ -160,8 +217,18 @@ class VoicePool:
             paths = list(s["clips"])
             rng.shuffle(paths)
             loaded = [_load_clip(p) for p in paths[:max_clips]]
+            if s["package"] == "espeak-ng-data":  # whole licence sentences: cut to prompt-like lengths
+                loaded = [_crop(c, SYNTHETIC_CLIP_SECONDS, rng) for c in loaded]
             self.clips[s["speaker"]] = [c for c in loaded if len(c) > RATE // 5]
         self.speakers = [s for s in speakers if self.clips[s["speaker"]]]
+
+
+def _crop(clip: np.ndarray, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    length = int(seconds * RATE)
+    if len(clip) <= length:
+        return clip
+    start = int(rng.integers(0, len(clip) - length))
+    return clip[start : start + length]
 
 
 def _speed(clip: np.ndarray, factor: float) -> np.ndarray:
@@ -264,9 +331,15 @@ def cmd_streams(args) -> None:
     from turnpoint.speaker_encoder import load_speaker_encoder
 
     teacher = load_speaker_encoder()
-    plan = [("train", train, args.train_streams), ("valid", train, args.valid_streams), ("heldout", held, args.heldout_streams)]
+    synthetic_folder = args.data / "distill" / "synthetic_voices"
+    synthetic = voice_inventory(synthetic_folder) if (synthetic_folder / "manifest.tsv").exists() else []
+    if args.synthetic_streams and not synthetic:
+        raise SystemExit("no synthetic voices: run the 'synthvoices' step first")
+    plan = [("train", train, args.train_streams), ("valid", train, args.valid_streams), ("heldout", held, args.heldout_streams),
+            ("synth", train + synthetic, args.synthetic_streams)]  # fmt: skip
     summary = {"train_speakers": [s["speaker"] for s in train], "heldout_speakers": [s["speaker"] for s in held],
-               "train_packages": sorted({s["package"] for s in train}), "heldout_packages": sorted({s["package"] for s in held})}  # fmt: skip
+               "train_packages": sorted({s["package"] for s in train}), "heldout_packages": sorted({s["package"] for s in held}),
+               "synthetic_voices": len(synthetic) if args.synthetic_streams else 0}  # fmt: skip
     atomic_write_text(root / "split.json", json.dumps(summary, indent=1))
     for split, speakers, count in plan:
         pool = VoicePool(speakers, rng, args.max_clips)
@@ -433,7 +506,7 @@ def cmd_train(args) -> None:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     config = CompactEncoderConfig(**json.loads(args.config)) if args.config else CompactEncoderConfig()
-    train = load_streams(args.data, "train")
+    train = load_streams(args.data, "train") + load_streams(args.data, "synth")
     valid = load_streams(args.data, "valid")
     if not train:
         raise SystemExit("no training streams: run the 'streams' step first")
@@ -510,7 +583,8 @@ def cmd_train(args) -> None:
         "teacher": "ge2e",
         "loss": f"1 - cosine + {args.centred_weight} x (1 - cosine after removing the teacher's mean) + {args.matrix_weight} x squared error of the within-batch cosine matrices",
         "data": {
-            "voice_packages": split["train_packages"],
+            "voice_packages": split["train_packages"] + (["espeak-ng-data"] if split.get("synthetic_voices") else []),
+            "synthetic_voices": split.get("synthetic_voices", 0),
             "nonspeech_packages": list(NONSPEECH_PACKAGES),
             "heldout_packages": split["heldout_packages"],
             "train_speakers": len(split["train_speakers"]),
@@ -687,6 +761,11 @@ def cmd_evaluate(args) -> None:
         result["real_conversations"] = real_conversations(encoder, args.real, rng, pairs=args.pairs)
     text = json.dumps(result, indent=1)
     print(text)
+    if args.record:  # the figures go into the model file's training summary
+        header = read_compact_header(args.out)
+        training = dict(header.get("training") or {})
+        training["heldout_evaluation"] = {key: value for key, value in result.items() if key != "model"}
+        save_compact_encoder(args.out, encoder=encoder, training=training, licence=header.get("licence", ""))
     if args.report:
         atomic_write_text(args.report, text + "\n")
 
@@ -704,9 +783,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--include-perturbed", action="store_true", help="also use the voice folder's speed-perturbed copies (*_sp0.88 ...)")
     parser.add_argument("--out", type=Path, default=Path("src/turnpoint/models/compact_encoder.safetensors"))
     parser.add_argument("--report", type=Path, help="evaluate: also write the JSON here")
+    parser.add_argument("--record", action="store_true", help="evaluate: also store the figures in the model file's header")
     parser.add_argument("--train-streams", type=int, default=200)
     parser.add_argument("--valid-streams", type=int, default=8)
     parser.add_argument("--heldout-streams", type=int, default=20)
+    parser.add_argument("--synthetic-voices", type=int, default=240, help="random espeak-ng voices (synthvoices)")
+    parser.add_argument("--synthetic-clips", type=int, default=16, help="sentences per synthetic voice")
+    parser.add_argument("--synthetic-streams", type=int, default=120, help="streams mixing synthetic and recorded voices")
     parser.add_argument("--stream-seconds", type=float, default=45.0)
     parser.add_argument("--max-clips", type=int, default=400, help="clips loaded per speaker")
     parser.add_argument("--minutes", type=float, default=30.0, help="training wall-clock budget")
@@ -721,7 +804,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pairs", type=int, default=20000)
     parser.add_argument("--real", type=Path, help="evaluate: also a folder of real recordings with RTTM (report only)")
     parser.add_argument("--pair-clips", type=int, default=40, help="clips per held-out speaker for the pair test")
-    parser.add_argument("command", choices=["nonspeech", "streams", "train", "evaluate", "all"])
+    parser.add_argument("command", choices=["nonspeech", "synthvoices", "streams", "train", "evaluate", "all"])
     args = parser.parse_args(argv)
     if args.data is None:
         parser.error("give --data or set TURNPOINT_DATA")
@@ -731,8 +814,9 @@ def main(argv: list[str] | None = None) -> None:
     if len(args.holdout) < 2:
         parser.error("hold out at least two source packages")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
-    steps = {"nonspeech": [cmd_nonspeech], "streams": [cmd_streams], "train": [cmd_train], "evaluate": [cmd_evaluate]}
-    steps["all"] = [cmd_nonspeech, cmd_streams, cmd_train, cmd_evaluate]
+    steps = {"nonspeech": [cmd_nonspeech], "synthvoices": [cmd_synthvoices], "streams": [cmd_streams], "train": [cmd_train],
+             "evaluate": [cmd_evaluate]}  # fmt: skip
+    steps["all"] = [cmd_nonspeech, cmd_synthvoices, cmd_streams, cmd_train, cmd_evaluate]
     for step in steps[args.command]:
         step(args)
 
