@@ -4,7 +4,7 @@
     python benchmarks/batch.py --cases short --repeat 1 # a quick look
     python benchmarks/batch.py --data DIR --json out.json --before OLD_CHECKOUT   # also the code in OLD_CHECKOUT/src
 
-Each run is the real command in a fresh process (``python -m turnpoint.cli -q detect FOLDER
+Each run is the real command in a fresh process (``python -m turnpoint.cli.main -q detect FOLDER
 --jobs J --overwrite``), timed from start to exit, so interpreter start, imports, model loading and
 every worker's start-up count, as a user meets them. Runs of one case are interleaved (1, 2, auto,
 1, 2, auto, ...) so that a change in the machine's load hits every setting alike; the median is
@@ -94,7 +94,7 @@ def run_detect(folder: Path, model: str, jobs: str, *, out: Path, src: Path | No
     if src is not None:
         env["PYTHONPATH"] = str(src)
     # -v after -q: no bars, but the debug line that says how many workers a batch started
-    command = [sys.executable, "-m", "turnpoint.cli", "-q", "-v", "detect", str(folder), "--model", model, "--jobs", jobs,
+    command = [sys.executable, "-m", "turnpoint.cli.main", "-q", "-v", "detect", str(folder), "--model", model, "--jobs", jobs,
                "--out", str(out), "--format", "json", "--overwrite"]
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -176,8 +176,8 @@ def probe(folder: Path, model: str) -> None:
     import torch  # noqa: F401
 
     step("import torch")
-    from turnpoint.api import _Job, _run_one
-    from turnpoint.modelfile import load_model
+    from turnpoint.core.batch import _Job, _run_one
+    from turnpoint.core.modelfile import load_model
 
     step("import turnpoint (scipy, onnxruntime, ...)")
     loaded = load_model(model)
@@ -223,12 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(data_root or tempfile.mkdtemp(prefix="turnpoint-batch-"))
     scratch = Path(tempfile.mkdtemp(prefix="turnpoint-batch-out-"))
     before = Path(args.before) / "src" if args.before else None
-    from turnpoint.fileio import atomic_write_text
-    from turnpoint.inference import available_cpus
+    from turnpoint.core.fileio import atomic_write_text
+    from turnpoint.core.windows import available_cpus
 
     results: dict = {
         "machine": {"cpus": available_cpus(), "platform": platform.platform(), "python": platform.python_version()},
-        "command": "python -m turnpoint.cli -q detect FOLDER --model MODEL --jobs J --format json --overwrite",
+        "command": "python -m turnpoint.cli.main -q detect FOLDER --model MODEL --jobs J --format json --overwrite",
         "started": time.strftime("%Y-%m-%d %H:%M:%S"), "cases": [],
     }
     try:

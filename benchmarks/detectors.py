@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 import turnpoint
-from turnpoint.audio import load_audio
-from turnpoint.modelfile import load_model
+from turnpoint.core.audio import load_audio
+from turnpoint.core.modelfile import load_model
 
 DETECTORS = ("default", "hybrid", "paper")
 

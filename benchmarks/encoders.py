@@ -3,7 +3,7 @@
     python benchmarks/encoders.py                    # 1 h file; writes benchmarks/encoders.json
     python benchmarks/encoders.py --seconds 600 --ge2e-seconds 120 --json encoders.json
 
-Both encoders give one embedding of ~1 s of audio every 96 ms (``turnpoint.compact_encoder``).
+Both encoders give one embedding of ~1 s of audio every 96 ms (``turnpoint.changes.compact_encoder``).
 Every measurement runs in a fresh subprocess on **one thread** (``OMP_NUM_THREADS=1``, torch and
 onnxruntime set to one intra-op thread), so its peak RSS is its own:
 
@@ -56,7 +56,7 @@ def _worker(kind: str, path: str, seconds: float) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from turnpoint.compact_encoder import compact_features, embed_stream, load_compact_encoder, make_runner
+    from turnpoint.changes.compact_encoder import compact_features, embed_stream, load_compact_encoder, make_runner
 
     audio = sf.info(path).frames / RATE
     if kind in ("compact-onnx", "compact-torch"):
@@ -78,8 +78,8 @@ def _worker(kind: str, path: str, seconds: float) -> dict:
         import onnxruntime as ort
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        from turnpoint.compact_encoder import MAX_FORWARD_OUTPUTS, _padded_features, export_onnx
-        from turnpoint.fast import OnnxRunner
+        from turnpoint.changes.compact_encoder import MAX_FORWARD_OUTPUTS, _padded_features, export_onnx
+        from turnpoint.core.runners import OnnxRunner
 
         encoder = load_compact_encoder()
         config = encoder.config
@@ -166,7 +166,7 @@ def main() -> None:
     from run import make_audio
 
     from turnpoint import __version__
-    from turnpoint.compact_encoder import read_compact_header, bundled_compact_encoder_path
+    from turnpoint.changes.compact_encoder import read_compact_header, bundled_compact_encoder_path
 
     path = make_audio(args.data / f"encoders_{int(args.seconds)}s.wav", args.seconds)
     header = read_compact_header(bundled_compact_encoder_path())
@@ -207,7 +207,7 @@ def main() -> None:
         "summary": summary,
     }
     text = json.dumps(report, indent=1)
-    from turnpoint.fileio import atomic_write_text
+    from turnpoint.core.fileio import atomic_write_text
 
     atomic_write_text(args.json, text + "\n")
     print(json.dumps(summary, indent=1))

@@ -47,12 +47,12 @@ def worker(kind: str, path: str, model: str) -> None:
     own_threads = kind == OWN_THREADS
     if not own_threads:
         torch.set_num_threads(1)
-    from turnpoint.audio import load_audio
-    from turnpoint.events.api import detect_events
+    from turnpoint.core.audio import load_audio
+    from turnpoint.events.detect import detect_events
     from turnpoint.events.decode import decode_scores
     from turnpoint.events.inference import score_event_features, score_event_file
     from turnpoint.events.modelfile import load_event_model
-    from turnpoint.features import event_features
+    from turnpoint.core.features import event_features
 
     loaded = load_event_model(None if model == "default" else model)
     start = time.perf_counter()

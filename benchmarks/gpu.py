@@ -47,7 +47,7 @@ def main() -> None:
         torch.backends.cuda.matmul.allow_tf32 = False
 
     import turnpoint
-    from turnpoint.events.api import detect_events
+    from turnpoint.events.detect import detect_events
     from turnpoint.events.modelfile import load_event_model
 
     if not torch.cuda.is_available():

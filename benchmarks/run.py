@@ -9,7 +9,7 @@ Detectors (each measured end to end: decode, features, model, peaks, through ``d
 ``paper BiLSTM (--model paper)``  the bundled ``paper`` model, Yin et al.'s BiLSTM alone; 5 min,
     10 min, 1 h and 10 h, plus the torch fallback and each stage alone.
 ``default hybrid (BiLSTM + GE2E re-scoring)``  the bundled ``default`` model with the re-scoring
-    it ships (``turnpoint.rescoring``); while a default ships none, re-scoring is switched on with
+    it ships (``turnpoint.changes.rescoring``); while a default ships none, re-scoring is switched on with
     the module's defaults and the note says so. 5 min and 1 h (and 10 min without ``--quick``),
     with the re-scoring stage's breakdown: candidates, seconds per hour of audio, and how much of
     it goes to reading the audio again, the mel front end and the GE2E LSTM.
@@ -130,7 +130,7 @@ def _load_detector(which: str) -> tuple:
     model with what it ships; while the default ships no re-scoring settings, re-scoring is switched
     on with the module's defaults (``rescoring=True``), and the note says so.
     """
-    from turnpoint.modelfile import load_model
+    from turnpoint.core.modelfile import load_model
 
     info: dict = {}
     if which == "hybrid":
@@ -172,8 +172,8 @@ class _Stopwatch:
 
 
 def _instrument_rescoring() -> _Stopwatch:
-    import turnpoint.rescoring as rescoring
-    import turnpoint.speaker_encoder as encoder
+    import turnpoint.changes.rescoring as rescoring
+    import turnpoint.changes.speaker_encoder as encoder
 
     watch = _Stopwatch()
     # detect_changes imports rescore at call time and embedding_distances imports the encoder's
@@ -192,29 +192,29 @@ def worker(kind: str, path: str, option: str) -> dict:
     started = time.perf_counter()
     import soundfile as sf
 
-    from turnpoint.audio import iter_audio
-    from turnpoint.features import FeatureStream
+    from turnpoint.core.audio import iter_audio
+    from turnpoint.core.features import FeatureStream
 
     which = "hybrid" if (kind == "e2e" and option == "hybrid") else "paper"
     mark = time.perf_counter()
     loaded, rescoring, info = _load_detector(which)
     startup = {"python imports": mark - started, "load_model": time.perf_counter() - mark}
     if kind == "e2e":
-        from turnpoint.detect import changes_from_scores, detect_changes
-        from turnpoint.inference import score_file
-        from turnpoint.peaks import segments_from_changes
+        from turnpoint.changes.detect import changes_from_scores, detect_changes
+        from turnpoint.core.windows import score_file
+        from turnpoint.changes.peaks import segments_from_changes
 
         if option in ("paper", "hybrid"):
             # per-process set-up outside the timing, as pyannote's model is built before its timing:
             # the onnxruntime session (export cached on disk), and the speaker encoder for the hybrid
-            from turnpoint.fast import make_runner
+            from turnpoint.core.runners import make_runner
 
             mark = time.perf_counter()
             info["runner"] = getattr(make_runner(loaded.model, "auto"), "name", "?")
             startup["runner"] = time.perf_counter() - mark
             watch = None
             if option == "hybrid":
-                from turnpoint.speaker_encoder import load_speaker_encoder
+                from turnpoint.changes.speaker_encoder import load_speaker_encoder
 
                 mark = time.perf_counter()
                 load_speaker_encoder("cpu")
@@ -260,8 +260,8 @@ def worker(kind: str, path: str, option: str) -> dict:
         info["frames"], wall, cpu = _timed(run)
         audio = len(samples) / RATE
     elif kind == "model":
-        from turnpoint.features import extract_features
-        from turnpoint.inference import DEFAULT_THREADS, WindowAggregator, torch_threads
+        from turnpoint.core.features import extract_features
+        from turnpoint.core.windows import DEFAULT_THREADS, WindowAggregator, torch_threads
 
         samples = np.concatenate(list(iter_audio(path, sample_rate=RATE)))
         features = extract_features(samples)
@@ -279,7 +279,7 @@ def worker(kind: str, path: str, option: str) -> dict:
         info["windows"] = aggregator._windows_run
         audio = len(samples) / RATE
     elif kind == "batch":
-        from turnpoint.api import detect_files
+        from turnpoint.core.batch import detect_files
 
         folder, jobs = Path(path), int(option)
         out = Path(tempfile.mkdtemp(prefix="turnpoint-bench-out-"))
@@ -293,7 +293,7 @@ def worker(kind: str, path: str, option: str) -> dict:
         audio = sum(r.duration or 0 for r in report.results)
         info["files"] = len(report.results)
     elif kind == "kernel_cpd":
-        from turnpoint.baselines import kernel_cpd_scores
+        from turnpoint.changes.baselines import kernel_cpd_scores
 
         samples = np.concatenate(list(iter_audio(path, sample_rate=RATE)))
         imported = time.perf_counter() - started

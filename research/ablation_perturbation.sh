@@ -23,7 +23,7 @@ mkdir -p "$OUT"
 #    Conversation i depends only on (seed, i) and the pool: same seed, count and durations as DATA/sim/train.
 python - "$DATA" "$HOURS" <<'PY'
 import json, sys
-from turnpoint.simulate import simulate_conversations
+from turnpoint.changes.simulate import simulate_conversations
 data, hours = sys.argv[1], float(sys.argv[2])
 train = json.load(open(f"{data}/sim/splits.json"))["train"]
 speakers = [s for s in train if not s.endswith(("_sp0.88", "_sp1.12"))]

@@ -16,9 +16,9 @@ import argparse
 import json
 from pathlib import Path
 
-from turnpoint.annotations import read_rttm, read_uem
-from turnpoint.evaluation import hypothesis_changes, reference_changes  # the definitions of `turnpoint evaluate`
-from turnpoint.metrics import BoundaryScore, boundary_score, match_boundaries
+from turnpoint.changes.annotations import read_rttm, read_uem
+from turnpoint.changes.evaluation import hypothesis_changes, reference_changes  # the definitions of `turnpoint evaluate`
+from turnpoint.changes.metrics import BoundaryScore, boundary_score, match_boundaries
 
 TOLERANCE = 0.5
 

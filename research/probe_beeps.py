@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from turnpoint.audio import load_audio
-from turnpoint.errors import TurnpointError
-from turnpoint.events.api import detect_events
+from turnpoint.core.audio import load_audio
+from turnpoint.core.errors import TurnpointError
+from turnpoint.events.detect import detect_events
 from turnpoint.events.modelfile import load_event_model
 from turnpoint.events.simulate import MixtureConfig, simulate_mixture, synthetic_beeps
 

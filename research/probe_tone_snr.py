@@ -22,8 +22,8 @@ import soundfile as sf
 from probe_beeps import BACKGROUNDS, SR, test_backgrounds
 from scipy.signal import stft
 
-from turnpoint.errors import TurnpointError
-from turnpoint.events.api import detect_events
+from turnpoint.core.errors import TurnpointError
+from turnpoint.events.detect import detect_events
 from turnpoint.events.modelfile import load_event_model
 from turnpoint.events.simulate import MixtureConfig, simulate_mixture
 

@@ -13,8 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
-from turnpoint.modelfile import Defaults, load_model, save_model
-from turnpoint.speakers import SpeakerSettings
+from turnpoint.core.modelfile import Defaults, load_model, save_model
+from turnpoint.changes.speakers import SpeakerSettings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,13 +3,13 @@
 
 For every validation file: the BiLSTM curve of the paper model, its loosest candidates (local
 maxima 0.3 s apart above 0.003) and, for each context length, the cosine distance of the GE2E
-embeddings on either side of every candidate (:func:`turnpoint.rescoring.embedding_distances`).
+embeddings on either side of every candidate (:func:`turnpoint.changes.rescoring.embedding_distances`).
 Two families of re-scoring are then scored by boundary F1 at ±0.5 s (the definitions of
 ``turnpoint evaluate``) summed over all validation files:
 
 * hand-set: mean distance + BiLSTM weight × BiLSTM score, a grid over context sets, BiLSTM
   weight, candidate spacing / floor, min_duration and threshold;
-* with ``--learned`` also: a :class:`~turnpoint.rescoring.CandidateScorer` (logistic regression or
+* with ``--learned`` also: a :class:`~turnpoint.changes.rescoring.CandidateScorer` (logistic regression or
   a small MLP) over distances, BiLSTM score and candidate gaps, for each context set and hidden
   size; its F1 is measured out of fold (5 folds of files, 2 repetitions, F1 averaged), threshold
   and min_duration picked on those out-of-fold scores; the chosen scorer is then fitted on all
@@ -20,7 +20,7 @@ Of the settings within one standard error of the best F1, the cheapest (fewest m
 the GE2E LSTM) is taken. It goes into a COPY of the model file as its default
 re-scoring. Test data is never read.
 
-With ``--clustering FOLDER...`` a second pass (:class:`~turnpoint.rescoring.SegmentClustering`)
+With ``--clustering FOLDER...`` a second pass (:class:`~turnpoint.changes.rescoring.SegmentClustering`)
 is then considered, chosen on the *real-voice* folders named (GE2E separates synthetic voices of
 one engine far less than real people, so the synthetic folders cannot judge it). The first pass
 keeps the chosen setting but takes a threshold from CLUSTER_FIRST_THRESHOLDS and min_duration 1 s
@@ -46,14 +46,14 @@ from pathlib import Path
 
 import numpy as np
 
-from turnpoint.annotations import read_rttm, read_uem
-from turnpoint.audio import iter_audio
-from turnpoint.evaluation import hypothesis_changes, reference_changes
-from turnpoint.inference import Scores, score_file
-from turnpoint.metrics import BoundaryScore, boundary_score
-from turnpoint.modelfile import Defaults, load_model, resolve_model_path, save_model
-from turnpoint.peaks import segments_from_changes, strict_local_maxima
-from turnpoint.rescoring import (
+from turnpoint.changes.annotations import read_rttm, read_uem
+from turnpoint.core.audio import iter_audio
+from turnpoint.changes.evaluation import hypothesis_changes, reference_changes
+from turnpoint.core.windows import Scores, score_file
+from turnpoint.changes.metrics import BoundaryScore, boundary_score
+from turnpoint.core.modelfile import Defaults, load_model, resolve_model_path, save_model
+from turnpoint.changes.peaks import segments_from_changes, strict_local_maxima
+from turnpoint.changes.rescoring import (
     FRAMES_PER_SECOND, LINKAGES, SAMPLE_RATE, RescoringSettings, SegmentClustering, candidate_features, candidates, cluster_changes,
     embedding_distances, first_pass, fit_candidate_scorer, gather_segments, segment_embeddings,
 )

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from turnpoint.annotations import Turn, read_rttm, read_uem
-from turnpoint.audio import load_audio
-from turnpoint.evaluation import hypothesis_changes, speaker_changes
-from turnpoint.metrics import boundary_score
-from turnpoint.speakers import SpeakerSettings, silent_regions, turns_from_embeddings, window_embeddings
+from turnpoint.changes.annotations import Turn, read_rttm, read_uem
+from turnpoint.core.audio import load_audio
+from turnpoint.changes.evaluation import hypothesis_changes, speaker_changes
+from turnpoint.changes.metrics import boundary_score
+from turnpoint.changes.speakers import SpeakerSettings, silent_regions, turns_from_embeddings, window_embeddings
 
 GRID = {
     "threshold": [0.2, 0.225, 0.25, 0.275, 0.3],

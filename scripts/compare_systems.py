@@ -26,10 +26,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from turnpoint.errors import TurnpointError
-from turnpoint.fileio import atomic_write_text
-from turnpoint.training import collect_files
-from turnpoint.tuning import MIN_DURATIONS, Sweep, coverage_at_purity, plot_curves, purity_at_coverage, score_files, select, sweep
+from turnpoint.core.errors import TurnpointError
+from turnpoint.core.fileio import atomic_write_text
+from turnpoint.changes.training import collect_files
+from turnpoint.changes.tuning import MIN_DURATIONS, Sweep, coverage_at_purity, plot_curves, purity_at_coverage, score_files, select, sweep
 
 logger = logging.getLogger("compare_systems")
 DEFAULT_SYSTEMS = "bilstm,bic,gaussian_divergence,glr,kernel_cpd,ge2e"
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         for system in [s.strip() for s in args.systems.split(",") if s.strip()]:
             scale = "absolute"
             if system == "bilstm":
-                from turnpoint.modelfile import load_model
+                from turnpoint.core.modelfile import load_model
 
                 scale = load_model(args.model).defaults.alpha_scale
             common = dict(system=system, min_durations=MIN_DURATIONS, alpha_scale=scale, tolerance=args.tolerance, fill_gaps=args.fill_gaps, bridge=args.bridge)
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _duration(path: Path) -> float:
-    from turnpoint.audio import audio_info
+    from turnpoint.core.audio import audio_info
 
     return audio_info(path).duration
 

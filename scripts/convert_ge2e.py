@@ -5,8 +5,8 @@
 Reads ``pretrained.pt`` from the installed resemblyzer package (``pip install resemblyzer``; only
 needed for this conversion) with ``torch.load(weights_only=True)``, keeps the encoder weights
 (``lstm.*``, ``linear.*``; not the GE2E similarity scale/bias nor the optimizer state), and writes
-them as float16 with a JSON header (see :func:`turnpoint.speaker_encoder.save_speaker_encoder`).
-The result is checked by loading it back through :func:`turnpoint.speaker_encoder.read_speaker_encoder`.
+them as float16 with a JSON header (see :func:`turnpoint.changes.speaker_encoder.save_speaker_encoder`).
+The result is checked by loading it back through :func:`turnpoint.changes.speaker_encoder.read_speaker_encoder`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from turnpoint.speaker_encoder import SpeakerEncoder, SpeakerEncoderConfig, read_speaker_encoder, save_speaker_encoder
+from turnpoint.changes.speaker_encoder import SpeakerEncoder, SpeakerEncoderConfig, read_speaker_encoder, save_speaker_encoder
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "src" / "turnpoint" / "models" / "ge2e.safetensors"

@@ -45,7 +45,7 @@ import soxr
 import torch
 import torch.nn.functional as nn_functional
 
-from turnpoint.compact_encoder import (
+from turnpoint.changes.compact_encoder import (
     PAD_VALUE,
     CompactEncoder,
     CompactEncoderConfig,
@@ -57,7 +57,7 @@ from turnpoint.compact_encoder import (
     save_compact_encoder,
     teacher_embeddings,
 )
-from turnpoint.fileio import atomic_write_text
+from turnpoint.core.fileio import atomic_write_text
 
 log = logging.getLogger("distill")
 RATE = 16000
@@ -328,7 +328,7 @@ def cmd_streams(args) -> None:
     log.info("voices: %d train (%d packages), %d held out (%s); %d non-speech clips", len(train), len({s["package"] for s in train}),
              len(held), ", ".join(sorted({s["package"] for s in held})), len(nonspeech))  # fmt: skip
     torch.set_num_threads(1)
-    from turnpoint.speaker_encoder import load_speaker_encoder
+    from turnpoint.changes.speaker_encoder import load_speaker_encoder
 
     teacher = load_speaker_encoder()
     synthetic_folder = args.data / "distill" / "synthetic_voices"
@@ -693,8 +693,8 @@ def real_conversations(encoder: CompactEncoder, folder: Path, rng: np.random.Gen
     """Real recordings with RTTM: agreement on every window, and same/different-speaker pairs of
     windows (within each file: the comparisons a per-file clustering makes) whose whole second
     holds exactly one active speaker. Report only: nothing is fitted on these files."""
-    from turnpoint.annotations import read_rttm
-    from turnpoint.audio import load_audio
+    from turnpoint.changes.annotations import read_rttm
+    from turnpoint.core.audio import load_audio
 
     students, teachers, labels, files = [], [], [], []
     for index, audio_path in enumerate(sorted(p for p in folder.iterdir() if p.suffix in (".flac", ".wav"))):

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from turnpoint.audio import load_audio
-from turnpoint.errors import TurnpointError
+from turnpoint.core.audio import load_audio
+from turnpoint.core.errors import TurnpointError
 from turnpoint.events.simulate import MixtureConfig, simulate_mixtures, synthetic_beeps, synthetic_chimes, synthetic_low_tones
 
 FREEDESKTOP = "usr/share/sounds/freedesktop/stereo"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from turnpoint.audio import load_audio
+from turnpoint.core.audio import load_audio
 from turnpoint.events.annotations import write_events
 from turnpoint.events.simulate import MixtureConfig, simulate_mixture
 

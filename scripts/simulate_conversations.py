@@ -7,7 +7,7 @@ Held-out persons (``--hold-out``, default: the asterisk Allison voice (English a
 sets: one person) and Carlo (Italian), used by the
 bundled example and for testing on unseen real voices) appear in no split.
 
-``--style real`` draws turn taking from measured statistics (``turnpoint.simulate``:
+``--style real`` draws turn taking from measured statistics (``turnpoint.changes.simulate``:
 segments, pauses, overlaps and backchannels as in real meetings and broadcasts); ``--packages``
 keeps the speakers whose Debian package (manifest column ``package``) or package family is listed,
 so that a test set can be *source-disjoint* from training data; speakers whose folder mixes two
@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from turnpoint.simulate import (  # noqa: E402
+from turnpoint.changes.simulate import (  # noqa: E402
     SimulationConfig,
     load_voice_pool,
     simulate_conversations,

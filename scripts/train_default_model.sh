@@ -20,7 +20,7 @@ python scripts/make_example.py --voices "$DATA/voices"
 # Test split: two real voices held out of every training/validation split (Allison, Carlo).
 python - "$DATA" <<'PY'
 import sys
-from turnpoint.simulate import SimulationConfig, simulate_conversations
+from turnpoint.changes.simulate import SimulationConfig, simulate_conversations
 data = sys.argv[1]
 simulate_conversations(f"{data}/voices", f"{data}/test_real", speakers=["real_en-us-allison", "real_it-carlo"],
                        n_conversations=12, duration_s=(60, 120), seed=1234, prefix="test",
@@ -36,7 +36,7 @@ turnpoint summary --model src/turnpoint/models/paper.safetensors
 # Menardi and the Colombian voice, whom the BiLSTM heard in training — it only proposes candidates).
 python - "$DATA" <<'PY'
 import json, sys
-from turnpoint.simulate import simulate_conversations
+from turnpoint.changes.simulate import simulate_conversations
 data = sys.argv[1]
 people = {s for line in open(f"{data}/sim/validation/conversations.jsonl") for s in json.loads(line)["speakers"]}
 simulate_conversations(f"{data}/voices", f"{data}/sim/dev2", speakers=sorted(people | {"festival_ked_diphone"}),

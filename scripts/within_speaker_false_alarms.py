@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from turnpoint.annotations import read_rttm
-from turnpoint.evaluation import hypothesis_changes, speaker_changes
-from turnpoint.metrics import match_boundaries
+from turnpoint.changes.annotations import read_rttm
+from turnpoint.changes.evaluation import hypothesis_changes, speaker_changes
+from turnpoint.changes.metrics import match_boundaries
 
 
 def inside_one_speaker(interval: np.ndarray, turns, tolerance: float) -> bool:

@@ -1,4 +1,4 @@
-"""Tests for turnpoint.annotations, mostly on real annotation files from public repositories.
+"""Tests for turnpoint.changes.annotations, mostly on real annotation files from public repositories.
 
 The fixtures live in ``<repo>/../shared/formats`` (see its README.md for the quirks each file has).
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from turnpoint.annotations import (
+from turnpoint.changes.annotations import (
     ProtocolFile,
     Turn,
     change_points,
@@ -23,7 +23,7 @@ from turnpoint.annotations import (
     write_rttm,
     write_uem,
 )
-from turnpoint.errors import TurnpointError
+from turnpoint.core.errors import TurnpointError
 
 FORMATS = Path(__file__).resolve().parents[1].parent / "shared" / "formats"
 SOURCES = ("voxconverse", "ami-diarization-setup", "dscore", "pyannote-audio", "pyannote-database")

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from turnpoint.audio import audio_info, iter_audio, load_audio
-from turnpoint.errors import TurnpointError
+from turnpoint.core.audio import audio_info, iter_audio, load_audio
+from turnpoint.core.errors import TurnpointError
 
 av = pytest.importorskip("av")
 
@@ -420,14 +420,14 @@ def write_mp3(path: Path, seconds: float, rate: int = 16000) -> Path:
 
 @pytest.mark.parametrize("reader", ["soundfile", "pyav"])
 def test_truncated_mp3_warns_once_and_keeps_what_decodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, reader: str) -> None:
-    import turnpoint.audio
+    import turnpoint.core.audio
 
     full = write_mp3(tmp_path / "full.mp3", 20.0)
     cut = tmp_path / "cut.mp3"
     data = full.read_bytes()
     cut.write_bytes(data[: len(data) // 2])  # a download that stopped half way
     if reader == "pyav":
-        monkeypatch.setattr(turnpoint.audio, "_open_soundfile", lambda path: None)
+        monkeypatch.setattr(turnpoint.core.audio, "_open_soundfile", lambda path: None)
     assert audio_info(cut).backend == reader and audio_info(cut).duration == pytest.approx(20.0, abs=0.1)
 
     def read(path: Path) -> tuple[float, list[str]]:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from turnpoint.baselines import SYSTEMS, _window_moments, detect_with_baseline, mfcc_static, score_audio
-from turnpoint.cli import main
-from turnpoint.errors import TurnpointError
+from turnpoint.changes.baselines import SYSTEMS, _window_moments, detect_with_baseline, mfcc_static, score_audio
+from turnpoint.cli.main import main
+from turnpoint.core.errors import TurnpointError
 
 RATE = 16000
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from synth import make_conversation
-from turnpoint.api import _Job, detect_files
-from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
-from turnpoint.modelfile import save_model
-from turnpoint.specs import Specifications
+from turnpoint.core.batch import _Job, detect_files
+from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
+from turnpoint.core.modelfile import save_model
+from turnpoint.core.task import Specifications
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_killed_run_resumes_to_the_same_outputs(setup, tmp_path):
     _, model, audio = setup
     detect_files([audio], out_dir=tmp_path / "clean", model=model, show_progress=False)
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "turnpoint.cli", "-q", "detect", str(audio), "--model", str(model), "--out", str(out)]
+    command = [sys.executable, "-m", "turnpoint.cli.main", "-q", "detect", str(audio), "--model", str(model), "--out", str(out)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -92,8 +92,8 @@ def _run_one_after_a_worker(path, job, loaded):
     budget beside the outputs."""
     import multiprocessing as mp
 
-    from turnpoint.api import _run_one
-    from turnpoint.inference import cpu_budget
+    from turnpoint.core.batch import _run_one
+    from turnpoint.core.windows import cpu_budget
 
     marker = Path(job.out_dir) / ".worker-done"
     if mp.parent_process() is None:
@@ -111,7 +111,7 @@ def _run_one_dying_on_f3(path, job, loaded):
     ``job.wait_for_worker``)."""
     import multiprocessing as mp
 
-    from turnpoint.api import _run_one
+    from turnpoint.core.batch import _run_one
 
     marker = Path(job.out_dir) / ".worker-took-f3"
     if mp.parent_process() is not None and path.stem == "f3":
@@ -130,8 +130,8 @@ class _TestJob(_Job):
 
 
 def _batch(setup, out: Path, *, run_one, jobs, startup_s, show_progress=False, todo=None, wait_for_worker=False):
-    from turnpoint.api import BatchReport, run_batch
-    from turnpoint.modelfile import load_model
+    from turnpoint.core.batch import BatchReport, run_batch
+    from turnpoint.core.modelfile import load_model
 
     _, model, audio = setup
     paths = sorted(audio.glob("*.wav"))
@@ -144,10 +144,10 @@ def _batch(setup, out: Path, *, run_one, jobs, startup_s, show_progress=False, t
 
 
 def test_auto_adds_workers_with_a_share_of_the_cores_and_shows_their_bars(setup, tmp_path, capsys, monkeypatch):
-    import turnpoint.api
-    from turnpoint.inference import available_cpus
+    import turnpoint.core.batch
+    from turnpoint.core.windows import available_cpus
 
-    monkeypatch.setattr(turnpoint.api, "idle_cores", lambda *args, **kwargs: 64.0)  # a quiet machine
+    monkeypatch.setattr(turnpoint.core.batch, "idle_cores", lambda *args, **kwargs: 64.0)  # a quiet machine
     _, model, audio = setup
     detect_files([audio], out_dir=tmp_path / "serial", model=model, show_progress=False, formats=["rttm", "json"])
     report = _batch(setup, tmp_path / "auto", run_one=_run_one_after_a_worker, jobs="auto", startup_s=0.0, show_progress=True)
@@ -171,10 +171,10 @@ def test_auto_keeps_a_short_batch_in_this_process(setup, tmp_path):
 
 
 def test_auto_starts_no_worker_while_the_machine_has_no_idle_core(setup, tmp_path, monkeypatch):
-    import turnpoint.api
+    import turnpoint.core.batch
 
     checks = []
-    monkeypatch.setattr(turnpoint.api, "idle_cores", lambda *args, **kwargs: checks.append(1) or 0.2)
+    monkeypatch.setattr(turnpoint.core.batch, "idle_cores", lambda *args, **kwargs: checks.append(1) or 0.2)
     report = _batch(setup, tmp_path / "out", run_one=_run_one_dying_on_f3, jobs="auto", startup_s=0.0)
     assert report.processes == 1 and len(report.results) == 5 and not report.failures
     assert checks  # it did look, (again and again) while files were left

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from turnpoint.annotations import Turn, write_rttm
-from turnpoint.cli import main
-from turnpoint.evaluation import evaluate, evaluate_annotations, hypothesis_changes, reference_changes, speaker_changes
-from turnpoint.metrics import as_intervals, boundary_score, match_boundaries
+from turnpoint.changes.annotations import Turn, write_rttm
+from turnpoint.cli.main import main
+from turnpoint.changes.evaluation import evaluate, evaluate_annotations, hypothesis_changes, reference_changes, speaker_changes
+from turnpoint.changes.metrics import as_intervals, boundary_score, match_boundaries
 
 
 def T(start: float, end: float, speaker: str) -> Turn:
@@ -194,7 +194,7 @@ def test_training_validation_counts_speaker_changes(tmp_path: Path):
     from synth import make_conversation
 
     from turnpoint import SpeakerChangeConfig, SpeakerChangeDetector, Specifications
-    from turnpoint.training import ALPHA_GRID, collect_files, prepare_file, validation_counts
+    from turnpoint.changes.training import ALPHA_GRID, collect_files, prepare_file, validation_counts
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

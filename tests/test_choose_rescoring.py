@@ -12,7 +12,7 @@ import soundfile as sf
 
 import turnpoint
 from synth import example_copies
-from turnpoint.modelfile import load_model
+from turnpoint.core.modelfile import load_model
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "choose_rescoring.py"
 

@@ -1,6 +1,6 @@
 """The ``turnpoint`` command: detect outputs, batch failures, inputs, bad models, train errors.
 
-Runs ``turnpoint.cli.main`` in-process (plus one real console-script subprocess) with a
+Runs ``turnpoint.cli.main.main`` in-process (plus one real console-script subprocess) with a
 randomly initialised model saved in tmp_path and synthetic conversations from ``synth``.
 """
 
@@ -24,8 +24,8 @@ from synth import make_conversation
 
 import turnpoint
 from turnpoint import SpeakerChangeConfig, SpeakerChangeDetector, Specifications
-from turnpoint.annotations import read_rttm
-from turnpoint.cli import main
+from turnpoint.changes.annotations import read_rttm
+from turnpoint.cli.main import main
 
 
 
@@ -383,7 +383,7 @@ def test_missing_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture) -> N
 
 def test_console_script_subprocess(model: str, wav: Path, tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("turnpoint")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "turnpoint.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "turnpoint.cli.main"]
     missing = tmp_path / "missing.wav"
     out_dir = tmp_path / "out"
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
@@ -438,7 +438,7 @@ def test_quiet_before_or_after_the_subcommand(capsys: pytest.CaptureFixture, mod
 
 
 def test_verbose_and_quiet_parse_in_either_place() -> None:
-    from turnpoint.cli import build_parser
+    from turnpoint.cli.main import build_parser
 
     parser = build_parser()
     for argv, quiet, verbose in (
@@ -454,7 +454,7 @@ def test_verbose_and_quiet_parse_in_either_place() -> None:
 
 
 def test_jobs_option(capsys: pytest.CaptureFixture) -> None:
-    from turnpoint.cli import build_parser
+    from turnpoint.cli.main import build_parser
 
     parser = build_parser()
     assert parser.parse_args(["detect", "x.wav"]).jobs == "auto"
@@ -506,7 +506,7 @@ def test_truncated_mp3_is_a_warning_in_the_log_the_json_and_the_summary(model: s
     cut.write_bytes(data[: len(data) // 2])
     out_dir = tmp_path / "out"
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "turnpoint.cli", "detect", str(cut), "--model", model, "--out", str(out_dir), "--format", "json"]
+    command = [sys.executable, "-m", "turnpoint.cli.main", "detect", str(cut), "--model", model, "--out", str(out_dir), "--format", "json"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr
     ours = [line for line in result.stderr.replace("\r", "\n").splitlines() if "turnpoint" in line and "scoring" not in line]
@@ -528,7 +528,7 @@ def test_version_and_parser_import_no_heavy_library() -> None:
     heavy = ("torch", "scipy", "matplotlib", "onnxruntime", "pyannote", "numpy")
     code = (
         "import sys\n"
-        "from turnpoint.cli import build_parser, main\n"
+        "from turnpoint.cli.main import build_parser, main\n"
         "build_parser()\n"
         "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
         f"print(sorted(name for name in {heavy!r} if name in sys.modules))\n"

@@ -6,10 +6,10 @@ import pytest
 import soundfile as sf
 
 import turnpoint
-from turnpoint.api import detect_files
+from turnpoint.core.batch import detect_files
 
 pytest.importorskip("distributed")
-from turnpoint.cluster import detect_files_dask  # noqa: E402
+from turnpoint.core.dask_batch import detect_files_dask  # noqa: E402
 
 EXAMPLE = Path(turnpoint.__file__).parent / "examples" / "two_speakers.flac"
 
@@ -38,7 +38,7 @@ def test_two_worker_dask_cluster_equals_single_process(tmp_path):
     assert len(again.skipped) == 4 and not again.done  # resumable: complete outputs are skipped
     assert len(again.failures) == 1
 
-    from turnpoint.cli import main
+    from turnpoint.cli.main import main
 
     assert main(["-q", "detect", str(folder), "--dask", "--jobs", "2", "--format", "rttm,json,csv", "--out", str(tmp_path / "cli")]) == 1  # the broken file
     assert _contents(tmp_path / "cli") == _contents(tmp_path / "single")

@@ -10,7 +10,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from synth import VOICES, _syllables
 
-from turnpoint.compact_encoder import (
+from turnpoint.changes.compact_encoder import (
     FORMAT_VERSION,
     CompactEncoder,
     CompactEncoderConfig,
@@ -27,8 +27,8 @@ from turnpoint.compact_encoder import (
     save_compact_encoder,
     teacher_embeddings,
 )
-from turnpoint.errors import TurnpointError
-from turnpoint.modelfile import METADATA_KEY
+from turnpoint.core.errors import TurnpointError
+from turnpoint.core.modelfile import METADATA_KEY
 
 RATE = 16000
 

@@ -16,10 +16,10 @@ import torch
 from safetensors.torch import load_file
 
 from synth import make_conversation
-from turnpoint.cli import main
-from turnpoint.errors import TurnpointError
-from turnpoint.modelfile import load_model
-from turnpoint.training import TrainingConfig, train
+from turnpoint.cli.main import main
+from turnpoint.core.errors import TurnpointError
+from turnpoint.core.modelfile import load_model
+from turnpoint.changes.training import TrainingConfig, train
 
 needs_lightning = pytest.mark.skipif(find_spec("lightning") is None, reason="needs turnpoint[distributed] (lightning)")
 CONFIG = dict(epochs=2, batch_size=16, chunks_per_epoch=48)  # both multiples of 2 processes: the same steps as one process
@@ -31,8 +31,8 @@ DRIVER = textwrap.dedent(
     import json, os, sys
     from pathlib import Path
     import torch
-    from turnpoint import distributed
-    from turnpoint.cli import main
+    from turnpoint.core import distributed
+    from turnpoint.cli.main import main
 
     record = Path(os.environ["TURNPOINT_TEST_RECORD"])
     seen = {}
@@ -151,7 +151,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process(layout, corpus, plain, tmp
 
 @needs_lightning
 def test_lightning_checkpoint_resumes_exactly(corpus, plain, tmp_path):
-    from turnpoint.distributed import train_distributed
+    from turnpoint.core.distributed import train_distributed
 
     def run(epochs, **options):
         config = TrainingConfig(**dict(CONFIG, epochs=epochs))
@@ -182,7 +182,7 @@ def test_lightning_checkpoint_resumes_exactly(corpus, plain, tmp_path):
 
 @needs_lightning
 def test_a_plain_run_folder_is_not_continued_by_lightning(corpus, plain, tmp_path):
-    from turnpoint.distributed import train_distributed
+    from turnpoint.core.distributed import train_distributed
 
     with pytest.raises(TurnpointError, match="single-process trainer"):
         train_distributed(corpus, out_dir=plain, config=TrainingConfig(**CONFIG), resume=True, show_progress=False)
@@ -191,7 +191,7 @@ def test_a_plain_run_folder_is_not_continued_by_lightning(corpus, plain, tmp_pat
 
 
 def test_cli_says_in_one_line_that_lightning_is_missing(monkeypatch, tmp_path, capsys):
-    from turnpoint import distributed
+    from turnpoint.core import distributed
 
     monkeypatch.setattr(distributed, "pl", None)
     assert main(["train", str(tmp_path), "--out", str(tmp_path / "run"), "--devices", "2"]) == 1

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from turnpoint.annotations import Turn, write_rttm, write_uem
-from turnpoint.cli import main
-from turnpoint.errors import TurnpointError
-from turnpoint.evaluation import (
+from turnpoint.changes.annotations import Turn, write_rttm, write_uem
+from turnpoint.cli.main import main
+from turnpoint.core.errors import TurnpointError
+from turnpoint.changes.evaluation import (
     bridge_pauses,
     evaluate,
     evaluate_annotations,
@@ -19,7 +19,7 @@ from turnpoint.evaluation import (
     reference_changes,
     segmentation_components,
 )
-from turnpoint.metrics import boundary_score, match_boundaries, purity_coverage, reference_pieces
+from turnpoint.changes.metrics import boundary_score, match_boundaries, purity_coverage, reference_pieces
 
 pyannote_core = pytest.importorskip("pyannote.core")
 segmentation = pytest.importorskip("pyannote.metrics.segmentation")

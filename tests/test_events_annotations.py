@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from turnpoint.errors import TurnpointError
+from turnpoint.core.errors import TurnpointError
 from turnpoint.events.annotations import Event, check_events_within, read_durations, read_events, read_file_pairs, read_weak_labels, write_events
 
 FORMATS = Path(__file__).resolve().parents[2] / "shared" / "formats"
@@ -116,7 +116,7 @@ def test_event_past_end_of_file_names_file_and_line(tmp_path):
 
 
 def test_cli_bad_reference_is_one_line_without_traceback(tmp_path, capsys):
-    from turnpoint.cli import main
+    from turnpoint.cli.main import main
 
     sf.write(tmp_path / "a.wav", np.zeros(16000, dtype=np.float32), 16000)
     bad = _tsv(tmp_path, "a.wav\t0.9\t0.2\tbell\n")

@@ -9,8 +9,8 @@ import pytest
 
 from turnpoint.events.augment import filter_augment, filter_gains
 from turnpoint.events.features import EVENT_FEATURES, EVENT_LOGMEL_FEATURES, EVENT_PCEN_FEATURES
-from turnpoint.features import _analysis_matrices, event_features
-from turnpoint.specs import FeatureConfig
+from turnpoint.core.features import _analysis_matrices, event_features
+from turnpoint.core.task import FeatureConfig
 
 SR = 16000
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from turnpoint.events.features import EVENT_FEATURES, file_features
-from turnpoint.features import EventFeatureStream, _delta_edge, event_features, static_cepstra, zero_crossing_rate
-from turnpoint.specs import FeatureConfig
+from turnpoint.core.features import EventFeatureStream, _delta_edge, event_features, static_cepstra, zero_crossing_rate
+from turnpoint.core.task import FeatureConfig
 
 
 def test_columns_are_cepstra_delta_and_zcr():
@@ -64,7 +64,7 @@ def test_event_feature_stream_refuses_too_few_mels():
 
 def test_logmel_features_are_the_energies_whose_dct_gives_the_mfcc():
     from turnpoint.events.features import EVENT_LOGMEL_FEATURES
-    from turnpoint.features import _analysis_matrices
+    from turnpoint.core.features import _analysis_matrices
 
     x = np.random.default_rng(4).normal(scale=0.1, size=16000).astype(np.float32)
     features = event_features(x, config=EVENT_LOGMEL_FEATURES)
@@ -76,7 +76,7 @@ def test_logmel_features_are_the_energies_whose_dct_gives_the_mfcc():
     # a 1 kHz tone lights up the bands around 1 kHz, not the others
     tone = np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000).astype(np.float32)
     band_energy = event_features(tone, config=EVENT_LOGMEL_FEATURES)[25, :64]
-    from turnpoint.features import slaney_mel_filterbank
+    from turnpoint.core.features import slaney_mel_filterbank
 
     filters = slaney_mel_filterbank(sample_rate=16000, n_fft=EVENT_LOGMEL_FEATURES.n_fft, n_mels=64, fmin=20.0, fmax=8000.0)
     peak_hz = np.argmax(filters, axis=0)[np.argmax(band_energy)] * 16000 / EVENT_LOGMEL_FEATURES.n_fft
@@ -97,7 +97,7 @@ def test_streamed_logmel_features_equal_the_whole_signal(block, name):
 
 def test_logmel_settings_are_checked():
     from turnpoint.events.features import event_feature_config
-    from turnpoint.features import FeatureStream, extract_features
+    from turnpoint.core.features import FeatureStream, extract_features
 
     with pytest.raises(ValueError, match="coefficients must be one of"):
         FeatureConfig(coefficients="mel")
@@ -119,7 +119,7 @@ def test_logmel_settings_are_checked():
 def test_fine_logmel_bands_resolve_two_tones_that_the_64_bands_merge(gap):
     # a beep a few tens of Hz from a voice harmonic: 128 bands of a 64 ms window show two peaks, 64 bands one
     from turnpoint.events.features import event_feature_config
-    from turnpoint.features import slaney_mel_filterbank
+    from turnpoint.core.features import slaney_mel_filterbank
 
     t = np.arange(16000) / 16000
     x = (0.1 * (np.sin(2 * np.pi * (500 - gap / 2) * t) + np.sin(2 * np.pi * (500 + gap / 2) * t))).astype(np.float32)
@@ -137,7 +137,7 @@ def test_fine_logmel_bands_resolve_two_tones_that_the_64_bands_merge(gap):
 def test_pcen_follows_its_recursion_frame_by_frame():
     # M[t] = (1 - s) M[t-1] + s E[t], M[0] = E[0]; out = (E / (eps + M)^0.98 + 2)^0.5 - 2^0.5, on mel magnitudes x 2^31
     from turnpoint.events.features import EVENT_PCEN_FEATURES as config
-    from turnpoint.features import _analysis_matrices
+    from turnpoint.core.features import _analysis_matrices
 
     x = np.random.default_rng(7).normal(scale=0.05, size=16000).astype(np.float32)
     x[6000:10000] += 0.3 * np.sin(2 * np.pi * 700 * np.arange(4000) / 16000).astype(np.float32)
@@ -157,7 +157,7 @@ def test_pcen_follows_its_recursion_frame_by_frame():
 
 def test_pcen_ignores_the_level_and_marks_what_starts_over_a_steady_background():
     from turnpoint.events.features import EVENT_LOGMEL_FEATURES, EVENT_PCEN_FEATURES
-    from turnpoint.features import slaney_mel_filterbank
+    from turnpoint.core.features import slaney_mel_filterbank
 
     rng = np.random.default_rng(8)
     t = np.arange(3 * 16000) / 16000

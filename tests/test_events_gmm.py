@@ -56,7 +56,7 @@ def test_logits_are_the_ratio_averaged_over_the_context_plus_the_prior_log_odds(
 
 
 def test_a_class_without_frames_to_fit_is_refused_in_one_line():
-    from turnpoint.errors import TurnpointError
+    from turnpoint.core.errors import TurnpointError
 
     x, y = _frames(2)
     with pytest.raises(TurnpointError, match="class 'a' needs at least two event frames"):
@@ -73,8 +73,8 @@ def _tone_data(root: Path, count: int, seed: int) -> Path:
 
 
 def test_gmm_baseline_trains_detects_evaluates_and_is_refused_where_it_does_not_fit(tmp_path, capsys):
-    from turnpoint.cli import main
-    from turnpoint.events.api import evaluate_events
+    from turnpoint.cli.main import main
+    from turnpoint.events.detect import evaluate_events
     from turnpoint.events.modelfile import load_event_model
 
     train, val = _tone_data(tmp_path / "train", 6, 1), _tone_data(tmp_path / "val", 3, 2)

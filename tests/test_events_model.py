@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from turnpoint.events.model import FrameConv, SoundEventConfig, SoundEventDetector, TimeDistributed
-from turnpoint.model import keras_lstm_parameters
+from turnpoint.changes.model import keras_lstm_parameters
 
 
 def test_parameter_counts_one_class_match_spec():
@@ -98,7 +98,7 @@ def test_config_round_trip_and_validation():
 
 
 def test_summary_cli_prints_counts_and_shapes(capsys):
-    from turnpoint.cli import main
+    from turnpoint.cli.main import main
 
     assert main(["summary", "--task", "events"]) == 0
     out = capsys.readouterr().out

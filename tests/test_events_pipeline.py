@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from turnpoint.errors import TurnpointError
+from turnpoint.core.errors import TurnpointError
 from turnpoint.events.annotations import read_events
 from turnpoint.events.simulate import MixtureConfig, simulate_mixture, simulate_mixtures, synthetic_beeps, synthetic_chimes, synthetic_low_tones, trim_silence
 
@@ -158,7 +158,7 @@ def test_filter_augmentation_and_mixup_are_reproducible_change_the_training_and_
     from turnpoint.events.modelfile import load_event_model
     from turnpoint.events.training import EventTrainingConfig, train_events
 
-    from turnpoint.cli import main
+    from turnpoint.cli.main import main
 
     train, val = data
     assert main(["--quiet", "train", "--task", "events", str(train), "--validation", str(val), "--out", str(tmp_path / "a"), "--epochs", "2",
@@ -223,13 +223,13 @@ def test_training_options_conv_kernel_and_pos_weight(data, tmp_path):
 
 def test_model_files_refuse_the_other_task_and_pickles(tmp_path):
     from turnpoint.events.modelfile import load_event_model
-    from turnpoint.modelfile import load_model
+    from turnpoint.core.modelfile import load_model
 
     with pytest.raises(TurnpointError, match="sound_events"):
         load_model(resources.files("turnpoint") / "models" / "events_default.safetensors")
-    from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
-    from turnpoint.modelfile import save_model
-    from turnpoint.specs import Specifications
+    from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
+    from turnpoint.core.modelfile import save_model
+    from turnpoint.core.task import Specifications
 
     speaker = save_model(tmp_path / "speaker.safetensors", model=SpeakerChangeDetector(SpeakerChangeConfig()), specifications=Specifications())
     with pytest.raises(TurnpointError, match="not sound event detection"):
@@ -241,7 +241,7 @@ def test_model_files_refuse_the_other_task_and_pickles(tmp_path):
 
 
 def test_bundled_model_finds_the_events_of_the_bundled_example(tmp_path, capsys):
-    from turnpoint.cli import main
+    from turnpoint.cli.main import main
 
     examples = resources.files("turnpoint") / "examples"
     audio, reference = str(examples / "events_example.flac"), str(examples / "events_example.tsv")
@@ -270,7 +270,7 @@ def test_bundled_model_finds_the_events_of_the_bundled_example(tmp_path, capsys)
 
 
 def test_per_class_thresholds_change_only_their_class_and_classes_filters_the_output(tmp_path, capsys):
-    from turnpoint.cli import main
+    from turnpoint.cli.main import main
 
     example = str(resources.files("turnpoint") / "examples" / "events_example.flac")
 
@@ -298,7 +298,7 @@ def test_per_class_thresholds_change_only_their_class_and_classes_filters_the_ou
 
 
 def test_bundled_gmm_baseline_runs_by_name_and_finds_less_than_the_network_on_the_example(tmp_path):
-    from turnpoint.cli import main
+    from turnpoint.cli.main import main
     from turnpoint.events.gmm import GMMEventDetector
     from turnpoint.events.metrics import event_based
     from turnpoint.events.modelfile import load_event_model
@@ -337,7 +337,7 @@ def test_a_safetensors_header_whose_length_starts_with_0x80_is_not_taken_for_a_p
 
 
 def test_train_command_takes_the_conv_kernel(data, tmp_path):
-    from turnpoint.cli import main
+    from turnpoint.cli.main import main
     from turnpoint.events.modelfile import load_event_model
 
     train, val = data
@@ -356,8 +356,8 @@ def test_train_command_takes_the_conv_kernel(data, tmp_path):
 
 @pytest.mark.parametrize(("name", "bands"), [("logmel", 64), ("logmel128", 128), ("pcen", 64)])
 def test_a_mel_input_model_trains_saves_and_scores_files_with_its_own_features(data, tmp_path, name, bands):
-    from turnpoint.cli import main
-    from turnpoint.events.api import detect_events
+    from turnpoint.cli.main import main
+    from turnpoint.events.detect import detect_events
     from turnpoint.events.features import EVENT_FEATURES, event_feature_config, file_features
     from turnpoint.events.inference import score_event_features
     from turnpoint.events.modelfile import load_event_model
@@ -399,7 +399,7 @@ def test_a_mel_input_model_trains_saves_and_scores_files_with_its_own_features(d
 @pytest.fixture(scope="module")
 def small_model(data, tmp_path_factory):
     """A 2-epoch model trained by the CLI on ``data`` (for the tune tests; never written to by them)."""
-    from turnpoint.cli import main
+    from turnpoint.cli.main import main
 
     train, val = data
     run = tmp_path_factory.mktemp("small_model")
@@ -409,8 +409,8 @@ def small_model(data, tmp_path_factory):
 
 
 def test_tune_command_retunes_the_decoding_on_another_set_without_touching_the_model(data, small_model, tmp_path, capsys):
-    from turnpoint.cli import main
-    from turnpoint.events.api import evaluate_events
+    from turnpoint.cli.main import main
+    from turnpoint.events.detect import evaluate_events
     from turnpoint.events.modelfile import load_event_model
 
     train, _ = data
@@ -448,7 +448,7 @@ def test_tune_command_retunes_the_decoding_on_another_set_without_touching_the_m
 
 
 def test_tune_command_retunes_only_the_classes_asked_for(data, small_model, tmp_path, capsys):
-    from turnpoint.cli import main
+    from turnpoint.cli.main import main
     from turnpoint.events.modelfile import load_event_model
 
     train, _ = data
@@ -506,8 +506,8 @@ def _random_event_model(path: Path, seed: int, **architecture) -> Path:
 
 
 def test_ensemble_command_averages_member_scores_tunes_on_dev_and_refuses_mismatches(data, tmp_path, capsys):
-    from turnpoint.cli import main
-    from turnpoint.events.api import evaluate_events
+    from turnpoint.cli.main import main
+    from turnpoint.events.detect import evaluate_events
     from turnpoint.events.inference import score_event_file
     from turnpoint.events.modelfile import load_event_model
 
@@ -558,7 +558,7 @@ def test_ensemble_command_averages_member_scores_tunes_on_dev_and_refuses_mismat
 def test_events_batch_resumes_protects_annotations_and_reports_bad_files(tmp_path, capsys):
     import shutil
 
-    from turnpoint.cli import main
+    from turnpoint.cli.main import main
 
     example = resources.files("turnpoint") / "examples" / "events_example.flac"
     inputs, out = tmp_path / "in", tmp_path / "out"
@@ -595,8 +595,8 @@ def test_score_tables_are_what_sed_scores_eval_reads(tmp_path):
     pytest.importorskip("sed_scores_eval")
     from sed_scores_eval.base_modules.io import read_sed_scores
 
-    from turnpoint.cli import main
-    from turnpoint.events.api import detect_events
+    from turnpoint.cli.main import main
+    from turnpoint.events.detect import detect_events
 
     example = str(resources.files("turnpoint") / "examples" / "events_example.flac")
     assert main(["--quiet", "events", example, "--out", str(tmp_path), "--no-plot", "--scores"]) == 0
@@ -611,8 +611,8 @@ def test_psds_of_score_tables_equals_psds_of_the_model_run(tmp_path, capsys):
     pytest.importorskip("sed_scores_eval")
     import json
 
-    from turnpoint.cli import main
-    from turnpoint.events.api import evaluate_event_scores, evaluate_events
+    from turnpoint.cli.main import main
+    from turnpoint.events.detect import evaluate_event_scores, evaluate_events
 
     examples = resources.files("turnpoint") / "examples"
     audio, reference = str(examples / "events_example.flac"), str(examples / "events_example.tsv")

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from turnpoint.features import FeatureStream, extract_features, n_frames, static_cepstra
-from turnpoint.specs import FeatureConfig
+from turnpoint.core.features import FeatureStream, extract_features, n_frames, static_cepstra
+from turnpoint.core.task import FeatureConfig
 
 librosa = pytest.importorskip("librosa")
 

@@ -1,4 +1,4 @@
-"""Every format of turnpoint.formats, written from a real detection and read back by the field's own library."""
+"""Every format of turnpoint.changes.formats, written from a real detection and read back by the field's own library."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from synth import make_conversation
-from turnpoint.annotations import read_rttm
-from turnpoint.detect import Detection, detect_changes
-from turnpoint.errors import TurnpointError
-from turnpoint.formats import (
+from turnpoint.changes.annotations import read_rttm
+from turnpoint.changes.detect import Detection, detect_changes
+from turnpoint.core.errors import TurnpointError
+from turnpoint.changes.formats import (
     read_audacity_labels,
     write_audacity,
     write_eaf,
@@ -27,7 +27,7 @@ from turnpoint.formats import (
     write_textgrid,
     write_vtt,
 )
-from turnpoint.outputs import OUTPUT_FORMATS, output_paths, segments_as_turns, write_outputs
+from turnpoint.changes.outputs import OUTPUT_FORMATS, output_paths, segments_as_turns, write_outputs
 
 # Speakers whose names a byte-oriented or ASCII-only writer would break (accents, a quote, markup
 # characters, a space); the second segment and the last-but-one are non-speech.
@@ -301,7 +301,7 @@ def test_labels_that_cannot_be_read_back_are_refused(labelled, tmp_path):
 def test_cli_detect_writes_the_new_formats(audio, tmp_path):
     from praatio import textgrid
 
-    from turnpoint.cli import main
+    from turnpoint.cli.main import main
 
     assert main(["--quiet", "detect", str(audio), "--model", "hybrid", "--out", str(tmp_path), "--format", "rttm,textgrid,srt"]) == 0
     turns = read_rttm(tmp_path / f"{audio.stem}.rttm")[audio.stem]
@@ -327,7 +327,7 @@ def test_event_labels_read_back_by_turnpoint_and_csv(tmp_path):
 
 
 def test_cli_events_writes_audacity_labels_equal_to_the_tsv(tmp_path):
-    from turnpoint.cli import main
+    from turnpoint.cli.main import main
     from turnpoint.events.annotations import read_events
 
     example = str(resources.files("turnpoint") / "examples" / "events_example.flac")

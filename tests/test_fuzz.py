@@ -23,18 +23,18 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from turnpoint.annotations import load_protocol, read_lab, read_list, read_rttm, read_uem
-from turnpoint.audio import load_audio
-from turnpoint.errors import TurnpointError
+from turnpoint.changes.annotations import load_protocol, read_lab, read_list, read_rttm, read_uem
+from turnpoint.core.audio import load_audio
+from turnpoint.core.errors import TurnpointError
 from turnpoint.events.annotations import read_durations, read_events, read_file_pairs, read_weak_labels
-from turnpoint.features import FeatureStream, extract_features
-from turnpoint.inference import WindowAggregator, window_starts
-from turnpoint.metrics import boundary_score, match_boundaries
-from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
-from turnpoint.modelfile import read_header
-from turnpoint.peaks import find_peaks, strict_local_maxima
-from turnpoint.specs import FeatureConfig, Specifications
-from turnpoint.tuning import read_tuned
+from turnpoint.core.features import FeatureStream, extract_features
+from turnpoint.core.windows import WindowAggregator, window_starts
+from turnpoint.changes.metrics import boundary_score, match_boundaries
+from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
+from turnpoint.core.modelfile import read_header
+from turnpoint.changes.peaks import find_peaks, strict_local_maxima
+from turnpoint.core.task import FeatureConfig, Specifications
+from turnpoint.changes.tuning import read_tuned
 
 # CI runs a fixed, small set of examples (derandomized: no flaky runs); TURNPOINT_FUZZ=20 runs 20x more, randomly.
 _SCALE = int(os.environ.get("TURNPOINT_FUZZ", "0") or 0)

@@ -5,10 +5,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from turnpoint.features import extract_features
-from turnpoint.inference import WindowAggregator, score_features, score_file, window_starts
-from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
-from turnpoint.specs import Specifications
+from turnpoint.core.features import extract_features
+from turnpoint.core.windows import WindowAggregator, score_features, score_file, window_starts
+from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
+from turnpoint.core.task import Specifications
 
 
 @pytest.fixture(scope="module")

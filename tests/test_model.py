@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from turnpoint.model import KERAS_SNIPPET_PARAMETERS, SpeakerChangeConfig, SpeakerChangeDetector, keras_lstm_parameters
+from turnpoint.changes.model import KERAS_SNIPPET_PARAMETERS, SpeakerChangeConfig, SpeakerChangeDetector, keras_lstm_parameters
 
 
 def _model(seed: int = 0, **config) -> SpeakerChangeDetector:

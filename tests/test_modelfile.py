@@ -8,10 +8,10 @@ import pytest
 import torch
 from safetensors.torch import save
 
-from turnpoint.errors import TurnpointError
-from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
-from turnpoint.modelfile import Defaults, load_model, read_header, save_model
-from turnpoint.specs import Specifications
+from turnpoint.core.errors import TurnpointError
+from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
+from turnpoint.core.modelfile import Defaults, load_model, read_header, save_model
+from turnpoint.core.task import Specifications
 
 
 def _saved(tmp_path, **kwargs):
@@ -114,7 +114,7 @@ def test_written_files_get_normal_permissions(tmp_path):
 
 
 def test_rescoring_defaults_round_trip_and_set_the_format_version(tmp_path):
-    from turnpoint.rescoring import RescoringSettings
+    from turnpoint.changes.rescoring import RescoringSettings
 
     shipped = RescoringSettings(threshold=0.42, contexts=(1.6, 2.4), bilstm_weight=0.1, candidate_spacing=0.3)
     _, plain = _saved(tmp_path)
@@ -127,7 +127,7 @@ def test_rescoring_defaults_round_trip_and_set_the_format_version(tmp_path):
 
 
 def _scorer_settings():
-    from turnpoint.rescoring import RescoringSettings, fit_candidate_scorer
+    from turnpoint.changes.rescoring import RescoringSettings, fit_candidate_scorer
 
     rng = np.random.default_rng(0)
     features = rng.normal(size=(200, 7))  # 2 contexts + 5 extra features
@@ -169,7 +169,7 @@ def test_a_malformed_candidate_scorer_is_refused_naming_the_file(tmp_path, chang
 
 
 def test_a_scorer_for_other_contexts_is_refused():
-    from turnpoint.rescoring import RescoringSettings
+    from turnpoint.changes.rescoring import RescoringSettings
 
     shipped, _ = _scorer_settings()
     with pytest.raises(ValueError, match="takes 7 features"):
@@ -181,7 +181,7 @@ def test_a_scorer_for_other_contexts_is_refused():
     [({"contexts": [0.1]}, "0.1 is below"), ({"method": "xvector"}, "method"), ({"contexts": []}, "contexts"), ({"extra": 1}, "extra")],
 )
 def test_bad_rescoring_defaults_are_refused_naming_the_file(tmp_path, rescoring, message):
-    from turnpoint.rescoring import RescoringSettings
+    from turnpoint.changes.rescoring import RescoringSettings
 
     _, good = _saved(tmp_path)
     config = read_header(good)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from turnpoint.peaks import find_peaks, segments_from_changes, threshold_for
+from turnpoint.changes.peaks import find_peaks, segments_from_changes, threshold_for
 
 STEP = 0.016
 
@@ -52,7 +52,7 @@ def test_segments_cover_the_file():
 def test_local_maxima_equal_scipy_argrelmax():
     from scipy.signal import argrelmax
 
-    from turnpoint.peaks import strict_local_maxima
+    from turnpoint.changes.peaks import strict_local_maxima
 
     rng = np.random.default_rng(0)
     for trial in range(200):

@@ -10,12 +10,12 @@ import soundfile as sf
 import torch
 
 import turnpoint
-from turnpoint.api import detect_files
-from turnpoint.fast import TorchRunner, make_runner, max_difference
-from turnpoint.features import extract_features
-from turnpoint.inference import WindowAggregator, score_blocks, score_features
-from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
-from turnpoint.modelfile import load_model
+from turnpoint.core.batch import detect_files
+from turnpoint.core.runners import TorchRunner, make_runner, max_difference
+from turnpoint.core.features import extract_features
+from turnpoint.core.windows import WindowAggregator, score_blocks, score_features
+from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
+from turnpoint.core.modelfile import load_model
 
 TOL = 1e-5
 EXAMPLE = Path(turnpoint.__file__).parent / "examples" / "two_speakers.flac"
@@ -92,7 +92,7 @@ def test_unknown_backend_is_refused(loaded):
 
 
 def test_auto_backend_is_torch_without_onnxruntime(loaded, monkeypatch):
-    import turnpoint.fast as fast
+    import turnpoint.core.runners as fast
 
     monkeypatch.setattr(fast, "onnxruntime_available", lambda: False)
     assert isinstance(fast.make_runner(loaded.model, "auto"), TorchRunner)
@@ -139,7 +139,7 @@ class TestOnnxRuntime:
         np.testing.assert_allclose(streamed, offline, atol=TOL)
 
     def test_export_is_cached_on_disk(self, loaded, tmp_path, monkeypatch):
-        import turnpoint.fast as fast
+        import turnpoint.core.runners as fast
 
         monkeypatch.setenv("TURNPOINT_CACHE", str(tmp_path))
         monkeypatch.setattr(fast, "_sessions", {})
@@ -179,7 +179,7 @@ def test_one_process_and_two_give_the_same_outputs(tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_gives_the_cpu_results():
     import turnpoint
-    from turnpoint.events.api import detect_events
+    from turnpoint.events.detect import detect_events
 
     path = turnpoint.example_path()
     for name in ("paper", None):  # the BiLSTM alone; the hybrid (re-scoring and its second pass on the GPU too)

@@ -9,11 +9,11 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex, to_rgb
 
-import turnpoint.outputs
-from turnpoint.annotations import Turn
-from turnpoint.detect import Detection
-from turnpoint.inference import Scores
-from turnpoint.plots import DETECTED_COLOURS, REFERENCE_COLOURS, detection_figure, plot_detection, strip_ranges
+import turnpoint.changes.outputs
+from turnpoint.changes.annotations import Turn
+from turnpoint.changes.detect import Detection
+from turnpoint.core.windows import Scores
+from turnpoint.changes.plots import DETECTED_COLOURS, REFERENCE_COLOURS, detection_figure, plot_detection, strip_ranges
 
 STEP = 0.01
 
@@ -138,6 +138,6 @@ def test_strips_of_very_long_files_grow_instead_of_multiplying():
 
 
 def test_outputs_keeps_plot_detection():
-    from turnpoint import plots
+    from turnpoint.changes import plots
 
-    assert turnpoint.outputs.plot_detection is plots.plot_detection
+    assert turnpoint.changes.outputs.plot_detection is plots.plot_detection

@@ -9,10 +9,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from turnpoint import progress
-from turnpoint.inference import score_file
-from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
-from turnpoint.specs import Specifications
+from turnpoint.core import progress
+from turnpoint.core.windows import score_file
+from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
+from turnpoint.core.task import Specifications
 
 
 class Recorder:

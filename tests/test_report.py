@@ -18,12 +18,12 @@ import pytest
 import soundfile as sf
 from synth import make_conversation
 
-from turnpoint.annotations import Turn, read_rttm
-from turnpoint.cli import main
-from turnpoint.detect import Detection
-from turnpoint.inference import Scores
-from turnpoint.outputs import output_paths, write_outputs
-from turnpoint.report import write_report
+from turnpoint.changes.annotations import Turn, read_rttm
+from turnpoint.cli.main import main
+from turnpoint.changes.detect import Detection
+from turnpoint.core.windows import Scores
+from turnpoint.changes.outputs import output_paths, write_outputs
+from turnpoint.changes.report import write_report
 
 STEP = 0.01
 
@@ -145,7 +145,7 @@ def test_report_without_audio_and_bad_audio(conversation, tmp_path: Path):
     detection, _, _ = conversation
     data = page_data(write_report(detection, tmp_path / "a.html", audio=False))
     assert data["audio"] is None and data["envelope"] is None
-    from turnpoint.errors import TurnpointError
+    from turnpoint.core.errors import TurnpointError
 
     with pytest.raises(TurnpointError, match="missing.wav"):
         write_report(detection, tmp_path / "b.html", audio=tmp_path / "missing.wav")
@@ -163,7 +163,7 @@ def test_write_outputs_and_cli_write_the_report(tmp_path: Path):
     written = json.loads((out / "dialogue.json").read_text())
     assert data["changes"] == written["changes"] and data["audio"]["embedded"]
     assert [r[2] for r in data["reference"]] == [t.speaker for t in read_rttm(wav.with_suffix(".rttm"))["dialogue"]]
-    from turnpoint.detect import detect_changes
+    from turnpoint.changes.detect import detect_changes
 
     paths = write_outputs(detect_changes(wav), out_dir=tmp_path / "api", formats=["json"], report=True)
     assert paths["report"].is_file()

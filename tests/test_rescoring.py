@@ -8,13 +8,13 @@ import soundfile as sf
 import torch
 
 import turnpoint
-from turnpoint.inference import Scores
-from turnpoint.metrics import boundary_score, merge_close
-from turnpoint.rescoring import (
+from turnpoint.core.windows import Scores
+from turnpoint.changes.metrics import boundary_score, merge_close
+from turnpoint.changes.rescoring import (
     RescoringSettings, SegmentClustering, _right_embeddings, candidate_features, candidates, cluster_changes, embedding_distances,
     fit_candidate_scorer, gather_segments, rescore, resolve_rescoring, segment_embeddings, segment_windows,
 )
-from turnpoint.speaker_encoder import embed_segments, load_speaker_encoder, mel_frames
+from turnpoint.changes.speaker_encoder import embed_segments, load_speaker_encoder, mel_frames
 
 
 def test_candidates_are_spaced_local_maxima_above_the_floor():
@@ -128,7 +128,7 @@ def test_distances_over_several_contexts_are_the_mean_of_each_context():
 
 
 def test_rescoring_in_small_chunks_gives_the_same_scores(monkeypatch):
-    import turnpoint.rescoring as rescoring
+    import turnpoint.changes.rescoring as rescoring
 
     path = turnpoint.example_path()
     scores = turnpoint.detect_changes(path, rescoring=False).scores
@@ -236,7 +236,7 @@ def test_rescoring_with_clustering_keeps_a_subset_of_the_single_pass_changes(tmp
     second, _, _ = rescore(path, detection.scores, settings=two_pass)
     assert set(np.round(second, 3)) < set(np.round(first, 3))
     # the settings travel in a model file and come back equal; a bad linkage is refused naming the file
-    from turnpoint.modelfile import Defaults, load_model, save_model
+    from turnpoint.core.modelfile import Defaults, load_model, save_model
 
     loaded = load_model("paper")
     target = tmp_path / "two_pass.safetensors"
@@ -252,8 +252,8 @@ def test_rescoring_with_clustering_keeps_a_subset_of_the_single_pass_changes(tmp
 
     from safetensors.torch import save
 
-    from turnpoint.errors import TurnpointError
-    from turnpoint.modelfile import read_header
+    from turnpoint.core.errors import TurnpointError
+    from turnpoint.core.modelfile import read_header
 
     for field, value, match in [("linkage", "ward", "linkage"), ("keep_above", "high", "a number or null"), ("threshold", 0, "above 0")]:
         header = read_header(target)
@@ -271,7 +271,7 @@ def test_rescoring_with_clustering_keeps_a_subset_of_the_single_pass_changes(tmp
 
 
 def test_cluster_flag_turns_the_second_pass_on_and_off(tmp_path, capsys):
-    from turnpoint.cli import main
+    from turnpoint.cli.main import main
 
     path = turnpoint.example_path()
     assert main(["--quiet", "detect", path, "--model", "paper", "--cluster", "--out", str(tmp_path / "x")]) != 0
@@ -287,7 +287,7 @@ def test_cluster_flag_turns_the_second_pass_on_and_off(tmp_path, capsys):
     assert off.dropped is None and len(on.dropped) > 0
     assert sorted(np.round(np.concatenate([on.changes, on.dropped]), 3)) == sorted(np.round(off.changes, 3))
     assert on.to_dict()["dropped_by_clustering"] == [round(float(t), 3) for t in on.dropped]
-    from turnpoint.outputs import plot_detection
+    from turnpoint.changes.outputs import plot_detection
 
     assert plot_detection(on, tmp_path / "on.png").stat().st_size > 1000
     assert main(["--quiet", "detect", path, "--cluster", "--rescore-threshold", "0.2", "--min-duration", "1", "--out", str(tmp_path / "y"),

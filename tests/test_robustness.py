@@ -20,17 +20,17 @@ import soundfile as sf
 import torch
 from safetensors.torch import save
 
-from turnpoint.annotations import Turn, load_protocol, read_lab, read_list, read_rttm, read_uem
-from turnpoint.audio import load_audio
-from turnpoint.cli import main
-from turnpoint.detect import detect_changes
-from turnpoint.errors import TurnpointError
+from turnpoint.changes.annotations import Turn, load_protocol, read_lab, read_list, read_rttm, read_uem
+from turnpoint.core.audio import load_audio
+from turnpoint.cli.main import main
+from turnpoint.changes.detect import detect_changes
+from turnpoint.core.errors import TurnpointError
 from turnpoint.events.annotations import read_durations, read_events
-from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
-from turnpoint.modelfile import load_model, read_header, save_model
-from turnpoint.schema import validate_model_header
-from turnpoint.specs import Specifications
-from turnpoint.tuning import read_tuned
+from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
+from turnpoint.core.modelfile import load_model, read_header, save_model
+from turnpoint.core.header_schema import validate_model_header
+from turnpoint.core.task import Specifications
+from turnpoint.changes.tuning import read_tuned
 
 
 
@@ -77,7 +77,7 @@ TEXT_READERS: dict[str, tuple[Callable, str, str, object]] = {
     "events": (read_events, ".tsv", "a.wav\t0.5\t1.0\tbell", {}),
     "durations": (read_durations, ".tsv", "a.wav\t10.0", {}),
 }
-LINE_READERS = ("rttm", "uem", "lab", "list")  # turnpoint.annotations: every error names its line
+LINE_READERS = ("rttm", "uem", "lab", "list")  # turnpoint.changes.annotations: every error names its line
 
 
 @pytest.mark.parametrize("name", TEXT_READERS)

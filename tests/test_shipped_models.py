@@ -14,9 +14,9 @@ import torch
 
 from turnpoint.events.model import SoundEventConfig, SoundEventDetector
 from turnpoint.events.modelfile import load_event_model, resolve_event_model_path
-from turnpoint.modelfile import FORMAT_NAME, load_model, read_header, resolve_model_path
-from turnpoint.speaker_encoder import _read_header as read_encoder_header
-from turnpoint.speaker_encoder import bundled_speaker_encoder_path, load_speaker_encoder
+from turnpoint.core.modelfile import FORMAT_NAME, load_model, read_header, resolve_model_path
+from turnpoint.changes.speaker_encoder import _read_header as read_encoder_header
+from turnpoint.changes.speaker_encoder import bundled_speaker_encoder_path, load_speaker_encoder
 
 REPO = Path(__file__).resolve().parents[1]
 SPEAKER_FEATURES = {"sample_rate": 16000, "window_duration": 0.032, "step_duration": 0.016, "n_mels": 40, "n_mfcc": 11,

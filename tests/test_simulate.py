@@ -6,8 +6,8 @@ import numpy as np
 import soundfile as sf
 
 from synth import VOICES, _syllables
-from turnpoint.annotations import read_rttm, read_uem
-from turnpoint.simulate import SimulationConfig, simulate_conversations
+from turnpoint.changes.annotations import read_rttm, read_uem
+from turnpoint.changes.simulate import SimulationConfig, simulate_conversations
 
 
 def _pool(root):
@@ -44,8 +44,8 @@ def test_conversations_are_exact_reproducible_and_never_silent(tmp_path):
 
 
 def test_cli_simulate_then_train_reads_its_output(tmp_path, capsys):
-    from turnpoint.cli import main
-    from turnpoint.training import collect_files
+    from turnpoint.cli.main import main
+    from turnpoint.changes.training import collect_files
 
     voices = _pool(tmp_path / "voices")
     code = main(["simulate", str(voices), "--out", str(tmp_path / "sim"), "--conversations", "2", "--min-duration", "15", "--max-duration", "20", "--seed", "1"])
@@ -95,7 +95,7 @@ def _covered(spans, n_frames, *, hop=160, pad=0.0):
 
 
 def test_references_match_where_the_clips_were_placed_with_overlaps_and_same_speaker_joins(tmp_path):
-    from turnpoint.simulate import load_voice_pool, simulate_conversation
+    from turnpoint.changes.simulate import load_voice_pool, simulate_conversation
 
     pool = load_voice_pool(_tone_pool(tmp_path / "voices", short_clip=True))
     config = SimulationConfig(n_speakers_p=(0.0, 1.0), overlap_p=0.3, clips_per_turn_p=(0.3, 0.4, 0.3), snr_db=(30.0, 30.0),
@@ -129,7 +129,7 @@ def test_references_match_where_the_clips_were_placed_with_overlaps_and_same_spe
 
 
 def test_rooms_decay_as_drawn_and_variation_is_off_by_default(tmp_path):
-    from turnpoint.simulate import random_room
+    from turnpoint.changes.simulate import random_room
 
     h = random_room(np.random.default_rng(2), rt60_s=(0.4, 0.4), drr_db=(3.0, 3.0))
     energy = np.cumsum(h[::-1] ** 2)[::-1]  # Schroeder backward integral of the tail
@@ -163,7 +163,7 @@ def _word_pool(root):
 
 
 def _pooled_stats(root, folder, config, *, n=12, seed=11):
-    from turnpoint.simulate import turn_statistics
+    from turnpoint.changes.simulate import turn_statistics
 
     infos = simulate_conversations(root, folder, speakers=sorted(WORD_TONES), n_conversations=n, duration_s=(60, 90), seed=seed,
                                    config=config)
@@ -174,7 +174,7 @@ def _pooled_stats(root, folder, config, *, n=12, seed=11):
 
 
 def test_real_style_statistics_come_out_near_the_measured_ones(tmp_path):
-    from turnpoint.simulate import load_turn_statistics
+    from turnpoint.changes.simulate import load_turn_statistics
 
     voices = _word_pool(tmp_path / "voices")
     target = load_turn_statistics()["meeting"]
@@ -198,7 +198,7 @@ def test_real_style_statistics_come_out_near_the_measured_ones(tmp_path):
 
 
 def test_real_style_references_are_exact_with_overlaps_backchannels_and_pauses(tmp_path):
-    from turnpoint.simulate import conversation_events, load_voice_pool, simulate_conversation
+    from turnpoint.changes.simulate import conversation_events, load_voice_pool, simulate_conversation
 
     pool = load_voice_pool(_word_pool(tmp_path / "voices"))
     config = SimulationConfig(style="real", backchannel_scale=3.0, snr_db=(30.0, 30.0), hum_p=0.0, music_p=0.0, telephone_p=0.0,
@@ -250,7 +250,7 @@ def test_simulation_script_keeps_only_the_chosen_packages_and_lists_them(tmp_pat
 
 
 def test_fragments_are_cut_between_words():
-    from turnpoint.simulate import _fragment
+    from turnpoint.changes.simulate import _fragment
 
     tone = (0.3 * np.sin(2 * np.pi * 700 * np.arange(4800) / 16000)).astype(np.float32)  # 0.3 s "words"
     gap = np.zeros(1600, dtype=np.float32)

@@ -13,9 +13,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from synth import VOICES, _syllables
 
-from turnpoint.errors import TurnpointError
-from turnpoint.modelfile import METADATA_KEY, looks_like_pickle
-from turnpoint.speaker_encoder import (
+from turnpoint.core.errors import TurnpointError
+from turnpoint.core.modelfile import METADATA_KEY, looks_like_pickle
+from turnpoint.changes.speaker_encoder import (
     FORMAT_VERSION,
     SpeakerEncoder,
     SpeakerEncoderConfig,
@@ -279,7 +279,7 @@ def test_runs_without_resemblyzer_librosa_or_webrtcvad():
         "for name in ('resemblyzer', 'librosa', 'webrtcvad'): sys.modules[name] = None\n"
         "import numpy as np, torch\n"
         "torch.set_num_threads(1)\n"
-        "from turnpoint.speaker_encoder import embed_segments, mel_frames, normalize_volume\n"
+        "from turnpoint.changes.speaker_encoder import embed_segments, mel_frames, normalize_volume\n"
         "x = normalize_volume(np.random.default_rng(0).normal(size=16000).astype(np.float32))\n"
         "print(embed_segments([mel_frames(x)]).shape)\n"
     )

@@ -1,4 +1,4 @@
-"""The default detector's speaker pipeline (turnpoint.speakers) and its place in detection."""
+"""The default detector's speaker pipeline (turnpoint.changes.speakers) and its place in detection."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import turnpoint
-from turnpoint.annotations import read_rttm
-from turnpoint.errors import TurnpointError
-from turnpoint.evaluation import speaker_changes
-from turnpoint.metrics import boundary_score
-from turnpoint.speakers import (
+from turnpoint.changes.annotations import read_rttm
+from turnpoint.core.errors import TurnpointError
+from turnpoint.changes.evaluation import speaker_changes
+from turnpoint.changes.metrics import boundary_score
+from turnpoint.changes.speakers import (
     SpeakerSettings,
     cluster_centroids,
     smooth_embeddings,
@@ -137,7 +137,7 @@ def test_speaker_options_refused_without_the_pipeline() -> None:
 
 
 def test_model_file_records_its_encoder_and_refuses_an_unknown_one(tmp_path) -> None:
-    from turnpoint.modelfile import Defaults, load_model, read_header, save_model
+    from turnpoint.core.modelfile import Defaults, load_model, read_header, save_model
 
     loaded = load_model("default")
     assert read_header(loaded.path)["defaults"]["speakers"]["encoder"] == "ge2e"

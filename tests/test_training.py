@@ -7,11 +7,11 @@ import pytest
 from safetensors.torch import load_file
 
 from synth import make_conversation
-from turnpoint.cli import main
-from turnpoint.errors import TurnpointError
-from turnpoint.modelfile import load_model
-from turnpoint.specs import Specifications
-from turnpoint.training import TrainingConfig, collect_files, frame_labels, prepare_file, train
+from turnpoint.cli.main import main
+from turnpoint.core.errors import TurnpointError
+from turnpoint.core.modelfile import load_model
+from turnpoint.core.task import Specifications
+from turnpoint.changes.training import TrainingConfig, collect_files, frame_labels, prepare_file, train
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +135,8 @@ def test_bilstm_training_learns_the_change_signal_of_synthetic_conversations(tmp
 
     import torch
 
-    from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
-    from turnpoint.training import prepare_files, set_input_standardisation, split_sources, training_specifications, validate
+    from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
+    from turnpoint.changes.training import prepare_files, set_input_standardisation, split_sources, training_specifications, validate
 
     (tmp_path / "train").mkdir()
     (tmp_path / "validation").mkdir()

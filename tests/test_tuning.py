@@ -12,13 +12,13 @@ import torch
 from synth import make_conversation
 
 from turnpoint import SpeakerChangeConfig, SpeakerChangeDetector, Specifications, save_model
-from turnpoint.annotations import Turn
-from turnpoint.cli import main
-from turnpoint.errors import TurnpointError
-from turnpoint.inference import Scores
-from turnpoint.modelfile import load_model
-from turnpoint.training import AnnotatedFile
-from turnpoint.tuning import (
+from turnpoint.changes.annotations import Turn
+from turnpoint.cli.main import main
+from turnpoint.core.errors import TurnpointError
+from turnpoint.core.windows import Scores
+from turnpoint.core.modelfile import load_model
+from turnpoint.changes.training import AnnotatedFile
+from turnpoint.changes.tuning import (
     CUT_RANGE,
     tune,
     Sweep,
@@ -126,7 +126,7 @@ def test_cache_and_cli_tune(tmp_path: Path, capsys: pytest.CaptureFixture):
     dev.mkdir()
     for seed in (1, 2):
         make_conversation(dev / f"conv{seed}.wav", seed=seed, duration=14.0)
-    from turnpoint.training import collect_files
+    from turnpoint.changes.training import collect_files
 
     files = collect_files(dev)
     first, seconds = score_files(files, system="glr", cache_dir=tmp_path / "cache")
@@ -154,8 +154,8 @@ def _with_learned_scorer(path: Path) -> Path:
     """The bundled default with a learned candidate scorer (fitted to call distances above 0.4 changes)."""
     from dataclasses import replace
 
-    from turnpoint.modelfile import Defaults
-    from turnpoint.rescoring import fit_candidate_scorer
+    from turnpoint.core.modelfile import Defaults
+    from turnpoint.changes.rescoring import fit_candidate_scorer
 
     shipped = load_model("hybrid")
     rng = np.random.default_rng(0)
@@ -168,7 +168,7 @@ def _with_learned_scorer(path: Path) -> Path:
 
 def _single_pass(path: Path) -> Path:
     """The bundled hybrid without its second pass."""
-    from turnpoint.modelfile import Defaults
+    from turnpoint.core.modelfile import Defaults
 
     shipped = load_model("hybrid")
     rescoring = shipped.defaults.rescoring.with_overrides(clustering=False)
@@ -181,9 +181,9 @@ def test_tuning_the_hybrid_tunes_its_rescoring_and_detection_reproduces_the_swee
     import shutil
 
     import turnpoint
-    from turnpoint.evaluation import hypothesis_changes, reference_changes
-    from turnpoint.metrics import boundary_score
-    from turnpoint.training import collect_files
+    from turnpoint.changes.evaluation import hypothesis_changes, reference_changes
+    from turnpoint.changes.metrics import boundary_score
+    from turnpoint.changes.training import collect_files
 
     example = Path(turnpoint.example_path())
     for suffix in (".flac", ".rttm"):
@@ -240,13 +240,13 @@ def test_coverage_at_purity_degenerates_with_pauses_and_is_flagged(caplog: pytes
     item, scores = paused_file_with_curve({4.7: 0.9, 10.3: 0.6, 14.7: 0.7, 12.0: 0.3})
     result = sweep([item], {"f": scores}, min_durations=[1.0])
     assert {round(p.purity, 9) for p in result.points} == {1.0}  # pyannote cuts at the pauses: purity is 100 % everywhere
-    with caplog.at_level("WARNING", logger="turnpoint.tuning"):
+    with caplog.at_level("WARNING", logger="turnpoint.changes.tuning"):
         trap = select(result, criterion="coverage")
     assert trap.n_changes == 0
     flagged = [r.getMessage() for r in caplog.records if "degenerate" in r.getMessage()]
     assert len(flagged) == 1 and "\n" not in flagged[0] and "finds no change" in flagged[0]
     caplog.clear()
-    with caplog.at_level("WARNING", logger="turnpoint.tuning"):
+    with caplog.at_level("WARNING", logger="turnpoint.changes.tuning"):
         best = select(result)  # the default: speaker-change F1
     assert (best.n_changes, best.f1) == (3, 1.0) and not caplog.records
     # a flat criterion is flagged too: every peak is far from every change
@@ -268,8 +268,8 @@ def test_alpha_grid_thresholds_fall_between_peak_values():
 def test_tune_defaults_on_dialogues_with_pauses_and_the_saved_model_reproduces_the_printed_f1(tmp_path: Path, capsys: pytest.CaptureFixture):
     import re
 
-    from turnpoint.evaluation import evaluate
-    from turnpoint.training import collect_files
+    from turnpoint.changes.evaluation import evaluate
+    from turnpoint.changes.training import collect_files
 
     torch.set_num_threads(1)
     dev = tmp_path / "dev"
@@ -306,7 +306,7 @@ def test_tune_defaults_tune_the_speaker_cut_and_the_saved_model_reproduces_the_p
     import shutil
 
     import turnpoint
-    from turnpoint.evaluation import evaluate
+    from turnpoint.changes.evaluation import evaluate
 
     dev = tmp_path / "dev"
     dev.mkdir()

@@ -12,35 +12,35 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # what the names below resolve to, for type checkers and editors
-    from turnpoint.annotations import Turn, change_points, read_rttm, read_uem, write_rttm, write_uem
-    from turnpoint.api import detect_files
-    from turnpoint.audio import iter_audio, load_audio
-    from turnpoint.detect import Detection, detect_changes
-    from turnpoint.errors import TurnpointError
-    from turnpoint.features import FeatureStream, extract_features
-    from turnpoint.metrics import boundary_score
-    from turnpoint.model import SpeakerChangeConfig, SpeakerChangeDetector
-    from turnpoint.modelfile import load_model, save_model
-    from turnpoint.outputs import write_outputs
-    from turnpoint.specs import FeatureConfig, Specifications
-    from turnpoint.training import TrainingConfig, train
+    from turnpoint.changes.annotations import Turn, change_points, read_rttm, read_uem, write_rttm, write_uem
+    from turnpoint.core.batch import detect_files
+    from turnpoint.core.audio import iter_audio, load_audio
+    from turnpoint.changes.detect import Detection, detect_changes
+    from turnpoint.core.errors import TurnpointError
+    from turnpoint.core.features import FeatureStream, extract_features
+    from turnpoint.changes.metrics import boundary_score
+    from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
+    from turnpoint.core.modelfile import load_model, save_model
+    from turnpoint.changes.outputs import write_outputs
+    from turnpoint.core.task import FeatureConfig, Specifications
+    from turnpoint.changes.training import TrainingConfig, train
 
 # The public API, imported on first use (module __getattr__): ``turnpoint --version`` and
 # ``import turnpoint`` then cost no torch, scipy or matplotlib import.
 _EXPORTS = {
-    "Turn": "turnpoint.annotations", "change_points": "turnpoint.annotations", "read_rttm": "turnpoint.annotations",
-    "read_uem": "turnpoint.annotations", "write_rttm": "turnpoint.annotations", "write_uem": "turnpoint.annotations",
-    "detect_files": "turnpoint.api",
-    "iter_audio": "turnpoint.audio", "load_audio": "turnpoint.audio",
-    "Detection": "turnpoint.detect", "detect_changes": "turnpoint.detect",
-    "TurnpointError": "turnpoint.errors",
-    "FeatureStream": "turnpoint.features", "extract_features": "turnpoint.features",
-    "boundary_score": "turnpoint.metrics",
-    "SpeakerChangeConfig": "turnpoint.model", "SpeakerChangeDetector": "turnpoint.model",
-    "load_model": "turnpoint.modelfile", "save_model": "turnpoint.modelfile",
-    "write_outputs": "turnpoint.outputs",
-    "FeatureConfig": "turnpoint.specs", "Specifications": "turnpoint.specs",
-    "TrainingConfig": "turnpoint.training", "train": "turnpoint.training",
+    "Turn": "turnpoint.changes.annotations", "change_points": "turnpoint.changes.annotations", "read_rttm": "turnpoint.changes.annotations",
+    "read_uem": "turnpoint.changes.annotations", "write_rttm": "turnpoint.changes.annotations", "write_uem": "turnpoint.changes.annotations",
+    "detect_files": "turnpoint.core.batch",
+    "iter_audio": "turnpoint.core.audio", "load_audio": "turnpoint.core.audio",
+    "Detection": "turnpoint.changes.detect", "detect_changes": "turnpoint.changes.detect",
+    "TurnpointError": "turnpoint.core.errors",
+    "FeatureStream": "turnpoint.core.features", "extract_features": "turnpoint.core.features",
+    "boundary_score": "turnpoint.changes.metrics",
+    "SpeakerChangeConfig": "turnpoint.changes.model", "SpeakerChangeDetector": "turnpoint.changes.model",
+    "load_model": "turnpoint.core.modelfile", "save_model": "turnpoint.core.modelfile",
+    "write_outputs": "turnpoint.changes.outputs",
+    "FeatureConfig": "turnpoint.core.task", "Specifications": "turnpoint.core.task",
+    "TrainingConfig": "turnpoint.changes.training", "train": "turnpoint.changes.training",
 }
 
 

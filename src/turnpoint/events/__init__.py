@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-# imported on first use, so that building the command-line parser (which imports turnpoint.events.cli)
+# imported on first use, so that building the command-line parser (which imports turnpoint.cli.events)
 # loads no torch or scipy
 _LAZY = {
     "Event": "turnpoint.events.annotations", "read_events": "turnpoint.events.annotations", "write_events": "turnpoint.events.annotations",
@@ -43,24 +43,24 @@ __all__ = [
 ]
 
 
-def detect_events(*args, **kwargs):  # noqa: D103 - documented in turnpoint.events.api
-    from turnpoint.events.api import detect_events as _detect
+def detect_events(*args, **kwargs):  # noqa: D103 - documented in turnpoint.events.detect
+    from turnpoint.events.detect import detect_events as _detect
 
     return _detect(*args, **kwargs)
 
 
-def detect_event_files(*args, **kwargs):  # noqa: D103 - documented in turnpoint.events.api
-    from turnpoint.events.api import detect_event_files as _detect_files
+def detect_event_files(*args, **kwargs):  # noqa: D103 - documented in turnpoint.events.detect
+    from turnpoint.events.detect import detect_event_files as _detect_files
 
     return _detect_files(*args, **kwargs)
 
 
-def evaluate_events(*args, **kwargs):  # noqa: D103 - documented in turnpoint.events.api
-    from turnpoint.events.api import evaluate_events as _evaluate
+def evaluate_events(*args, **kwargs):  # noqa: D103 - documented in turnpoint.events.detect
+    from turnpoint.events.detect import evaluate_events as _evaluate
 
     return _evaluate(*args, **kwargs)
 
 
-detect_events.__doc__ = "Detect sound events in a file; see :func:`turnpoint.events.api.detect_events`."
-detect_event_files.__doc__ = "Detect sound events in many files, writing TSV/PNG; see :func:`turnpoint.events.api.detect_event_files`."
-evaluate_events.__doc__ = "Detect and score against a reference; see :func:`turnpoint.events.api.evaluate_events`."
+detect_events.__doc__ = "Detect sound events in a file; see :func:`turnpoint.events.detect.detect_events`."
+detect_event_files.__doc__ = "Detect sound events in many files, writing TSV/PNG; see :func:`turnpoint.events.detect.detect_event_files`."
+evaluate_events.__doc__ = "Detect and score against a reference; see :func:`turnpoint.events.detect.evaluate_events`."

@@ -15,7 +15,7 @@ TUT 2017) is read by one function, :func:`read_events`:
   (``10.200000000000001``), labels with spaces and commas (``Air horn, truck horn``).
 * Same-class overlapping events are kept as they are.
 
-Bad input raises :class:`~turnpoint.errors.TurnpointError` naming the file and line: an onset
+Bad input raises :class:`~turnpoint.core.errors.TurnpointError` naming the file and line: an onset
 after its offset, a negative or non-numeric time, a label outside ``labels``; and
 :func:`check_events_within` names the line of an event that runs past the end of its audio.
 """
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from turnpoint.errors import TurnpointError
-from turnpoint.fileio import atomic_open
+from turnpoint.core.errors import TurnpointError
+from turnpoint.core.fileio import atomic_open
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ __all__ = [
     "write_events",
 ]
 
-from turnpoint.audio import AUDIO_EXTENSIONS as AUDIO_SUFFIXES
+from turnpoint.core.audio import AUDIO_EXTENSIONS as AUDIO_SUFFIXES
 
 _FILENAME = ("filename", "file", "audio_filename", "path", "filepath", "audio_file", "file_name")
 _ONSET = ("onset", "event_onset", "event_start_time", "start", "start_time")
@@ -335,7 +335,7 @@ def check_events_within(
     --------
     >>> check_events_within({"a": [Event(9.0, 10.5, "bell", "ref.tsv", 3)]}, {"a": 10.0})  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
-    turnpoint.errors.TurnpointError: ref.tsv:3: event 'bell' ends at 10.5 s, past the end of a (10.000 s)
+    turnpoint.core.errors.TurnpointError: ref.tsv:3: event 'bell' ends at 10.5 s, past the end of a (10.000 s)
     """
     for key, items in events.items():
         if key not in durations:

@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 
-from turnpoint.features import _analysis_matrices, _delta_edge
-from turnpoint.specs import FeatureConfig
+from turnpoint.core.features import _analysis_matrices, _delta_edge
+from turnpoint.core.task import FeatureConfig
 
 #: DESED_task's defaults: 3 to 5 bands, each at least 6 mel bins wide.
 FILTER_BANDS = (3, 5)
@@ -71,7 +71,7 @@ def filter_augment(chunks: np.ndarray, *, config: FeatureConfig, db_range: float
 
     Parameters
     ----------
-    chunks : float32 (batch, frame, 2 * n_mfcc + 1), columns as :func:`turnpoint.features.event_features`
+    chunks : float32 (batch, frame, 2 * n_mfcc + 1), columns as :func:`turnpoint.core.features.event_features`
     config : the features' configuration ("mfcc", "logmel" or "logmel128"; PCEN is refused: it
         divides each band by its own recent level, so a filter constant in time would vanish)
     db_range : gains are drawn in [-db_range, +db_range] dB; 0 returns the chunks unchanged

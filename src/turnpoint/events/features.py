@@ -1,7 +1,7 @@
 """Inputs of the sound event detector, from the shared audio and feature code.
 
-Audio is read by :func:`turnpoint.audio.load_audio` (any file → 16 kHz mono); features are
-:func:`turnpoint.features.event_features`: 64 MFCC (c0–c63 of 96 slaney-mel log energies,
+Audio is read by :func:`turnpoint.core.audio.load_audio` (any file → 16 kHz mono); features are
+:func:`turnpoint.core.features.event_features`: 64 MFCC (c0–c63 of 96 slaney-mel log energies,
 20–8000 Hz, 40 ms periodic-Hann window every 20 ms), their Δ (±4 frames) and the zero-crossing rate
 — 129 numbers per frame, 50 frames per second. 100 frames (the seed's input length) are 2 s.
 :data:`EVENT_LOGMEL_FEATURES` (an option) puts 64 log-mel band energies in place of the MFCC;
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from turnpoint.audio import load_audio
-from turnpoint.features import event_features
-from turnpoint.specs import FeatureConfig, Specifications
+from turnpoint.core.audio import load_audio
+from turnpoint.core.features import event_features
+from turnpoint.core.task import FeatureConfig, Specifications
 
 __all__ = ["EVENT_FEATURES", "EVENT_FINE_LOGMEL_FEATURES", "EVENT_LOGMEL_FEATURES", "EVENT_PCEN_FEATURES", "event_feature_config", "event_specifications", "file_features"]
 

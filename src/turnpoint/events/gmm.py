@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from turnpoint.errors import TurnpointError
-from turnpoint.specs import JsonConfig
+from turnpoint.core.errors import TurnpointError
+from turnpoint.core.task import JsonConfig
 
 logger = logging.getLogger(__name__)
 

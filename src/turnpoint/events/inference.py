@@ -1,7 +1,7 @@
 """Sliding-window scoring: (frames, classes) probabilities, averaged over overlapping windows.
 
 Windows of ``frames_per_chunk`` frames start every ``frames_per_step`` frames, the last one aligned
-with the end, through the speaker change detector's streaming :class:`turnpoint.inference.WindowAggregator`
+with the end, through the speaker change detector's streaming :class:`turnpoint.core.windows.WindowAggregator`
 (same windows, same averaging); a file shorter than one window is scored in one pass.
 :func:`score_event_file` streams a file block by block, so memory does not grow with its length.
 """
@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from turnpoint.audio import DEFAULT_BLOCK_DURATION, iter_audio
+from turnpoint.core.audio import DEFAULT_BLOCK_DURATION, iter_audio
 from turnpoint.events.model import EventNetwork, SoundEventDetector
-from turnpoint.fast import full_float32
-from turnpoint.features import EventFeatureStream
-from turnpoint.inference import DEFAULT_THREADS, Scores, WindowAggregator, torch_threads
-from turnpoint.specs import Specifications
+from turnpoint.core.runners import full_float32
+from turnpoint.core.features import EventFeatureStream
+from turnpoint.core.windows import DEFAULT_THREADS, Scores, WindowAggregator, torch_threads
+from turnpoint.core.task import Specifications
 
 __all__ = ["score_event_blocks", "score_event_features", "score_event_file"]
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from turnpoint.errors import TurnpointError
+from turnpoint.core.errors import TurnpointError
 from turnpoint.events.annotations import Event
 
 __all__ = ["PSDS_SCENARIOS", "SEDScores", "event_based", "merge_same_class", "psds", "segment_based"]

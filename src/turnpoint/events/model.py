@@ -12,7 +12,7 @@ The seed design's Keras code failed because ``TimeDistributed(Conv1D)`` on a (10
 :class:`TimeDistributed` folds the frame axis into the batch, the per-frame module adds the
 channel axis, (B·T, 64) → (B·T, 1, 64) → Conv1d → (B·T, 64, 49) → max → (B·T, 64), and the result
 is unfolded to (B, T, 64). The network reads one (batch, frame, 129) tensor: MFCC, Δ, ZCR
-(see :func:`turnpoint.features.event_features`), standardised by fixed buffers set from training data.
+(see :func:`turnpoint.core.features.event_features`), standardised by fixed buffers set from training data.
 
 Parameter count for one class: 39,044 in PyTorch terms, counting the 128 BatchNorm running
 statistics as Keras does (38,916 trainable); 38,788 in Keras terms (Keras' LSTM has one bias per
@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from turnpoint.events.gmm import GMMEventDetector
-from turnpoint.model import init_lstm_like_keras, keras_lstm_parameters
-from turnpoint.specs import JsonConfig
+from turnpoint.changes.model import init_lstm_like_keras, keras_lstm_parameters
+from turnpoint.core.task import JsonConfig
 
 __all__ = ["FrameConv", "SoundEventConfig", "SoundEventDetector", "EventNetwork", "SoundEventEnsemble", "TimeDistributed", "build_event_network", "summarize_events"]
 

@@ -3,7 +3,7 @@
 The header holds the architecture (:class:`SoundEventConfig`, or :class:`~turnpoint.events.gmm.GMMEventConfig`
 for the GMM baseline, marked ``"kind": "gmm"``), the task specifications (features,
 window, classes), per-class decoding settings tuned on validation data, and a training summary.
-Loading goes through :func:`turnpoint.modelfile.read_header` (refuses pickles, checks the format
+Loading goes through :func:`turnpoint.core.modelfile.read_header` (refuses pickles, checks the format
 version) and checks every tensor's name, shape and finiteness.
 """
 
@@ -19,13 +19,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from turnpoint import __version__
-from turnpoint.errors import TurnpointError
+from turnpoint.core.errors import TurnpointError
 from turnpoint.events.decode import DecodeParams
 from turnpoint.events.gmm import GMM_KIND, GMMEventConfig, GMMEventDetector
 from turnpoint.events.model import EventNetwork, SoundEventConfig, SoundEventDetector, build_event_network
-from turnpoint.fileio import atomic_write_bytes
-from turnpoint.modelfile import FORMAT_NAME, FORMAT_VERSION, METADATA_KEY, read_header
-from turnpoint.specs import Specifications
+from turnpoint.core.fileio import atomic_write_bytes
+from turnpoint.core.modelfile import FORMAT_NAME, FORMAT_VERSION, METADATA_KEY, read_header
+from turnpoint.core.task import Specifications
 
 __all__ = ["BUNDLED_EVENT_MODELS", "LoadedEventModel", "TASK", "load_event_model", "save_event_model"]
 

@@ -22,7 +22,7 @@ import soundfile as sf
 import soxr
 
 from turnpoint.events.annotations import Event, write_events
-from turnpoint.fileio import atomic_open
+from turnpoint.core.fileio import atomic_open
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from turnpoint.errors import TurnpointError
+from turnpoint.core.errors import TurnpointError
 from turnpoint.events.annotations import Event, audio_key, check_events_within, read_events
 from turnpoint.events.augment import check_filter_augment, check_mixup, filter_augment, mixup
 from turnpoint.events.decode import decode_scores, tune_decoding
@@ -35,8 +35,8 @@ from turnpoint.events.inference import score_event_features
 from turnpoint.events.metrics import event_based, segment_based
 from turnpoint.events.model import MAX_MEMBERS, EventNetwork, SoundEventConfig, SoundEventDetector, SoundEventEnsemble
 from turnpoint.events.modelfile import load_event_model, save_event_model
-from turnpoint.specs import FeatureConfig, Specifications
-from turnpoint.training import CHECKPOINT_NAME, MODEL_NAME, _load_checkpoint, _save_checkpoint
+from turnpoint.core.task import FeatureConfig, Specifications
+from turnpoint.changes.training import CHECKPOINT_NAME, MODEL_NAME, _load_checkpoint, _save_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -104,9 +104,9 @@ def collect_event_files(source: str | Path, *, annotations: str | Path | None = 
     --------
     >>> collect_event_files("/nonexistent")  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
-    turnpoint.errors.TurnpointError: /nonexistent: no such file or folder
+    turnpoint.core.errors.TurnpointError: /nonexistent: no such file or folder
     """
-    from turnpoint.audio import audio_files, audio_info
+    from turnpoint.core.audio import audio_files, audio_info
 
     source = Path(source)
     audio = audio_files(source)

@@ -1,0 +1,277 @@
+"""Speaker change detection on files: scores, peaks, change times and segments."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from turnpoint.core.audio import DEFAULT_BLOCK_DURATION
+from turnpoint.core.errors import TurnpointError
+from turnpoint.core.windows import DEFAULT_BATCH_SIZE, Scores, score_blocks, score_file
+from turnpoint.core.modelfile import LoadedModel, load_model
+from turnpoint.changes.peaks import ALPHA_SCALES, find_peaks, segments_from_changes
+from turnpoint.changes.rescoring import RescoringSettings, resolve_rescoring
+from turnpoint.changes.speakers import SpeakerSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Detection:
+    """Everything found in one file.
+
+    Attributes
+    ----------
+    uri : the file's name without extension (as in reference RTTMs)
+    scores : per-frame change scores and their timestamps
+    changes : change times in seconds
+    segments : (start, end) of the segments between changes, covering the whole file
+    settings : the peak-picking settings used
+    model : description of the model that produced the scores
+    """
+
+    uri: str
+    path: str
+    scores: Scores
+    changes: np.ndarray
+    segments: list[tuple[float, float]]
+    settings: dict = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
+    candidates: np.ndarray | None = None  # with re-scoring: candidate times (s) ...
+    candidate_scores: np.ndarray | None = None  # ... and their re-scored scores
+    dropped: np.ndarray | None = None  # with a second pass: first-pass changes it dropped (same speaker cluster)
+    # with speaker labelling: one entry per segment, the speaker label ("SPEAKER_00"...) or None for
+    # non-speech; None when the detector does not label (every segment is then unlabelled speech)
+    labels: list[str | None] | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.scores.duration
+
+    def _segment_dicts(self) -> list[dict]:
+        if self.labels is None:
+            return [{"start": round(s, 3), "end": round(e, 3)} for s, e in self.segments]
+        return [{"start": round(s, 3), "end": round(e, 3), "speech": label is not None, "speaker": label}
+                for (s, e), label in zip(self.segments, self.labels)]
+
+    def to_dict(self, *, include_scores: bool = False) -> dict:
+        data = {
+            "uri": self.uri,
+            "audio": self.path,
+            "duration": round(self.duration, 6),
+            "changes": [round(float(c), 3) for c in self.changes],
+            "segments": self._segment_dicts(),
+            "frame_step": self.scores.frame_step,
+            "n_frames": int(len(self.scores.values)),
+            "settings": self.settings,
+            "model": self.model,
+            "warnings": list(getattr(self.scores, "warnings", [])),  # e.g. a file decoding shorter than its header says
+        }
+        if self.candidates is not None:
+            data["candidates"] = [{"time": round(float(t), 3), "score": round(float(v), 5)} for t, v in zip(self.candidates, self.candidate_scores)]
+        if self.dropped is not None:
+            data["dropped_by_clustering"] = [round(float(t), 3) for t in self.dropped]
+        if include_scores:
+            data["scores"] = [round(float(v), 5) for v in self.scores.values]
+        return data
+
+    def to_annotation(self):  # -> pyannote.core.Annotation (imported only when asked for)
+        """The speech turns as a ``pyannote.core.Annotation`` (see :func:`turnpoint.changes.formats.to_annotation`).
+
+        Examples
+        --------
+        >>> result = detect_changes(np.zeros(16000 * 2, dtype=np.float32), uri="quiet")
+        >>> result.to_annotation().uri
+        'quiet'
+        """
+        from turnpoint.changes.formats import to_annotation
+
+        return to_annotation(self)
+
+    def to_lhotse(self) -> list:
+        """The speech turns as lhotse ``SupervisionSegment`` s (see :func:`turnpoint.changes.formats.to_lhotse`).
+
+        Examples
+        --------
+        >>> result = detect_changes(np.zeros(16000 * 2, dtype=np.float32), uri="quiet", model="paper")
+        >>> {segment.recording_id for segment in result.to_lhotse()}
+        {'quiet'}
+        """
+        from turnpoint.changes.formats import to_lhotse
+
+        return to_lhotse(self)
+
+
+def _resolve_settings(loaded: LoadedModel, alpha: float | None, min_duration: float | None, alpha_scale: str | None) -> dict:
+    settings = {
+        "alpha": loaded.defaults.alpha if alpha is None else float(alpha),
+        "min_duration": loaded.defaults.min_duration if min_duration is None else float(min_duration),
+        "alpha_scale": alpha_scale or loaded.defaults.alpha_scale,
+    }
+    if settings["alpha_scale"] not in ALPHA_SCALES:
+        raise TurnpointError(f"alpha_scale must be one of {ALPHA_SCALES}, not {settings['alpha_scale']!r}")
+    if not math.isfinite(settings["alpha"]):
+        raise TurnpointError(f"alpha must be a finite number, not {settings['alpha']}")
+    if not (math.isfinite(settings["min_duration"]) and settings["min_duration"] > 0):
+        raise TurnpointError(f"min_duration must be a positive number of seconds, not {settings['min_duration']}")
+    return settings
+
+
+def changes_from_scores(scores: Scores, *, alpha: float, min_duration: float, alpha_scale: str = "absolute") -> np.ndarray:
+    """Change times (s) of the peaks of a score curve."""
+    peaks = find_peaks(scores.values, frame_step=scores.frame_step, alpha=alpha, min_duration=min_duration, alpha_scale=alpha_scale)
+    return peaks * scores.frame_step
+
+
+def detect_changes(
+    audio: str | Path | np.ndarray,
+    *,
+    model: LoadedModel | str | Path | None = None,
+    alpha: float | None = None,
+    min_duration: float | None = None,
+    alpha_scale: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    block_duration: float = DEFAULT_BLOCK_DURATION,
+    uri: str | None = None,
+    rescoring: RescoringSettings | bool | None = None,
+    rescore_threshold: float | None = None,
+    clustering: bool | None = None,
+    speakers: SpeakerSettings | bool | None = None,
+    speaker_threshold: float | None = None,
+    device: str | None = None,
+) -> Detection:
+    """Detect speaker changes in an audio/video file or a 16 kHz mono waveform.
+
+    Parameters
+    ----------
+    audio : path of any file soundfile or PyAV reads, or a float array of 16 kHz mono samples
+    model : a loaded model, a model file, or None for the bundled default model
+    alpha, min_duration, alpha_scale : peak picking; None takes the model's defaults
+    batch_size : windows per forward pass
+    block_duration : seconds of audio decoded at a time (bounds memory)
+    uri : name used in outputs; the file's stem by default
+    rescoring : re-scoring of the BiLSTM's candidate changes with GE2E speaker embeddings
+        (:mod:`turnpoint.changes.rescoring`): None runs what the model ships (the bundled ``default`` is
+        the re-scored hybrid, ``paper`` the BiLSTM alone), False the BiLSTM's peaks alone, True
+        re-scoring with the model's settings (or the module's defaults), or the given settings
+    rescore_threshold : replaces the re-scoring threshold; ``min_duration`` applies to re-scored
+        changes too
+    clustering : the re-scoring's second pass (:class:`turnpoint.changes.rescoring.SegmentClustering`):
+        None as the model ships, False off, True on (its defaults where the model ships none)
+    speakers : the dense speaker pipeline (:mod:`turnpoint.changes.speakers`) that decides the bundled
+        default's changes and labels its segments by speaker: None as the model ships, False off
+        (the model's BiLSTM / re-scoring path), True on (the model's settings or the defaults), or
+        the given settings
+    speaker_threshold : replaces the speaker clustering's cosine cut (larger: fewer speakers)
+    device : where the networks run (default: where the model was loaded)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> result = detect_changes(np.zeros(16000 * 5, dtype=np.float32))
+    >>> result.segments[0][0], round(result.duration, 1)
+    (0.0, 5.0)
+    """
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    settings = _resolve_settings(loaded, alpha, min_duration, alpha_scale)
+    device = device or str(next(loaded.model.parameters()).device)
+    if speakers is None:
+        speakers = loaded.defaults.speakers if rescoring is None and clustering is None and rescore_threshold is None else None
+    elif speakers is True:
+        speakers = loaded.defaults.speakers or SpeakerSettings()
+    if speakers is False or speakers is None:
+        if speaker_threshold is not None:
+            raise TurnpointError("a speaker threshold needs the speaker pipeline: this model or these options run without it")
+    else:
+        try:
+            speakers = speakers.with_overrides(threshold=speaker_threshold)
+        except ValueError as error:
+            raise TurnpointError(str(error)) from None
+        return _detect_speakers(audio, loaded=loaded, settings=settings, speakers=speakers, batch_size=batch_size,
+                                block_duration=block_duration, uri=uri, device=device)
+    chosen = resolve_rescoring(loaded.defaults.rescoring, rescoring)
+    if chosen is None and (rescore_threshold is not None or clustering):
+        raise TurnpointError("a re-scoring threshold or clustering needs re-scoring: this model ships none (use rescoring=True / --rescore)")
+    if chosen is not None:
+        try:
+            chosen = chosen.with_overrides(threshold=rescore_threshold, min_duration=min_duration, clustering=clustering)
+        except ValueError as error:
+            raise TurnpointError(str(error)) from None
+    if isinstance(audio, np.ndarray):
+        rate = loaded.specifications.features.sample_rate
+        blocks = (audio[i : i + int(block_duration * rate)] for i in range(0, len(audio), int(block_duration * rate)))
+        scores = score_blocks(blocks, model=loaded.model, specifications=loaded.specifications, batch_size=batch_size)
+        path, name = "", uri or "waveform"
+    else:
+        scores = score_file(
+            audio, model=loaded.model, specifications=loaded.specifications, batch_size=batch_size, block_duration=block_duration
+        )
+        path, name = str(audio), uri or Path(audio).stem
+    candidate_times = candidate_scores = dropped = None
+    if chosen is None:
+        changes = changes_from_scores(scores, **settings)
+    else:
+        from turnpoint.changes.rescoring import first_pass, rescore
+
+        changes, candidate_times, candidate_scores = rescore(audio, scores, settings=chosen, device=str(next(loaded.model.parameters()).device))
+        settings["rescoring"] = chosen.to_dict()
+        if chosen.clustering is not None:
+            first, _ = first_pass(scores, candidate_times, candidate_scores, settings=chosen)
+            dropped = first[~np.isin(np.round(first, 6), np.round(changes, 6))]
+    logger.debug("%s: %d changes in %.1f s", name, len(changes), scores.duration)
+    return Detection(
+        uri=name,
+        path=path,
+        scores=scores,
+        changes=changes,
+        segments=segments_from_changes(changes, duration=scores.duration),
+        settings=settings,
+        model=loaded.describe(),
+        candidates=candidate_times,
+        candidate_scores=candidate_scores,
+        dropped=dropped,
+    )
+
+
+def _detect_speakers(
+    audio: str | Path | np.ndarray, *, loaded: LoadedModel, settings: dict, speakers: SpeakerSettings,
+    batch_size: int, block_duration: float, uri: str | None, device: str,
+) -> Detection:
+    """The default detector: changes and speaker labels from :func:`turnpoint.changes.speakers.speaker_turns`.
+
+    The score curve is the cosine distance between the speaker embeddings before and after each
+    point (what the clustering cut is compared with), on the pipeline's window grid.
+    """
+    from turnpoint.core.audio import iter_audio
+    from turnpoint.core.windows import Scores
+    from turnpoint.changes.speakers import speaker_turns
+
+    warnings: list[str] = []
+    if isinstance(audio, np.ndarray):
+        samples = np.asarray(audio, dtype=np.float32)
+        path, name = "", uri or "waveform"
+    else:
+        blocks = list(iter_audio(audio, sample_rate=loaded.specifications.features.sample_rate, block_duration=block_duration, warnings=warnings))
+        samples = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+        path, name = str(audio), uri or Path(audio).stem
+    duration = len(samples) / loaded.specifications.features.sample_rate
+    result = speaker_turns(samples, settings=speakers, device=device)
+    grid = np.arange(0.0, duration, speakers.step)
+    values = np.interp(grid, result.times, result.distance).astype(np.float32) if len(result.times) else np.zeros(len(grid), np.float32)
+    scores = Scores(values=values, frame_step=speakers.step, duration=duration, warnings=warnings)
+    settings = {**settings, "speakers": speakers.to_dict(), "n_speakers": result.n_speakers}
+    logger.debug("%s: %d changes, %d speakers in %.1f s", name, len(result.changes), result.n_speakers, duration)
+    return Detection(
+        uri=name,
+        path=path,
+        scores=scores,
+        changes=result.changes,
+        segments=result.segments,
+        settings=settings,
+        model=loaded.describe(),
+        labels=result.segment_labels,
+    )

@@ -1,0 +1,1044 @@
+"""Simulated conversations from single-speaker voice pools, with exact speaker turns.
+
+A voice pool is a folder ``voices_dir/<speaker_id>/*.wav`` (one speaker per folder, one
+utterance per file), optionally with ``voices_dir/manifest.tsv`` (columns ``speaker``,
+``kind`` and ``person``; see ``scripts/prepare_voices.py``). Speaker ids look like
+``<engine>_<voice>``: the part before the first ``_`` names the engine (``espeak``, ``flite``,
+``festival``, ``real``...).
+
+Design (so that a change detector cannot succeed by finding clip edges, pauses, levels or
+bandwidth instead of voices):
+
+* 2-4 speakers per conversation, never the same speaker twice in a row. A *turn* is 1-4
+  clips of one speaker separated by pauses drawn from the same distribution as the gaps
+  between turns; a few turn gaps are short overlaps (up to 0.5 s).
+* Speakers are often drawn from the same engine (two espeak or two flite voices), engines are
+  mixed, and real recorded voices are included in some conversations.
+* Every clip gets a 10-30 ms fade in/out and a gain jitter of +-3 dB; every speaker a gain of
+  +-6 dB, a gentle first-order tilt/low-pass EQ and, for half of the wideband speakers, a random
+  steep low-pass (4-7.8 kHz), so that bandwidth does not identify a voice (speed-perturbed
+  copies have less bandwidth than their source); in some conversations wideband speakers are
+  band-limited to the telephone band, and ~40 % of conversations are band-limited as a whole.
+* A continuous background (white/pink/brown noise at 10-40 dB SNR, sometimes mains hum,
+  sometimes soft tonal "music") runs under the whole file: there is never digital silence.
+* Optional (off by default, so the shipped models' data is reproduced byte for byte):
+  ``reverb_p`` puts a speaker in a synthetic room (exponential-decay impulse response, RT60
+  0.2-0.8 s, direct-to-reverberant ratio 0-12 dB), the same room for all its clips;
+  ``channel_variation_p`` gives a speaker a second channel (another EQ, gain within +-4 dB,
+  maybe another room) used on about half of its clips — a change of channel that is not a
+  change of speaker. ``turnpoint simulate --reverb P --channel-variation P``.
+
+The reference RTTM has one line per turn (first clip start to last clip end), so the pauses
+inside a turn are not boundaries; ``info["clips"]`` (and ``conversations.jsonl``) lists where
+every clip went. Everything is reproducible from ``seed``.
+
+``SimulationConfig(style="real")`` replaces the turn taking above (the channel, noise and level
+design stay) by one drawn from statistics measured on real references (``data/turn_statistics.json``,
+made by ``scripts/turn_statistics.py`` from AMI meetings and VoxConverse broadcasts; profile
+``meeting`` or ``broadcast`` per conversation): segment durations (clips cut between words when a
+segment is shorter than a clip, several clips joined when it is longer), several segments per turn
+with the measured pauses, floor-transfer offsets with overlapping take-overs, and backchannels
+inside another speaker's segment at the measured rate. Its RTTM has one line per segment, where
+the audio is (pauses split lines, overlaps overlap). :func:`turn_statistics` measures real and
+simulated references the same way. The default style stays ``"legacy"``, which reproduces the
+shipped models' data byte for byte.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+from scipy import signal
+
+from turnpoint.changes.annotations import Turn, write_rttm, write_uem
+
+SR = 16000
+
+__all__ = [
+    "SimulationConfig",
+    "conversation_events",
+    "load_turn_statistics",
+    "load_voice_pool",
+    "simulate_conversation",
+    "simulate_conversations",
+    "split_speakers",
+    "turn_statistics",
+]
+
+
+@dataclass
+class SimulationConfig:
+    """Random distributions of the simulator (all ranges are uniform unless stated)."""
+
+    n_speakers_p: tuple[float, ...] = (0.5, 0.3, 0.2)  # P(2), P(3), P(4) speakers
+    clips_per_turn_p: tuple[float, ...] = (0.4, 0.3, 0.18, 0.12)  # P(1..4 clips)
+    pause_s: tuple[float, float] = (0.05, 0.8)  # pauses, inside AND between turns
+    long_pause_p: float = 0.12  # same for both: occasional longer pause
+    long_pause_s: tuple[float, float] = (0.8, 1.6)
+    overlap_p: float = 0.12  # a turn gap that is an overlap instead
+    overlap_s: tuple[float, float] = (0.05, 0.5)
+    same_engine_p: float = 0.55  # conversation built around two voices of one engine
+    real_voice_p: float = 0.45  # include at least one real voice (if any available)
+    fade_s: tuple[float, float] = (0.010, 0.030)
+    clip_gain_db: float = 3.0  # +- jitter per clip
+    speaker_gain_db: float = 6.0  # +- per speaker
+    snr_db: tuple[float, float] = (10.0, 40.0)
+    hum_p: float = 0.2
+    music_p: float = 0.2
+    telephone_p: float = 0.4  # whole conversation band-limited to 300-3400 Hz
+    speaker_bandlimit_p: float = 0.3  # conversations where wideband speakers may be band-limited
+    eq_p: float = 0.8  # per-speaker random first-order EQ
+    reverb_p: float = 0.0  # speaker in a room: a synthetic impulse response, the same for all its clips
+    reverb_rt60_s: tuple[float, float] = (0.2, 0.8)
+    reverb_drr_db: tuple[float, float] = (0.0, 12.0)  # direct-to-reverberant ratio
+    channel_variation_p: float = 0.0  # speaker with a second channel (EQ, gain, room), half its clips: a non-change
+    band_cap_p: float = 0.5  # wideband speaker gets a random steep low-pass (bandwidth != identity)
+    band_cap_hz: tuple[float, float] = (4000.0, 7800.0)
+    lead_s: tuple[float, float] = (0.2, 1.5)  # background before the first / after the last turn
+    target_rms_db: float = -24.0  # clips are levelled to this before gains
+    # style="real": turn taking drawn from measured statistics (turn_statistics.json); the fields
+    # above that shape turns (clips_per_turn_p, pause_s, long_pause_*, overlap_*) are then unused.
+    style: str = "legacy"  # "legacy" (the shipped models' data) or "real"
+    statistics: str | None = None  # JSON of scripts/turn_statistics.py (default: the bundled one)
+    profile_p: tuple[tuple[str, float], ...] = (("meeting", 0.7), ("broadcast", 0.3))
+    max_pause_s: float = 3.0  # longer measured pauses (people reading, leaving the room) are cut here
+    min_segment_s: float = 0.2
+    max_segment_s: float = 12.0
+    max_segments_per_turn: int = 8
+    backchannel_scale: float = 1.0  # x the measured backchannel rate
+    join_gap_s: tuple[float, float] = (0.0, 0.05)  # silence between two clips joined inside one segment
+
+
+# ---------------------------------------------------------------------------------------------
+# voice pool
+
+
+@dataclass
+class Voice:
+    speaker: str
+    files: list[Path]
+    kind: str = "tts"
+    person: str = ""
+    engine: str = ""
+
+
+def load_voice_pool(voices_dir: str | Path, speakers: list[str] | None = None) -> dict[str, Voice]:
+    """Index ``voices_dir/<speaker>/*.wav`` (and ``manifest.tsv`` when present)."""
+    voices_dir = Path(voices_dir)
+    meta: dict[str, dict[str, str]] = {}
+    manifest = voices_dir / "manifest.tsv"
+    if manifest.exists():
+        lines = manifest.read_text().splitlines()
+        header = lines[0].split("\t")
+        for line in lines[1:]:
+            if line.strip():
+                row = dict(zip(header, line.split("\t")))
+                meta[row["speaker"]] = row
+    names = speakers if speakers is not None else sorted(
+        p.name for p in voices_dir.iterdir() if p.is_dir()
+    )
+    pool = {}
+    for spk in names:
+        files = sorted((voices_dir / spk).glob("*.wav"))
+        if not files:
+            raise FileNotFoundError(f"no clips for speaker {spk!r} in {voices_dir / spk}")
+        row = meta.get(spk, {})
+        kind = row.get("kind") or ("real" if spk.startswith("real") else "tts")
+        person = row.get("person") or spk.split("_sp")[0]
+        pool[spk] = Voice(spk, files, kind, person, spk.split("_")[0])
+    return pool
+
+
+# ---------------------------------------------------------------------------------------------
+# signal helpers
+
+
+def _coloured_noise(rng: np.random.Generator, n: int, colour: str) -> np.ndarray:
+    white = rng.standard_normal(n)
+    if colour == "white":
+        x = white
+    else:
+        spec = np.fft.rfft(white)
+        f = np.fft.rfftfreq(n, 1.0 / SR)
+        f[0] = f[1]
+        spec /= f ** (0.5 if colour == "pink" else 1.0)
+        x = np.fft.irfft(spec, n)
+        # brown noise: keep a little energy above ~100 Hz audible, remove DC drift
+        b, a = signal.butter(1, 20.0 / (SR / 2), "highpass")
+        x = signal.lfilter(b, a, x)
+    return (x / (np.std(x) + 1e-12)).astype(np.float32)
+
+
+def _hum(rng: np.random.Generator, n: int) -> np.ndarray:
+    f0 = rng.choice([50.0, 60.0])
+    t = np.arange(n) / SR
+    x = np.zeros(n)
+    for k in range(1, 6):
+        x += rng.uniform(0.1, 1.0) / k * np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 2 * np.pi))
+    return (x / (np.std(x) + 1e-12)).astype(np.float32)
+
+
+def _music(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Soft tonal background: random notes (2-3 partials) with smooth envelopes, chords overlap."""
+    x = np.zeros(n)
+    t_note = rng.uniform(0.25, 1.0)
+    pos = 0
+    note_len = int(t_note * SR)
+    while pos < n:
+        length = min(int(note_len * rng.uniform(1.0, 3.0)), n - pos)
+        if length <= 0:
+            break
+        t = np.arange(length) / SR
+        f = 110.0 * 2 ** (rng.integers(0, 36) / 12)
+        env = np.sin(np.pi * np.arange(length) / length) ** 2
+        tone = sum(
+            (0.6**k) * np.sin(2 * np.pi * f * (k + 1) * t + rng.uniform(0, 6.3)) for k in range(3)
+        )
+        x[pos : pos + length] += env * tone
+        pos += int(note_len * rng.uniform(0.4, 1.0))
+    return (x / (np.std(x) + 1e-12)).astype(np.float32)
+
+
+def _telephone(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Band-limit to ~300-3400 Hz: resample through 8 kHz and high-pass."""
+    y = soxr.resample(x, SR, 8000, quality="HQ")
+    y = soxr.resample(y, 8000, SR, quality="HQ")[: len(x)]
+    if len(y) < len(x):
+        y = np.pad(y, (0, len(x) - len(y)))
+    lo = rng.uniform(250.0, 350.0)
+    sos = signal.butter(2, lo / (SR / 2), "highpass", output="sos")
+    y = signal.sosfilt(sos, y)
+    hi = rng.uniform(3300.0, 3700.0)
+    sos = signal.butter(4, min(hi, 3900.0) / (SR / 2), "lowpass", output="sos")
+    return signal.sosfilt(sos, y).astype(np.float32)
+
+
+@dataclass
+class _Channel:
+    """Per-speaker colouring: room, gain, gentle first-order EQ, optional telephone band."""
+
+    gain_db: float
+    eq: tuple | None = None  # ("tilt", fc, low_gain, high_gain) or ("lowpass", fc)
+    telephone: bool = False
+    band_cap_hz: float | None = None  # steep low-pass: wideband voices get random bandwidths
+    room: np.ndarray | None = None  # impulse response (direct path first); the tail is cut at the clip's end
+
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.room is not None:
+            x = signal.fftconvolve(x, self.room)[: len(x)]
+        if self.eq is not None:
+            if self.eq[0] == "tilt":
+                _, fc, g_lo, g_hi = self.eq
+                b, a = signal.butter(1, fc / (SR / 2), "lowpass")
+                lo = signal.lfilter(b, a, x)
+                x = g_lo * lo + g_hi * (x - lo)
+            else:
+                b, a = signal.butter(1, self.eq[1] / (SR / 2), "lowpass")
+                x = signal.lfilter(b, a, x)
+        if self.band_cap_hz is not None:
+            sos = signal.butter(6, self.band_cap_hz / (SR / 2), "lowpass", output="sos")
+            x = signal.sosfilt(sos, x)
+        if self.telephone:
+            x = _telephone(x, rng)
+        return np.asarray(x, dtype=np.float32)
+
+
+def _random_tilt(rng: np.random.Generator) -> tuple:
+    fc = float(np.exp(rng.uniform(np.log(300.0), np.log(3000.0))))
+    return ("tilt", fc, 10 ** (rng.uniform(-6, 6) / 20), 10 ** (rng.uniform(-6, 6) / 20))
+
+
+def random_room(rng: np.random.Generator, *, rt60_s: tuple[float, float] = (0.2, 0.8), drr_db: tuple[float, float] = (0.0, 12.0)) -> np.ndarray:
+    """A synthetic room impulse response: a unit direct path, then exponentially decaying noise.
+
+    The decay reaches -60 dB after the drawn RT60; the tail's energy sits ``drr`` dB below the
+    direct path's (the direct-to-reverberant ratio).
+
+    Examples
+    --------
+    >>> h = random_room(np.random.default_rng(0), rt60_s=(0.5, 0.5), drr_db=(6.0, 6.0))
+    >>> float(h[0]), len(h), round(float(10 * np.log10(1.0 / np.sum(h[1:] ** 2))), 1)
+    (1.0, 8000, 6.0)
+    """
+    rt60 = float(rng.uniform(*rt60_s))
+    drr = float(rng.uniform(*drr_db))
+    t = np.arange(1, int(rt60 * SR)) / SR
+    tail = rng.standard_normal(len(t)) * np.exp(-6.908 * t / rt60)  # ln(1000): -60 dB at rt60
+    tail *= np.sqrt(10 ** (-drr / 10) / np.sum(tail**2))
+    return np.concatenate([[1.0], tail]).astype(np.float32)
+
+
+def _random_channel(
+    rng: np.random.Generator, cfg: SimulationConfig, bandlimit: bool, wideband: bool
+) -> _Channel:
+    eq = None
+    if rng.random() < cfg.eq_p:
+        if rng.random() < 0.7:
+            eq = _random_tilt(rng)
+        else:
+            eq = ("lowpass", float(rng.uniform(3500.0, 7500.0)))
+    channel = _Channel(
+        gain_db=float(rng.uniform(-cfg.speaker_gain_db, cfg.speaker_gain_db)),
+        eq=eq,
+        telephone=bandlimit,
+        band_cap_hz=(
+            float(rng.uniform(*cfg.band_cap_hz))
+            if wideband and not bandlimit and rng.random() < cfg.band_cap_p
+            else None
+        ),
+    )
+    # drawn only when enabled, so that configurations without rooms reproduce older data exactly
+    if cfg.reverb_p > 0 and rng.random() < cfg.reverb_p:
+        channel.room = random_room(rng, rt60_s=cfg.reverb_rt60_s, drr_db=cfg.reverb_drr_db)
+    return channel
+
+
+def _varied_channel(rng: np.random.Generator, cfg: SimulationConfig, base: _Channel) -> _Channel:
+    """The same speaker through another microphone / room: new EQ, gain within ±4 dB, maybe a new room.
+
+    Bandwidth stays (a telephone speaker stays on the telephone), so the variation is channel
+    colour only — the kind of within-speaker change a detector must not call a speaker change.
+    """
+    room = base.room
+    if cfg.reverb_p > 0 and rng.random() < 0.5:
+        room = random_room(rng, rt60_s=cfg.reverb_rt60_s, drr_db=cfg.reverb_drr_db)
+    return _Channel(gain_db=base.gain_db + float(rng.uniform(-4.0, 4.0)), eq=_random_tilt(rng), telephone=base.telephone,
+                    band_cap_hz=base.band_cap_hz, room=room)
+
+
+def _load_clip(path: Path) -> np.ndarray:
+    x, sr = sf.read(str(path), dtype="float32", always_2d=False)
+    if x.ndim > 1:
+        x = x.mean(axis=1)
+    if sr != SR:
+        x = soxr.resample(x, sr, SR).astype(np.float32)
+    return x
+
+
+def _fade(x: np.ndarray, n_in: int, n_out: int) -> np.ndarray:
+    x = x.copy()
+    n_in = min(n_in, len(x) // 2)
+    n_out = min(n_out, len(x) // 2)
+    if n_in > 0:
+        x[:n_in] *= (0.5 - 0.5 * np.cos(np.pi * np.arange(n_in) / n_in)).astype(np.float32)
+    if n_out > 0:
+        x[-n_out:] *= (0.5 + 0.5 * np.cos(np.pi * np.arange(1, n_out + 1) / n_out)).astype(np.float32)
+    return x
+
+
+def _active_rms(x: np.ndarray) -> float:
+    hop = 160
+    n = len(x) // hop
+    if n == 0:
+        return float(np.sqrt(np.mean(x**2)) + 1e-9)
+    e = np.mean(x[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1)
+    thr = e.max() * 10 ** (-3.0)  # frames within 30 dB of the loudest
+    return float(np.sqrt(e[e >= thr].mean()) + 1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# one conversation
+
+
+def _pick_speakers(rng: np.random.Generator, pool: dict[str, Voice], n: int, cfg: SimulationConfig) -> list[str]:
+    names = sorted(pool)
+    chosen: list[str] = []
+    persons: set[str] = set()
+
+    def ok(s: str) -> bool:
+        return s not in chosen and pool[s].person not in persons
+
+    def add(s: str) -> None:
+        chosen.append(s)
+        persons.add(pool[s].person)
+
+    by_engine: dict[str, list[str]] = {}
+    for s in names:
+        by_engine.setdefault(pool[s].engine, []).append(s)
+    multi = sorted(e for e, v in by_engine.items() if len({pool[s].person for s in v}) >= 2)
+    if multi and rng.random() < cfg.same_engine_p:
+        eng = multi[rng.integers(len(multi))]
+        cands = list(by_engine[eng])
+        rng.shuffle(cands)
+        for s in cands:
+            if len(chosen) < min(2, n) and ok(s):
+                add(s)
+    reals = [s for s in names if pool[s].kind == "real"]
+    if reals and len(chosen) < n and rng.random() < cfg.real_voice_p:
+        cands = [s for s in reals if ok(s)]
+        if cands:
+            add(cands[rng.integers(len(cands))])
+    rest = list(names)
+    rng.shuffle(rest)
+    for s in rest:
+        if len(chosen) >= n:
+            break
+        if ok(s):
+            add(s)
+    rng.shuffle(chosen)
+    return chosen
+
+
+def _gap(rng: np.random.Generator, cfg: SimulationConfig) -> float:
+    if rng.random() < cfg.long_pause_p:
+        return float(rng.uniform(*cfg.long_pause_s))
+    return float(rng.uniform(*cfg.pause_s))
+
+
+def simulate_conversation(
+    pool: dict[str, Voice],
+    duration_s: float,
+    rng: np.random.Generator,
+    cfg: SimulationConfig | None = None,
+) -> tuple[np.ndarray, list[tuple[float, float, str]], dict]:
+    """Return (waveform at 16 kHz, turns [(start, end, speaker)], info) for one conversation."""
+    cfg = cfg or SimulationConfig()
+    n_persons = len({v.person for v in pool.values()})
+    max_n = min(len(cfg.n_speakers_p) + 1, n_persons)
+    if max_n < 2:
+        raise ValueError("a conversation needs at least two distinct speakers in the pool")
+    p = np.asarray(cfg.n_speakers_p[: max_n - 1], dtype=float)
+    n_spk = 2 + int(rng.choice(len(p), p=p / p.sum()))
+    speakers = _pick_speakers(rng, pool, n_spk, cfg)
+
+    band_spk = rng.random() < cfg.speaker_bandlimit_p
+    channels = {}
+    for s in speakers:
+        bl = band_spk and pool[s].kind != "real" and rng.random() < 0.5
+        channels[s] = _random_channel(rng, cfg, bl, wideband=pool[s].kind != "real")
+    variants = {}  # speakers heard through a second channel on about half of their clips
+    if cfg.channel_variation_p > 0:
+        for s in speakers:
+            if rng.random() < cfg.channel_variation_p:
+                variants[s] = _varied_channel(rng, cfg, channels[s])
+    # per speaker: a shuffled queue of clips (no repeats until exhausted)
+    queues = {s: list(rng.permutation(len(pool[s].files))) for s in speakers}
+
+    def next_clip(s: str) -> Path:
+        if not queues[s]:
+            queues[s] = list(rng.permutation(len(pool[s].files)))
+        return pool[s].files[queues[s].pop()]
+
+    if cfg.style == "real":
+        placed, clips, turns, t, extra_info = _place_real(pool, speakers, channels, variants, next_clip, duration_s, rng, cfg)
+        return _render(placed, clips, turns, t, speakers, channels, variants, rng, cfg, extra_info)
+    if cfg.style != "legacy":
+        raise ValueError(f"unknown simulation style {cfg.style!r} (legacy or real)")
+    # turn-taking weights: conversational partners reply more to the previous speaker
+    placed: list[tuple[int, np.ndarray]] = []  # (start sample, audio)
+    clips: list[tuple[float, float, str]] = []  # where each clip went: (start, end, speaker)
+    turns: list[tuple[float, float, str]] = []
+    t = float(rng.uniform(*cfg.lead_s))
+    prev: str | None = None
+    prevprev: str | None = None
+    cp = np.asarray(cfg.clips_per_turn_p, dtype=float)
+    while t < duration_s:
+        others = [s for s in speakers if s != prev]
+        w = np.array([3.0 if s == prevprev else 1.0 for s in others])
+        spk = others[int(rng.choice(len(others), p=w / w.sum()))]
+        if prev is not None:
+            if rng.random() < cfg.overlap_p:
+                t = max(turns[-1][0] + 0.3, t - float(rng.uniform(*cfg.overlap_s)))
+            else:
+                t += _gap(rng, cfg)
+        k = 1 + int(rng.choice(len(cp), p=cp / cp.sum()))
+        first = None  # the turn starts where its first clip does (a too-short clip is skipped)
+        for j in range(k):
+            if j > 0:
+                t += _gap(rng, cfg)
+            x = _load_clip(next_clip(spk))
+            if len(x) < int(0.2 * SR):
+                continue
+            x = x * (10 ** (cfg.target_rms_db / 20) / _active_rms(x))
+            ch = variants[spk] if spk in variants and rng.random() < 0.5 else channels[spk]
+            x = x * 10 ** ((ch.gain_db + rng.uniform(-cfg.clip_gain_db, cfg.clip_gain_db)) / 20)
+            x = ch.apply(x, rng)
+            x = _fade(x, int(rng.uniform(*cfg.fade_s) * SR), int(rng.uniform(*cfg.fade_s) * SR))
+            s0 = int(round(t * SR))
+            placed.append((s0, x))
+            clips.append((round(s0 / SR, 4), round((s0 + len(x)) / SR, 4), spk))
+            first = s0 / SR if first is None else first
+            t = last = s0 / SR + len(x) / SR
+        if first is None:
+            continue
+        t = last  # a skipped clip at the end leaves no pause inside the turn either
+        turns.append((first, t, spk))
+        prevprev, prev = prev, spk
+    return _render(placed, clips, turns, t, speakers, channels, variants, rng, cfg, {})
+
+
+STATISTICS_FILE = Path(__file__).resolve().parents[1] / "data" / "turn_statistics.json"
+
+
+@functools.lru_cache(maxsize=8)
+def load_turn_statistics(path: str | None = None) -> dict:
+    """The profiles of measured turn-taking statistics (``scripts/turn_statistics.py``).
+
+    Examples
+    --------
+    >>> profiles = load_turn_statistics()
+    >>> sorted(profiles)
+    ['broadcast', 'meeting']
+    >>> len(profiles["meeting"]["floor_segment_s"]["quantile_function"])
+    101
+    """
+    source = Path(path) if path else STATISTICS_FILE
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+        return data["profiles"]
+    except (OSError, ValueError, KeyError) as error:
+        from turnpoint.core.errors import TurnpointError
+
+        raise TurnpointError(f"not a turn statistics file ({error.__class__.__name__})", path=source) from None
+
+
+def _draw(rng: np.random.Generator, distribution: dict, lo: float, hi: float) -> float:
+    """One value from a stored quantile function (inverse-CDF sampling), clipped to [lo, hi]."""
+    qf = distribution["quantile_function"]
+    value = float(np.interp(rng.uniform(0.0, 100.0), np.arange(len(qf)), qf))
+    return min(max(value, lo), hi)
+
+
+def _frame_db(x: np.ndarray, hop: int = 160) -> np.ndarray:
+    n = len(x) // hop
+    if n == 0:
+        return np.full(1, -120.0)
+    e = np.mean(x[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1)
+    return 10 * np.log10(e + 1e-12)
+
+
+def _trim(x: np.ndarray, rel_db: float = 40.0) -> np.ndarray:
+    """Cut leading/trailing frames more than ``rel_db`` below the loudest one."""
+    db = _frame_db(x)
+    active = np.flatnonzero(db > db.max() - rel_db)
+    if active.size == 0:
+        return x[:0]
+    return x[active[0] * 160 : (active[-1] + 1) * 160]
+
+
+def _fragment(x: np.ndarray, target_s: float, rng: np.random.Generator) -> np.ndarray:
+    """About ``target_s`` of ``x``, cut where the clip is quiet (between words) when it can be.
+
+    Cut points are the middles of runs of frames 25 dB or more below the clip's loudest frame,
+    plus both ends; a random start is followed by the end nearest to ``target_s`` later.
+    Without quiet runs, the clip is cut at ``target_s`` (the fade hides the edge).
+    """
+    if len(x) <= int(target_s * SR):
+        return x
+    db = _frame_db(x)
+    quiet = db < db.max() - 25.0
+    cuts = [0]
+    start = None
+    for i, q in enumerate(quiet):
+        if q and start is None:
+            start = i
+        elif not q and start is not None:
+            cuts.append((start + i) // 2 * 160)
+            start = None
+    cuts.append(len(x))
+    cuts = sorted(set(cuts))
+    target = int(target_s * SR)
+    starts = [c for c in cuts[:-1] if len(x) - c >= 0.6 * target] or [0]
+    a = starts[int(rng.integers(len(starts)))]
+    ends = [c for c in cuts if c - a >= min(target, 0.2 * SR)]
+    b = min(ends, key=lambda c: abs(c - a - target)) if ends else len(x)
+    if abs(b - a - target) > 0.3 * target + 0.05 * SR:  # no quiet point near: cut (the fade hides it)
+        b = min(len(x), a + target)
+    piece = _trim(x[a:b])
+    return piece if len(piece) >= int(0.1 * SR) else _trim(x[:target])
+
+
+def _union_length(spans: list[tuple[float, float]]) -> float:
+    total, end = 0.0, -math.inf
+    for a, b in sorted(spans):
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total
+
+
+def _place_real(pool, speakers, channels, variants, next_clip, duration_s, rng, cfg):
+    """Turn taking drawn from measured statistics: segments, pauses, overlaps and backchannels.
+
+    A turn is 1-``max_segments_per_turn`` segments of one speaker (the measured distribution of
+    segments per turn), separated by the measured pauses inside turns; each segment has a measured
+    duration and is made of one clip, a fragment of a clip cut between words, or several clips
+    joined with at most ``join_gap_s`` of silence. The next turn starts at the measured
+    floor-transfer offset from the end of the previous one (negative: the speakers overlap).
+    Backchannels (short segments of another speaker strictly inside a segment) come at the measured
+    rate. The reference has one line per segment, exactly where its audio is.
+    """
+    profiles = load_turn_statistics(cfg.statistics)
+    names = [name for name, _ in cfg.profile_p]
+    weights = np.asarray([w for _, w in cfg.profile_p], dtype=float)
+    profile_name = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+    stats = profiles[profile_name]
+    placed: list[tuple[int, np.ndarray]] = []
+    clips: list[tuple[float, float, str]] = []
+    segments: list[tuple[float, float, str]] = []
+
+    def render_piece(spk: str, x: np.ndarray) -> np.ndarray:
+        x = x * (10 ** (cfg.target_rms_db / 20) / _active_rms(x))
+        ch = variants[spk] if spk in variants and rng.random() < 0.5 else channels[spk]
+        x = x * 10 ** ((ch.gain_db + rng.uniform(-cfg.clip_gain_db, cfg.clip_gain_db)) / 20)
+        x = ch.apply(x, rng)
+        return _fade(x, int(rng.uniform(*cfg.fade_s) * SR), int(rng.uniform(*cfg.fade_s) * SR))
+
+    def segment_audio(spk: str, target_s: float) -> list[tuple[int, np.ndarray]]:
+        """Pieces (offset in samples, audio) of one continuous segment of about ``target_s``."""
+        pieces: list[tuple[int, np.ndarray]] = []
+        pos = 0
+        for _ in range(12):
+            remaining = target_s - pos / SR
+            if pieces and remaining < 0.15:
+                break
+            x = _trim(_load_clip(next_clip(spk)))
+            if len(x) < int(0.1 * SR):
+                continue
+            if len(x) / SR > remaining + 0.15:
+                x = _fragment(x, max(remaining, cfg.min_segment_s), rng)
+            if pieces:
+                pos += int(rng.uniform(*cfg.join_gap_s) * SR)
+            pieces.append((pos, render_piece(spk, x)))
+            pos += len(pieces[-1][1])
+        return pieces
+
+    def place(spk: str, start: float, pieces: list[tuple[int, np.ndarray]]) -> tuple[float, float]:
+        s0 = int(round(start * SR))
+        for offset, x in pieces:
+            placed.append((s0 + offset, x))
+            clips.append((round((s0 + offset) / SR, 4), round((s0 + offset + len(x)) / SR, 4), spk))
+        end = (s0 + pieces[-1][0] + len(pieces[-1][1])) / SR
+        segments.append((s0 / SR, end, spk))
+        return s0 / SR, end
+
+    cp_max = cfg.max_segments_per_turn
+    t = float(rng.uniform(*cfg.lead_s))
+    prev: str | None = None
+    prevprev: str | None = None
+    last_segment: tuple[float, float] | None = None
+    floor_end = t
+    while floor_end < duration_s:
+        others = [s for s in speakers if s != prev]
+        w = np.array([3.0 if s == prevprev else 1.0 for s in others])
+        spk = others[int(rng.choice(len(others), p=w / w.sum()))]
+        k = int(round(_draw(rng, stats["segments_per_turn"], 1, cp_max)))
+        offset = _draw(rng, stats["floor_transfer_s"], -cfg.max_pause_s, cfg.max_pause_s)
+        first_target = _draw(rng, stats["floor_segment_s"], cfg.min_segment_s, cfg.max_segment_s)
+        if last_segment is not None and offset < 0:
+            # a long overlapping take-over needs a segment that outlasts it (else it is a backchannel)
+            first_target = min(cfg.max_segment_s, max(first_target, -offset / 0.8))
+        pieces = segment_audio(spk, first_target)
+        if not pieces:
+            continue
+        length = (pieces[-1][0] + len(pieces[-1][1])) / SR
+        if last_segment is None:
+            start = t
+        else:
+            # an overlapping start stays a take-over: after the previous segment's start, and
+            # ending after it (otherwise it would be a backchannel)
+            earliest = max(last_segment[0] + 0.2, last_segment[1] - 0.9 * length)
+            own = [e for _, e, who in segments if who == spk]
+            start = max(floor_end + offset, earliest, (max(own) + 0.1) if own else 0.0)
+        _, end = place(spk, start, pieces)
+        last_segment = (start, end)
+        for _ in range(k - 1):
+            start = end + _draw(rng, stats["within_pause_s"], 0.1, cfg.max_pause_s)
+            pieces = segment_audio(spk, _draw(rng, stats["floor_segment_s"], cfg.min_segment_s, cfg.max_segment_s))
+            if not pieces:
+                break
+            _, end = place(spk, start, pieces)
+            last_segment = (start, end)
+        floor_end = max(floor_end, end)
+        prevprev, prev = prev, spk
+
+    # backchannels: short segments of another speaker strictly inside a floor segment, as many
+    # as the measured rate per minute of speech gives (drawn on the floor segments by their room)
+    rate = cfg.backchannel_scale * stats["backchannels_per_minute"] / 60.0
+    floor = list(segments)
+    rooms = np.array([max(0.0, e - s - 0.6) for s, e, _ in floor])
+    wanted = int(rng.poisson(rate * _union_length([(s, e) for s, e, _ in floor])))
+    n_backchannels = 0
+    attempts = 0
+    while n_backchannels < wanted and attempts < 4 * wanted and len(speakers) > 1 and rooms.sum() > 0:
+        attempts += 1
+        seg_start, seg_end, owner = floor[int(rng.choice(len(floor), p=rooms / rooms.sum()))]
+        room = seg_end - seg_start - 0.6
+        if room < 0.3:
+            continue
+        listeners = [x for x in speakers if x != owner]
+        who = listeners[int(rng.integers(len(listeners)))]
+        pieces = segment_audio(who, _draw(rng, stats["backchannel_s"], cfg.min_segment_s, min(1.5, room)))
+        if not pieces:
+            continue
+        length = (pieces[-1][0] + len(pieces[-1][1])) / SR
+        if length > room:
+            continue
+        start = float(rng.uniform(seg_start + 0.3, seg_end - 0.3 - length))
+        if any(s < start + length + 0.1 and start - 0.1 < e for s, e, x in segments if x == who):
+            continue  # the listener is talking then already
+        place(who, start, pieces)
+        n_backchannels += 1
+    turns = sorted(segments)
+    return placed, clips, turns, max(e for _, e, _ in turns), {
+        "style": "real", "profile": profile_name, "n_backchannels": n_backchannels}
+
+
+def _render(placed, clips, turns, t, speakers, channels, variants, rng, cfg, extra_info):
+    """Mix the placed clips, add the background and the channel; the part shared by both styles."""
+    total = t + float(rng.uniform(*cfg.lead_s))
+    n = int(math.ceil(total * SR))
+    speech = np.zeros(n, dtype=np.float32)
+    for s0, x in placed:
+        speech[s0 : s0 + len(x)] += x[: n - s0]
+    # exact turn bounds from the placed samples
+    turns = [(round(a, 3), round(b, 3), s) for a, b, s in turns]
+
+    # background: noise (+hum, +music) at a random SNR w.r.t. the speech level
+    speech_rms = 10 ** (cfg.target_rms_db / 20)
+    snr = float(rng.uniform(*cfg.snr_db))
+    colour = str(rng.choice(["white", "pink", "brown"], p=[0.3, 0.4, 0.3]))
+    bg = _coloured_noise(rng, n, colour)
+    extras = []
+    if rng.random() < cfg.hum_p:
+        bg = bg + _hum(rng, n) * float(rng.uniform(0.3, 1.5))
+        extras.append("hum")
+    if rng.random() < cfg.music_p:
+        bg = bg + _music(rng, n) * float(rng.uniform(0.5, 2.0))
+        extras.append("music")
+    bg = bg / (np.std(bg) + 1e-12) * speech_rms * 10 ** (-snr / 20)
+    y = speech + bg.astype(np.float32)
+    telephone = rng.random() < cfg.telephone_p
+    if telephone:
+        y = _telephone(y, rng)
+    peak = float(np.max(np.abs(y))) + 1e-9
+    y = y * (float(rng.uniform(0.3, 0.9)) / peak)
+    info = {
+        "speakers": speakers,
+        "snr_db": round(snr, 1),
+        "noise": colour,
+        "extras": extras,
+        "telephone": telephone,
+        "bandlimited_speakers": [s for s in speakers if channels[s].telephone],
+        "reverberant_speakers": [s for s in speakers if channels[s].room is not None],
+        "varied_speakers": [s for s in speakers if s in variants],
+        "clips": clips,
+        "duration_s": round(n / SR, 3),
+        **extra_info,
+    }
+    return y.astype(np.float32), turns, info
+
+
+# ---------------------------------------------------------------------------------------------
+# many conversations
+
+
+def simulate_conversations(
+    voices_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    speakers: list[str],
+    n_conversations: int,
+    duration_s: tuple[float, float] = (60.0, 180.0),
+    seed: int = 0,
+    prefix: str = "sim",
+    config: SimulationConfig | None = None,
+    verbose: bool = False,
+) -> list[dict]:
+    """Write ``n_conversations`` simulated conversations to ``out_dir``.
+
+    Each conversation gives ``<uri>.wav`` (16 kHz mono PCM16), ``<uri>.rttm`` (one line per
+    turn) and ``<uri>.uem`` (whole file). Conversation ``i`` depends only on ``(seed, i)`` and
+    the voice pool, so the output is reproducible. Returns one info dict per conversation
+    (also written to ``out_dir/conversations.jsonl``).
+    """
+    cfg = config or SimulationConfig()
+    pool = load_voice_pool(voices_dir, speakers)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    infos = []
+    for i in range(n_conversations):
+        rng = np.random.default_rng([seed, i])
+        dur = float(rng.uniform(*duration_s))
+        y, turns, info = simulate_conversation(pool, dur, rng, cfg)
+        uri = f"{prefix}_{seed}_{i:04d}"
+        sf.write(str(out_dir / f"{uri}.wav"), y, SR, subtype="PCM_16")
+        write_rttm(out_dir / f"{uri}.rttm", {uri: [Turn(start=a, end=b, speaker=s) for a, b, s in sorted(turns)]})
+        write_uem(out_dir / f"{uri}.uem", {uri: [(0.0, len(y) / SR)]})
+        info = {"uri": uri, "n_turns": len(turns), **info}
+        infos.append(info)
+        if verbose:
+            print(f"  {uri}: {info['duration_s']:.0f}s {len(turns)} turns {info['speakers']}", flush=True)
+    with open(out_dir / "conversations.jsonl", "w") as f:
+        for info in infos:
+            f.write(json.dumps(info) + "\n")
+    return infos
+
+
+def simulate_voice_conversations(
+    voices_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    n_conversations: int,
+    duration_s: tuple[float, float] = (60.0, 180.0),
+    speakers: list[str] | None = None,
+    seed: int = 0,
+    config: SimulationConfig | None = None,
+) -> list[dict]:
+    """:func:`simulate_conversations` over every speaker folder of ``voices_dir`` (or ``speakers``).
+
+    Bad input (a missing folder, a speaker without clips, fewer than two speakers, an empty
+    duration range) is a one-line :class:`~turnpoint.core.errors.TurnpointError`.
+
+    Examples
+    --------
+    >>> # simulate_voice_conversations("voices/", "sim/", n_conversations=20, seed=1)
+    """
+    from turnpoint.core.errors import TurnpointError
+
+    voices_dir = Path(voices_dir)
+    if not voices_dir.is_dir():
+        raise TurnpointError("no such folder of voices", path=voices_dir)
+    if not 0 < duration_s[0] <= duration_s[1]:
+        raise TurnpointError(f"durations must satisfy 0 < min <= max, not {duration_s}")
+    if n_conversations < 1:
+        raise TurnpointError("need at least one conversation")
+    names = speakers if speakers is not None else sorted(p.name for p in voices_dir.iterdir() if p.is_dir())
+    if len(names) < 2:
+        raise TurnpointError("need at least two speaker folders", path=voices_dir)
+    try:
+        return simulate_conversations(voices_dir, out_dir, speakers=names, n_conversations=n_conversations, duration_s=duration_s, seed=seed,
+                                      config=config)
+    except FileNotFoundError as error:
+        raise TurnpointError(str(error), path=voices_dir) from None
+
+
+def split_speakers(
+    pool: dict[str, Voice],
+    *,
+    validation_fraction: float = 0.15,
+    held_out_persons: tuple[str, ...] = (),
+    seed: int = 0,
+) -> dict[str, list[str]]:
+    """Speaker-disjoint split by *person* (perturbed copies and same-person voices stay together).
+
+    Validation gets one person from each TTS engine with at least two persons (two from an
+    engine with six or more, so validation has a same-engine pair), one real voice when at least two remain, then random persons up to
+    ``validation_fraction``. Persons in ``held_out_persons`` go to ``held_out`` only.
+    """
+    rng = np.random.default_rng(seed)
+    persons: dict[str, list[str]] = {}
+    for s, v in sorted(pool.items()):
+        persons.setdefault(v.person, []).append(s)
+    held = [p for p in persons if p in held_out_persons]
+    free = sorted(p for p in persons if p not in held_out_persons)
+    # engines of a person: the engines of its speakers (a person may span two engines)
+    eng_of = {p: {pool[s].engine for s in persons[p]} for p in free}
+    kind_of = {p: pool[persons[p][0]].kind for p in free}
+    val: list[str] = []
+    engines = sorted({e for p in free if kind_of[p] == "tts" for e in eng_of[p]})
+    for e in engines:
+        cands = [p for p in free if eng_of[p] == {e} and p not in val and kind_of[p] == "tts"]
+        n_e = len([p for p in free if e in eng_of[p]])
+        # an engine with many voices gives two, so validation has a same-engine pair
+        k = 2 if n_e >= 6 else 1 if n_e >= 2 else 0
+        for _ in range(min(k, len(cands))):
+            val.append(cands.pop(int(rng.integers(len(cands)))))
+    reals = [p for p in free if kind_of[p] == "real"]
+    if len(reals) >= 2:
+        val.append(reals[rng.integers(len(reals))])
+    target = max(len(val), int(round(validation_fraction * len(free))))
+    rest = [p for p in free if p not in val]
+    rng.shuffle(rest)
+    while len(val) < target and rest:
+        val.append(rest.pop())
+    train = [p for p in free if p not in val]
+    expand = lambda ps: sorted(s for p in ps for s in persons[p])  # noqa: E731
+    return {"train": expand(train), "validation": expand(val), "held_out": expand(held)}
+
+
+# ---------------------------------------------------------------------------------------------
+# turn-taking statistics (of real references, and of simulated ones, measured the same way)
+
+QUANTILE_GRID = tuple(round(q / 100, 2) for q in range(101))  # the stored quantile functions
+_SUMMARY_Q = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def _speaker_spans(turns) -> list[tuple[float, float, str]]:
+    """Each speaker's speech as disjoint spans (overlapping or touching lines of one speaker merged)."""
+    by_speaker: dict[str, list[tuple[float, float]]] = {}
+    for turn in turns:
+        start, end, speaker = (turn.start, turn.end, turn.speaker) if hasattr(turn, "speaker") else turn
+        if end > start:
+            by_speaker.setdefault(str(speaker), []).append((float(start), float(end)))
+    spans = []
+    for speaker, items in by_speaker.items():
+        items.sort()
+        cur_start, cur_end = items[0]
+        for start, end in items[1:]:
+            if start <= cur_end + 1e-6:
+                cur_end = max(cur_end, end)
+            else:
+                spans.append((cur_start, cur_end, speaker))
+                cur_start, cur_end = start, end
+        spans.append((cur_start, cur_end, speaker))
+    return sorted(spans)
+
+
+def conversation_events(turns) -> dict[str, list[float]]:
+    """Turn-taking events of one file's reference: the raw values :func:`turn_statistics` pools.
+
+    Definitions (each speaker's overlapping or touching lines are merged first):
+
+    * ``segment_s``: durations of the speech segments (a speaker's speech between two pauses);
+    * ``backchannel_s``: segments that lie strictly inside another speaker's segment; the others are
+      *floor* segments (``floor_segment_s``);
+    * a *turn* is a run of consecutive floor segments of one speaker (``turn_s``,
+      ``segments_per_turn``); ``within_pause_s`` are the pauses between its segments;
+    * ``floor_transfer_s``: start of a turn minus the end of the previous turn (negative: an
+      overlapping take-over);
+    * from the set of active speakers over time: ``overlap_s`` (stretches with two or more
+      speakers), ``pause_same_s`` / ``pause_change_s`` (silences with the same / another set of
+      speakers on both sides) and ``change_interval_s`` (time between consecutive changes of the
+      active set, a change across a pause placed in its middle);
+    * ``speech_s``, ``overlap_total_s``, ``span_s`` (first speech start to last speech end),
+      ``n_speakers``, ``n_changes`` are one-element lists.
+
+    Examples
+    --------
+    >>> events = conversation_events([(0.0, 4.0, "A"), (1.0, 1.5, "B"), (4.5, 6.0, "A"), (5.5, 8.0, "C")])
+    >>> events["backchannel_s"], events["within_pause_s"], events["floor_transfer_s"], events["overlap_s"]
+    ([0.5], [0.5], [-0.5], [0.5, 0.5])
+    >>> events["change_interval_s"]  # changes at 1.0, 1.5, 5.5 and 6.0 s
+    [0.5, 4.0, 0.5]
+    """
+    spans = _speaker_spans(turns)
+    events: dict[str, list[float]] = {key: [] for key in (
+        "segment_s", "floor_segment_s", "backchannel_s", "turn_s", "segments_per_turn", "within_pause_s",
+        "floor_transfer_s", "overlap_s", "pause_same_s", "pause_change_s", "change_interval_s")}
+    if not spans:
+        events.update(speech_s=[0.0], overlap_total_s=[0.0], span_s=[0.0], n_speakers=[0.0], n_changes=[0.0])
+        return events
+    floor = []
+    for start, end, speaker in spans:
+        inside = any(s < start and end < e and who != speaker for s, e, who in spans)
+        events["segment_s"].append(end - start)
+        (events["backchannel_s"] if inside else events["floor_segment_s"]).append(end - start)
+        if not inside:
+            floor.append((start, end, speaker))
+    runs: list[list[tuple[float, float, str]]] = []
+    for seg in floor:
+        if runs and runs[-1][-1][2] == seg[2]:
+            events["within_pause_s"].append(seg[0] - runs[-1][-1][1])
+            runs[-1].append(seg)
+        else:
+            if runs:
+                events["floor_transfer_s"].append(seg[0] - runs[-1][-1][1])
+            runs.append([seg])
+    for run in runs:
+        events["turn_s"].append(run[-1][1] - run[0][0])
+        events["segments_per_turn"].append(float(len(run)))
+    # the active set of speakers between consecutive boundaries
+    bounds = sorted({t for s, e, _ in spans for t in (s, e)})
+    pieces = []  # (start, end, frozenset of speakers)
+    for a, b in zip(bounds, bounds[1:]):
+        mid = 0.5 * (a + b)
+        active = frozenset(who for s, e, who in spans if s <= mid < e)
+        if pieces and pieces[-1][2] == active:
+            pieces[-1] = (pieces[-1][0], b, active)
+        else:
+            pieces.append((a, b, active))
+    speech = sum(b - a for a, b, active in pieces if active)
+    overlap = [b - a for a, b, active in pieces if len(active) >= 2]
+    # adjacent pieces with >= 2 speakers but different sets are one overlap stretch
+    stretches: list[float] = []
+    previous_multi = False
+    for a, b, active in pieces:
+        multi = len(active) >= 2
+        if multi and previous_multi:
+            stretches[-1] += b - a
+        elif multi:
+            stretches.append(b - a)
+        previous_multi = multi
+    events["overlap_s"] = stretches
+    changes = []
+    voiced = [p for p in pieces if p[2]]
+    for (a0, b0, s0), (a1, b1, s1) in zip(voiced, voiced[1:]):
+        gap = a1 - b0
+        if gap > 1e-9:
+            (events["pause_same_s"] if s0 == s1 else events["pause_change_s"]).append(gap)
+        if s0 != s1:
+            changes.append(b0 + 0.5 * gap)
+    events["change_interval_s"] = [round(b - a, 6) for a, b in zip(changes, changes[1:])]
+    events.update(speech_s=[speech], overlap_total_s=[float(sum(overlap))], span_s=[spans[-1][1] - spans[0][0]],
+                  n_speakers=[float(len({who for _, _, who in spans}))], n_changes=[float(len(changes))])
+    return events
+
+
+def _distribution(values: list[float]) -> dict:
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return {"n": 0}
+    return {
+        "n": int(x.size),
+        "mean": round(float(x.mean()), 4),
+        "quantiles": {f"{q:.2f}": round(float(np.quantile(x, q)), 4) for q in _SUMMARY_Q},
+        "quantile_function": [round(float(v), 4) for v in np.quantile(x, QUANTILE_GRID)],
+    }
+
+
+def turn_statistics(files) -> dict:
+    """Pool :func:`conversation_events` over files into distributions and rates.
+
+    Parameters
+    ----------
+    files : mapping of str to sequence of Turn or (start, end, speaker)
+        The reference of each file.
+
+    Returns
+    -------
+    dict
+        One entry per event type of :func:`conversation_events` (``n``, ``mean``, summary
+        ``quantiles`` and a 101-point ``quantile_function``), and the rates: ``overlap_rate``
+        (share of speech time with two or more speakers), ``overlap_transition_share`` (share of
+        floor transfers that overlap), ``backchannels_per_minute`` (per minute of speech),
+        ``short_segment_share`` / ``short_change_interval_share`` (under 1 s),
+        ``changes_per_minute`` (per minute of span), and ``speakers_per_file``.
+
+    Examples
+    --------
+    >>> stats = turn_statistics({"a": [(0.0, 4.0, "A"), (1.0, 1.5, "B"), (4.5, 6.0, "A"), (5.5, 8.0, "C")]})
+    >>> stats["backchannels_per_minute"], stats["overlap_transition_share"], stats["segment_s"]["n"]
+    (8.0, 1.0, 4)
+    """
+    pooled: dict[str, list[float]] = {}
+    for turns in files.values():
+        for key, values in conversation_events(turns).items():
+            pooled.setdefault(key, []).extend(values)
+    speech = sum(pooled["speech_s"])
+    span = sum(pooled["span_s"])
+    fto = np.asarray(pooled["floor_transfer_s"])
+    out: dict = {"files": len(files), "speech_min": round(speech / 60, 2), "span_min": round(span / 60, 2)}
+    for key in ("segment_s", "floor_segment_s", "backchannel_s", "turn_s", "segments_per_turn", "within_pause_s",
+                "floor_transfer_s", "overlap_s", "pause_same_s", "pause_change_s", "change_interval_s"):
+        out[key] = _distribution(pooled[key])
+    seg = np.asarray(pooled["segment_s"])
+    intervals = np.asarray(pooled["change_interval_s"])
+    out.update(
+        overlap_rate=round(sum(pooled["overlap_total_s"]) / speech, 4) if speech else 0.0,
+        overlap_transition_share=round(float((fto < 0).mean()), 4) if fto.size else 0.0,
+        backchannels_per_minute=round(len(pooled["backchannel_s"]) / (speech / 60), 4) if speech else 0.0,
+        backchannel_share=round(len(pooled["backchannel_s"]) / max(1, seg.size), 4),
+        short_segment_share=round(float((seg < 1.0).mean()), 4) if seg.size else 0.0,
+        short_change_interval_share=round(float((intervals < 1.0).mean()), 4) if intervals.size else 0.0,
+        changes_per_minute=round(sum(pooled["n_changes"]) / (span / 60), 4) if span else 0.0,
+        speakers_per_file={str(int(k)): int(v) for k, v in zip(*np.unique(pooled["n_speakers"], return_counts=True))},
+    )
+    return out

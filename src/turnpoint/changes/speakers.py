@@ -1,0 +1,411 @@
+"""Who spoke when, and so where the speaker changes: dense speaker embeddings grouped per file.
+
+The default detector represents the whole file by speaker embeddings of short windows (1 s
+every 0.2 s, the bundled GE2E encoder), smooths them along time without blurring across a change
+(a bilateral filter: neighbours count by how similar they are), groups them into speakers per
+file (average-linkage agglomerative clustering with one cosine cut, so the number of speakers
+follows the file), and re-assigns every window to the nearest speaker with a Viterbi pass that
+charges a penalty for each switch (short turns stay findable, one stray window does not make two
+changes). Speaker changes are the points where the label changes; a change across a pause is
+placed in the pause. Non-speech (Silero VAD) is reported as non-speech segments, never as a
+change, and is left out of the clustering.
+
+The decision adapts to each file (the clustering is per file); its few settings
+(:class:`SpeakerSettings`) ship in the model file and were chosen on real meetings with
+out-of-fold reporting (MODEL_CARD.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+MEL_RATE = 100  # GE2E mel frames per second (hop 160 samples)
+#: most windows clustered directly; longer files cluster an evenly strided subset (memory is quadratic)
+MAX_CLUSTERED_WINDOWS = 3000
+ENCODERS = ("ge2e",)
+
+
+@dataclass(frozen=True)
+class SpeakerSettings:
+    """Settings of the dense speaker pipeline (shipped in a model file's ``defaults.speakers``).
+
+    Attributes
+    ----------
+    encoder : speaker encoder that embeds the windows ("ge2e": the bundled GE2E)
+    window, step : embedded window length and hop (s)
+    smoothing_radius : neighbours on each side averaged by the bilateral filter (0: off)
+    smoothing_sharpness : how fast a neighbour's weight falls with its cosine distance
+    threshold : cosine-distance cut of the average-linkage clustering (larger: fewer speakers)
+    relative_threshold : the cut is at least this times the file's median pairwise distance, so
+        that files whose windows differ a lot anyway (clean, varied speech) are not split into
+        dozens of speakers while noisy far-field files keep the absolute cut
+    switch_penalty : Viterbi cost of a speaker switch, in cosine-similarity units
+    vad_threshold : speech probability above which Silero VAD marks speech
+    min_silence : shortest pause that splits speech (s)
+    min_speech : shortest speech region kept (s)
+    """
+
+    encoder: str = "ge2e"
+    window: float = 1.0
+    step: float = 0.2
+    smoothing_radius: int = 1
+    smoothing_sharpness: float = 10.0
+    threshold: float = 0.25
+    relative_threshold: float = 0.9
+    switch_penalty: float = 0.3
+    vad_threshold: float = 0.2
+    min_silence: float = 0.1
+    min_speech: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"unknown speaker encoder {self.encoder!r}; choose from {list(ENCODERS)}")
+        for name in ("window", "step", "min_silence", "min_speech"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"speakers.{name} must be a positive number of seconds, not {value}")
+        if not (0 <= self.relative_threshold <= 10):
+            raise ValueError(f"speakers.relative_threshold must be in [0, 10], not {self.relative_threshold}")
+        if not (0 < self.threshold <= 2):
+            raise ValueError(f"speakers.threshold must be in (0, 2], not {self.threshold}")
+        if self.smoothing_radius < 0 or self.switch_penalty < 0 or not (0 < self.vad_threshold < 1):
+            raise ValueError("speakers.smoothing_radius and switch_penalty must be >= 0, vad_threshold in (0, 1)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SpeakerSettings:
+        return cls(**data)
+
+    def with_overrides(self, **changes) -> SpeakerSettings:
+        """A copy with the given (non-None) fields replaced."""
+        values = self.to_dict()
+        values.update({key: value for key, value in changes.items() if value is not None})
+        return SpeakerSettings(**values)
+
+
+@dataclass
+class SpeakerTurns:
+    """The pipeline's result for one file.
+
+    Attributes
+    ----------
+    times : (windows,) window centres (s)
+    embeddings : (windows, dim) smoothed, L2-normalised embeddings
+    labels : (windows,) speaker index of each window after re-segmentation
+    distance : (windows,) cosine distance between the windows one window-length before and after
+        each centre (the speaker-change evidence curve; 0 at the ends)
+    changes : change times (s)
+    segments : (start, end) covering the file
+    segment_labels : speaker label per segment ("SPEAKER_00"...), None for non-speech
+    n_speakers : number of speakers found
+    """
+
+    times: np.ndarray
+    embeddings: np.ndarray
+    labels: np.ndarray
+    distance: np.ndarray
+    changes: np.ndarray
+    segments: list[tuple[float, float]]
+    segment_labels: list[str | None]
+    n_speakers: int
+
+
+def window_embeddings(samples: np.ndarray, *, settings: SpeakerSettings, device: str = "cpu", batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """GE2E embeddings of ``settings.window``-long windows every ``settings.step`` seconds.
+
+    Returns (times, embeddings): window centres (s) and L2-normalised embeddings (windows, 256).
+    A file shorter than one window is embedded whole.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t, e = window_embeddings(np.random.default_rng(0).normal(0, 0.1, 48000).astype(np.float32), settings=SpeakerSettings())
+    >>> e.shape, float(t[0])
+    ((11, 256), 0.5)
+    """
+    from turnpoint.changes.speaker_encoder import embed_segments, load_speaker_encoder, mel_frames, normalize_volume
+
+    mels = mel_frames(normalize_volume(np.asarray(samples, dtype=np.float32)))
+    width = max(1, int(round(settings.window * MEL_RATE)))
+    hop = max(1, int(round(settings.step * MEL_RATE)))
+    if len(mels) <= width:
+        starts = [0]
+        width = len(mels)
+    else:
+        starts = list(range(0, len(mels) - width + 1, hop))
+    encoder = load_speaker_encoder(device)
+    out = np.empty((len(starts), encoder.config.embedding_size), dtype=np.float32)
+    from turnpoint.core import progress
+
+    chunk = 512  # windows per call: keeps the stacked batch small and the progress bar moving
+    for first in range(0, len(starts), chunk):
+        group = starts[first : first + chunk]
+        out[first : first + len(group)] = embed_segments([mels[i : i + width] for i in group], encoder=encoder, batch_size=batch_size)
+        progress.advance(len(group) * settings.step)
+    times = (np.asarray(starts, dtype=np.float64) + width / 2) / MEL_RATE
+    return times, out
+
+
+def smooth_embeddings(embeddings: np.ndarray, *, radius: int, sharpness: float) -> np.ndarray:
+    """Bilateral smoothing along time: each embedding averaged with its ``radius`` neighbours on
+    each side, weighted by ``exp(sharpness * (cos - 1))``, so a neighbour across a speaker change
+    (low cosine) barely counts. Returns L2-normalised rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    >>> bool(np.allclose(smooth_embeddings(e, radius=1, sharpness=10.0)[1], [1.0, 0.0], atol=1e-3))
+    True
+    """
+    e = np.asarray(embeddings, dtype=np.float64)
+    if radius <= 0 or len(e) < 2:
+        return (e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float32)
+    total = e.copy()
+    for shift in range(1, radius + 1):
+        for direction in (1, -1):
+            neighbour = np.roll(e, direction * shift, axis=0)
+            valid = np.ones(len(e), dtype=bool)
+            if direction == 1:
+                valid[:shift] = False
+            else:
+                valid[-shift:] = False
+            weight = np.exp(sharpness * (np.sum(e * neighbour, axis=1) - 1.0)) * valid
+            total += weight[:, None] * neighbour
+    return (total / np.linalg.norm(total, axis=1, keepdims=True)).astype(np.float32)
+
+
+def cluster_centroids(embeddings: np.ndarray, *, threshold: float, relative_threshold: float = 0.0) -> np.ndarray:
+    """Speaker centroids (k, dim) of average-linkage clustering cut at ``threshold`` (cosine), or
+    at ``relative_threshold`` times the median pairwise cosine distance where that is larger.
+
+    Files with more than ``MAX_CLUSTERED_WINDOWS`` windows cluster an evenly strided subset.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = np.array([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0], [0.14, 0.99]])
+    >>> cluster_centroids(e, threshold=0.3).shape
+    (2, 2)
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist
+
+    e = np.asarray(embeddings, dtype=np.float64)
+    if len(e) < 2:
+        return e / np.linalg.norm(e, axis=1, keepdims=True)
+    if len(e) > MAX_CLUSTERED_WINDOWS:
+        e = e[np.linspace(0, len(e) - 1, MAX_CLUSTERED_WINDOWS).round().astype(int)]
+    distances = pdist(e, metric="cosine")
+    cut = max(threshold, relative_threshold * float(np.median(distances)))
+    labels = fcluster(linkage(distances, method="average"), t=cut, criterion="distance")
+    centroids = np.stack([e[labels == label].mean(axis=0) for label in np.unique(labels)])
+    return centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+
+
+def viterbi_labels(similarity: np.ndarray, *, switch_penalty: float | np.ndarray) -> np.ndarray:
+    """Speaker index per window maximising total similarity minus ``switch_penalty`` per switch.
+
+    ``switch_penalty`` may be an array (windows,): the cost of switching into window ``i``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = np.array([[1, 0], [0.4, 0.6], [1, 0], [0, 1], [0, 1]], dtype=float)
+    >>> viterbi_labels(s, switch_penalty=0.5).tolist()  # the one ambiguous window does not switch
+    [0, 0, 0, 1, 1]
+    """
+    similarity = np.asarray(similarity, dtype=np.float64)
+    n, k = similarity.shape
+    if k == 1 or n == 0:
+        return np.zeros(n, dtype=int)
+    score = similarity[0].copy()
+    back = np.zeros((n, k), dtype=np.int32)
+    states = np.arange(k)
+    penalties = np.broadcast_to(np.asarray(switch_penalty, dtype=np.float64), (n,))
+    for i in range(1, n):
+        best = int(np.argmax(score))
+        switch = score[best] - penalties[i]
+        stay = score >= switch
+        back[i] = np.where(stay, states, best)
+        score = np.where(stay, score, switch) + similarity[i]
+    path = np.empty(n, dtype=int)
+    path[-1] = int(np.argmax(score))
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path
+
+
+@functools.lru_cache(maxsize=1)
+def _silero():
+    from silero_vad import load_silero_vad
+
+    return load_silero_vad(onnx=True)
+
+
+def silent_regions(samples: np.ndarray, *, vad_threshold: float, min_silence: float, min_speech: float) -> list[tuple[float, float]]:
+    """(start, end) of the non-speech regions by Silero VAD (MIT; its model ships in its wheel).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> silent_regions(np.zeros(32000, dtype=np.float32), vad_threshold=0.2, min_silence=0.1, min_speech=0.25)
+    [(0.0, 2.0)]
+    """
+    import torch
+    from silero_vad import get_speech_timestamps
+
+    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    duration = len(samples) / SAMPLE_RATE
+    speech = get_speech_timestamps(
+        torch.from_numpy(samples), _silero(), threshold=vad_threshold, sampling_rate=SAMPLE_RATE,
+        min_speech_duration_ms=int(round(min_speech * 1000)), min_silence_duration_ms=int(round(min_silence * 1000)), speech_pad_ms=30,
+    )
+    regions, cursor = [], 0.0
+    for region in speech:
+        start, end = region["start"] / SAMPLE_RATE, region["end"] / SAMPLE_RATE
+        if start > cursor:
+            regions.append((round(cursor, 6), round(start, 6)))
+        cursor = max(cursor, end)
+    if cursor < duration:
+        regions.append((round(cursor, 6), round(duration, 6)))
+    return regions
+
+
+def turns_from_labels(
+    times: np.ndarray, labels: np.ndarray, *, duration: float, silences: list[tuple[float, float]]
+) -> tuple[np.ndarray, list[tuple[float, float]], list[str | None]]:
+    """Changes, segments and segment labels from per-window speaker labels and silences.
+
+    Window labels switch at the midpoint between two window centres; silences cut the speech
+    into segments labelled None; a change across a silence is placed at the silence's middle.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c, s, l = turns_from_labels(np.array([0.5, 1.5, 2.5, 3.5]), np.array([0, 0, 1, 1]), duration=4.0, silences=[])
+    >>> c.tolist(), l
+    ([2.0], ['SPEAKER_00', 'SPEAKER_01'])
+    """
+    # speaker runs over the whole file, then silences carved out
+    names: dict[int, str] = {}
+    runs: list[list] = []  # [start, end, label]
+    for index, label in enumerate(labels):
+        start = 0.0 if index == 0 else 0.5 * (times[index - 1] + times[index])
+        if not runs or runs[-1][2] != label:
+            if runs:
+                runs[-1][1] = start
+            runs.append([start, duration, None if label < 0 else int(label)])
+    pieces: list[tuple[float, float, int | None]] = []
+    for start, end, label in runs:
+        if label is None:
+            pieces.append((start, end, None))
+            continue
+        cursor = start
+        for s_start, s_end in silences:
+            if s_end <= cursor or s_start >= end:
+                continue
+            if s_start > cursor:
+                pieces.append((cursor, s_start, label))
+            pieces.append((max(s_start, cursor), min(s_end, end), None))
+            cursor = min(s_end, end)
+        if cursor < end:
+            pieces.append((cursor, end, label))
+    merged: list[list] = []
+    for start, end, label in pieces:
+        if end - start <= 1e-9:
+            continue
+        if merged and merged[-1][2] == label:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end, label])
+    if not merged:
+        merged = [[0.0, duration, None]]
+    changes, previous = [], None  # previous speech piece: (end, label)
+    pending_gap: tuple[float, float] | None = None
+    for start, end, label in merged:
+        if label is None:
+            pending_gap = (start, end)
+            continue
+        if previous is not None and previous[1] != label:
+            changes.append(0.5 * (pending_gap[0] + pending_gap[1]) if pending_gap and pending_gap[0] >= previous[0] - 1e-9 else start)
+        previous, pending_gap = (end, label), None
+    for _, _, label in merged:
+        if label is not None and label not in names:
+            names[label] = f"SPEAKER_{len(names):02d}"
+    segments = [(round(float(s), 6), round(float(e), 6)) for s, e, _ in merged]
+    segment_labels = [None if label is None else names[label] for _, _, label in merged]
+    return np.asarray(changes, dtype=np.float64), segments, segment_labels
+
+
+def change_distance(embeddings: np.ndarray, *, settings: SpeakerSettings) -> np.ndarray:
+    """Cosine distance between the embeddings one window-length before and after each window."""
+    offset = max(1, int(round(0.5 * settings.window / settings.step)))
+    distance = np.zeros(len(embeddings), dtype=np.float32)
+    if len(embeddings) > 2 * offset:
+        distance[offset:-offset] = 1.0 - np.sum(embeddings[: -2 * offset] * embeddings[2 * offset :], axis=1)
+    return distance
+
+
+def speaker_turns(samples: np.ndarray, *, settings: SpeakerSettings | None = None, device: str = "cpu") -> SpeakerTurns:
+    """Run the dense speaker pipeline on 16 kHz mono samples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> result = speaker_turns(np.zeros(16000 * 3, dtype=np.float32))
+    >>> result.segment_labels, result.changes.tolist()
+    ([None], [])
+    """
+    settings = settings or SpeakerSettings()
+    samples = np.asarray(samples, dtype=np.float32)
+    duration = len(samples) / SAMPLE_RATE
+    from turnpoint.core import progress
+
+    with progress.stage("voice activity", total=duration):
+        silences = silent_regions(samples, vad_threshold=settings.vad_threshold, min_silence=settings.min_silence, min_speech=settings.min_speech)
+        progress.advance(duration)
+    silent_total = sum(end - start for start, end in silences)
+    if duration <= 0 or silent_total >= duration - 1e-6:
+        return SpeakerTurns(np.zeros(0), np.zeros((0, 0), np.float32), np.zeros(0, int), np.zeros(0, np.float32),
+                            np.zeros(0), [(0.0, duration)], [None], 0)
+    with progress.stage("speaker embeddings", total=duration):
+        times, embeddings = window_embeddings(samples, settings=settings, device=device)
+    return turns_from_embeddings(times, embeddings, silences=silences, duration=duration, settings=settings)
+
+
+def turns_from_embeddings(
+    times: np.ndarray, embeddings: np.ndarray, *, silences: list[tuple[float, float]], duration: float, settings: SpeakerSettings
+) -> SpeakerTurns:
+    """The pipeline after embedding: smoothing, clustering, re-segmentation, turns.
+
+    Separate from :func:`speaker_turns` so that settings can be swept over embeddings computed
+    once (``scripts/choose_speaker_settings.py``).
+    """
+    embeddings = smooth_embeddings(embeddings, radius=settings.smoothing_radius, sharpness=settings.smoothing_sharpness)
+    # every window is clustered, pauses and noise included: they form groups of their own, so a
+    # switch into or out of them is never forced onto a speaker; the VAD's silences are then carved
+    # out of the turns, and a change across a silence is one change in the pause
+    centroids = cluster_centroids(embeddings, threshold=settings.threshold, relative_threshold=settings.relative_threshold)
+    labels = viterbi_labels(embeddings @ centroids.T, switch_penalty=settings.switch_penalty)
+    changes, segments, segment_labels = turns_from_labels(times, labels, duration=duration, silences=silences)
+    return SpeakerTurns(
+        times=times,
+        embeddings=embeddings,
+        labels=labels,
+        distance=change_distance(embeddings, settings=settings),
+        changes=changes,
+        segments=segments,
+        segment_labels=segment_labels,
+        n_speakers=len({label for label in segment_labels if label is not None}),
+    )

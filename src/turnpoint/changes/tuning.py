@@ -1,0 +1,730 @@
+"""Tuning peak picking on a development set: sweep alpha and min_duration on cached score curves.
+
+Scores are computed once per file and system (and cached as ``.npz``), then every
+``(alpha, min_duration)`` pair is scored without touching audio again: candidate peaks
+(local maxima ``min_duration`` apart) are found once per ``min_duration`` and each alpha only
+filters them. Purity/coverage in the sweep use :func:`turnpoint.changes.metrics.purity_coverage`, a numpy
+implementation that equals ``pyannote.metrics`` (tested) and is ~50× faster; change scores use
+the same definitions as :mod:`turnpoint.changes.evaluation` (speaker changes by default), so the F1 of a
+point is what ``turnpoint evaluate`` reports for detection with that setting. Thresholds are
+placed halfway between consecutive peak values, never on one, so rounding of the stored curves
+cannot move a peak across a threshold.
+
+Examples
+--------
+>>> # files = collect_files("corpus/dev/"); scores, seconds = score_files(files, system="bilstm")
+>>> # result = sweep(files, scores, system="bilstm"); best = select(result, criterion="boundary_f1")
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import argrelmax
+
+from turnpoint.core.errors import TurnpointError
+from turnpoint.changes.evaluation import BOUNDARIES, EDGE, bridge_pauses, crop_turns, reference_changes
+from turnpoint.core.fileio import atomic_open, atomic_write_text
+from turnpoint.core.windows import Scores
+from turnpoint.changes.metrics import BoundaryScore, PurityCoverage, boundary_score, purity_coverage, reference_pieces
+from turnpoint.changes.peaks import ALPHA_SCALES
+from turnpoint.changes.training import AnnotatedFile
+
+logger = logging.getLogger(__name__)
+
+MIN_DURATIONS = (0.5, 1.0, 1.5, 2.0)
+CRITERIA = ("boundary_f1", "coverage", "f_measure")
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """Scores of one peak-picking setting over all files."""
+
+    alpha: float
+    min_duration: float
+    purity: float
+    coverage: float
+    f_measure: float
+    precision: float
+    recall: float
+    f1: float
+    n_changes: int
+
+
+@dataclass
+class Sweep:
+    """A system's purity–coverage / boundary curve over (alpha, min_duration)."""
+
+    system: str
+    points: list[SweepPoint]
+    alpha_scale: str = "absolute"
+    settings: dict = field(default_factory=dict)
+
+    def to_csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=["system", *SweepPoint.__dataclass_fields__], lineterminator="\n")
+        writer.writeheader()
+        for point in self.points:
+            writer.writerow({"system": self.system, **{k: _round(v) for k, v in asdict(point).items()}})
+        return buffer.getvalue()
+
+    def at(self, min_duration: float) -> list[SweepPoint]:
+        """The points of one min_duration, by increasing alpha."""
+        return sorted((p for p in self.points if abs(p.min_duration - min_duration) < 1e-9), key=lambda p: p.alpha)
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.6g}") if isinstance(value, float) else value
+
+
+# ---------------------------------------------------------------------------------------------
+# scoring with a cache
+
+
+#: Systems tuned into a copy of the model file (the others into a small JSON)
+MODEL_SYSTEMS = ("hybrid", "bilstm")
+CURVES_VERSION = "2"  # in the cache key: 2 = a hybrid with a second pass is cached as separation scores
+#: The cuts a second pass accepts (a cosine distance); its sweep is clipped to them, or the saved cut
+#: would differ from the reported one (changes it always keeps are valued above 2)
+CUT_RANGE = (1e-6, 2.0)
+
+
+def _cache_key(audio: Path, system: str, model: str | Path | None) -> str:
+    stat = audio.stat()
+    parts = [str(audio.resolve()), str(stat.st_size), str(stat.st_mtime_ns), system, CURVES_VERSION]
+    if system in MODEL_SYSTEMS:
+        from turnpoint.core.modelfile import resolve_model_path
+
+        model_path = resolve_model_path(model)
+        parts += [str(model_path.resolve()), str(model_path.stat().st_mtime_ns) if model_path.exists() else ""]
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
+def score_files(
+    files: Sequence[AnnotatedFile],
+    *,
+    system: str = "bilstm",
+    model: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    device: str = "cpu",
+) -> tuple[dict[str, Scores], float]:
+    """Score curves of every file with one system, and the seconds spent computing them.
+
+    ``system`` is ``"bilstm"`` (``model``: a model file or the bundled default) or a name from
+    :data:`turnpoint.changes.baselines.SYSTEMS`. With ``cache_dir``, curves are stored as
+    ``<cache_dir>/<system>/<uri>.<key>.npz`` and reused while audio and model are unchanged (the
+    compute time is stored with them).
+
+    Examples
+    --------
+    >>> score_files([], system="bic")
+    ({}, 0.0)
+    """
+    scorer = None
+    out: dict[str, Scores] = {}
+    seconds = 0.0
+    for item in files:
+        cached = None
+        if cache_dir is not None:
+            cached = Path(cache_dir) / system / f"{item.uri}.{_cache_key(Path(item.audio), system, model)}.npz"
+            if cached.exists():
+                data = np.load(cached)
+                out[item.uri] = Scores(data["values"], float(data["frame_step"]), float(data["duration"]))
+                seconds += float(data["seconds"])
+                continue
+        if scorer is None:
+            scorer = _scorer(system, model, device)
+        started = time.perf_counter()
+        scores = scorer(item.audio)
+        elapsed = time.perf_counter() - started
+        seconds += elapsed
+        out[item.uri] = scores
+        if cached is not None:
+            with atomic_open(cached, mode="wb") as handle:
+                np.savez(handle, values=scores.values, frame_step=scores.frame_step, duration=scores.duration, seconds=elapsed)
+    return out, seconds
+
+
+def _second_pass(model: str | Path | None):
+    """The segment-clustering second pass the model ships, if any (then ``tune`` sweeps its cut)."""
+    from turnpoint.core.modelfile import load_model
+
+    rescoring = load_model(model).defaults.rescoring
+    return None if rescoring is None else rescoring.clustering
+
+
+def _hybrid_scorer(model: str | Path | None, device: str):
+    """The hybrid as a sparse curve whose peaks above a threshold are exactly what detection keeps.
+
+    Without a second pass: the re-scored candidates (the threshold is the re-scoring threshold).
+    With one: the first pass's changes, each valued by how far apart the clustering puts its two
+    sides (:func:`turnpoint.changes.rescoring.separation_scores`; the threshold is the clustering cut).
+    """
+    from turnpoint.core.windows import score_file
+    from turnpoint.core.modelfile import load_model
+    from turnpoint.changes.rescoring import RescoringSettings, first_pass, rescore, segment_embeddings, separation_scores
+
+    loaded = load_model(model, device=device)
+    shipped = loaded.defaults.rescoring or RescoringSettings()
+    single = shipped.with_overrides(clustering=False)
+
+    def score(audio: str | Path) -> Scores:
+        scores = score_file(audio, model=loaded.model, specifications=loaded.specifications)
+        _, times, values = rescore(audio, scores, settings=single, device=device)
+        sparse = np.zeros(len(scores.values), dtype=np.float32)
+        if shipped.clustering is not None:
+            times, kept = first_pass(scores, times, values, settings=single)
+            sums, counts = segment_embeddings(audio, times, duration=scores.duration, clustering=shipped.clustering, device=device)
+            values = separation_scores(kept, sums, counts, clustering=shipped.clustering)
+        sparse[np.rint(times / scores.frame_step).astype(np.int64)] = values
+        return Scores(sparse, scores.frame_step, scores.duration)
+
+    return score
+
+
+def _scorer(system: str, model: str | Path | None, device: str):
+    if system == "hybrid":
+        return _hybrid_scorer(model, device)
+    if system == "bilstm":
+        from turnpoint.core.windows import score_file
+        from turnpoint.core.modelfile import load_model
+
+        loaded = load_model(model, device=device)
+        return lambda audio: score_file(audio, model=loaded.model, specifications=loaded.specifications)
+    from turnpoint.changes.baselines import SYSTEMS, score_audio
+
+    if system not in SYSTEMS:
+        raise TurnpointError(f"unknown system {system!r}; choose from hybrid, bilstm, {', '.join(SYSTEMS)}")
+    return lambda audio: score_audio(audio, system=system)
+
+
+# ---------------------------------------------------------------------------------------------
+# the sweep
+
+
+@dataclass
+class _Prepared:
+    regions: list[tuple[float, float]]
+    pieces: np.ndarray
+    changes: np.ndarray
+    bounds: tuple[float, float]
+
+
+def _prepare(item: AnnotatedFile, scores: Scores, *, tolerance: float, fill_gaps: float, bridge: float, boundaries: str) -> _Prepared:
+    regions = list(item.annotated) if item.annotated is not None else [(0.0, scores.duration)]
+    cropped = bridge_pauses(crop_turns(list(item.turns), regions), bridge=bridge)
+    pieces = reference_pieces([(t.start, t.end, t.speaker) for t in cropped], tolerance=fill_gaps)
+    changes = reference_changes(list(item.turns), regions, tolerance=tolerance, boundaries=boundaries)
+    return _Prepared(regions, pieces, changes, (min(r[0] for r in regions), max(r[1] for r in regions)))
+
+
+def _normalised_peaks(scores: Scores, *, min_duration: float, alpha_scale: str) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate peak times and their values on the alpha scale (peak kept when value > alpha)."""
+    values = np.asarray(scores.values, dtype=np.float64)
+    if len(values) < 3:
+        return np.zeros(0), np.zeros(0)
+    order = max(1, int(np.rint(min_duration / scores.frame_step)))
+    index = argrelmax(values, order=order)[0]
+    peak_values = values[index]
+    if alpha_scale == "percentile":
+        low, high = np.percentile(values, [1, 99])
+    elif alpha_scale == "relative":
+        low, high = values.min(), values.max()
+    else:
+        low, high = 0.0, 1.0
+    scale = high - low if high > low else 1.0
+    return index * scores.frame_step, (peak_values - low) / scale
+
+
+def alpha_grid(values: np.ndarray, *, n_alphas: int = 60, alpha_range: tuple[float, float] | None = None) -> np.ndarray:
+    """Thresholds from "every peak" to "none": halfway between consecutive distinct peak values.
+
+    About ``n_alphas`` of them, spread like the values (quantiles). A threshold on a value itself
+    would make the point depend on float rounding (``value > alpha``); halfway, a curve stored as
+    float32 and one computed in float64 keep the same peaks. ``alpha_range`` clips the grid to
+    the settings a detector accepts (a second pass's cut is a cosine distance in (0, 2]).
+
+    Examples
+    --------
+    >>> alpha_grid(np.array([0.2, 0.6, 0.6, 0.9])).round(3).tolist()
+    [0.199, 0.4, 0.75, 0.901]
+    >>> alpha_grid(np.array([0.4, 1.0, 3.0]), alpha_range=(1e-6, 2.0)).round(3).tolist()
+    [0.397, 0.7, 2.0]
+    """
+    distinct = np.unique(np.asarray(values, dtype=np.float64))
+    if len(distinct) == 0:
+        distinct = np.zeros(1)
+    margin = 1e-3 * max(1.0, float(np.abs(distinct).max()))
+    grid = np.r_[distinct[0] - margin, (distinct[:-1] + distinct[1:]) / 2, distinct[-1] + margin]
+    if len(grid) > n_alphas:
+        grid = grid[np.unique(np.rint(np.linspace(0, len(grid) - 1, n_alphas)).astype(np.int64))]
+    if alpha_range is not None:
+        grid = np.clip(grid, *alpha_range)
+    return np.unique(grid)
+
+
+def sweep(
+    files: Sequence[AnnotatedFile],
+    scores: Mapping[str, Scores],
+    *,
+    system: str = "bilstm",
+    alphas: Sequence[float] | None = None,
+    min_durations: Sequence[float] = MIN_DURATIONS,
+    alpha_scale: str = "absolute",
+    n_alphas: int = 60,
+    tolerance: float = 0.5,
+    fill_gaps: float = 0.5,
+    bridge: float = 0.0,
+    boundaries: str = "speaker",
+    alpha_range: tuple[float, float] | None = None,
+) -> Sweep:
+    """Score every (alpha, min_duration) on the files' cached curves.
+
+    Parameters
+    ----------
+    files : annotated files (turns, regions); their ``uri`` keys ``scores``
+    scores : score curve per URI (:func:`score_files`)
+    alphas : thresholds to try; default: :func:`alpha_grid` of the candidate peaks' values
+        (so every system, whatever its score units, gets a full curve from "every peak" to "none")
+    min_durations : minimum seconds between changes to try
+    alpha_scale : "absolute" (alpha in score units), or the paper's per-file "percentile" / "relative"
+    tolerance, fill_gaps, bridge, boundaries : as in :func:`turnpoint.changes.evaluation.evaluate`
+    alpha_range : the thresholds the detector accepts; the default grid is clipped to it
+
+    Examples
+    --------
+    >>> from turnpoint.changes.annotations import Turn
+    >>> item = AnnotatedFile("f", Path("f.wav"), (Turn(start=0.0, end=5.0, speaker="A"), Turn(start=5.0, end=10.0, speaker="B")))
+    >>> curve = np.zeros(626, dtype=np.float32); curve[312] = 0.9
+    >>> result = sweep([item], {"f": Scores(curve, 0.016, 10.0)}, alphas=[0.5], min_durations=[1.0])
+    >>> result.points[0].f1, round(result.points[0].purity, 3)
+    (1.0, 0.999)
+    """
+    if alpha_scale not in ALPHA_SCALES:
+        raise TurnpointError(f"alpha_scale must be one of {ALPHA_SCALES}, not {alpha_scale!r}")
+    if boundaries not in BOUNDARIES:
+        raise TurnpointError(f"boundaries must be one of {', '.join(BOUNDARIES)}, not {boundaries!r}")
+    missing = [item.uri for item in files if item.uri not in scores]
+    if missing:
+        raise TurnpointError(f"no scores for {', '.join(missing[:5])}")
+    if not files:
+        raise TurnpointError("nothing to tune on: no annotated files")
+    prepared = {
+        item.uri: _prepare(item, scores[item.uri], tolerance=tolerance, fill_gaps=fill_gaps, bridge=bridge, boundaries=boundaries)
+        for item in files
+    }
+    peaks = {
+        (item.uri, md): _normalised_peaks(scores[item.uri], min_duration=md, alpha_scale=alpha_scale)
+        for item in files
+        for md in min_durations
+    }
+    if alphas is None:
+        alphas = alpha_grid(np.concatenate([v for _, v in peaks.values()] or [np.zeros(0)]), n_alphas=n_alphas, alpha_range=alpha_range)
+    points = []
+    for md in min_durations:
+        for alpha in alphas:
+            segmentation = PurityCoverage(0.0, 0.0, 0.0)
+            boundary = BoundaryScore(0, 0, 0)
+            n_changes = 0
+            for item in files:
+                p = prepared[item.uri]
+                times, values = peaks[(item.uri, md)]
+                found = times[values > alpha]
+                found = found[[any(s + EDGE < t < e - EDGE for s, e in p.regions) for t in found]] if len(found) else found
+                n_changes += len(found)
+                segmentation = segmentation + purity_coverage(p.pieces, [p.bounds[0], *found, p.bounds[1]])
+                boundary = boundary + boundary_score(p.changes, found, tolerance=tolerance)
+            points.append(
+                SweepPoint(
+                    float(alpha), float(md), segmentation.purity, segmentation.coverage, segmentation.f_measure,
+                    boundary.precision, boundary.recall, boundary.f1, n_changes,
+                )
+            )
+    settings = {
+        "boundaries": boundaries, "tolerance": tolerance, "fill_gaps": fill_gaps, "bridge": bridge, "files": [item.uri for item in files],
+    }
+    return Sweep(system=system, points=points, alpha_scale=alpha_scale, settings=settings)
+
+
+def coverage_at_purity(points: Sequence[SweepPoint], purity: float) -> float:
+    """Best coverage among settings whose purity is at least ``purity`` (NaN if none).
+
+    Examples
+    --------
+    >>> pts = [SweepPoint(0.1, 1.0, 0.8, 0.9, 0, 0, 0, 0, 0), SweepPoint(0.5, 1.0, 0.92, 0.7, 0, 0, 0, 0, 0)]
+    >>> coverage_at_purity(pts, 0.9)
+    0.7
+    """
+    ok = [p.coverage for p in points if p.purity >= purity - 1e-12]
+    return max(ok) if ok else float("nan")
+
+
+def purity_at_coverage(points: Sequence[SweepPoint], coverage: float) -> float:
+    """Best purity among settings whose coverage is at least ``coverage`` (NaN if none)."""
+    ok = [p.purity for p in points if p.coverage >= coverage - 1e-12]
+    return max(ok) if ok else float("nan")
+
+
+_CRITERION_VALUE = {"boundary_f1": lambda p: p.f1, "coverage": lambda p: p.coverage, "f_measure": lambda p: p.f_measure}
+
+
+def degenerate(result: Sweep, point: SweepPoint, *, criterion: str = "boundary_f1") -> str | None:
+    """Why a chosen setting is degenerate (it finds no change, or the criterion is flat), else None.
+
+    Examples
+    --------
+    >>> pts = [SweepPoint(0.1, 1.0, 1.0, 0.9, 0.95, 0.5, 0.5, 0.5, 9), SweepPoint(0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0)]
+    >>> degenerate(Sweep("x", pts), pts[1], criterion="coverage")
+    'the chosen setting finds no change'
+    >>> degenerate(Sweep("x", pts), pts[0]) is None
+    True
+    >>> degenerate(Sweep("x", pts), pts[0], criterion="f_measure") is None
+    True
+    >>> degenerate(Sweep("x", pts[:1] * 2), pts[0])
+    'boundary_f1 is 0.5 at every point of the sweep'
+    """
+    values = [_CRITERION_VALUE[criterion](p) for p in result.points]
+    if len(values) > 1 and max(values) - min(values) <= 1e-12:
+        return f"{criterion} is {values[0]:.3g} at every point of the sweep"
+    if point.n_changes == 0:
+        return "the chosen setting finds no change"
+    return None
+
+
+def select(result: Sweep, *, criterion: str = "boundary_f1", target_purity: float = 0.9) -> SweepPoint:
+    """The chosen setting: best speaker-change F1, best coverage at ``target_purity``, or best F(purity, coverage).
+
+    ``"boundary_f1"`` (the default) is F1 of the changes the sweep scored (speaker changes unless
+    it was run with ``boundaries="segmentation"``); ties go to the better F(purity, coverage).
+    Coverage at a target purity is a trap where speakers seldom overlap: pyannote.metrics cuts
+    hypothesis segments at the reference's silences, so with pauses between turns purity is
+    100 % at every setting, and finding nothing has the best coverage. If no setting reaches
+    the target purity, the purest one is chosen (with a warning); a degenerate choice
+    (:func:`degenerate`) is flagged with a one-line warning.
+
+    Examples
+    --------
+    >>> pts = [SweepPoint(0.1, 1.0, 0.8, 0.9, 0.85, 0, 0, 0.5, 9), SweepPoint(0.5, 1.0, 0.92, 0.7, 0.8, 0, 0, 0.6, 4)]
+    >>> select(Sweep("x", pts)).alpha, select(Sweep("x", pts), criterion="f_measure").alpha
+    (0.5, 0.1)
+    >>> select(Sweep("x", pts), criterion="coverage", target_purity=0.9).alpha
+    0.5
+    """
+    if criterion not in CRITERIA:
+        raise TurnpointError(f"criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
+    points = result.points
+    if not points:
+        raise TurnpointError("empty sweep")
+    if criterion == "f_measure":
+        best = max(points, key=lambda p: (p.f_measure, p.f1))
+    elif criterion == "boundary_f1":
+        best = max(points, key=lambda p: (p.f1, p.f_measure))
+    else:
+        ok = [p for p in points if p.purity >= target_purity - 1e-12]
+        if ok:
+            best = max(ok, key=lambda p: (p.coverage, p.purity))
+        else:
+            best = max(points, key=lambda p: (p.purity, p.coverage))
+            logger.warning("%s: no setting reaches %.1f %% purity; taking the purest (%.1f %%)", result.system, 100 * target_purity, 100 * best.purity)
+    reason = degenerate(result, best, criterion=criterion)
+    if reason is not None:
+        logger.warning("%s: degenerate sweep: %s (%s %.4g, min_duration %g); check the dev set and the criterion",
+                       result.system, reason, "threshold", best.alpha, best.min_duration)
+    return best
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs
+
+
+def write_tuned(
+    point: SweepPoint,
+    out_path: str | Path,
+    *,
+    system: str = "bilstm",
+    model: str | Path | None = None,
+    alpha_scale: str = "absolute",
+    criterion: str = "",
+    target_purity: float | None = None,
+    settings: Mapping | None = None,
+) -> Path:
+    """Store a chosen setting: a COPY of the model file with new defaults (BiLSTM) or a small JSON.
+
+    The input model is never modified; writing over it is refused.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = write_tuned(SweepPoint(3.0, 1.5, 0.9, 0.8, 0.85, 0.7, 0.6, 0.65, 12), Path(tempfile.mkdtemp()) / "bic.json", system="bic")
+    >>> json.loads(p.read_text())["alpha"]
+    3.0
+    """
+    out_path = Path(out_path)
+    tuning = {
+        "criterion": criterion,
+        "target_purity": target_purity,
+        "point": asdict(point),
+        **({"settings": dict(settings)} if settings else {}),
+    }
+    if system not in MODEL_SYSTEMS:
+        data = {"system": system, "alpha": point.alpha, "min_duration": point.min_duration, "alpha_scale": alpha_scale, "tuning": tuning}
+        atomic_write_text(out_path, json.dumps(data, indent=2) + "\n")
+        return out_path
+    from turnpoint.core.modelfile import Defaults, load_model, resolve_model_path, save_model
+
+    source = resolve_model_path(model)
+    if out_path.resolve() == source.resolve():
+        raise TurnpointError("refusing to overwrite the model being tuned; write the tuned copy elsewhere", path=out_path)
+    loaded = load_model(model)
+    training = dict(loaded.training, tuning=dict(tuning, source_model=str(source)))
+    if system == "hybrid":  # the re-scoring is tuned; the BiLSTM's peak picking is kept
+        from dataclasses import replace
+
+        from turnpoint.changes.rescoring import RescoringSettings
+
+        shipped = loaded.defaults.rescoring or RescoringSettings()
+        if shipped.clustering is None:  # the swept threshold and min_duration are the re-scoring's
+            rescoring = shipped.with_overrides(threshold=float(point.alpha), min_duration=float(point.min_duration))
+        else:  # the swept threshold is the second pass's cut (a cosine distance in (0, 2]); the first pass is kept
+            cut = float(point.alpha)
+            if not 0 < cut <= CUT_RANGE[1]:  # never save a setting other than the one reported
+                raise TurnpointError(f"a second-pass cut must be in (0, {CUT_RANGE[1]:g}], not {cut:.6g} (sweep with alpha_range=CUT_RANGE)")
+            rescoring = replace(shipped, clustering=replace(shipped.clustering, threshold=cut))
+        defaults = Defaults(alpha=loaded.defaults.alpha, min_duration=loaded.defaults.min_duration,
+                            alpha_scale=loaded.defaults.alpha_scale, rescoring=rescoring)
+        return save_model(out_path, model=loaded.model, specifications=loaded.specifications, defaults=defaults,
+                          training=training, name=f"{loaded.name}-tuned")
+    return save_model(
+        out_path,
+        model=loaded.model,
+        specifications=loaded.specifications,
+        # the BiLSTM's peak picking is tuned; a hybrid model keeps its re-scoring settings
+        defaults=Defaults(alpha=float(point.alpha), min_duration=float(point.min_duration), alpha_scale=alpha_scale, rescoring=loaded.defaults.rescoring),
+        training=training,
+        name=f"{loaded.name}-tuned",
+    )
+
+
+def read_tuned(path: str | Path) -> dict:
+    """Read a baseline setting written by :func:`write_tuned` (``system``, ``alpha``, ``min_duration``)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TurnpointError("no such file", path=path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise TurnpointError(f"not a tuned-setting JSON file ({error})", path=path) from None
+    if not isinstance(data, dict) or not all(k in data for k in ("system", "alpha", "min_duration")):
+        raise TurnpointError("tuned-setting file needs 'system', 'alpha' and 'min_duration'", path=path)
+    if not (isinstance(data["alpha"], (int, float)) and math.isfinite(data["alpha"])):
+        raise TurnpointError(f"alpha must be a finite number, not {data['alpha']!r}", path=path)
+    duration = data["min_duration"]
+    if isinstance(duration, bool) or not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
+        raise TurnpointError(f"min_duration must be a positive number of seconds, not {duration!r}", path=path)
+    return data
+
+
+def pareto(points: Sequence[SweepPoint]) -> list[SweepPoint]:
+    """Settings no other setting beats in both purity and coverage, by increasing coverage."""
+    front: list[SweepPoint] = []
+    for point in sorted(points, key=lambda p: (-p.purity, -p.coverage)):
+        if not front or point.coverage > front[-1].coverage + 1e-12:
+            front.append(point)
+    return sorted(front, key=lambda p: p.coverage)
+
+
+def plot_curves(sweeps: Sequence[Sweep], path: str | Path, *, title: str = "") -> Path:
+    """PNG of purity against coverage, one line per system (the best envelope over all settings).
+
+    Like the paper's Fig. 4, each line shows what a system can trade between the two metrics.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6.4, 5.2), dpi=120)
+    for result in sweeps:
+        front = pareto(result.points)
+        axes.plot([100 * p.coverage for p in front], [100 * p.purity for p in front], marker=".", label=result.system)
+    axes.set_xlabel("coverage (%)")
+    axes.set_ylabel("purity (%)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower left")
+    if title:
+        axes.set_title(title, fontsize=9)
+    figure.tight_layout()
+    with atomic_open(path, mode="wb") as handle:
+        figure.savefig(handle, format="png")
+    plt.close(figure)
+    return Path(path)
+
+
+@dataclass
+class TuneResult:
+    """What ``turnpoint tune`` did for each system."""
+
+    sweeps: list[Sweep]
+    chosen: dict[str, SweepPoint]
+    written: dict[str, Path]
+    seconds: dict[str, float]
+    swept: dict[str, str] = field(default_factory=dict)  # what a point's alpha is, per system
+    degenerate: dict[str, str] = field(default_factory=dict)  # why a system's choice is degenerate, if it is
+
+
+def tune(
+    files: Sequence[AnnotatedFile],
+    *,
+    systems: Sequence[str] | None = None,
+    model: str | Path | None = None,
+    out_dir: str | Path,
+    criterion: str = "boundary_f1",
+    target_purity: float = 0.9,
+    min_durations: Sequence[float] = MIN_DURATIONS,
+    alpha_scale: str | None = None,
+    tolerance: float = 0.5,
+    fill_gaps: float = 0.5,
+    bridge: float = 0.0,
+    plot: bool = True,
+    device: str = "cpu",
+    boundaries: str = "speaker",
+) -> TuneResult:
+    """Score, sweep, choose and write the setting of each system; curves as CSV and PNG in ``out_dir``.
+
+    Writes ``<system>.curve.csv``, the tuned ``hybrid.safetensors`` / ``bilstm.safetensors`` (a
+    copy of the model with new defaults) or ``<system>.json``, and ``purity_coverage.png``. Scores
+    are cached in ``out_dir/cache``. ``systems`` defaults to what the model runs: ``hybrid`` for a
+    model that ships re-scoring (its re-scoring threshold and min_duration, or, when it has a
+    segment-clustering second pass, that pass's cut), ``bilstm`` (alpha and min_duration) otherwise.
+    The default criterion is speaker-change F1 (:func:`select`); the written file reproduces the
+    chosen point exactly: detecting with it and scoring with ``turnpoint evaluate`` (same
+    tolerance and ``boundaries``) gives the point's F1.
+    """
+    if systems is None:
+        from turnpoint.core.modelfile import load_model
+
+        loaded_defaults = load_model(model).defaults
+        systems = ["speakers"] if loaded_defaults.speakers is not None else ["hybrid"] if loaded_defaults.rescoring is not None else ["bilstm"]
+    if criterion not in CRITERIA:
+        raise TurnpointError(f"criterion must be one of {', '.join(CRITERIA)}, not {criterion!r}")
+    if not 0 < target_purity <= 1:
+        raise TurnpointError(f"target purity must be in (0, 1], not {target_purity}")
+    out_dir = Path(out_dir)
+    result = TuneResult([], {}, {}, {})
+    for system in systems:
+        if system == "speakers":
+            _tune_speakers(files, model=model, out_dir=out_dir, result=result, criterion=criterion, target_purity=target_purity,
+                           tolerance=tolerance, fill_gaps=fill_gaps, bridge=bridge, boundaries=boundaries, device=device)
+            continue
+        scale = alpha_scale
+        if scale is None:
+            scale = "absolute"
+            if system == "bilstm":
+                from turnpoint.core.modelfile import load_model
+
+                scale = load_model(model).defaults.alpha_scale
+        scores, seconds = score_files(files, system=system, model=model, cache_dir=out_dir / "cache", device=device)
+        durations = min_durations
+        alpha_range = None
+        result.swept[system] = "re-scoring threshold" if system == "hybrid" else "alpha"
+        if system == "hybrid" and _second_pass(model) is not None:
+            durations = (0.0,)  # the cut is swept over the first pass's changes, already spaced by its min_duration
+            alpha_range = CUT_RANGE
+            result.swept[system] = "second-pass cut"
+        curve = sweep(
+            files, scores, system=system, min_durations=durations, alpha_scale=scale,
+            tolerance=tolerance, fill_gaps=fill_gaps, bridge=bridge, boundaries=boundaries, alpha_range=alpha_range,
+        )
+        chosen = select(curve, criterion=criterion, target_purity=target_purity)
+        reason = degenerate(curve, chosen, criterion=criterion)
+        if reason is not None:
+            result.degenerate[system] = reason
+        atomic_write_text(out_dir / f"{system}.curve.csv", curve.to_csv())
+        target = out_dir / (f"{system}.safetensors" if system in MODEL_SYSTEMS else f"{system}.json")
+        result.written[system] = write_tuned(
+            chosen, target, system=system, model=model, alpha_scale=scale, criterion=criterion,
+            target_purity=target_purity if criterion == "coverage" else None, settings=curve.settings,
+        )
+        result.sweeps.append(curve)
+        result.chosen[system] = chosen
+        result.seconds[system] = seconds
+    if plot:
+        result.written["plot"] = plot_curves(result.sweeps, out_dir / "purity_coverage.png", title=f"{len(files)} files")
+    return result
+
+
+#: clustering cuts swept for the speaker pipeline (its relative cut stays the model's)
+SPEAKER_CUTS = tuple(round(0.1 + 0.025 * i, 3) for i in range(21))
+
+
+def _tune_speakers(
+    files: Sequence[AnnotatedFile], *, model: str | Path | None, out_dir: Path, result: TuneResult, criterion: str,
+    target_purity: float, tolerance: float, fill_gaps: float, bridge: float, boundaries: str, device: str,
+) -> None:
+    """Sweep the speaker pipeline's clustering cut over embeddings computed once per file and write
+    ``speakers.safetensors``: the model with the chosen cut, which reproduces the point exactly
+    (detection runs the same :func:`turnpoint.changes.speakers.turns_from_embeddings`)."""
+    from turnpoint.changes.annotations import Turn
+    from turnpoint.core.audio import load_audio
+    from turnpoint.changes.evaluation import score_file
+    from turnpoint.core.modelfile import Defaults, load_model, save_model
+    from turnpoint.changes.speakers import silent_regions, turns_from_embeddings, window_embeddings
+
+    loaded = load_model(model)
+    base = loaded.defaults.speakers
+    if base is None:
+        raise TurnpointError("system 'speakers' needs a model with the speaker pipeline (the bundled default)")
+    started = time.perf_counter()
+    prepared = []
+    for item in files:
+        samples = load_audio(item.audio)
+        duration = len(samples) / 16000
+        times, embeddings = window_embeddings(samples, settings=base, device=device)
+        silences = silent_regions(samples, vad_threshold=base.vad_threshold, min_silence=base.min_silence, min_speech=base.min_speech)
+        prepared.append((item, duration, times, embeddings, silences))
+    points = []
+    for cut in SPEAKER_CUTS:
+        settings = base.with_overrides(threshold=cut)
+        scores = []
+        for item, duration, times, embeddings, silences in prepared:
+            turns = turns_from_embeddings(times, embeddings, silences=silences, duration=duration, settings=settings)
+            hypothesis = [Turn(start=s, end=e, speaker=label) for (s, e), label in zip(turns.segments, turns.segment_labels) if label is not None]
+            regions = list(item.annotated) if item.annotated else [(0.0, duration)]
+            scores.append(score_file(item.turns, hypothesis, uri=item.uri, regions=regions, tolerance=tolerance,
+                                     fill_gaps=fill_gaps, bridge=bridge, boundaries=boundaries))
+        segmentation = sum((f.segmentation for f in scores[1:]), scores[0].segmentation)
+        boundary = sum((f.boundary for f in scores[1:]), scores[0].boundary)
+        points.append(SweepPoint(alpha=cut, min_duration=0.0, purity=segmentation.purity, coverage=segmentation.coverage,
+                                 f_measure=segmentation.f_measure, precision=boundary.precision, recall=boundary.recall,
+                                 f1=boundary.f1, n_changes=boundary.n_hypothesis))
+    curve = Sweep("speakers", points, settings={"relative_threshold": base.relative_threshold})
+    chosen = select(curve, criterion=criterion, target_purity=target_purity)
+    reason = degenerate(curve, chosen, criterion=criterion)
+    if reason is not None:
+        result.degenerate["speakers"] = reason
+    atomic_write_text(out_dir / "speakers.curve.csv", curve.to_csv())
+    defaults = Defaults(alpha=loaded.defaults.alpha, min_duration=loaded.defaults.min_duration, alpha_scale=loaded.defaults.alpha_scale,
+                        rescoring=loaded.defaults.rescoring, speakers=base.with_overrides(threshold=chosen.alpha))
+    training = {**loaded.training, "tuned": {"system": "speakers", "criterion": criterion, "threshold": chosen.alpha, "f1": round(chosen.f1, 6)}}
+    result.written["speakers"] = save_model(out_dir / "speakers.safetensors", model=loaded.model, specifications=loaded.specifications,
+                                            defaults=defaults, training=training, name=f"{loaded.name} (tuned)")
+    result.swept["speakers"] = "speaker cut"
+    result.sweeps.append(curve)
+    result.chosen["speakers"] = chosen
+    result.seconds["speakers"] = time.perf_counter() - started
+
+
+__all__ = [
+    "CRITERIA", "CUT_RANGE", "MIN_DURATIONS", "Sweep", "SweepPoint", "TuneResult", "alpha_grid", "coverage_at_purity", "degenerate",
+    "pareto", "plot_curves", "purity_at_coverage", "read_tuned", "score_files", "select", "sweep", "tune", "write_tuned",
+]
