@@ -18,11 +18,11 @@ from synth import make_conversation
 from turnpoint.changes.annotations import read_rttm
 from turnpoint.changes.detect import Detection, detect_changes
 from turnpoint.core.errors import TurnpointError
+from turnpoint.core.textfiles import read_audacity_labels
+from turnpoint.events.annotations import write_event_labels
 from turnpoint.changes.formats import (
-    read_audacity_labels,
     write_audacity,
     write_eaf,
-    write_event_labels,
     write_srt,
     write_textgrid,
     write_vtt,

@@ -33,6 +33,7 @@ from typing import Any
 
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.fileio import atomic_open
+from turnpoint.core.textfiles import content_lines, read_list
 
 __all__ = [
     "Turn",
@@ -143,40 +144,6 @@ class ProtocolFile:
 # low-level line reading and field parsing
 
 
-def _iter_lines(path: str | Path) -> list[tuple[int, str]]:
-    """Return ``(line_number, stripped_text)`` for each non-blank, non-comment line of a UTF-8 file."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise TurnpointError("no such file", path=path) from None
-    except IsADirectoryError:
-        raise TurnpointError("is a directory, expected a file", path=path) from None
-    except PermissionError:
-        raise TurnpointError("permission denied", path=path) from None
-    except OSError as exc:
-        raise TurnpointError(f"cannot read file: {exc.strerror or exc}", path=path) from None
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    lines: list[tuple[int, str]] = []
-    # bytes.splitlines only splits on \n, \r and \r\n (unlike str.splitlines)
-    for number, raw in enumerate(data.splitlines(), start=1):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            bad = raw[exc.start : exc.start + 1]
-            raise TurnpointError(
-                f"not valid UTF-8 (byte 0x{bad.hex()} at column {exc.start + 1}); re-save the file as UTF-8",
-                path=path,
-                line=number,
-            ) from None
-        text = text.strip()
-        if not text or text[0] in ";#":
-            continue
-        lines.append((number, text))
-    return lines
-
-
 def _parse_time(token: str, *, what: str, path: Path, line: int) -> float:
     """Parse a time in seconds: a plain decimal number, finite and non-negative."""
     if token.lower() in _NOT_FINITE:
@@ -253,7 +220,7 @@ def read_rttm(path: str | Path) -> dict[str, list[Turn]]:
     """
     path = Path(path)
     turns: dict[str, list[Turn]] = {}
-    for number, text in _iter_lines(path):
+    for number, text in content_lines(path):
         fields = text.split()
         kind = fields[0]
         if kind != "SPEAKER":
@@ -360,7 +327,7 @@ def read_uem(path: str | Path) -> dict[str, list[tuple[float, float]]]:
     """
     path = Path(path)
     regions: dict[str, list[tuple[float, float]]] = {}
-    for number, text in _iter_lines(path):
+    for number, text in content_lines(path):
         fields = text.split()
         if len(fields) != 4:
             raise TurnpointError(
@@ -450,7 +417,7 @@ def read_lab(path: str | Path) -> list[tuple[float, float, str]]:
     """
     path = Path(path)
     segments: list[tuple[float, float, str]] = []
-    for number, text in _iter_lines(path):
+    for number, text in content_lines(path):
         fields = text.split(maxsplit=2)
         if len(fields) != 3:
             raise TurnpointError(f"expected 3 fields 'start end label', got {len(fields)}", path=path, line=number)
@@ -461,37 +428,6 @@ def read_lab(path: str | Path) -> list[tuple[float, float, str]]:
         segments.append((start, end, fields[2].strip()))
     segments.sort()
     return segments
-
-
-def read_list(path: str | Path) -> list[str]:
-    """Read a list file (URIs, speakers...): one item per line, surrounding whitespace removed.
-
-    Blank lines and comment lines (``;`` / ``#``) are skipped, CRLF line ends and a missing final newline
-    are fine. Items are returned exactly as written (no Unicode normalisation), in file order.
-
-    Parameters
-    ----------
-    path : str or Path
-        List file.
-
-    Returns
-    -------
-    list of str
-
-    Raises
-    ------
-    TurnpointError
-        Missing file or bad UTF-8.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.lst"
-    >>> _ = p.write_bytes(b"ES2011a\\r\\n\\r\\nIB4001")
-    >>> read_list(p)
-    ['ES2011a', 'IB4001']
-    """
-    return [text for _, text in _iter_lines(path)]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ format         suffix               read by
 =============  ===================  ==========================================================
 
 :func:`to_annotation` and :func:`to_lhotse` return the turns as pyannote.core and lhotse objects.
-Sound events go to Audacity labels with :func:`write_event_labels`.
+Sound events go to Audacity labels with :func:`turnpoint.events.annotations.write_event_labels`.
 
 Examples
 --------
@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 from turnpoint.changes.annotations import Turn
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.fileio import atomic_write_text
+from turnpoint.core.textfiles import check_label, write_audacity_labels
 from turnpoint.changes.outputs import segments_as_turns
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -58,12 +59,10 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "read_audacity_labels",
     "to_annotation",
     "to_lhotse",
     "write_audacity",
     "write_eaf",
-    "write_event_labels",
     "write_srt",
     "write_textgrid",
     "write_vtt",
@@ -91,12 +90,6 @@ def _end_time(detection: Detection, turns: Sequence[Turn]) -> float:
     return max([float(detection.duration), *ends])
 
 
-def _check_label(label: str, *, path: Path, what: str = "label") -> None:
-    # a tab or line break would split the record in every line-based format
-    if not label or any(ch in label for ch in "\t\r\n"):
-        raise TurnpointError(f"{what} {label!r} is empty or holds a tab or line break; it could not be read back", path=path)
-
-
 def _ms(seconds: float) -> int:
     return int(round(seconds * 1000.0))
 
@@ -114,7 +107,7 @@ def _cues(detection: Detection, path: Path) -> list[tuple[int, int, str]]:
     """Speech turns on the millisecond grid of subtitle formats (zero-length ones dropped)."""
     cues = []
     for turn in _turns(detection):
-        _check_label(turn.speaker, path=path, what="speaker label")
+        check_label(turn.speaker, path=path, what="speaker label")
         start, end = _ms(turn.start), _ms(turn.end)
         if end > start:
             cues.append((start, end, turn.speaker))
@@ -196,7 +189,7 @@ def write_textgrid(detection: Detection, path: str | Path, *, tier_per_speaker: 
     path = Path(path)
     turns = _turns(detection)
     for turn in turns:
-        _check_label(turn.speaker, path=path, what="speaker label")
+        check_label(turn.speaker, path=path, what="speaker label")
     end = _end_time(detection, turns)
     if tier_per_speaker is None:
         tier_per_speaker = detection.labels is not None
@@ -225,15 +218,6 @@ def write_textgrid(detection: Detection, path: str | Path, *, tier_per_speaker: 
 # Audacity labels
 
 
-def _write_labels(path: Path, rows: Iterable[tuple[float, float, str]], *, what: str) -> Path:
-    lines = []
-    for start, end, label in rows:
-        _check_label(label, path=path, what=what)
-        lines.append(f"{start:.6f}\t{end:.6f}\t{label}\n")
-    atomic_write_text(path, "".join(lines))
-    return path
-
-
 def write_audacity(detection: Detection, path: str | Path) -> Path:
     """Write an Audacity label track (``start<TAB>end<TAB>label``, seconds, one speech turn a line).
 
@@ -249,66 +233,7 @@ def write_audacity(detection: Detection, path: str | Path) -> Path:
     >>> write_audacity(d, pathlib.Path(tempfile.mkdtemp()) / "talk.labels.txt").read_text().splitlines()
     ['0.000000\\t2.500000\\tseg0000', '2.500000\\t4.000000\\tseg0001']
     """
-    return _write_labels(Path(path), ((t.start, t.end, t.speaker) for t in _turns(detection)), what="speaker label")
-
-
-def write_event_labels(path: str | Path, events: Sequence[Event]) -> Path:
-    """Write sound events as an Audacity label track (``onset<TAB>offset<TAB>class``).
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> from turnpoint.events.annotations import Event
-    >>> p = write_event_labels(pathlib.Path(tempfile.mkdtemp()) / "street.labels.txt", [Event(0.5, 1.25, "Air horn, truck horn")])
-    >>> p.read_text()
-    '0.500000\\t1.250000\\tAir horn, truck horn\\n'
-    """
-    return _write_labels(Path(path), ((e.onset, e.offset, e.label) for e in sorted(events, key=lambda e: (e.onset, e.offset, e.label))), what="event label")
-
-
-def read_audacity_labels(path: str | Path) -> list[tuple[float, float, str]]:
-    """Read an Audacity label track: ``(start, end, label)`` per label, in file order.
-
-    Point labels (one time) have ``start == end``; the frequency lines Audacity writes after a
-    spectral label (``\\<TAB>low<TAB>high``) are skipped.
-
-    Raises
-    ------
-    TurnpointError
-        Missing file, bad UTF-8, or a line that is not ``start<TAB>end[<TAB>label]`` (``path:line: ...``).
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
-    >>> _ = p.write_text("1.5\\t2.25\\tZoë\\n\\\\\\t100\\t2000\\n3\\t3\\n", encoding="utf-8")
-    >>> read_audacity_labels(p)
-    [(1.5, 2.25, 'Zoë'), (3.0, 3.0, '')]
-    """
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise TurnpointError("no such file", path=path) from None
-    except OSError as error:
-        raise TurnpointError(f"cannot read: {error.strerror or error}", path=path) from None
-    except UnicodeDecodeError as error:
-        raise TurnpointError("not UTF-8 text", path=path, line=error.object[: error.start].count(b"\n") + 1) from None
-    labels = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.startswith("\\"):
-            continue
-        fields = line.split("\t")
-        if len(fields) < 2:
-            raise TurnpointError("expected start<TAB>end<TAB>label", path=path, line=number)
-        try:
-            start, end = float(fields[0]), float(fields[1])
-        except ValueError:
-            raise TurnpointError(f"times must be numbers, got {fields[0]!r} and {fields[1]!r}", path=path, line=number) from None
-        if not (math.isfinite(start) and math.isfinite(end)) or end < start:
-            raise TurnpointError(f"bad label times {fields[0]} to {fields[1]}", path=path, line=number)
-        labels.append((start, end, "\t".join(fields[2:])))
-    return labels
+    return write_audacity_labels(path, ((t.start, t.end, t.speaker) for t in _turns(detection)), what="speaker label")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -409,7 +334,7 @@ def write_eaf(detection: Detection, path: str | Path) -> Path:
     path = Path(path)
     turns = _turns(detection)
     for turn in turns:
-        _check_label(turn.speaker, path=path, what="speaker label")
+        check_label(turn.speaker, path=path, what="speaker label")
     date = datetime.datetime.now(datetime.timezone.utc).astimezone().replace(microsecond=0).isoformat()
     root = ET.Element("ANNOTATION_DOCUMENT", {
         "AUTHOR": "", "DATE": date, "FORMAT": "3.0", "VERSION": "3.0",

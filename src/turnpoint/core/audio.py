@@ -33,7 +33,7 @@ def audio_files(source: str | Path) -> list[Path]:
     Traceback (most recent call last):
     turnpoint.core.errors.TurnpointError: /nonexistent: no such file or folder
     """
-    from turnpoint.changes.annotations import read_list
+    from turnpoint.core.textfiles import read_list
 
     source = Path(source)
     if not source.exists():

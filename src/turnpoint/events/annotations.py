@@ -32,6 +32,7 @@ import numpy as np
 
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.fileio import atomic_open
+from turnpoint.core.textfiles import read_text_lines, write_audacity_labels
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ __all__ = [
     "read_events",
     "read_file_pairs",
     "read_weak_labels",
+    "write_event_labels",
     "write_event_scores",
     "write_events",
 ]
@@ -96,24 +98,6 @@ def audio_key(name: str) -> str:
         if lower.endswith(suffix):
             return base[: -len(suffix)]
     return base
-
-
-def _lines(path: Path) -> list[str]:
-    if not path.exists():
-        raise TurnpointError("no such file", path=path)
-    if path.is_dir():
-        raise TurnpointError("is a directory, expected an annotation file", path=path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise TurnpointError(f"cannot read ({error.strerror})", path=path) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
-        raise TurnpointError(f"not UTF-8 text (byte 0x{data[error.start]:02x} at column {column})", path=path, line=line) from None
-    return text.splitlines()
 
 
 def _number(text: str, *, what: str, path: Path, line: int) -> float:
@@ -185,7 +169,7 @@ def read_events(
     {'a': [Event(onset=0.5, offset=1.0, label='bell')], 'b': []}
     """
     path = Path(path)
-    lines = _lines(path)
+    lines = read_text_lines(path)
     allowed = None if labels is None else set(labels)
     result: dict[str, list[Event]] = {}
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
@@ -276,7 +260,7 @@ def read_weak_labels(path: str | Path) -> dict[str, tuple[str, ...]]:
     """
     path = Path(path)
     out: dict[str, tuple[str, ...]] = {}
-    lines = _lines(path)
+    lines = read_text_lines(path)
     for index, raw in enumerate(lines):
         fields = raw.split("\t")
         if not raw.strip() or (index == 0 and _find(fields, _FILENAME) is not None):
@@ -302,7 +286,7 @@ def read_durations(path: str | Path) -> dict[str, float]:
     """
     path = Path(path)
     out: dict[str, float] = {}
-    for index, raw in enumerate(_lines(path)):
+    for index, raw in enumerate(read_text_lines(path)):
         fields = [f.strip() for f in raw.split("\t")] if "\t" in raw else raw.split()
         if not raw.strip() or (index == 0 and fields[-1].lower() == "duration"):
             continue
@@ -316,7 +300,7 @@ def read_file_pairs(path: str | Path) -> list[tuple[Path, Path]]:
     """sed_eval ``file_list.txt``: ``reference⇥estimated`` per line, relative to the list's folder."""
     path = Path(path)
     pairs = []
-    for index, raw in enumerate(_lines(path)):
+    for index, raw in enumerate(read_text_lines(path)):
         if not raw.strip():
             continue
         fields = [f.strip() for f in raw.split("\t")]
@@ -347,6 +331,21 @@ def check_events_within(
                     path=event.source or None,
                     line=event.line,
                 )
+
+
+def write_event_labels(path: str | Path, events: Sequence[Event]) -> Path:
+    """Write sound events as an Audacity label track (``onset<TAB>offset<TAB>class``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from turnpoint.events.annotations import Event
+    >>> p = write_event_labels(pathlib.Path(tempfile.mkdtemp()) / "street.labels.txt", [Event(0.5, 1.25, "Air horn, truck horn")])
+    >>> p.read_text()
+    '0.500000\\t1.250000\\tAir horn, truck horn\\n'
+    """
+    rows = ((e.onset, e.offset, e.label) for e in sorted(events, key=lambda e: (e.onset, e.offset, e.label)))
+    return write_audacity_labels(path, rows, what="event label")
 
 
 def write_events(path: str | Path, events: Mapping[str, Sequence[Event]], *, suffix: str = ".wav") -> Path:
