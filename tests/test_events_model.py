@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from turnpoint.events.model import FrameConv, SoundEventConfig, SoundEventDetector, TimeDistributed
-from turnpoint.changes.model import keras_lstm_parameters
+from turnpoint.core.layers import keras_lstm_parameters
 
 
 def test_parameter_counts_one_class_match_spec():

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from turnpoint.changes.model import KERAS_SNIPPET_PARAMETERS, SpeakerChangeConfig, SpeakerChangeDetector, keras_lstm_parameters
+from turnpoint.changes.model import KERAS_SNIPPET_PARAMETERS, SpeakerChangeConfig, SpeakerChangeDetector
+from turnpoint.core.layers import keras_lstm_parameters
 
 
 def _model(seed: int = 0, **config) -> SpeakerChangeDetector:

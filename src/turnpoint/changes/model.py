@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from turnpoint.core.layers import init_lstm_like_keras, keras_lstm_parameters
 from turnpoint.core.task import JsonConfig
 
 KERAS_SNIPPET_PARAMETERS = 108_941
@@ -33,19 +34,6 @@ class SpeakerChangeConfig(JsonConfig):
     lstm_hidden: tuple[int, ...] = (32, 20)
     bidirectional: bool = True
     mlp_hidden: tuple[int, ...] = (40, 10)
-
-
-def init_lstm_like_keras(lstm: nn.LSTM) -> None:
-    """Keras' LSTM initialisation: glorot input weights, orthogonal recurrent weights, zero biases
-    except a forget-gate bias of 1 (split as 0.5 + 0.5 over torch's two bias vectors)."""
-    for name, parameter in lstm.named_parameters():
-        if name.startswith("weight_ih"):
-            nn.init.xavier_uniform_(parameter)
-        elif name.startswith("weight_hh"):
-            nn.init.orthogonal_(parameter)
-        else:
-            nn.init.zeros_(parameter)
-            parameter.data[lstm.hidden_size : 2 * lstm.hidden_size] = 0.5
 
 
 class SpeakerChangeDetector(nn.Module):
@@ -115,11 +103,6 @@ class SpeakerChangeDetector(nn.Module):
         Layer ...
         """
         return summarize(self, frames=frames)
-
-
-def keras_lstm_parameters(inputs: int, units: int) -> int:
-    """Parameters of one Keras LSTM direction: 4·((inputs + 1)·units + units²)."""
-    return 4 * ((inputs + 1) * units + units * units)
 
 
 def summarize(model: SpeakerChangeDetector, *, frames: int = 200) -> str:

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from turnpoint.events.gmm import GMMEventDetector
-from turnpoint.changes.model import init_lstm_like_keras, keras_lstm_parameters
+from turnpoint.core.layers import init_lstm_like_keras, keras_lstm_parameters
 from turnpoint.core.task import JsonConfig
 
 __all__ = ["FrameConv", "SoundEventConfig", "SoundEventDetector", "EventNetwork", "SoundEventEnsemble", "TimeDistributed", "build_event_network", "summarize_events"]
