@@ -58,8 +58,9 @@ import soxr
 from scipy import signal
 
 from turnpoint.changes.annotations import Turn, write_rttm, write_uem
+from turnpoint.core.signal import SAMPLE_RATE, active_rms, fade
 
-SR = 16000
+SR = SAMPLE_RATE
 
 __all__ = [
     "SimulationConfig",
@@ -322,27 +323,6 @@ def _load_clip(path: Path) -> np.ndarray:
     return x
 
 
-def _fade(x: np.ndarray, n_in: int, n_out: int) -> np.ndarray:
-    x = x.copy()
-    n_in = min(n_in, len(x) // 2)
-    n_out = min(n_out, len(x) // 2)
-    if n_in > 0:
-        x[:n_in] *= (0.5 - 0.5 * np.cos(np.pi * np.arange(n_in) / n_in)).astype(np.float32)
-    if n_out > 0:
-        x[-n_out:] *= (0.5 + 0.5 * np.cos(np.pi * np.arange(1, n_out + 1) / n_out)).astype(np.float32)
-    return x
-
-
-def _active_rms(x: np.ndarray) -> float:
-    hop = 160
-    n = len(x) // hop
-    if n == 0:
-        return float(np.sqrt(np.mean(x**2)) + 1e-9)
-    e = np.mean(x[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1)
-    thr = e.max() * 10 ** (-3.0)  # frames within 30 dB of the loudest
-    return float(np.sqrt(e[e >= thr].mean()) + 1e-9)
-
-
 # ---------------------------------------------------------------------------------------------
 # one conversation
 
@@ -456,11 +436,11 @@ def simulate_conversation(
             x = _load_clip(next_clip(spk))
             if len(x) < int(0.2 * SR):
                 continue
-            x = x * (10 ** (cfg.target_rms_db / 20) / _active_rms(x))
+            x = x * (10 ** (cfg.target_rms_db / 20) / active_rms(x))
             ch = variants[spk] if spk in variants and rng.random() < 0.5 else channels[spk]
             x = x * 10 ** ((ch.gain_db + rng.uniform(-cfg.clip_gain_db, cfg.clip_gain_db)) / 20)
             x = ch.apply(x, rng)
-            x = _fade(x, int(rng.uniform(*cfg.fade_s) * SR), int(rng.uniform(*cfg.fade_s) * SR))
+            x = fade(x, int(rng.uniform(*cfg.fade_s) * SR), int(rng.uniform(*cfg.fade_s) * SR))
             s0 = int(round(t * SR))
             placed.append((s0, x))
             clips.append((round(s0 / SR, 4), round((s0 + len(x)) / SR, 4), spk))
@@ -585,11 +565,11 @@ def _place_real(pool, speakers, channels, variants, next_clip, duration_s, rng, 
     segments: list[tuple[float, float, str]] = []
 
     def render_piece(spk: str, x: np.ndarray) -> np.ndarray:
-        x = x * (10 ** (cfg.target_rms_db / 20) / _active_rms(x))
+        x = x * (10 ** (cfg.target_rms_db / 20) / active_rms(x))
         ch = variants[spk] if spk in variants and rng.random() < 0.5 else channels[spk]
         x = x * 10 ** ((ch.gain_db + rng.uniform(-cfg.clip_gain_db, cfg.clip_gain_db)) / 20)
         x = ch.apply(x, rng)
-        return _fade(x, int(rng.uniform(*cfg.fade_s) * SR), int(rng.uniform(*cfg.fade_s) * SR))
+        return fade(x, int(rng.uniform(*cfg.fade_s) * SR), int(rng.uniform(*cfg.fade_s) * SR))
 
     def segment_audio(spk: str, target_s: float) -> list[tuple[int, np.ndarray]]:
         """Pieces (offset in samples, audio) of one continuous segment of about ``target_s``."""

@@ -23,10 +23,11 @@ import soxr
 
 from turnpoint.events.annotations import Event, write_events
 from turnpoint.core.fileio import atomic_open
+from turnpoint.core.signal import SAMPLE_RATE, fade, rms
 
 logger = logging.getLogger(__name__)
 
-SR = 16000
+SR = SAMPLE_RATE
 
 __all__ = ["MixtureConfig", "simulate_mixture", "simulate_mixtures", "synthetic_beep", "synthetic_beeps", "synthetic_chime", "synthetic_chimes", "synthetic_low_tone", "synthetic_low_tones", "trim_silence"]
 
@@ -52,10 +53,6 @@ class MixtureConfig:
             raise ValueError(f"label_threshold_db must be below 0 dB (re the clip's loudest frame), not {self.label_threshold_db}")
 
 
-def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)) + 1e-12))
-
-
 def trim_silence(x: np.ndarray, *, threshold_db: float = -50.0, frame: int = 160) -> np.ndarray:
     """Cut leading and trailing 10 ms frames more than ``threshold_db`` below the loudest frame.
 
@@ -79,16 +76,6 @@ def _loud_span(x: np.ndarray, *, threshold_db: float, frame: int = 160) -> tuple
     return int(loud[0]) * frame, (int(loud[-1]) + 1) * frame
 
 
-def _fade(x: np.ndarray, samples: int) -> np.ndarray:
-    samples = min(samples, len(x) // 2)
-    if samples > 0:
-        ramp = np.linspace(0.0, 1.0, samples, dtype=np.float32)
-        x = x.copy()
-        x[:samples] *= ramp
-        x[-samples:] *= ramp[::-1]
-    return x
-
-
 def _pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     spectrum = np.fft.rfft(rng.normal(size=n))
     freqs = np.maximum(np.fft.rfftfreq(n, 1 / SR), 20.0)
@@ -100,7 +87,7 @@ def _speech(n: int, utterances: Sequence[np.ndarray], rng: np.random.Generator) 
     position = int(rng.uniform(0, 1.0) * SR)
     while position < n and utterances:
         clip = utterances[rng.integers(len(utterances))]
-        clip = _fade(clip * (10 ** (rng.uniform(-4, 4) / 20) / max(_rms(clip), 1e-4)), 160)
+        clip = fade(clip * (10 ** (rng.uniform(-4, 4) / 20) / max(rms(clip), 1e-4)), 160, 160, shape="linear")
         end = min(n, position + len(clip))
         out[position:end] += clip[: end - position]
         position = end + int(rng.uniform(0.1, 1.2) * SR)
@@ -329,11 +316,11 @@ def simulate_mixture(
     else:
         voice = _speech(n, speech, rng)
         tune = _excerpt(music[rng.integers(len(music))], n, rng)
-        background = voice + tune * (_rms(voice) * 10 ** (rng.uniform(-15, -3) / 20) / max(_rms(tune), 1e-6))
+        background = voice + tune * (rms(voice) * 10 ** (rng.uniform(-15, -3) / 20) / max(rms(tune), 1e-6))
     level = 10 ** (rng.uniform(*config.background_dbfs) / 20)
-    background = background * (level / max(_rms(background), 1e-6))
+    background = background * (level / max(rms(background), 1e-6))
     floor = _pink_noise(n, rng)
-    background += floor * (level * 10 ** (-30 / 20) / max(_rms(floor), 1e-6))  # never digital silence
+    background += floor * (level * 10 ** (-30 / 20) / max(rms(floor), 1e-6))  # never digital silence
     mixture = background.astype(np.float32)
     events: list[Event] = []
     labels = sorted(sounds)
@@ -353,11 +340,11 @@ def simulate_mixture(
             length = int(rng.uniform(1.0, config.max_event_duration) * SR)
             start = rng.integers(len(clip) - length)
             clip = clip[start : start + length]
-        clip = trim_silence(_fade(clip, 80))
+        clip = trim_silence(fade(clip, 80, 80, shape="linear"))
         if len(clip) < 160 or len(clip) >= n:
             continue
         ebr = rng.uniform(*config.ebr_db)
-        clip = clip * (level * 10 ** (ebr / 20) / max(_rms(clip), 1e-6))
+        clip = clip * (level * 10 ** (ebr / 20) / max(rms(clip), 1e-6))
         start = int(rng.integers(0, n - len(clip)))
         mixture[start : start + len(clip)] += clip
         first, last = _loud_span(clip, threshold_db=config.label_threshold_db)
