@@ -16,7 +16,8 @@ import pytest
 
 from synth import make_conversation
 from turnpoint.changes.annotations import read_rttm
-from turnpoint.changes.detect import Detection, detect_changes
+from turnpoint.changes.detect import detect_changes
+from turnpoint.changes.detection import Detection, segments_as_turns
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.textfiles import read_audacity_labels
 from turnpoint.events.annotations import write_event_labels
@@ -27,7 +28,7 @@ from turnpoint.changes.formats import (
     write_textgrid,
     write_vtt,
 )
-from turnpoint.changes.outputs import OUTPUT_FORMATS, output_paths, segments_as_turns, write_outputs
+from turnpoint.changes.outputs import OUTPUT_FORMATS, output_paths, write_outputs
 
 # Speakers whose names a byte-oriented or ASCII-only writer would break (accents, a quote, markup
 # characters, a space); the second segment and the last-but-one are non-speech.

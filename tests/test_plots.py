@@ -11,7 +11,7 @@ from matplotlib.colors import to_hex, to_rgb
 
 import turnpoint.changes.outputs
 from turnpoint.changes.annotations import Turn
-from turnpoint.changes.detect import Detection
+from turnpoint.changes.detection import Detection
 from turnpoint.core.windows import Scores
 from turnpoint.changes.plots import DETECTED_COLOURS, REFERENCE_COLOURS, detection_figure, plot_detection, strip_ranges
 

@@ -20,7 +20,7 @@ from synth import make_conversation
 
 from turnpoint.changes.annotations import Turn, read_rttm
 from turnpoint.cli.main import main
-from turnpoint.changes.detect import Detection
+from turnpoint.changes.detection import Detection
 from turnpoint.core.windows import Scores
 from turnpoint.changes.outputs import output_paths, write_outputs
 from turnpoint.changes.report import write_report

@@ -15,7 +15,8 @@ if TYPE_CHECKING:  # what the names below resolve to, for type checkers and edit
     from turnpoint.changes.annotations import Turn, change_points, read_rttm, read_uem, write_rttm, write_uem
     from turnpoint.core.batch import detect_files
     from turnpoint.core.audio import iter_audio, load_audio
-    from turnpoint.changes.detect import Detection, detect_changes
+    from turnpoint.changes.detect import detect_changes
+    from turnpoint.changes.detection import Detection
     from turnpoint.core.errors import TurnpointError
     from turnpoint.core.features import FeatureStream, extract_features
     from turnpoint.changes.metrics import boundary_score
@@ -32,7 +33,7 @@ _EXPORTS = {
     "read_uem": "turnpoint.changes.annotations", "write_rttm": "turnpoint.changes.annotations", "write_uem": "turnpoint.changes.annotations",
     "detect_files": "turnpoint.core.batch",
     "iter_audio": "turnpoint.core.audio", "load_audio": "turnpoint.core.audio",
-    "Detection": "turnpoint.changes.detect", "detect_changes": "turnpoint.changes.detect",
+    "Detection": "turnpoint.changes.detection", "detect_changes": "turnpoint.changes.detect",
     "TurnpointError": "turnpoint.core.errors",
     "FeatureStream": "turnpoint.core.features", "extract_features": "turnpoint.core.features",
     "boundary_score": "turnpoint.changes.metrics",

@@ -50,7 +50,8 @@ from pathlib import Path
 import numpy as np
 
 from turnpoint.core.audio import load_audio
-from turnpoint.changes.detect import Detection, changes_from_scores
+from turnpoint.changes.detect import changes_from_scores
+from turnpoint.changes.detection import Detection
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.features import static_cepstra
 from turnpoint.core.windows import Scores

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from turnpoint.core.audio import DEFAULT_BLOCK_DURATION
+from turnpoint.changes.detection import Detection
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.windows import DEFAULT_BATCH_SIZE, Scores, score_blocks, score_file
 from turnpoint.core.modelfile import LoadedModel, load_model
@@ -18,92 +18,6 @@ from turnpoint.changes.rescoring import RescoringSettings, resolve_rescoring
 from turnpoint.changes.speakers import SpeakerSettings
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Detection:
-    """Everything found in one file.
-
-    Attributes
-    ----------
-    uri : the file's name without extension (as in reference RTTMs)
-    scores : per-frame change scores and their timestamps
-    changes : change times in seconds
-    segments : (start, end) of the segments between changes, covering the whole file
-    settings : the peak-picking settings used
-    model : description of the model that produced the scores
-    """
-
-    uri: str
-    path: str
-    scores: Scores
-    changes: np.ndarray
-    segments: list[tuple[float, float]]
-    settings: dict = field(default_factory=dict)
-    model: dict = field(default_factory=dict)
-    candidates: np.ndarray | None = None  # with re-scoring: candidate times (s) ...
-    candidate_scores: np.ndarray | None = None  # ... and their re-scored scores
-    dropped: np.ndarray | None = None  # with a second pass: first-pass changes it dropped (same speaker cluster)
-    # with speaker labelling: one entry per segment, the speaker label ("SPEAKER_00"...) or None for
-    # non-speech; None when the detector does not label (every segment is then unlabelled speech)
-    labels: list[str | None] | None = None
-
-    @property
-    def duration(self) -> float:
-        return self.scores.duration
-
-    def _segment_dicts(self) -> list[dict]:
-        if self.labels is None:
-            return [{"start": round(s, 3), "end": round(e, 3)} for s, e in self.segments]
-        return [{"start": round(s, 3), "end": round(e, 3), "speech": label is not None, "speaker": label}
-                for (s, e), label in zip(self.segments, self.labels)]
-
-    def to_dict(self, *, include_scores: bool = False) -> dict:
-        data = {
-            "uri": self.uri,
-            "audio": self.path,
-            "duration": round(self.duration, 6),
-            "changes": [round(float(c), 3) for c in self.changes],
-            "segments": self._segment_dicts(),
-            "frame_step": self.scores.frame_step,
-            "n_frames": int(len(self.scores.values)),
-            "settings": self.settings,
-            "model": self.model,
-            "warnings": list(getattr(self.scores, "warnings", [])),  # e.g. a file decoding shorter than its header says
-        }
-        if self.candidates is not None:
-            data["candidates"] = [{"time": round(float(t), 3), "score": round(float(v), 5)} for t, v in zip(self.candidates, self.candidate_scores)]
-        if self.dropped is not None:
-            data["dropped_by_clustering"] = [round(float(t), 3) for t in self.dropped]
-        if include_scores:
-            data["scores"] = [round(float(v), 5) for v in self.scores.values]
-        return data
-
-    def to_annotation(self):  # -> pyannote.core.Annotation (imported only when asked for)
-        """The speech turns as a ``pyannote.core.Annotation`` (see :func:`turnpoint.changes.formats.to_annotation`).
-
-        Examples
-        --------
-        >>> result = detect_changes(np.zeros(16000 * 2, dtype=np.float32), uri="quiet")
-        >>> result.to_annotation().uri
-        'quiet'
-        """
-        from turnpoint.changes.formats import to_annotation
-
-        return to_annotation(self)
-
-    def to_lhotse(self) -> list:
-        """The speech turns as lhotse ``SupervisionSegment`` s (see :func:`turnpoint.changes.formats.to_lhotse`).
-
-        Examples
-        --------
-        >>> result = detect_changes(np.zeros(16000 * 2, dtype=np.float32), uri="quiet", model="paper")
-        >>> {segment.recording_id for segment in result.to_lhotse()}
-        {'quiet'}
-        """
-        from turnpoint.changes.formats import to_lhotse
-
-        return to_lhotse(self)
 
 
 def _resolve_settings(loaded: LoadedModel, alpha: float | None, min_duration: float | None, alpha_scale: str | None) -> dict:

@@ -2,7 +2,7 @@
 
 Every writer takes a :class:`turnpoint.changes.detect.Detection` and writes its speech turns, atomically
 (:mod:`turnpoint.core.fileio`), as UTF-8. The turns are those of
-:func:`turnpoint.changes.outputs.segments_as_turns`: with speaker labels, each speech segment carries its
+:func:`turnpoint.changes.detection.segments_as_turns`: with speaker labels, each speech segment carries its
 speaker and non-speech segments are left out (an empty interval in a TextGrid, nothing elsewhere);
 without, every segment is unlabelled speech named ``seg0000``, ``seg0001``…
 
@@ -16,13 +16,13 @@ format         suffix               read by
 ``eaf``        ``.eaf``             ELAN (a tier per speaker, times in milliseconds)
 =============  ===================  ==========================================================
 
-:func:`to_annotation` and :func:`to_lhotse` return the turns as pyannote.core and lhotse objects.
+:meth:`~turnpoint.changes.detection.Detection.to_annotation` and ``to_lhotse`` give the turns as pyannote.core and lhotse objects.
 Sound events go to Audacity labels with :func:`turnpoint.events.annotations.write_event_labels`.
 
 Examples
 --------
 >>> import numpy as np, tempfile, pathlib
->>> from turnpoint.changes.detect import Detection
+>>> from turnpoint.changes.detection import Detection
 >>> from turnpoint.core.windows import Scores
 >>> d = Detection(uri="talk", path="", scores=Scores(np.zeros(0), frame_step=0.01, duration=4.0), changes=np.array([1.5, 3.0]),
 ...               segments=[(0.0, 1.5), (1.5, 3.0), (3.0, 4.0)], labels=["SPEAKER_00", None, "Zoë"])
@@ -44,23 +44,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from turnpoint.changes.annotations import Turn
+from turnpoint.changes.detection import segments_as_turns
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.fileio import atomic_write_text
 from turnpoint.core.textfiles import check_label, write_audacity_labels
-from turnpoint.changes.outputs import segments_as_turns
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from lhotse import SupervisionSegment
     from pyannote.core import Annotation
 
-    from turnpoint.changes.detect import Detection
+    from turnpoint.changes.detection import Detection
     from turnpoint.events.annotations import Event
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "to_annotation",
-    "to_lhotse",
     "write_audacity",
     "write_eaf",
     "write_srt",
@@ -178,7 +176,7 @@ def write_textgrid(detection: Detection, path: str | Path, *, tier_per_speaker: 
     Examples
     --------
     >>> import numpy as np, tempfile, pathlib
-    >>> from turnpoint.changes.detect import Detection
+    >>> from turnpoint.changes.detection import Detection
     >>> from turnpoint.core.windows import Scores
     >>> d = Detection(uri="talk", path="", scores=Scores(np.zeros(0), frame_step=0.01, duration=4.0), changes=np.array([1.5, 3.0]),
     ...               segments=[(0.0, 1.5), (1.5, 3.0), (3.0, 4.0)], labels=["A", None, "B"])
@@ -226,7 +224,7 @@ def write_audacity(detection: Detection, path: str | Path) -> Path:
     Examples
     --------
     >>> import numpy as np, tempfile, pathlib
-    >>> from turnpoint.changes.detect import Detection
+    >>> from turnpoint.changes.detection import Detection
     >>> from turnpoint.core.windows import Scores
     >>> d = Detection(uri="talk", path="", scores=Scores(np.zeros(0), frame_step=0.01, duration=4.0), changes=np.array([2.5]),
     ...               segments=[(0.0, 2.5), (2.5, 4.0)])
@@ -253,7 +251,7 @@ def write_vtt(detection: Detection, path: str | Path) -> Path:
     Examples
     --------
     >>> import numpy as np, tempfile, pathlib
-    >>> from turnpoint.changes.detect import Detection
+    >>> from turnpoint.changes.detection import Detection
     >>> from turnpoint.core.windows import Scores
     >>> d = Detection(uri="talk", path="", scores=Scores(np.zeros(0), frame_step=0.01, duration=4.0), changes=np.array([1.5]),
     ...               segments=[(0.0, 1.5), (1.5, 4.0)], labels=[None, "SPEAKER_00"])
@@ -280,7 +278,7 @@ def write_srt(detection: Detection, path: str | Path) -> Path:
     Examples
     --------
     >>> import numpy as np, tempfile, pathlib
-    >>> from turnpoint.changes.detect import Detection
+    >>> from turnpoint.changes.detection import Detection
     >>> from turnpoint.core.windows import Scores
     >>> d = Detection(uri="talk", path="", scores=Scores(np.zeros(0), frame_step=0.01, duration=4.0), changes=np.array([1.5]),
     ...               segments=[(0.0, 1.5), (1.5, 4.0)], labels=["SPEAKER_00", "SPEAKER_01"])
@@ -323,7 +321,7 @@ def write_eaf(detection: Detection, path: str | Path) -> Path:
     Examples
     --------
     >>> import numpy as np, tempfile, pathlib
-    >>> from turnpoint.changes.detect import Detection
+    >>> from turnpoint.changes.detection import Detection
     >>> from turnpoint.core.windows import Scores
     >>> d = Detection(uri="talk", path="", scores=Scores(np.zeros(0), frame_step=0.01, duration=4.0), changes=np.array([1.5, 3.0]),
     ...               segments=[(0.0, 1.5), (1.5, 3.0), (3.0, 4.0)], labels=["A", None, "B"])
@@ -379,61 +377,3 @@ def write_eaf(detection: Detection, path: str | Path) -> Path:
 
 # --------------------------------------------------------------------------------------------------
 # pyannote.core and lhotse
-
-
-def to_annotation(detection: Detection) -> Annotation:
-    """The speech turns as a ``pyannote.core.Annotation`` (uri = the detection's uri).
-
-    Each turn is one track labelled by its speaker (``seg0000``… without speaker labels);
-    non-speech is left out. Needs ``pyannote.core`` (installed with pyannote.metrics).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from turnpoint.changes.detect import Detection
-    >>> from turnpoint.core.windows import Scores
-    >>> d = Detection(uri="talk", path="", scores=Scores(np.zeros(0), frame_step=0.01, duration=4.0), changes=np.array([1.5, 3.0]),
-    ...               segments=[(0.0, 1.5), (1.5, 3.0), (3.0, 4.0)], labels=["A", None, "B"])
-    >>> annotation = to_annotation(d)
-    >>> annotation.uri, annotation.labels(), annotation.label_duration("B")
-    ('talk', ['A', 'B'], 1.0)
-    """
-    try:
-        from pyannote.core import Annotation, Segment
-    except ImportError:
-        raise TurnpointError("pyannote.core is not installed: pip install pyannote.core") from None
-
-    annotation = Annotation(uri=detection.uri)
-    for index, turn in enumerate(_turns(detection)):
-        annotation[Segment(turn.start, turn.end), index] = turn.speaker
-    return annotation
-
-
-def to_lhotse(detection: Detection) -> list[SupervisionSegment]:
-    """The speech turns as lhotse ``SupervisionSegment`` s (recording_id = the detection's uri, channel 0).
-
-    Ids are ``<uri>-00000``, ``<uri>-00001``… in time order; ``speaker`` is the turn's label
-    (``seg0000``… without speaker labels); non-speech is left out. Needs ``lhotse``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from turnpoint.changes.detect import Detection
-    >>> from turnpoint.core.windows import Scores
-    >>> d = Detection(uri="talk", path="", scores=Scores(np.zeros(0), frame_step=0.01, duration=4.0), changes=np.array([1.5, 3.0]),
-    ...               segments=[(0.0, 1.5), (1.5, 3.0), (3.0, 4.0)], labels=["A", None, "B"])
-    >>> [(s.id, s.start, s.duration, s.speaker) for s in to_lhotse(d)]
-    [('talk-00000', 0.0, 1.5, 'A'), ('talk-00001', 3.0, 1.0, 'B')]
-    """
-    try:
-        from lhotse import SupervisionSegment
-    except ImportError:
-        raise TurnpointError("lhotse is not installed: pip install lhotse") from None
-
-    return [
-        SupervisionSegment(
-            id=f"{detection.uri}-{index:05d}", recording_id=detection.uri, start=turn.start, duration=round(turn.end - turn.start, 6),
-            channel=0, speaker=turn.speaker,
-        )
-        for index, turn in enumerate(_turns(detection))
-    ]

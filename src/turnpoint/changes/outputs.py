@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from turnpoint.changes.annotations import Turn, change_points, read_rttm, write_rttm
-from turnpoint.changes.detect import Detection
+from turnpoint.changes.detection import Detection, segments_as_turns
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.fileio import atomic_open, atomic_write_text
 
@@ -45,33 +45,6 @@ def output_paths(uri: str, *, out_dir: str | Path, formats: Sequence[str], score
     if report:
         paths["report"] = out_dir / f"{uri}.html"
     return paths
-
-
-def segments_as_turns(detection: Detection) -> list[Turn]:
-    """The detection's speech as turns.
-
-    With speaker labels (``detection.labels``), each speech segment is a turn of its speaker and
-    non-speech segments (label None) are left out; without, every segment is a turn labelled
-    ``seg0000``, ``seg0001``… (a change detector alone does not know who speaks).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from turnpoint.core.windows import Scores
-    >>> d = Detection(uri="talk", path="", scores=Scores(np.zeros(0), frame_step=0.01, duration=4.0), changes=np.array([1.5, 3.0]),
-    ...               segments=[(0.0, 1.5), (1.5, 3.0), (3.0, 4.0)])
-    >>> [t.speaker for t in segments_as_turns(d)]
-    ['seg0000', 'seg0001', 'seg0002']
-    >>> d.labels = ["SPEAKER_00", None, "SPEAKER_01"]
-    >>> [(t.start, t.speaker) for t in segments_as_turns(d)]
-    [(0.0, 'SPEAKER_00'), (3.0, 'SPEAKER_01')]
-    """
-    labels = detection.labels
-    if labels is None:
-        return [Turn(start=s, end=e, speaker=f"seg{i:04d}") for i, (s, e) in enumerate(detection.segments)]
-    if len(labels) != len(detection.segments):
-        raise ValueError(f"{len(labels)} labels for {len(detection.segments)} segments: labels must be aligned with segments")
-    return [Turn(start=s, end=e, speaker=label) for (s, e), label in zip(detection.segments, labels) if label is not None]
 
 
 def write_outputs(

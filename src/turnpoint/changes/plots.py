@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from turnpoint.changes.annotations import Turn, change_points
-from turnpoint.changes.detect import Detection
+from turnpoint.changes.detection import Detection
 from turnpoint.core.fileio import atomic_open
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with turnpoint

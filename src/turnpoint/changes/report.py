@@ -31,7 +31,7 @@ from urllib.parse import quote
 import numpy as np
 
 from turnpoint.changes.annotations import Turn
-from turnpoint.changes.detect import Detection
+from turnpoint.changes.detection import Detection
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.fileio import atomic_write_text
 from turnpoint.changes.plots import DETECTED_COLOURS, REFERENCE_COLOURS, decision_threshold, detected_turns, speaker_colours
