@@ -2,14 +2,14 @@
 # What do the speed-perturbed pseudo-speakers (_sp0.88 / _sp1.12) buy? (the ablation table of MODEL_CARD.md)
 # Same training people, same 3 h, same seeds, same validation folder; only the perturbed ids removed.
 #   TURNPOINT_DATA=DIR bash research/ablation_perturbation.sh   # (or DATA=...; a folder outside the repository)
-# Needs what scripts/train_default_model.sh builds: DATA/voices (--perturb), DATA/sim (splits.json,
+# Needs what recipes/train_default_model.sh builds: DATA/voices (--perturb), DATA/sim (splits.json,
 # validation/), DATA/test_real, DATA/runs/default_v2/history.jsonl (the with-perturbation run),
 # and an installed turnpoint. About 20 min on 2 busy CPU cores (two 8-epoch trainings).
 # Writes DATA/sim_noperturb/, DATA/runs/noperturb, DATA/runs/perturb_e8 and DATA/ablation_perturbation/
 # (detections, evaluation JSON, and table.md: the table of DATA/ablation_perturbation.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-${TURNPOINT_DATA:?set TURNPOINT_DATA (or DATA) to the data folder of scripts/train_default_model.sh}}
+DATA=${DATA:-${TURNPOINT_DATA:?set TURNPOINT_DATA (or DATA) to the data folder of recipes/train_default_model.sh}}
 EPOCHS=${EPOCHS:-8}
 HOURS=${HOURS:-3}
 WITH_MODEL=${WITH_MODEL:-src/turnpoint/models/paper.safetensors}    # shipped BiLSTM (best of 18 epochs)
@@ -27,7 +27,7 @@ from turnpoint.changes.simulate import simulate_conversations
 data, hours = sys.argv[1], float(sys.argv[2])
 train = json.load(open(f"{data}/sim/splits.json"))["train"]
 speakers = [s for s in train if not s.endswith(("_sp0.88", "_sp1.12"))]
-dur = (60.0, 180.0)  # scripts/simulate_conversations.py defaults
+dur = (60.0, 180.0)  # recipes/simulate_conversations.py defaults
 n = max(1, int(round(hours * 3600 / (sum(dur) / 2))))
 print(f"ablation train: {len(speakers)} of {len(train)} speaker ids, {n} conversations", flush=True)
 infos = simulate_conversations(f"{data}/voices", f"{data}/sim_noperturb/train", speakers=speakers,

@@ -55,8 +55,8 @@ def test_backgrounds(raw: Path, voices_folder: Path) -> tuple[list[np.ndarray], 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="default", help="comma-separated model files or bundled names")
-    parser.add_argument("--raw", type=Path, required=True, help="the unpacked Debian sound packages (as for scripts/make_event_data.py)")
-    parser.add_argument("--voices", type=Path, required=True, help="the voice pool of scripts/prepare_voices.py")
+    parser.add_argument("--raw", type=Path, required=True, help="the unpacked Debian sound packages (as for recipes/make_event_data.py)")
+    parser.add_argument("--voices", type=Path, required=True, help="the voice pool of recipes/prepare_voices.py")
     parser.add_argument("--mixtures", type=int, default=30, help="mixtures per sound (default: %(default)s)")
     parser.add_argument("--tones", action="store_true", help="pure tones instead of the recordings and procedural beeps")
     parser.add_argument("--background", choices=list(BACKGROUNDS), default="all",

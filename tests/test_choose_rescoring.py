@@ -1,4 +1,4 @@
-"""scripts/choose_rescoring.py end to end on a few copies of the bundled example (small grids)."""
+"""recipes/choose_rescoring.py end to end on a few copies of the bundled example (small grids)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import turnpoint
 from synth import example_copies
 from turnpoint.core.modelfile import load_model
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "choose_rescoring.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "recipes" / "choose_rescoring.py"
 
 
 def _load_script():

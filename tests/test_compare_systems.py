@@ -1,4 +1,4 @@
-"""scripts/compare_systems.py end to end: the honest, threshold-tuned and oracle F1 columns."""
+"""recipes/compare_systems.py end to end: the honest, threshold-tuned and oracle F1 columns."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import soundfile as sf
 import turnpoint
 from synth import example_copies
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_systems.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "recipes" / "compare_systems.py"
 
 
 def test_threshold_tuned_f1_lies_between_the_dev_setting_and_the_oracle(tmp_path, capsys):

@@ -48,7 +48,7 @@ def test_the_default_model_runs_the_speaker_pipeline_chosen_on_real_dev():
         "relative_threshold": 0.8, "switch_penalty": 0.1, "vad_threshold": 0.2, "min_silence": 0.1, "min_speech": 0.25,
     }
     selection = default.training["speakers_selection"]
-    assert selection["recipe"] == "scripts/choose_speaker_settings.py" and (REPO / selection["recipe"]).is_file()
+    assert selection["recipe"] == "recipes/choose_speaker_settings.py" and (REPO / selection["recipe"]).is_file()
     assert selection["in_sample"]["f1"] == 0.5621 and selection["leave_one_file_out"]["f1"] == 0.4852
     # the committed selection result is the one the header records
     choice = json.loads((REPO / "docs" / "results" / "speaker_settings_choice.json").read_text())

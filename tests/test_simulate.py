@@ -235,7 +235,7 @@ def test_simulation_script_keeps_only_the_chosen_packages_and_lists_them(tmp_pat
     rows += ["w500\treal\tp1\tpkg-a\tfam-a\tcredited", "w1100\treal\tp2\tpkg-a\tfam-a\tcredited",
              "w2000\treal\tp3\tpkg-b\tfam-b\tcredited", "w3100\treal\tp4\tpkg-a\tfam-a\ttwo credited speakers (x and y)"]
     (voices / "manifest.tsv").write_text("\n".join(rows) + "\n")
-    script = Path(__file__).resolve().parents[1] / "scripts" / "simulate_conversations.py"
+    script = Path(__file__).resolve().parents[1] / "recipes" / "simulate_conversations.py"
     spec = importlib.util.spec_from_file_location("simulate_script", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -266,7 +266,7 @@ def test_voice_preparation_helpers(tmp_path):
     import importlib.util
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "prepare_voices.py"
+    script = Path(__file__).resolve().parents[1] / "recipes" / "prepare_voices.py"
     spec = importlib.util.spec_from_file_location("prepare_voices_script", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

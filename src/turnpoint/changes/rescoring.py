@@ -20,7 +20,7 @@ and a change between two segments of one cluster is dropped unless its re-scored
 the few seconds next to it.
 
 Settings are chosen on the simulated validation splits (unseen voices) by
-``scripts/choose_rescoring.py`` and shipped in the bundled model's header: the bundled
+``recipes/choose_rescoring.py`` and shipped in the bundled model's header: the bundled
 ``default`` model is this hybrid, ``paper`` the BiLSTM alone (see MODEL_CARD.md).
 """
 

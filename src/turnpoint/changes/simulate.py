@@ -2,7 +2,7 @@
 
 A voice pool is a folder ``voices_dir/<speaker_id>/*.wav`` (one speaker per folder, one
 utterance per file), optionally with ``voices_dir/manifest.tsv`` (columns ``speaker``,
-``kind`` and ``person``; see ``scripts/prepare_voices.py``). Speaker ids look like
+``kind`` and ``person``; see ``recipes/prepare_voices.py``). Speaker ids look like
 ``<engine>_<voice>``: the part before the first ``_`` names the engine (``espeak``, ``flite``,
 ``festival``, ``real``...).
 
@@ -34,7 +34,7 @@ every clip went. Everything is reproducible from ``seed``.
 
 ``SimulationConfig(style="real")`` replaces the turn taking above (the channel, noise and level
 design stay) by one drawn from statistics measured on real references (``data/turn_statistics.json``,
-made by ``scripts/turn_statistics.py`` from AMI meetings and VoxConverse broadcasts; profile
+made by ``recipes/turn_statistics.py`` from AMI meetings and VoxConverse broadcasts; profile
 ``meeting`` or ``broadcast`` per conversation): segment durations (clips cut between words when a
 segment is shorter than a clip, several clips joined when it is longer), several segments per turn
 with the measured pauses, floor-transfer offsets with overlapping take-overs, and backchannels
@@ -107,7 +107,7 @@ class SimulationConfig:
     # style="real": turn taking drawn from measured statistics (turn_statistics.json); the fields
     # above that shape turns (clips_per_turn_p, pause_s, long_pause_*, overlap_*) are then unused.
     style: str = "legacy"  # "legacy" (the shipped models' data) or "real"
-    statistics: str | None = None  # JSON of scripts/turn_statistics.py (default: the bundled one)
+    statistics: str | None = None  # JSON of recipes/turn_statistics.py (default: the bundled one)
     profile_p: tuple[tuple[str, float], ...] = (("meeting", 0.7), ("broadcast", 0.3))
     max_pause_s: float = 3.0  # longer measured pauses (people reading, leaving the room) are cut here
     min_segment_s: float = 0.2
@@ -459,7 +459,7 @@ STATISTICS_FILE = Path(__file__).resolve().parents[1] / "data" / "turn_statistic
 
 @functools.lru_cache(maxsize=8)
 def load_turn_statistics(path: str | None = None) -> dict:
-    """The profiles of measured turn-taking statistics (``scripts/turn_statistics.py``).
+    """The profiles of measured turn-taking statistics (``recipes/turn_statistics.py``).
 
     Examples
     --------

@@ -4,7 +4,7 @@ The network is Resemblyzer's ``VoiceEncoder``: a 3-layer LSTM (40 → 256) over 
 (25 ms Hann windows every 10 ms at 16 kHz, 40 slaney mel bands, no log), a 256 → 256 linear layer
 on the last layer's final hidden state, ReLU, L2 normalisation. Its weights come from
 Resemblyzer's ``pretrained.pt`` (Apache-2.0, Resemble AI; see ``models/GE2E_LICENSE.txt``),
-converted by ``scripts/convert_ge2e.py`` into ``models/ge2e.safetensors``: float16 weights (about
+converted by ``recipes/convert_ge2e.py`` into ``models/ge2e.safetensors``: float16 weights (about
 2.8 MB) with a JSON header, upcast to float32 when loaded, so nothing needs resemblyzer, webrtcvad
 or librosa at run time. Embeddings agree with Resemblyzer's to about 5e-4.
 

@@ -390,7 +390,7 @@ def turns_from_embeddings(
     """The pipeline after embedding: smoothing, clustering, re-segmentation, turns.
 
     Separate from :func:`speaker_turns` so that settings can be swept over embeddings computed
-    once (``scripts/choose_speaker_settings.py``).
+    once (``recipes/choose_speaker_settings.py``).
     """
     embeddings = smooth_embeddings(embeddings, radius=settings.smoothing_radius, sharpness=settings.smoothing_sharpness)
     # every window is clustered, pauses and noise included: they form groups of their own, so a

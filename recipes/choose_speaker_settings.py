@@ -7,7 +7,7 @@ optional second set (simulated conversations of other voices, so that one domain
 not decide alone). Reports the setting best on all files (what ships) and the leave-one-file-out
 figure on the real set: for each real file, the setting chosen without it, scored on it.
 
-    python scripts/choose_speaker_settings.py REAL_DEV_DIR [--also SIM_DIR] --json results.json
+    python recipes/choose_speaker_settings.py REAL_DEV_DIR [--also SIM_DIR] --json results.json
 
 Each folder holds audio (.flac/.wav) with RTTM (and UEM) of the same stem.
 """

@@ -5,7 +5,7 @@ matching). It is *inside one speaker's speech* when, over the whole hypothesis c
 widened by the tolerance, exactly one reference speaker talks and nobody else: the detector split
 a turn, with no pause, overlap or other speaker to excuse it.
 
-    python scripts/within_speaker_false_alarms.py REFERENCE_DIR HYPOTHESIS_DIR [--tolerance 0.5] [--json out.json]
+    python recipes/within_speaker_false_alarms.py REFERENCE_DIR HYPOTHESIS_DIR [--tolerance 0.5] [--json out.json]
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ setting's minus one standard error, and (2) on the real folders it beats the bes
 the second pass out of sample: chosen on a random half of the files and scored on the other half
 (20 splits × both halves), the mean gain is positive and at least one standard deviation. Usage::
 
-    python scripts/choose_rescoring.py DATA/sim/validation DATA/sim/dev2 DATA/sim/dev_real --model paper \\
+    python recipes/choose_rescoring.py DATA/sim/validation DATA/sim/dev2 DATA/sim/dev_real --model paper \\
         --out src/turnpoint/models/default.safetensors --cache DATA/choose_rescoring --clustering DATA/sim/dev_real
 """
 
@@ -49,7 +49,8 @@ import numpy as np
 from turnpoint.changes.annotations import read_rttm, read_uem
 from turnpoint.core.audio import iter_audio
 from turnpoint.changes.evaluation import hypothesis_changes, reference_changes
-from turnpoint.core.windows import Scores, score_file
+from turnpoint.core.windows import Scores
+from turnpoint.changes.scoring import score_file
 from turnpoint.changes.metrics import BoundaryScore, boundary_score
 from turnpoint.core.modelfile import Defaults, load_model, resolve_model_path, save_model
 from turnpoint.changes.peaks import segments_from_changes, strict_local_maxima

@@ -13,7 +13,7 @@ factor, audio decoding included), a sweep of alpha × min_duration, and from it
 
 Example::
 
-    python scripts/compare_systems.py --test "$TURNPOINT_DATA/test_real" --dev "$TURNPOINT_DATA/sim/validation" \\
+    python recipes/compare_systems.py --test "$TURNPOINT_DATA/test_real" --dev "$TURNPOINT_DATA/sim/validation" \\
         --model src/turnpoint/models/default.safetensors --bridge 2.0 --out compare_out
 """
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             "| alpha / min_duration | real-time factor |\n"
             "|---|---|---|---|---|---|---|---|---|---|"
         )
-        command = "python scripts/compare_systems.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        command = "python recipes/compare_systems.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
         table = (
             f"{header}\n" + "\n".join(rows) + "\n\n"
             f"{len(test)} test files ({test_seconds / 60:.1f} min); settings chosen on "

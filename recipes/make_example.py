@@ -13,7 +13,7 @@ Saved as 8 kHz mono FLAC (both sources are 8 kHz telephone recordings) plus its 
 
 The clips come from the voice pool of ``prepare_voices.py`` (already trimmed, 16 kHz).
 
-    python scripts/make_example.py --voices "$TURNPOINT_DATA/voices"
+    python recipes/make_example.py --voices "$TURNPOINT_DATA/voices"
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Voices
 * TTS (kind=tts): flite (awb, rms, slt, kal16), festival (kal_diphone, ked_diphone,
   cmu_us_slt_arctic_hts) and ten espeak-ng language/variant pairs with their own speed and pitch.
   Each voice speaks its own random selection of English sentences from
-  ``scripts/data/voice_sentences.txt`` (taken from the licence texts of a Debian 12 machine;
+  ``recipes/data/voice_sentences.txt`` (taken from the licence texts of a Debian 12 machine;
   ``--sentences-from-machine`` takes them from this machine's /usr/share/common-licenses and
   /usr/share/doc/*/copyright instead, which depends on the installed packages, and
   ``--write-sentences FILE`` writes that list).
@@ -51,8 +51,8 @@ sox (reads the .gsm prompts), apt-get/dpkg; Python: numpy, soundfile, soxr.
 
 Examples::
 
-    python scripts/prepare_voices.py --out $TURNPOINT_DATA/voices --seed 0 --perturb
-    nice python scripts/prepare_voices.py --out $TURNPOINT_DATA/voices --sources hedgewars,klettres,festvox
+    python recipes/prepare_voices.py --out $TURNPOINT_DATA/voices --seed 0 --perturb
+    nice python recipes/prepare_voices.py --out $TURNPOINT_DATA/voices --sources hedgewars,klettres,festvox
 """
 
 from __future__ import annotations
@@ -594,7 +594,7 @@ def main(argv=None) -> int:
     ap.add_argument("--perturb", action="store_true", help="add x0.88 / x1.12 speed copies of TTS voices")
     ap.add_argument("--no-tts", action="store_true")
     ap.add_argument("--sentences-from-machine", action="store_true",
-                    help="TTS text from this machine's licence files instead of scripts/data/voice_sentences.txt")
+                    help="TTS text from this machine's licence files instead of recipes/data/voice_sentences.txt")
     ap.add_argument("--write-sentences", type=Path, default=None, help="write the machine's sentence list here and exit")
     ap.add_argument("--no-real", action="store_true")
     args = ap.parse_args(argv)

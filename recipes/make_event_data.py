@@ -3,7 +3,7 @@
 Sounds (``sound-theme-freedesktop``) are grouped into 5 classes; where a class has several clips,
 some clips are kept for the test set only (unseen sounds). Music (``asterisk-moh-opsound-wav``) is
 split in time (first 70 % of each track for train/validation, the rest for test); speech voices
-(``--voices``, the pool of ``scripts/prepare_voices.py``) are split by speaker.
+(``--voices``, the pool of ``recipes/prepare_voices.py``) are split by speaker.
 
 Several freedesktop names are symbolic links to one recording (window-question, window-attention,
 dialog-error -> dialog-warning; network-connectivity-lost, power-unplug -> device-removed;
@@ -13,9 +13,9 @@ few distinct recordings, so its training pool adds ``--synthetic-beeps`` procedu
 (:func:`turnpoint.events.simulate.synthetic_beeps`: random pitch, waveform, pulses, chirps and
 envelopes, from a seed); the test set keeps only the held-out real recordings. Usage::
 
-    python scripts/make_event_data.py --raw "$TURNPOINT_DATA/events/raw" --voices "$TURNPOINT_DATA/voices" --out "$TURNPOINT_DATA/events"
+    python recipes/make_event_data.py --raw "$TURNPOINT_DATA/events/raw" --voices "$TURNPOINT_DATA/voices" --out "$TURNPOINT_DATA/events"
 
-(``TURNPOINT_DATA``: any folder outside the repository; ``scripts/build_event_model.sh`` unpacks the raw sounds.)
+(``TURNPOINT_DATA``: any folder outside the repository; ``recipes/build_event_model.sh`` unpacks the raw sounds.)
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def extra_mixtures(train: Path, name: str, *, count: int, prefix: str, **simulat
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--raw", type=Path, required=True, help="the unpacked Debian sound packages (their usr/share/...)")
-    parser.add_argument("--voices", type=Path, required=True, help="the voice pool of scripts/prepare_voices.py")
+    parser.add_argument("--voices", type=Path, required=True, help="the voice pool of recipes/prepare_voices.py")
     parser.add_argument("--out", type=Path, required=True, help="folder for the train/validation/test mixtures")
     parser.add_argument("--train", type=int, default=600)
     parser.add_argument("--beep-mixtures", type=int, default=0, help="extra training mixtures of beeps over music and speech (default: %(default)s; 300 and 600 were tried)")

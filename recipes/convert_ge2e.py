@@ -1,6 +1,6 @@
 """Convert Resemblyzer's pretrained GE2E encoder into turnpoint's bundled safetensors file.
 
-    python scripts/convert_ge2e.py [--source .../resemblyzer/pretrained.pt] [--output src/turnpoint/models/ge2e.safetensors]
+    python recipes/convert_ge2e.py [--source .../resemblyzer/pretrained.pt] [--output src/turnpoint/models/ge2e.safetensors]
 
 Reads ``pretrained.pt`` from the installed resemblyzer package (``pip install resemblyzer``; only
 needed for this conversion) with ``torch.load(weights_only=True)``, keeps the encoder weights

@@ -1,7 +1,7 @@
 """Write the bundled default model: the hybrid's networks with the dense speaker pipeline's settings.
 
-    python scripts/choose_speaker_settings.py REAL_DEV_DIR --also SIM_VALIDATION_DIR --json choice.json
-    python scripts/build_default_model.py choice.json --out src/turnpoint/models/default.safetensors
+    python recipes/choose_speaker_settings.py REAL_DEV_DIR --also SIM_VALIDATION_DIR --json choice.json
+    python recipes/build_default_model.py choice.json --out src/turnpoint/models/default.safetensors
 
 The settings are the ones best on all real-dev files (``best.settings`` of the choice); the
 leave-one-file-out figures are recorded beside them in the header's ``training`` section.
@@ -19,7 +19,7 @@ from turnpoint.changes.speakers import SpeakerSettings
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("choice", help="JSON written by scripts/choose_speaker_settings.py")
+    parser.add_argument("choice", help="JSON written by recipes/choose_speaker_settings.py")
     parser.add_argument("--base", default="hybrid", help="model whose networks and peak settings are kept (default: the bundled hybrid)")
     parser.add_argument("--out", required=True, help="model file to write")
     args = parser.parse_args(argv)
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     training = dict(base.training)
     training["speakers_selection"] = {
         "data": "real-dev/ami-excerpts (10 real meeting excerpts, 30 s each) and simulated validation conversations of the training voices",
-        "recipe": "scripts/choose_speaker_settings.py",
+        "recipe": "recipes/choose_speaker_settings.py",
         "tolerance": choice["tolerance"],
         "grid": choice["grid"],
         "in_sample": {key: round(choice["best"][key], 4) for key in ("f1", "precision", "recall", "der")},

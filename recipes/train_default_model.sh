@@ -2,7 +2,7 @@
 # Rebuild the bundled models from nothing: ~5 min of data, ~15-30 min of training (2 CPU cores) for
 # models/paper.safetensors (the BiLSTM), ~15 min to choose the re-scoring of the hybrid
 # models/default.safetensors, ~20 min for the comparison table of MODEL_CARD.md.
-#   TURNPOINT_DATA=DIR bash scripts/train_default_model.sh   # (or DATA=...; a folder outside the repository)
+#   TURNPOINT_DATA=DIR bash recipes/train_default_model.sh   # (or DATA=...; a folder outside the repository)
 # Needs Debian's TTS voices (installed below, as root) and an installed turnpoint (bash scripts/test.sh or pip install -e .).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,10 +13,10 @@ if ! command -v espeak-ng >/dev/null || ! command -v flite >/dev/null || ! comma
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox
 fi
-python scripts/prepare_voices.py --out "$DATA/voices" --debs "$DATA/debs" --seed 0 --perturb
-python scripts/simulate_conversations.py --voices "$DATA/voices" --out "$DATA/sim" \
+python recipes/prepare_voices.py --out "$DATA/voices" --debs "$DATA/debs" --seed 0 --perturb
+python recipes/simulate_conversations.py --voices "$DATA/voices" --out "$DATA/sim" \
   --hours 3 --val-hours 0.3333 --seed 0 --split-by-speaker
-python scripts/make_example.py --voices "$DATA/voices"
+python recipes/make_example.py --voices "$DATA/voices"
 # Test split: two real voices held out of every training/validation split (Allison, Carlo).
 python - "$DATA" <<'PY'
 import sys
@@ -44,11 +44,11 @@ simulate_conversations(f"{data}/voices", f"{data}/sim/dev2", speakers=sorted(peo
 simulate_conversations(f"{data}/voices", f"{data}/sim/dev_real", n_conversations=30, duration_s=(60, 120), seed=3000,
                        prefix="devreal", speakers=["real_fr-armelle", "real_fr-ca-june", "real_it-menardi", "real_es-co"])
 PY
-python scripts/choose_rescoring.py "$DATA/sim/validation" "$DATA/sim/dev2" "$DATA/sim/dev_real" --model paper \
+python recipes/choose_rescoring.py "$DATA/sim/validation" "$DATA/sim/dev2" "$DATA/sim/dev_real" --model paper \
   --out src/turnpoint/models/default.safetensors --cache "$DATA/choose_rescoring" --clustering "$DATA/sim/dev_real" \
   --data-root "$DATA"
 # The model card's table (about 15 min, mostly the GE2E baseline):
-python scripts/compare_systems.py --test "$DATA/test_real" --dev "$DATA/sim/validation" --bridge 2.0 --model paper \
+python recipes/compare_systems.py --test "$DATA/test_real" --dev "$DATA/sim/validation" --bridge 2.0 --model paper \
   --systems bilstm,bic,gaussian_divergence,glr,kernel_cpd,ge2e,ge2e_2.4s --out "$DATA/compare"
 turnpoint detect "$DATA/test_real" --out "$DATA/out_default" --format rttm   # the hybrid default
 turnpoint evaluate "$DATA/test_real" "$DATA/out_default" --bridge 2.0

@@ -2,17 +2,17 @@
 # Build the bundled sound event model (src/turnpoint/models/events_default.safetensors) from
 # Debian's non-speech sounds, then evaluate it on held-out mixtures and rebuild the example.
 #
-#   TURNPOINT_DATA=DIR bash scripts/build_event_model.sh   # data in DIR/events, voices in DIR/voices
+#   TURNPOINT_DATA=DIR bash recipes/build_event_model.sh   # data in DIR/events, voices in DIR/voices
 #   (or DATA=... VOICES=...; folders outside the repository)
 #
 # Needs: apt-get (to download sound-theme-freedesktop, asterisk-moh-opsound-wav, alsa-utils),
-# a voice pool in $VOICES (see scripts/prepare_voices.py; used for speech backgrounds), and
+# a voice pool in $VOICES (see recipes/prepare_voices.py; used for speech backgrounds), and
 # `pip install -e '.[events]'` for PSDS. About 160 minutes on 2 CPU cores (six trainings of 150 epochs of 13-19 s with
 # one torch thread, two or three at a time, plus data, feature extraction and tuning). The bundled model is the
 # ensemble of seeds 0, 1 and 2 of the recipe below and of the same recipe with --mixup 0.5, its phone and
 # chime decoding those of the three plain networks' ensemble (docs/events.md, "Six networks, phone and chime decoding
 # kept"); trained with 30 low pure-tone beeps in the procedural beep pool (--low-tone-beeps 30).
-# The voice pool's TTS text is shipped (scripts/data/voice_sentences.txt), so the mixtures rebuild
+# The voice pool's TTS text is shipped (recipes/data/voice_sentences.txt), so the mixtures rebuild
 # the same on any Debian 12 machine; training on CPU is seeded but not bit-exact across CPUs and torch versions.
 # A short run (EPOCHS=2 DATA=<empty folder>) goes end to end in about 10 min (docs/events.md, "Rebuilding the bundled
 # model"): its mixtures are byte for byte those the bundled members trained on, its first two epochs give their losses
@@ -31,7 +31,7 @@ if [ ! -d "$DATA/raw/usr/share/sounds/freedesktop" ]; then
 fi
 # always rebuilt (15 s, deterministic): train/validation must match the current synthetic sounds
 rm -rf "$DATA/train" "$DATA/validation"
-python scripts/make_event_data.py --raw "$DATA/raw" --voices "$VOICES" --out "$DATA" --low-tone-beeps 30
+python recipes/make_event_data.py --raw "$DATA/raw" --voices "$VOICES" --out "$DATA" --low-tone-beeps 30
 rm -rf "$RUN"
 # three seeds of one recipe and three of the same with mixup (three at a time, one torch thread each)
 train_seed() {  # seed, run folder, extra options
@@ -60,7 +60,7 @@ turnpoint --quiet train --task events "$DATA/train" --validation "$DATA/validati
 cp "$RUN/gmm/model.safetensors" src/turnpoint/models/events_gmm.safetensors
 turnpoint evaluate --task events "$DATA/test/events.tsv" "$DATA/test" --durations "$DATA/test/durations.tsv" --model gmm --json "$RUN/gmm_test_report.json"
 turnpoint evaluate --task events "$DATA/test/events.tsv" "$DATA/test" --durations "$DATA/test/durations.tsv" --json "$RUN/test_report.json"
-python scripts/make_event_example.py --raw "$DATA/raw" --voices "$VOICES"
+python recipes/make_event_example.py --raw "$DATA/raw" --voices "$VOICES"
 chmod 644 src/turnpoint/examples/events_example.* src/turnpoint/models/events_default.safetensors src/turnpoint/models/events_gmm.safetensors
 turnpoint events src/turnpoint/examples/events_example.flac --out "$RUN/example_out" \
   --reference src/turnpoint/examples/events_example.tsv

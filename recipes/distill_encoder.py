@@ -21,7 +21,7 @@ trained on; ``--exclude`` packages are not used at all. Nothing here reads the s
 
 Usage::
 
-    python scripts/distill_encoder.py --data "$TURNPOINT_DATA" all \\
+    python recipes/distill_encoder.py --data "$TURNPOINT_DATA" all \\
         --out src/turnpoint/models/compact_encoder.safetensors
 """
 

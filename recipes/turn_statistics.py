@@ -21,8 +21,8 @@ source. pyannote.audio's ``dev*``/``tst*`` fixtures are never read.
 
 Example::
 
-    python scripts/turn_statistics.py --shared ../shared
-    python scripts/turn_statistics.py --shared ../shared --simulated $TURNPOINT_DATA/sim_test --no-write
+    python recipes/turn_statistics.py --shared ../shared
+    python recipes/turn_statistics.py --shared ../shared --simulated $TURNPOINT_DATA/sim_test --no-write
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         per_source[name] = files
     result: dict = {
-        "description": "Turn-taking statistics of real references (scripts/turn_statistics.py); "
+        "description": "Turn-taking statistics of real references (recipes/turn_statistics.py); "
                        "durations in seconds, quantile_function at quantiles 0.00, 0.01, ..., 1.00; "
                        "definitions: turnpoint.changes.simulate.conversation_events.",
         "sources": {name: sorted(SOURCES[name]) for name in SOURCES},

@@ -16,9 +16,9 @@ packages, speakers and people of what was written.
 
 Examples::
 
-    python scripts/simulate_conversations.py --voices $TURNPOINT_DATA/voices --out $TURNPOINT_DATA/sim \\
+    python recipes/simulate_conversations.py --voices $TURNPOINT_DATA/voices --out $TURNPOINT_DATA/sim \\
         --hours 3 --val-hours 0.33 --seed 0 --split-by-speaker
-    python scripts/simulate_conversations.py --voices $TURNPOINT_DATA/voices --out $TURNPOINT_DATA/sim_test \\
+    python recipes/simulate_conversations.py --voices $TURNPOINT_DATA/voices --out $TURNPOINT_DATA/sim_test \\
         --style real --conversations 30 --min-duration 60 --max-duration 120 --seed 7000 \\
         --packages hedgewars-data klettres-data festvox-italp16k festvox-itapc16k --hold-out
 """
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
     if args.style == "real":
         weights = tuple((k, float(v)) for k, v in (item.split("=") for item in args.profiles.split(",")))
         config = SimulationConfig(style="real", profile_p=weights)
-    command = "python scripts/simulate_conversations.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python recipes/simulate_conversations.py " + " ".join(argv if argv is not None else sys.argv[1:])
 
     t0 = time.time()
     dur = (args.min_duration, args.max_duration)

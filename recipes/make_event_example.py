@@ -3,7 +3,7 @@
 15 s of speech over music (voices and music excerpts from the held-out test split) with sounds
 from the test pool (including clips the bundled model never heard). Usage::
 
-    python scripts/make_event_example.py --raw "$TURNPOINT_DATA/events/raw" --voices "$TURNPOINT_DATA/voices"
+    python recipes/make_event_example.py --raw "$TURNPOINT_DATA/events/raw" --voices "$TURNPOINT_DATA/voices"
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ EXAMPLE_SOUNDS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--raw", type=Path, required=True, help="the unpacked Debian sound packages (their usr/share/...)")
-    parser.add_argument("--voices", type=Path, required=True, help="the voice pool of scripts/prepare_voices.py")
+    parser.add_argument("--voices", type=Path, required=True, help="the voice pool of recipes/prepare_voices.py")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "src/turnpoint/examples")
     parser.add_argument("--seed", type=int, default=20)
     args = parser.parse_args()
