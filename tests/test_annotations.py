@@ -12,10 +12,8 @@ from pathlib import Path
 import pytest
 
 from turnpoint.changes.annotations import (
-    ProtocolFile,
     Turn,
     change_points,
-    load_protocol,
     read_lab,
     read_list,
     read_rttm,
@@ -23,6 +21,7 @@ from turnpoint.changes.annotations import (
     write_rttm,
     write_uem,
 )
+from turnpoint.changes.protocols import ProtocolFile, load_protocol
 from turnpoint.core.errors import TurnpointError
 
 FORMATS = Path(__file__).resolve().parents[1].parent / "shared" / "formats"

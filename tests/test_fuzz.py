@@ -23,12 +23,14 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from turnpoint.changes.annotations import load_protocol, read_lab, read_list, read_rttm, read_uem
+from turnpoint.changes.annotations import read_lab, read_list, read_rttm, read_uem
+from turnpoint.changes.protocols import load_protocol
 from turnpoint.core.audio import load_audio
 from turnpoint.core.errors import TurnpointError
 from turnpoint.events.annotations import read_durations, read_events, read_file_pairs, read_weak_labels
 from turnpoint.core.features import FeatureStream, extract_features
-from turnpoint.core.windows import WindowAggregator, window_starts
+from turnpoint.changes.scoring import ChangeAggregator as WindowAggregator
+from turnpoint.core.windows import window_starts
 from turnpoint.changes.metrics import boundary_score, match_boundaries
 from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
 from turnpoint.core.modelfile import read_header

@@ -20,7 +20,8 @@ import soundfile as sf
 import torch
 from safetensors.torch import save
 
-from turnpoint.changes.annotations import Turn, load_protocol, read_lab, read_list, read_rttm, read_uem
+from turnpoint.changes.annotations import Turn, read_lab, read_list, read_rttm, read_uem
+from turnpoint.changes.protocols import load_protocol
 from turnpoint.core.audio import load_audio
 from turnpoint.cli.main import main
 from turnpoint.changes.detect import detect_changes
