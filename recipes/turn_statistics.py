@@ -6,7 +6,7 @@ Reads RTTM references, groups them into profiles and writes
 segment and turn durations, pauses inside a turn and between speakers, floor-transfer offsets
 (negative = overlapping take-over), overlap stretches, backchannels (segments strictly inside
 another speaker's segment) and intervals between changes of the active speaker set, plus rates
-(see :func:`turnpoint.changes.simulate.turn_statistics`). With ``--simulated DIR`` it measures simulated
+(see :func:`turnpoint.changes.turn_taking.turn_statistics`). With ``--simulated DIR`` it measures simulated
 references the same way and prints them next to the real ones.
 
 Default sources, under ``--shared`` (the folder holding ``real-dev/`` and ``formats/``):
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from turnpoint.changes.annotations import read_rttm  # noqa: E402
 from turnpoint.core.fileio import atomic_write_text  # noqa: E402
-from turnpoint.changes.simulate import turn_statistics  # noqa: E402
+from turnpoint.changes.turn_taking import turn_statistics  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "turnpoint" / "data" / "turn_statistics.json"
 SOURCES = {
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {
         "description": "Turn-taking statistics of real references (recipes/turn_statistics.py); "
                        "durations in seconds, quantile_function at quantiles 0.00, 0.01, ..., 1.00; "
-                       "definitions: turnpoint.changes.simulate.conversation_events.",
+                       "definitions: turnpoint.changes.turn_taking.conversation_events.",
         "sources": {name: sorted(SOURCES[name]) for name in SOURCES},
         "profiles": {},
         "by_source": {},

@@ -129,7 +129,7 @@ def test_references_match_where_the_clips_were_placed_with_overlaps_and_same_spe
 
 
 def test_rooms_decay_as_drawn_and_variation_is_off_by_default(tmp_path):
-    from turnpoint.changes.simulate import random_room
+    from turnpoint.changes.channels import random_room
 
     h = random_room(np.random.default_rng(2), rt60_s=(0.4, 0.4), drr_db=(3.0, 3.0))
     energy = np.cumsum(h[::-1] ** 2)[::-1]  # Schroeder backward integral of the tail
@@ -163,7 +163,7 @@ def _word_pool(root):
 
 
 def _pooled_stats(root, folder, config, *, n=12, seed=11):
-    from turnpoint.changes.simulate import turn_statistics
+    from turnpoint.changes.turn_taking import turn_statistics
 
     infos = simulate_conversations(root, folder, speakers=sorted(WORD_TONES), n_conversations=n, duration_s=(60, 90), seed=seed,
                                    config=config)
@@ -174,7 +174,7 @@ def _pooled_stats(root, folder, config, *, n=12, seed=11):
 
 
 def test_real_style_statistics_come_out_near_the_measured_ones(tmp_path):
-    from turnpoint.changes.simulate import load_turn_statistics
+    from turnpoint.changes.turn_taking import load_turn_statistics
 
     voices = _word_pool(tmp_path / "voices")
     target = load_turn_statistics()["meeting"]
@@ -198,7 +198,8 @@ def test_real_style_statistics_come_out_near_the_measured_ones(tmp_path):
 
 
 def test_real_style_references_are_exact_with_overlaps_backchannels_and_pauses(tmp_path):
-    from turnpoint.changes.simulate import conversation_events, load_voice_pool, simulate_conversation
+    from turnpoint.changes.simulate import load_voice_pool, simulate_conversation
+    from turnpoint.changes.turn_taking import conversation_events
 
     pool = load_voice_pool(_word_pool(tmp_path / "voices"))
     config = SimulationConfig(style="real", backchannel_scale=3.0, snr_db=(30.0, 30.0), hum_p=0.0, music_p=0.0, telephone_p=0.0,

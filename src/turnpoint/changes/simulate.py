@@ -46,7 +46,6 @@ shipped models' data byte for byte.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from dataclasses import dataclass
@@ -55,22 +54,20 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
-from scipy import signal
 
 from turnpoint.changes.annotations import Turn, write_rttm, write_uem
+from turnpoint.changes.channels import coloured_noise, mains_hum, music_bed, random_channel, telephone_band, varied_channel
+from turnpoint.changes.turn_taking import draw, load_turn_statistics
 from turnpoint.core.signal import SAMPLE_RATE, active_rms, fade
 
 SR = SAMPLE_RATE
 
 __all__ = [
     "SimulationConfig",
-    "conversation_events",
-    "load_turn_statistics",
     "load_voice_pool",
     "simulate_conversation",
     "simulate_conversations",
     "split_speakers",
-    "turn_statistics",
 ]
 
 
@@ -161,159 +158,6 @@ def load_voice_pool(voices_dir: str | Path, speakers: list[str] | None = None) -
 # signal helpers
 
 
-def _coloured_noise(rng: np.random.Generator, n: int, colour: str) -> np.ndarray:
-    white = rng.standard_normal(n)
-    if colour == "white":
-        x = white
-    else:
-        spec = np.fft.rfft(white)
-        f = np.fft.rfftfreq(n, 1.0 / SR)
-        f[0] = f[1]
-        spec /= f ** (0.5 if colour == "pink" else 1.0)
-        x = np.fft.irfft(spec, n)
-        # brown noise: keep a little energy above ~100 Hz audible, remove DC drift
-        b, a = signal.butter(1, 20.0 / (SR / 2), "highpass")
-        x = signal.lfilter(b, a, x)
-    return (x / (np.std(x) + 1e-12)).astype(np.float32)
-
-
-def _hum(rng: np.random.Generator, n: int) -> np.ndarray:
-    f0 = rng.choice([50.0, 60.0])
-    t = np.arange(n) / SR
-    x = np.zeros(n)
-    for k in range(1, 6):
-        x += rng.uniform(0.1, 1.0) / k * np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 2 * np.pi))
-    return (x / (np.std(x) + 1e-12)).astype(np.float32)
-
-
-def _music(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Soft tonal background: random notes (2-3 partials) with smooth envelopes, chords overlap."""
-    x = np.zeros(n)
-    t_note = rng.uniform(0.25, 1.0)
-    pos = 0
-    note_len = int(t_note * SR)
-    while pos < n:
-        length = min(int(note_len * rng.uniform(1.0, 3.0)), n - pos)
-        if length <= 0:
-            break
-        t = np.arange(length) / SR
-        f = 110.0 * 2 ** (rng.integers(0, 36) / 12)
-        env = np.sin(np.pi * np.arange(length) / length) ** 2
-        tone = sum(
-            (0.6**k) * np.sin(2 * np.pi * f * (k + 1) * t + rng.uniform(0, 6.3)) for k in range(3)
-        )
-        x[pos : pos + length] += env * tone
-        pos += int(note_len * rng.uniform(0.4, 1.0))
-    return (x / (np.std(x) + 1e-12)).astype(np.float32)
-
-
-def _telephone(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Band-limit to ~300-3400 Hz: resample through 8 kHz and high-pass."""
-    y = soxr.resample(x, SR, 8000, quality="HQ")
-    y = soxr.resample(y, 8000, SR, quality="HQ")[: len(x)]
-    if len(y) < len(x):
-        y = np.pad(y, (0, len(x) - len(y)))
-    lo = rng.uniform(250.0, 350.0)
-    sos = signal.butter(2, lo / (SR / 2), "highpass", output="sos")
-    y = signal.sosfilt(sos, y)
-    hi = rng.uniform(3300.0, 3700.0)
-    sos = signal.butter(4, min(hi, 3900.0) / (SR / 2), "lowpass", output="sos")
-    return signal.sosfilt(sos, y).astype(np.float32)
-
-
-@dataclass
-class _Channel:
-    """Per-speaker colouring: room, gain, gentle first-order EQ, optional telephone band."""
-
-    gain_db: float
-    eq: tuple | None = None  # ("tilt", fc, low_gain, high_gain) or ("lowpass", fc)
-    telephone: bool = False
-    band_cap_hz: float | None = None  # steep low-pass: wideband voices get random bandwidths
-    room: np.ndarray | None = None  # impulse response (direct path first); the tail is cut at the clip's end
-
-    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if self.room is not None:
-            x = signal.fftconvolve(x, self.room)[: len(x)]
-        if self.eq is not None:
-            if self.eq[0] == "tilt":
-                _, fc, g_lo, g_hi = self.eq
-                b, a = signal.butter(1, fc / (SR / 2), "lowpass")
-                lo = signal.lfilter(b, a, x)
-                x = g_lo * lo + g_hi * (x - lo)
-            else:
-                b, a = signal.butter(1, self.eq[1] / (SR / 2), "lowpass")
-                x = signal.lfilter(b, a, x)
-        if self.band_cap_hz is not None:
-            sos = signal.butter(6, self.band_cap_hz / (SR / 2), "lowpass", output="sos")
-            x = signal.sosfilt(sos, x)
-        if self.telephone:
-            x = _telephone(x, rng)
-        return np.asarray(x, dtype=np.float32)
-
-
-def _random_tilt(rng: np.random.Generator) -> tuple:
-    fc = float(np.exp(rng.uniform(np.log(300.0), np.log(3000.0))))
-    return ("tilt", fc, 10 ** (rng.uniform(-6, 6) / 20), 10 ** (rng.uniform(-6, 6) / 20))
-
-
-def random_room(rng: np.random.Generator, *, rt60_s: tuple[float, float] = (0.2, 0.8), drr_db: tuple[float, float] = (0.0, 12.0)) -> np.ndarray:
-    """A synthetic room impulse response: a unit direct path, then exponentially decaying noise.
-
-    The decay reaches -60 dB after the drawn RT60; the tail's energy sits ``drr`` dB below the
-    direct path's (the direct-to-reverberant ratio).
-
-    Examples
-    --------
-    >>> h = random_room(np.random.default_rng(0), rt60_s=(0.5, 0.5), drr_db=(6.0, 6.0))
-    >>> float(h[0]), len(h), round(float(10 * np.log10(1.0 / np.sum(h[1:] ** 2))), 1)
-    (1.0, 8000, 6.0)
-    """
-    rt60 = float(rng.uniform(*rt60_s))
-    drr = float(rng.uniform(*drr_db))
-    t = np.arange(1, int(rt60 * SR)) / SR
-    tail = rng.standard_normal(len(t)) * np.exp(-6.908 * t / rt60)  # ln(1000): -60 dB at rt60
-    tail *= np.sqrt(10 ** (-drr / 10) / np.sum(tail**2))
-    return np.concatenate([[1.0], tail]).astype(np.float32)
-
-
-def _random_channel(
-    rng: np.random.Generator, cfg: SimulationConfig, bandlimit: bool, wideband: bool
-) -> _Channel:
-    eq = None
-    if rng.random() < cfg.eq_p:
-        if rng.random() < 0.7:
-            eq = _random_tilt(rng)
-        else:
-            eq = ("lowpass", float(rng.uniform(3500.0, 7500.0)))
-    channel = _Channel(
-        gain_db=float(rng.uniform(-cfg.speaker_gain_db, cfg.speaker_gain_db)),
-        eq=eq,
-        telephone=bandlimit,
-        band_cap_hz=(
-            float(rng.uniform(*cfg.band_cap_hz))
-            if wideband and not bandlimit and rng.random() < cfg.band_cap_p
-            else None
-        ),
-    )
-    # drawn only when enabled, so that configurations without rooms reproduce older data exactly
-    if cfg.reverb_p > 0 and rng.random() < cfg.reverb_p:
-        channel.room = random_room(rng, rt60_s=cfg.reverb_rt60_s, drr_db=cfg.reverb_drr_db)
-    return channel
-
-
-def _varied_channel(rng: np.random.Generator, cfg: SimulationConfig, base: _Channel) -> _Channel:
-    """The same speaker through another microphone / room: new EQ, gain within ±4 dB, maybe a new room.
-
-    Bandwidth stays (a telephone speaker stays on the telephone), so the variation is channel
-    colour only — the kind of within-speaker change a detector must not call a speaker change.
-    """
-    room = base.room
-    if cfg.reverb_p > 0 and rng.random() < 0.5:
-        room = random_room(rng, rt60_s=cfg.reverb_rt60_s, drr_db=cfg.reverb_drr_db)
-    return _Channel(gain_db=base.gain_db + float(rng.uniform(-4.0, 4.0)), eq=_random_tilt(rng), telephone=base.telephone,
-                    band_cap_hz=base.band_cap_hz, room=room)
-
-
 def _load_clip(path: Path) -> np.ndarray:
     x, sr = sf.read(str(path), dtype="float32", always_2d=False)
     if x.ndim > 1:
@@ -392,12 +236,12 @@ def simulate_conversation(
     channels = {}
     for s in speakers:
         bl = band_spk and pool[s].kind != "real" and rng.random() < 0.5
-        channels[s] = _random_channel(rng, cfg, bl, wideband=pool[s].kind != "real")
+        channels[s] = random_channel(rng, cfg, bl, wideband=pool[s].kind != "real")
     variants = {}  # speakers heard through a second channel on about half of their clips
     if cfg.channel_variation_p > 0:
         for s in speakers:
             if rng.random() < cfg.channel_variation_p:
-                variants[s] = _varied_channel(rng, cfg, channels[s])
+                variants[s] = varied_channel(rng, cfg, channels[s])
     # per speaker: a shuffled queue of clips (no repeats until exhausted)
     queues = {s: list(rng.permutation(len(pool[s].files))) for s in speakers}
 
@@ -452,38 +296,6 @@ def simulate_conversation(
         turns.append((first, t, spk))
         prevprev, prev = prev, spk
     return _render(placed, clips, turns, t, speakers, channels, variants, rng, cfg, {})
-
-
-STATISTICS_FILE = Path(__file__).resolve().parents[1] / "data" / "turn_statistics.json"
-
-
-@functools.lru_cache(maxsize=8)
-def load_turn_statistics(path: str | None = None) -> dict:
-    """The profiles of measured turn-taking statistics (``recipes/turn_statistics.py``).
-
-    Examples
-    --------
-    >>> profiles = load_turn_statistics()
-    >>> sorted(profiles)
-    ['broadcast', 'meeting']
-    >>> len(profiles["meeting"]["floor_segment_s"]["quantile_function"])
-    101
-    """
-    source = Path(path) if path else STATISTICS_FILE
-    try:
-        data = json.loads(source.read_text(encoding="utf-8"))
-        return data["profiles"]
-    except (OSError, ValueError, KeyError) as error:
-        from turnpoint.core.errors import TurnpointError
-
-        raise TurnpointError(f"not a turn statistics file ({error.__class__.__name__})", path=source) from None
-
-
-def _draw(rng: np.random.Generator, distribution: dict, lo: float, hi: float) -> float:
-    """One value from a stored quantile function (inverse-CDF sampling), clipped to [lo, hi]."""
-    qf = distribution["quantile_function"]
-    value = float(np.interp(rng.uniform(0.0, 100.0), np.arange(len(qf)), qf))
-    return min(max(value, lo), hi)
 
 
 def _frame_db(x: np.ndarray, hop: int = 160) -> np.ndarray:
@@ -609,9 +421,9 @@ def _place_real(pool, speakers, channels, variants, next_clip, duration_s, rng, 
         others = [s for s in speakers if s != prev]
         w = np.array([3.0 if s == prevprev else 1.0 for s in others])
         spk = others[int(rng.choice(len(others), p=w / w.sum()))]
-        k = int(round(_draw(rng, stats["segments_per_turn"], 1, cp_max)))
-        offset = _draw(rng, stats["floor_transfer_s"], -cfg.max_pause_s, cfg.max_pause_s)
-        first_target = _draw(rng, stats["floor_segment_s"], cfg.min_segment_s, cfg.max_segment_s)
+        k = int(round(draw(rng, stats["segments_per_turn"], 1, cp_max)))
+        offset = draw(rng, stats["floor_transfer_s"], -cfg.max_pause_s, cfg.max_pause_s)
+        first_target = draw(rng, stats["floor_segment_s"], cfg.min_segment_s, cfg.max_segment_s)
         if last_segment is not None and offset < 0:
             # a long overlapping take-over needs a segment that outlasts it (else it is a backchannel)
             first_target = min(cfg.max_segment_s, max(first_target, -offset / 0.8))
@@ -630,8 +442,8 @@ def _place_real(pool, speakers, channels, variants, next_clip, duration_s, rng, 
         _, end = place(spk, start, pieces)
         last_segment = (start, end)
         for _ in range(k - 1):
-            start = end + _draw(rng, stats["within_pause_s"], 0.1, cfg.max_pause_s)
-            pieces = segment_audio(spk, _draw(rng, stats["floor_segment_s"], cfg.min_segment_s, cfg.max_segment_s))
+            start = end + draw(rng, stats["within_pause_s"], 0.1, cfg.max_pause_s)
+            pieces = segment_audio(spk, draw(rng, stats["floor_segment_s"], cfg.min_segment_s, cfg.max_segment_s))
             if not pieces:
                 break
             _, end = place(spk, start, pieces)
@@ -655,7 +467,7 @@ def _place_real(pool, speakers, channels, variants, next_clip, duration_s, rng, 
             continue
         listeners = [x for x in speakers if x != owner]
         who = listeners[int(rng.integers(len(listeners)))]
-        pieces = segment_audio(who, _draw(rng, stats["backchannel_s"], cfg.min_segment_s, min(1.5, room)))
+        pieces = segment_audio(who, draw(rng, stats["backchannel_s"], cfg.min_segment_s, min(1.5, room)))
         if not pieces:
             continue
         length = (pieces[-1][0] + len(pieces[-1][1])) / SR
@@ -685,19 +497,19 @@ def _render(placed, clips, turns, t, speakers, channels, variants, rng, cfg, ext
     speech_rms = 10 ** (cfg.target_rms_db / 20)
     snr = float(rng.uniform(*cfg.snr_db))
     colour = str(rng.choice(["white", "pink", "brown"], p=[0.3, 0.4, 0.3]))
-    bg = _coloured_noise(rng, n, colour)
+    bg = coloured_noise(rng, n, colour)
     extras = []
     if rng.random() < cfg.hum_p:
-        bg = bg + _hum(rng, n) * float(rng.uniform(0.3, 1.5))
+        bg = bg + mains_hum(rng, n) * float(rng.uniform(0.3, 1.5))
         extras.append("hum")
     if rng.random() < cfg.music_p:
-        bg = bg + _music(rng, n) * float(rng.uniform(0.5, 2.0))
+        bg = bg + music_bed(rng, n) * float(rng.uniform(0.5, 2.0))
         extras.append("music")
     bg = bg / (np.std(bg) + 1e-12) * speech_rms * 10 ** (-snr / 20)
     y = speech + bg.astype(np.float32)
     telephone = rng.random() < cfg.telephone_p
     if telephone:
-        y = _telephone(y, rng)
+        y = telephone_band(y, rng)
     peak = float(np.max(np.abs(y))) + 1e-9
     y = y * (float(rng.uniform(0.3, 0.9)) / peak)
     info = {
@@ -842,183 +654,3 @@ def split_speakers(
     train = [p for p in free if p not in val]
     expand = lambda ps: sorted(s for p in ps for s in persons[p])  # noqa: E731
     return {"train": expand(train), "validation": expand(val), "held_out": expand(held)}
-
-
-# ---------------------------------------------------------------------------------------------
-# turn-taking statistics (of real references, and of simulated ones, measured the same way)
-
-QUANTILE_GRID = tuple(round(q / 100, 2) for q in range(101))  # the stored quantile functions
-_SUMMARY_Q = (0.1, 0.25, 0.5, 0.75, 0.9)
-
-
-def _speaker_spans(turns) -> list[tuple[float, float, str]]:
-    """Each speaker's speech as disjoint spans (overlapping or touching lines of one speaker merged)."""
-    by_speaker: dict[str, list[tuple[float, float]]] = {}
-    for turn in turns:
-        start, end, speaker = (turn.start, turn.end, turn.speaker) if hasattr(turn, "speaker") else turn
-        if end > start:
-            by_speaker.setdefault(str(speaker), []).append((float(start), float(end)))
-    spans = []
-    for speaker, items in by_speaker.items():
-        items.sort()
-        cur_start, cur_end = items[0]
-        for start, end in items[1:]:
-            if start <= cur_end + 1e-6:
-                cur_end = max(cur_end, end)
-            else:
-                spans.append((cur_start, cur_end, speaker))
-                cur_start, cur_end = start, end
-        spans.append((cur_start, cur_end, speaker))
-    return sorted(spans)
-
-
-def conversation_events(turns) -> dict[str, list[float]]:
-    """Turn-taking events of one file's reference: the raw values :func:`turn_statistics` pools.
-
-    Definitions (each speaker's overlapping or touching lines are merged first):
-
-    * ``segment_s``: durations of the speech segments (a speaker's speech between two pauses);
-    * ``backchannel_s``: segments that lie strictly inside another speaker's segment; the others are
-      *floor* segments (``floor_segment_s``);
-    * a *turn* is a run of consecutive floor segments of one speaker (``turn_s``,
-      ``segments_per_turn``); ``within_pause_s`` are the pauses between its segments;
-    * ``floor_transfer_s``: start of a turn minus the end of the previous turn (negative: an
-      overlapping take-over);
-    * from the set of active speakers over time: ``overlap_s`` (stretches with two or more
-      speakers), ``pause_same_s`` / ``pause_change_s`` (silences with the same / another set of
-      speakers on both sides) and ``change_interval_s`` (time between consecutive changes of the
-      active set, a change across a pause placed in its middle);
-    * ``speech_s``, ``overlap_total_s``, ``span_s`` (first speech start to last speech end),
-      ``n_speakers``, ``n_changes`` are one-element lists.
-
-    Examples
-    --------
-    >>> events = conversation_events([(0.0, 4.0, "A"), (1.0, 1.5, "B"), (4.5, 6.0, "A"), (5.5, 8.0, "C")])
-    >>> events["backchannel_s"], events["within_pause_s"], events["floor_transfer_s"], events["overlap_s"]
-    ([0.5], [0.5], [-0.5], [0.5, 0.5])
-    >>> events["change_interval_s"]  # changes at 1.0, 1.5, 5.5 and 6.0 s
-    [0.5, 4.0, 0.5]
-    """
-    spans = _speaker_spans(turns)
-    events: dict[str, list[float]] = {key: [] for key in (
-        "segment_s", "floor_segment_s", "backchannel_s", "turn_s", "segments_per_turn", "within_pause_s",
-        "floor_transfer_s", "overlap_s", "pause_same_s", "pause_change_s", "change_interval_s")}
-    if not spans:
-        events.update(speech_s=[0.0], overlap_total_s=[0.0], span_s=[0.0], n_speakers=[0.0], n_changes=[0.0])
-        return events
-    floor = []
-    for start, end, speaker in spans:
-        inside = any(s < start and end < e and who != speaker for s, e, who in spans)
-        events["segment_s"].append(end - start)
-        (events["backchannel_s"] if inside else events["floor_segment_s"]).append(end - start)
-        if not inside:
-            floor.append((start, end, speaker))
-    runs: list[list[tuple[float, float, str]]] = []
-    for seg in floor:
-        if runs and runs[-1][-1][2] == seg[2]:
-            events["within_pause_s"].append(seg[0] - runs[-1][-1][1])
-            runs[-1].append(seg)
-        else:
-            if runs:
-                events["floor_transfer_s"].append(seg[0] - runs[-1][-1][1])
-            runs.append([seg])
-    for run in runs:
-        events["turn_s"].append(run[-1][1] - run[0][0])
-        events["segments_per_turn"].append(float(len(run)))
-    # the active set of speakers between consecutive boundaries
-    bounds = sorted({t for s, e, _ in spans for t in (s, e)})
-    pieces = []  # (start, end, frozenset of speakers)
-    for a, b in zip(bounds, bounds[1:]):
-        mid = 0.5 * (a + b)
-        active = frozenset(who for s, e, who in spans if s <= mid < e)
-        if pieces and pieces[-1][2] == active:
-            pieces[-1] = (pieces[-1][0], b, active)
-        else:
-            pieces.append((a, b, active))
-    speech = sum(b - a for a, b, active in pieces if active)
-    overlap = [b - a for a, b, active in pieces if len(active) >= 2]
-    # adjacent pieces with >= 2 speakers but different sets are one overlap stretch
-    stretches: list[float] = []
-    previous_multi = False
-    for a, b, active in pieces:
-        multi = len(active) >= 2
-        if multi and previous_multi:
-            stretches[-1] += b - a
-        elif multi:
-            stretches.append(b - a)
-        previous_multi = multi
-    events["overlap_s"] = stretches
-    changes = []
-    voiced = [p for p in pieces if p[2]]
-    for (a0, b0, s0), (a1, b1, s1) in zip(voiced, voiced[1:]):
-        gap = a1 - b0
-        if gap > 1e-9:
-            (events["pause_same_s"] if s0 == s1 else events["pause_change_s"]).append(gap)
-        if s0 != s1:
-            changes.append(b0 + 0.5 * gap)
-    events["change_interval_s"] = [round(b - a, 6) for a, b in zip(changes, changes[1:])]
-    events.update(speech_s=[speech], overlap_total_s=[float(sum(overlap))], span_s=[spans[-1][1] - spans[0][0]],
-                  n_speakers=[float(len({who for _, _, who in spans}))], n_changes=[float(len(changes))])
-    return events
-
-
-def _distribution(values: list[float]) -> dict:
-    x = np.asarray(values, dtype=float)
-    if x.size == 0:
-        return {"n": 0}
-    return {
-        "n": int(x.size),
-        "mean": round(float(x.mean()), 4),
-        "quantiles": {f"{q:.2f}": round(float(np.quantile(x, q)), 4) for q in _SUMMARY_Q},
-        "quantile_function": [round(float(v), 4) for v in np.quantile(x, QUANTILE_GRID)],
-    }
-
-
-def turn_statistics(files) -> dict:
-    """Pool :func:`conversation_events` over files into distributions and rates.
-
-    Parameters
-    ----------
-    files : mapping of str to sequence of Turn or (start, end, speaker)
-        The reference of each file.
-
-    Returns
-    -------
-    dict
-        One entry per event type of :func:`conversation_events` (``n``, ``mean``, summary
-        ``quantiles`` and a 101-point ``quantile_function``), and the rates: ``overlap_rate``
-        (share of speech time with two or more speakers), ``overlap_transition_share`` (share of
-        floor transfers that overlap), ``backchannels_per_minute`` (per minute of speech),
-        ``short_segment_share`` / ``short_change_interval_share`` (under 1 s),
-        ``changes_per_minute`` (per minute of span), and ``speakers_per_file``.
-
-    Examples
-    --------
-    >>> stats = turn_statistics({"a": [(0.0, 4.0, "A"), (1.0, 1.5, "B"), (4.5, 6.0, "A"), (5.5, 8.0, "C")]})
-    >>> stats["backchannels_per_minute"], stats["overlap_transition_share"], stats["segment_s"]["n"]
-    (8.0, 1.0, 4)
-    """
-    pooled: dict[str, list[float]] = {}
-    for turns in files.values():
-        for key, values in conversation_events(turns).items():
-            pooled.setdefault(key, []).extend(values)
-    speech = sum(pooled["speech_s"])
-    span = sum(pooled["span_s"])
-    fto = np.asarray(pooled["floor_transfer_s"])
-    out: dict = {"files": len(files), "speech_min": round(speech / 60, 2), "span_min": round(span / 60, 2)}
-    for key in ("segment_s", "floor_segment_s", "backchannel_s", "turn_s", "segments_per_turn", "within_pause_s",
-                "floor_transfer_s", "overlap_s", "pause_same_s", "pause_change_s", "change_interval_s"):
-        out[key] = _distribution(pooled[key])
-    seg = np.asarray(pooled["segment_s"])
-    intervals = np.asarray(pooled["change_interval_s"])
-    out.update(
-        overlap_rate=round(sum(pooled["overlap_total_s"]) / speech, 4) if speech else 0.0,
-        overlap_transition_share=round(float((fto < 0).mean()), 4) if fto.size else 0.0,
-        backchannels_per_minute=round(len(pooled["backchannel_s"]) / (speech / 60), 4) if speech else 0.0,
-        backchannel_share=round(len(pooled["backchannel_s"]) / max(1, seg.size), 4),
-        short_segment_share=round(float((seg < 1.0).mean()), 4) if seg.size else 0.0,
-        short_change_interval_share=round(float((intervals < 1.0).mean()), 4) if intervals.size else 0.0,
-        changes_per_minute=round(sum(pooled["n_changes"]) / (span / 60), 4) if span else 0.0,
-        speakers_per_file={str(int(k)): int(v) for k, v in zip(*np.unique(pooled["n_speakers"], return_counts=True))},
-    )
-    return out
