@@ -176,8 +176,8 @@ def probe(folder: Path, model: str) -> None:
     import torch  # noqa: F401
 
     step("import torch")
-    from turnpoint.core.batch import _Job, _run_one
-    from turnpoint.core.modelfile import load_model
+    from turnpoint.changes.batch import _Job, _run_one
+    from turnpoint.changes.modelfile import load_model
 
     step("import turnpoint (scipy, onnxruntime, ...)")
     loaded = load_model(model)

@@ -20,7 +20,7 @@ import numpy as np
 
 import turnpoint
 from turnpoint.core.audio import load_audio
-from turnpoint.core.modelfile import load_model
+from turnpoint.changes.modelfile import load_model
 
 DETECTORS = ("default", "hybrid", "paper")
 

@@ -56,7 +56,9 @@ def _worker(kind: str, path: str, seconds: float) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from turnpoint.changes.compact_encoder import compact_features, embed_stream, load_compact_encoder, make_runner
+    from turnpoint.changes.compact_encoder import load_compact_encoder
+    from turnpoint.changes.compact_onnx import make_runner
+    from turnpoint.changes.streaming_embeddings import compact_features, embed_stream
 
     audio = sf.info(path).frames / RATE
     if kind in ("compact-onnx", "compact-torch"):
@@ -78,7 +80,8 @@ def _worker(kind: str, path: str, seconds: float) -> dict:
         import onnxruntime as ort
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        from turnpoint.changes.compact_encoder import MAX_FORWARD_OUTPUTS, _padded_features, export_onnx
+        from turnpoint.changes.compact_onnx import export_onnx
+        from turnpoint.changes.streaming_embeddings import MAX_FORWARD_OUTPUTS, _padded_features
         from turnpoint.core.runners import OnnxRunner
 
         encoder = load_compact_encoder()

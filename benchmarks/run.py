@@ -130,7 +130,7 @@ def _load_detector(which: str) -> tuple:
     model with what it ships; while the default ships no re-scoring settings, re-scoring is switched
     on with the module's defaults (``rescoring=True``), and the note says so.
     """
-    from turnpoint.core.modelfile import load_model
+    from turnpoint.changes.modelfile import load_model
 
     info: dict = {}
     if which == "hybrid":
@@ -172,6 +172,7 @@ class _Stopwatch:
 
 
 def _instrument_rescoring() -> _Stopwatch:
+    import turnpoint.changes.context_embeddings as context_embeddings
     import turnpoint.changes.rescoring as rescoring
     import turnpoint.changes.speaker_encoder as encoder
 
@@ -180,11 +181,10 @@ def _instrument_rescoring() -> _Stopwatch:
     # functions at call time, so module attributes replaced here are the ones that run
     watch.wrap(rescoring, "rescore", "rescoring")
     watch.wrap(rescoring, "candidates", "candidate selection", keep=len)
-    watch.wrap(rescoring, "gather_segments", "audio read again (candidate contexts)")
     watch.wrap(encoder, "normalize_volume", "volume normalisation")
     watch.wrap(encoder, "mel_frames", "mel front end")
     watch.wrap(encoder, "embed_segments", "GE2E LSTM, left contexts")
-    watch.wrap(rescoring, "_right_embeddings", "GE2E LSTM, right contexts")
+    watch.wrap(context_embeddings, "_right_embeddings", "GE2E LSTM, right contexts")
     return watch
 
 
@@ -201,13 +201,13 @@ def worker(kind: str, path: str, option: str) -> dict:
     startup = {"python imports": mark - started, "load_model": time.perf_counter() - mark}
     if kind == "e2e":
         from turnpoint.changes.detect import changes_from_scores, detect_changes
-        from turnpoint.core.windows import score_file
+        from turnpoint.changes.scoring import score_file
         from turnpoint.changes.peaks import segments_from_changes
 
         if option in ("paper", "hybrid"):
             # per-process set-up outside the timing, as pyannote's model is built before its timing:
             # the onnxruntime session (export cached on disk), and the speaker encoder for the hybrid
-            from turnpoint.core.runners import make_runner
+            from turnpoint.changes.scoring import change_runner as make_runner
 
             mark = time.perf_counter()
             info["runner"] = getattr(make_runner(loaded.model, "auto"), "name", "?")
@@ -261,7 +261,8 @@ def worker(kind: str, path: str, option: str) -> dict:
         audio = len(samples) / RATE
     elif kind == "model":
         from turnpoint.core.features import extract_features
-        from turnpoint.core.windows import DEFAULT_THREADS, WindowAggregator, torch_threads
+        from turnpoint.changes.scoring import ChangeAggregator as WindowAggregator
+        from turnpoint.core.windows import DEFAULT_THREADS, torch_threads
 
         samples = np.concatenate(list(iter_audio(path, sample_rate=RATE)))
         features = extract_features(samples)
@@ -279,7 +280,7 @@ def worker(kind: str, path: str, option: str) -> dict:
         info["windows"] = aggregator._windows_run
         audio = len(samples) / RATE
     elif kind == "batch":
-        from turnpoint.core.batch import detect_files
+        from turnpoint.changes.batch import detect_files
 
         folder, jobs = Path(path), int(option)
         out = Path(tempfile.mkdtemp(prefix="turnpoint-bench-out-"))

@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from turnpoint.core.modelfile import Defaults, load_model, save_model
+from turnpoint.changes.modelfile import Defaults, load_model, save_model
 from turnpoint.changes.speakers import SpeakerSettings
 
 

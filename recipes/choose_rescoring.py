@@ -3,13 +3,13 @@
 
 For every validation file: the BiLSTM curve of the paper model, its loosest candidates (local
 maxima 0.3 s apart above 0.003) and, for each context length, the cosine distance of the GE2E
-embeddings on either side of every candidate (:func:`turnpoint.changes.rescoring.embedding_distances`).
+embeddings on either side of every candidate (:func:`turnpoint.changes.context_embeddings.candidate_distances`).
 Two families of re-scoring are then scored by boundary F1 at ±0.5 s (the definitions of
 ``turnpoint evaluate``) summed over all validation files:
 
 * hand-set: mean distance + BiLSTM weight × BiLSTM score, a grid over context sets, BiLSTM
   weight, candidate spacing / floor, min_duration and threshold;
-* with ``--learned`` also: a :class:`~turnpoint.changes.rescoring.CandidateScorer` (logistic regression or
+* with ``--learned`` also: a :class:`~turnpoint.changes.candidate_scorer.CandidateScorer` (logistic regression or
   a small MLP) over distances, BiLSTM score and candidate gaps, for each context set and hidden
   size; its F1 is measured out of fold (5 folds of files, 2 repetitions, F1 averaged), threshold
   and min_duration picked on those out-of-fold scores; the chosen scorer is then fitted on all
@@ -20,7 +20,7 @@ Of the settings within one standard error of the best F1, the cheapest (fewest m
 the GE2E LSTM) is taken. It goes into a COPY of the model file as its default
 re-scoring. Test data is never read.
 
-With ``--clustering FOLDER...`` a second pass (:class:`~turnpoint.changes.rescoring.SegmentClustering`)
+With ``--clustering FOLDER...`` a second pass (:class:`~turnpoint.changes.segment_clustering.SegmentClustering`)
 is then considered, chosen on the *real-voice* folders named (GE2E separates synthetic voices of
 one engine far less than real people, so the synthetic folders cannot judge it). The first pass
 keeps the chosen setting but takes a threshold from CLUSTER_FIRST_THRESHOLDS and min_duration 1 s
@@ -47,17 +47,16 @@ from pathlib import Path
 import numpy as np
 
 from turnpoint.changes.annotations import read_rttm, read_uem
-from turnpoint.core.audio import iter_audio
-from turnpoint.changes.evaluation import hypothesis_changes, reference_changes
+from turnpoint.changes.change_definition import hypothesis_changes, reference_changes
 from turnpoint.core.windows import Scores
 from turnpoint.changes.scoring import score_file
 from turnpoint.changes.metrics import BoundaryScore, boundary_score
-from turnpoint.core.modelfile import Defaults, load_model, resolve_model_path, save_model
-from turnpoint.changes.peaks import segments_from_changes, strict_local_maxima
-from turnpoint.changes.rescoring import (
-    FRAMES_PER_SECOND, LINKAGES, SAMPLE_RATE, RescoringSettings, SegmentClustering, candidate_features, candidates, cluster_changes,
-    embedding_distances, first_pass, fit_candidate_scorer, gather_segments, segment_embeddings,
-)
+from turnpoint.changes.modelfile import Defaults, load_model, resolve_model_path, save_model
+from turnpoint.changes.candidate_scorer import candidate_features, fit_candidate_scorer
+from turnpoint.changes.context_embeddings import FRAMES_PER_SECOND, candidate_distances
+from turnpoint.changes.peaks import segments_from_changes
+from turnpoint.changes.rescoring import RescoringSettings, candidates, first_pass
+from turnpoint.changes.segment_clustering import LINKAGES, SegmentClustering, cluster_changes, segment_embeddings
 
 TOLERANCE = 0.5
 CONTEXTS = (1.6, 2.4, 3.2)
@@ -88,9 +87,8 @@ def prepare(audio: Path, loaded, cache: Path) -> dict:
     times = frames * scores.frame_step
     data = {"scores": scores.values, "frame_step": np.array(scores.frame_step), "duration": np.array(scores.duration), "frames": frames}
     for context in CONTEXTS:
-        segments = gather_segments(iter_audio(audio, sample_rate=SAMPLE_RATE), times, context=context)
-        offsets = [int(round(t * SAMPLE_RATE)) - max(0, int(round((t - context) * SAMPLE_RATE))) for t in times]
-        data[f"d{context}"] = embedding_distances(segments, offsets, contexts=(context,)) if len(times) else np.zeros(0, np.float32)
+        distances = candidate_distances(audio, times, contexts=(context,)) if len(times) else np.zeros((0, 1), np.float32)
+        data[f"d{context}"] = distances[:, 0]
     np.savez(target, **data)
     return data
 
@@ -99,10 +97,8 @@ def candidate_mask(item: dict, settings: RescoringSettings) -> np.ndarray:
     """Which of the loosest candidates these settings keep (cached per spacing / floor)."""
     key = ("mask", settings.candidate_spacing, settings.candidate_floor)
     if key not in item:
-        scores = item["scores"]
-        order = max(1, int(round(settings.candidate_spacing / float(item["frame_step"]))))
-        wanted = strict_local_maxima(scores, order=order)
-        item[key] = np.isin(item["frames"], wanted[scores[wanted] > settings.candidate_floor])
+        curve = Scores(item["scores"], float(item["frame_step"]), float(item["duration"]))
+        item[key] = np.isin(item["frames"], candidates(curve, settings=settings))
     return item[key]
 
 

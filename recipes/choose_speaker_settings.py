@@ -24,7 +24,7 @@ import numpy as np
 
 from turnpoint.changes.annotations import Turn, read_rttm, read_uem
 from turnpoint.core.audio import load_audio
-from turnpoint.changes.evaluation import hypothesis_changes, speaker_changes
+from turnpoint.changes.change_definition import hypothesis_changes, speaker_changes
 from turnpoint.changes.metrics import boundary_score
 from turnpoint.changes.speakers import SpeakerSettings, silent_regions, turns_from_embeddings, window_embeddings
 

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         for system in [s.strip() for s in args.systems.split(",") if s.strip()]:
             scale = "absolute"
             if system == "bilstm":
-                from turnpoint.core.modelfile import load_model
+                from turnpoint.changes.modelfile import load_model
 
                 scale = load_model(args.model).defaults.alpha_scale
             common = dict(system=system, min_durations=MIN_DURATIONS, alpha_scale=scale, tolerance=args.tolerance, fill_gaps=args.fill_gaps, bridge=args.bridge)

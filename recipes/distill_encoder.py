@@ -49,14 +49,12 @@ from turnpoint.changes.compact_encoder import (
     PAD_VALUE,
     CompactEncoder,
     CompactEncoderConfig,
-    _padded_features,
-    compact_features,
-    embed_whole,
     read_compact_encoder,
     read_compact_header,
     save_compact_encoder,
-    teacher_embeddings,
 )
+from turnpoint.changes.ge2e_teacher import teacher_embeddings
+from turnpoint.changes.streaming_embeddings import _padded_features, compact_features, embed_whole
 from turnpoint.core.fileio import atomic_write_text
 
 log = logging.getLogger("distill")

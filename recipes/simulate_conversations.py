@@ -33,12 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from turnpoint.changes.simulate import (  # noqa: E402
-    SimulationConfig,
-    load_voice_pool,
-    simulate_conversations,
-    split_speakers,
-)
+from turnpoint.changes.simulate import SimulationConfig, simulate_conversations  # noqa: E402
+from turnpoint.changes.voice_pool import load_voice_pool, split_speakers  # noqa: E402
 
 DEFAULT_HOLD_OUT = ("allison", "real_it-carlo")
 

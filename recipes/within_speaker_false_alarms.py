@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from turnpoint.changes.annotations import read_rttm
-from turnpoint.changes.evaluation import hypothesis_changes, speaker_changes
+from turnpoint.changes.change_definition import hypothesis_changes, speaker_changes
 from turnpoint.changes.metrics import match_boundaries
 
 

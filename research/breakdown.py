@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from turnpoint.changes.annotations import read_rttm, read_uem
-from turnpoint.changes.evaluation import hypothesis_changes, reference_changes  # the definitions of `turnpoint evaluate`
+from turnpoint.changes.change_definition import hypothesis_changes, reference_changes  # the definitions of `turnpoint evaluate`
 from turnpoint.changes.metrics import BoundaryScore, boundary_score, match_boundaries
 
 TOLERANCE = 0.5

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from synth import make_conversation
-from turnpoint.core.batch import _Job, detect_files
+from turnpoint.changes.batch import _Job, detect_files
 from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
-from turnpoint.core.modelfile import save_model
+from turnpoint.changes.modelfile import save_model
 from turnpoint.core.task import Specifications
 
 
@@ -92,7 +92,7 @@ def _run_one_after_a_worker(path, job, loaded):
     budget beside the outputs."""
     import multiprocessing as mp
 
-    from turnpoint.core.batch import _run_one
+    from turnpoint.changes.batch import _run_one
     from turnpoint.core.windows import cpu_budget
 
     marker = Path(job.out_dir) / ".worker-done"
@@ -111,7 +111,7 @@ def _run_one_dying_on_f3(path, job, loaded):
     ``job.wait_for_worker``)."""
     import multiprocessing as mp
 
-    from turnpoint.core.batch import _run_one
+    from turnpoint.changes.batch import _run_one
 
     marker = Path(job.out_dir) / ".worker-took-f3"
     if mp.parent_process() is not None and path.stem == "f3":
@@ -131,7 +131,7 @@ class _TestJob(_Job):
 
 def _batch(setup, out: Path, *, run_one, jobs, startup_s, show_progress=False, todo=None, wait_for_worker=False):
     from turnpoint.core.batch import BatchReport, run_batch
-    from turnpoint.core.modelfile import load_model
+    from turnpoint.changes.modelfile import load_model
 
     _, model, audio = setup
     paths = sorted(audio.glob("*.wav"))

@@ -10,7 +10,8 @@ import pytest
 
 from turnpoint.changes.annotations import Turn, write_rttm
 from turnpoint.cli.main import main
-from turnpoint.changes.evaluation import evaluate, evaluate_annotations, hypothesis_changes, reference_changes, speaker_changes
+from turnpoint.changes.change_definition import hypothesis_changes, reference_changes, speaker_changes
+from turnpoint.changes.evaluation import evaluate, evaluate_annotations
 from turnpoint.changes.metrics import as_intervals, boundary_score, match_boundaries
 
 

@@ -12,7 +12,7 @@ import soundfile as sf
 
 import turnpoint
 from synth import example_copies
-from turnpoint.core.modelfile import load_model
+from turnpoint.changes.modelfile import load_model
 
 SCRIPT = Path(__file__).resolve().parents[1] / "recipes" / "choose_rescoring.py"
 

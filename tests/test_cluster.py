@@ -6,10 +6,10 @@ import pytest
 import soundfile as sf
 
 import turnpoint
-from turnpoint.core.batch import detect_files
+from turnpoint.changes.batch import detect_files
 
 pytest.importorskip("distributed")
-from turnpoint.core.dask_batch import detect_files_dask  # noqa: E402
+from turnpoint.changes.dask_batch import detect_files_dask  # noqa: E402
 
 EXAMPLE = Path(turnpoint.__file__).parent / "examples" / "two_speakers.flac"
 

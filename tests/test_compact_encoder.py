@@ -14,19 +14,15 @@ from turnpoint.changes.compact_encoder import (
     FORMAT_VERSION,
     CompactEncoder,
     CompactEncoderConfig,
-    CompactEncoderStream,
-    Ge2eStream,
     bundled_compact_encoder_path,
-    embed_stream,
-    embed_whole,
     load_compact_encoder,
-    make_runner,
-    max_onnx_difference,
     read_compact_encoder,
     read_compact_header,
     save_compact_encoder,
-    teacher_embeddings,
 )
+from turnpoint.changes.compact_onnx import make_runner, max_onnx_difference
+from turnpoint.changes.ge2e_teacher import Ge2eStream, teacher_embeddings
+from turnpoint.changes.streaming_embeddings import CompactEncoderStream, embed_stream, embed_whole
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.modelfile import METADATA_KEY
 

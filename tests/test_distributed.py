@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from synth import make_conversation
 from turnpoint.cli.main import main
 from turnpoint.core.errors import TurnpointError
-from turnpoint.core.modelfile import load_model
+from turnpoint.changes.modelfile import load_model
 from turnpoint.changes.training import TrainingConfig, train
 
 needs_lightning = pytest.mark.skipif(find_spec("lightning") is None, reason="needs turnpoint[distributed] (lightning)")

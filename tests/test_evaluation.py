@@ -11,14 +11,8 @@ import pytest
 from turnpoint.changes.annotations import Turn, write_rttm, write_uem
 from turnpoint.cli.main import main
 from turnpoint.core.errors import TurnpointError
-from turnpoint.changes.evaluation import (
-    bridge_pauses,
-    evaluate,
-    evaluate_annotations,
-    hypothesis_changes,
-    reference_changes,
-    segmentation_components,
-)
+from turnpoint.changes.change_definition import hypothesis_changes, reference_changes
+from turnpoint.changes.evaluation import bridge_pauses, evaluate, evaluate_annotations, segmentation_components
 from turnpoint.changes.metrics import boundary_score, match_boundaries, purity_coverage, reference_pieces
 
 pyannote_core = pytest.importorskip("pyannote.core")

@@ -223,12 +223,12 @@ def test_training_options_conv_kernel_and_pos_weight(data, tmp_path):
 
 def test_model_files_refuse_the_other_task_and_pickles(tmp_path):
     from turnpoint.events.modelfile import load_event_model
-    from turnpoint.core.modelfile import load_model
+    from turnpoint.changes.modelfile import load_model
 
     with pytest.raises(TurnpointError, match="sound_events"):
         load_model(resources.files("turnpoint") / "models" / "events_default.safetensors")
     from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
-    from turnpoint.core.modelfile import save_model
+    from turnpoint.changes.modelfile import save_model
     from turnpoint.core.task import Specifications
 
     speaker = save_model(tmp_path / "speaker.safetensors", model=SpeakerChangeDetector(SpeakerChangeConfig()), specifications=Specifications())

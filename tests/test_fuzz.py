@@ -33,7 +33,7 @@ from turnpoint.changes.scoring import ChangeAggregator as WindowAggregator
 from turnpoint.core.windows import window_starts
 from turnpoint.changes.metrics import boundary_score, match_boundaries
 from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
-from turnpoint.core.modelfile import read_header
+from turnpoint.changes.modelfile import read_header
 from turnpoint.changes.peaks import find_peaks, strict_local_maxima
 from turnpoint.core.task import FeatureConfig, Specifications
 from turnpoint.changes.tuning import read_tuned

@@ -6,7 +6,8 @@ import soundfile as sf
 import torch
 
 from turnpoint.core.features import extract_features
-from turnpoint.core.windows import WindowAggregator, score_features, score_file, window_starts
+from turnpoint.changes.scoring import ChangeAggregator, score_features, score_file
+from turnpoint.core.windows import window_starts
 from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
 from turnpoint.core.task import Specifications
 
@@ -49,7 +50,7 @@ def test_aggregation_averages_overlapping_windows(model, n):
 def test_streaming_and_batch_size_do_not_change_scores(model, push, batch):
     features = np.random.default_rng(0).normal(size=(1234, 35)).astype(np.float32)
     reference = score_features(features, model=model, specifications=Specifications(), batch_size=64)
-    aggregator = WindowAggregator(model, Specifications(), batch_size=batch)
+    aggregator = ChangeAggregator(model, Specifications(), batch_size=batch)
     parts = [aggregator.push(features[i : i + push]) for i in range(0, len(features), push)]
     streamed = np.concatenate([*parts, aggregator.finish()])
     np.testing.assert_allclose(streamed, reference, atol=1e-6)

@@ -10,7 +10,7 @@ from safetensors.torch import save
 
 from turnpoint.core.errors import TurnpointError
 from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
-from turnpoint.core.modelfile import Defaults, load_model, read_header, save_model
+from turnpoint.changes.modelfile import Defaults, load_model, read_header, save_model
 from turnpoint.core.task import Specifications
 
 
@@ -127,7 +127,8 @@ def test_rescoring_defaults_round_trip_and_set_the_format_version(tmp_path):
 
 
 def _scorer_settings():
-    from turnpoint.changes.rescoring import RescoringSettings, fit_candidate_scorer
+    from turnpoint.changes.candidate_scorer import fit_candidate_scorer
+    from turnpoint.changes.rescoring import RescoringSettings
 
     rng = np.random.default_rng(0)
     features = rng.normal(size=(200, 7))  # 2 contexts + 5 extra features
@@ -193,3 +194,13 @@ def test_bad_rescoring_defaults_are_refused_naming_the_file(tmp_path, rescoring,
     with pytest.raises(TurnpointError, match=message) as caught:
         load_model(bad)
     assert "bad.safetensors" in str(caught.value)
+
+
+def test_the_core_file_format_imports_no_task():
+    import subprocess
+    import sys
+
+    code = ("import sys, turnpoint.core.modelfile, turnpoint.core.header_schema; "
+            "print(sorted(m for m in sys.modules if m.startswith(('turnpoint.changes', 'turnpoint.events', 'turnpoint.cli'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -10,12 +10,12 @@ import soundfile as sf
 import torch
 
 import turnpoint
-from turnpoint.core.batch import detect_files
-from turnpoint.core.runners import TorchRunner, make_runner, max_difference
+from turnpoint.changes.batch import detect_files
+from turnpoint.changes.scoring import ChangeAggregator, ChangeScores, change_inputs, change_runner, score_blocks, score_features
+from turnpoint.core.runners import TorchRunner, max_difference
 from turnpoint.core.features import extract_features
-from turnpoint.core.windows import WindowAggregator, score_blocks, score_features
 from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
-from turnpoint.core.modelfile import load_model
+from turnpoint.changes.modelfile import load_model
 
 TOL = 1e-5
 EXAMPLE = Path(turnpoint.__file__).parent / "examples" / "two_speakers.flac"
@@ -88,14 +88,14 @@ def test_prefetch_thread_hands_errors_to_the_caller(loaded):
 
 def test_unknown_backend_is_refused(loaded):
     with pytest.raises(ValueError, match="backend"):
-        make_runner(loaded.model, "tensorrt")
+        change_runner(loaded.model, "tensorrt")
 
 
 def test_auto_backend_is_torch_without_onnxruntime(loaded, monkeypatch):
     import turnpoint.core.runners as fast
 
     monkeypatch.setattr(fast, "onnxruntime_available", lambda: False)
-    assert isinstance(fast.make_runner(loaded.model, "auto"), TorchRunner)
+    assert isinstance(change_runner(loaded.model, "auto"), TorchRunner)
 
 
 class TestOnnxRuntime:
@@ -105,18 +105,18 @@ class TestOnnxRuntime:
         pytest.importorskip("onnx")
 
     def test_export_matches_torch_on_windows_of_any_length(self, loaded):
-        runner = make_runner(loaded.model, "onnx")
+        runner = change_runner(loaded.model, "onnx")
         assert runner.name == "onnx"
-        assert max_difference(runner, loaded.model) <= TOL
+        assert max_difference(runner, ChangeScores(loaded.model), change_inputs(loaded.model)) <= TOL
         rng = np.random.default_rng(1)
         for frames in (1, 9, 200, 731):  # dynamic time axis: one export for every length
             x = rng.normal(size=(3, frames, 35)).astype(np.float32) * loaded.model.input_scale.numpy() + loaded.model.input_mean.numpy()
-            np.testing.assert_allclose(runner(x), TorchRunner(loaded.model)(x), atol=TOL)
+            np.testing.assert_allclose(runner(x), TorchRunner(ChangeScores(loaded.model))(x), atol=TOL)
 
     def test_random_weights_too(self):
         torch.manual_seed(3)
         model = SpeakerChangeDetector(SpeakerChangeConfig()).eval()
-        assert max_difference(make_runner(model, "onnx"), model) <= TOL
+        assert max_difference(change_runner(model, "onnx"), ChangeScores(model), change_inputs(model)) <= TOL
 
     def test_file_scores_onnx_equal_torch(self, loaded, audio):
         torch_scores = _score(loaded, audio, backend="torch")
@@ -128,13 +128,13 @@ class TestOnnxRuntime:
         features = extract_features(x)
         assert len(features) < 200
         onnx_scores = _score(loaded, x, backend="onnx")
-        expected = TorchRunner(loaded.model)(features[None])[0]
+        expected = TorchRunner(ChangeScores(loaded.model))(features[None])[0]
         np.testing.assert_allclose(onnx_scores, expected, atol=TOL)
 
     def test_aggregator_with_onnx_equals_offline_torch(self, loaded, audio):
         features = extract_features(audio)
         offline = score_features(features, model=loaded.model, specifications=loaded.specifications)
-        aggregator = WindowAggregator(loaded.model, loaded.specifications, backend="onnx", batch_size=5)
+        aggregator = ChangeAggregator(loaded.model, loaded.specifications, backend="onnx", batch_size=5)
         streamed = np.concatenate([*(aggregator.push(features[i : i + 311]) for i in range(0, len(features), 311)), aggregator.finish()])
         np.testing.assert_allclose(streamed, offline, atol=TOL)
 
@@ -143,12 +143,12 @@ class TestOnnxRuntime:
 
         monkeypatch.setenv("TURNPOINT_CACHE", str(tmp_path))
         monkeypatch.setattr(fast, "_sessions", {})
-        fast.make_runner(loaded.model, "onnx")
+        change_runner(loaded.model, "onnx")
         cached = list((tmp_path / "onnx").glob("*.onnx"))
         assert len(cached) == 1 and cached[0].stat().st_size > 10_000
         monkeypatch.setattr(fast, "_sessions", {})
-        monkeypatch.setattr(fast, "export_onnx", lambda model: pytest.fail("exported again"))
-        assert fast.make_runner(loaded.model, "onnx").name == "onnx"
+        monkeypatch.setattr(fast, "export_onnx", lambda module, inputs: pytest.fail("exported again"))
+        assert change_runner(loaded.model, "onnx").name == "onnx"
 
 
 def _outputs(folder):

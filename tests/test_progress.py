@@ -10,7 +10,7 @@ import soundfile as sf
 import torch
 
 from turnpoint.core import progress
-from turnpoint.core.windows import score_file
+from turnpoint.changes.scoring import score_file
 from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
 from turnpoint.core.task import Specifications
 

@@ -10,10 +10,10 @@ import torch
 import turnpoint
 from turnpoint.core.windows import Scores
 from turnpoint.changes.metrics import boundary_score, merge_close
-from turnpoint.changes.rescoring import (
-    RescoringSettings, SegmentClustering, _right_embeddings, candidate_features, candidates, cluster_changes, embedding_distances,
-    fit_candidate_scorer, gather_segments, rescore, resolve_rescoring, segment_embeddings, segment_windows,
-)
+from turnpoint.changes.candidate_scorer import candidate_features, fit_candidate_scorer
+from turnpoint.changes.context_embeddings import _right_embeddings, embedding_distances, gather_segments
+from turnpoint.changes.rescoring import RescoringSettings, candidates, rescore, resolve_rescoring
+from turnpoint.changes.segment_clustering import SegmentClustering, cluster_changes, segment_embeddings, segment_windows
 from turnpoint.changes.speaker_encoder import embed_segments, load_speaker_encoder, mel_frames
 
 
@@ -38,15 +38,18 @@ def test_rescoring_keeps_a_subset_of_candidates_and_the_threshold_orders_them():
     path = turnpoint.example_path()
     detection = turnpoint.detect_changes(path, rescoring=False)
     loose = RescoringSettings(threshold=0.0)
-    changes, times, distances = rescore(path, detection.scores, settings=loose)
+    evidence = rescore(path, detection.scores, settings=loose)
+    changes, times, distances = evidence.changes, evidence.candidate_times, evidence.candidate_scores
     assert len(times) == len(distances) > 5
     assert set(np.round(changes, 3)) <= set(np.round(times, 3))
     assert np.all((distances >= 0) & (distances <= 2))
-    strict, _, _ = rescore(path, detection.scores, settings=RescoringSettings(threshold=1.99))
+    strict = rescore(path, detection.scores, settings=RescoringSettings(threshold=1.99)).changes
     assert len(strict) == 0
     # Reading the file again (streaming) or passing the waveform gives the same distances.
     samples = turnpoint.load_audio(path)
-    _, times2, distances2 = rescore(samples, detection.scores, settings=loose)
+    again = rescore(samples, detection.scores, settings=loose)
+    times2, distances2 = again.candidate_times, again.candidate_scores
+    np.testing.assert_array_equal(times2, times)
     np.testing.assert_allclose(distances2, distances, atol=1e-4)
 
 
@@ -128,14 +131,16 @@ def test_distances_over_several_contexts_are_the_mean_of_each_context():
 
 
 def test_rescoring_in_small_chunks_gives_the_same_scores(monkeypatch):
-    import turnpoint.changes.rescoring as rescoring
+    import turnpoint.changes.context_embeddings as context_embeddings
 
     path = turnpoint.example_path()
     scores = turnpoint.detect_changes(path, rescoring=False).scores
     settings = RescoringSettings(contexts=(1.6, 2.4))
-    changes, times, values = rescore(path, scores, settings=settings)
-    monkeypatch.setattr(rescoring, "CHUNK", 3)  # many chunks, the last one partial
-    changes3, times3, values3 = rescore(path, scores, settings=settings)
+    whole = rescore(path, scores, settings=settings)
+    changes, times, values = whole.changes, whole.candidate_times, whole.candidate_scores
+    monkeypatch.setattr(context_embeddings, "CHUNK", 3)  # many chunks, the last one partial
+    chunked = rescore(path, scores, settings=settings)
+    changes3, times3, values3 = chunked.changes, chunked.candidate_times, chunked.candidate_scores
     assert len(times) > 10
     np.testing.assert_array_equal(times3, times)
     np.testing.assert_allclose(values3, values, atol=1e-5)
@@ -171,7 +176,8 @@ def test_rescoring_with_a_learned_scorer_scores_the_candidates_features():
     reference = merge_close(turnpoint.change_points(list(turns)), within=1.0)
     labels = np.array([np.min(np.abs(np.asarray(reference) - t)) <= 0.5 for t in times], dtype=np.float32)
     settings = RescoringSettings(threshold=0.5, contexts=(1.6, 2.4), candidate_floor=0.003, scorer=fit_candidate_scorer(features, labels, hidden=(8,)))
-    changes, got_times, got_scores = rescore(path, scores, settings=settings)
+    evidence = rescore(path, scores, settings=settings)
+    changes, got_times, got_scores = evidence.changes, evidence.candidate_times, evidence.candidate_scores
     np.testing.assert_array_equal(got_times, times)
     np.testing.assert_allclose(got_scores, settings.scorer(features), atol=1e-4)
     assert 0 < len(changes) <= len(times) and np.all(got_scores[np.isin(times, changes)] >= 0.5)
@@ -232,11 +238,18 @@ def test_rescoring_with_clustering_keeps_a_subset_of_the_single_pass_changes(tmp
     detection = turnpoint.detect_changes(path, rescoring=False)
     single = RescoringSettings(threshold=0.2, min_duration=1.0, bilstm_weight=0.1, candidate_floor=0.003)
     two_pass = replace(single, clustering=SegmentClustering(threshold=0.3))
-    first, _, _ = rescore(path, detection.scores, settings=single)
-    second, _, _ = rescore(path, detection.scores, settings=two_pass)
+    first = rescore(path, detection.scores, settings=single).changes
+    evidence = rescore(path, detection.scores, settings=two_pass)
+    second = evidence.changes
     assert set(np.round(second, 3)) < set(np.round(first, 3))
+    # one evidence object: the second pass decided on the first pass's changes, and what it dropped is the rest
+    np.testing.assert_array_equal(evidence.first_times, first)
+    assert sorted(np.round(np.concatenate([second, evidence.dropped]), 3).tolist()) == np.round(first, 3).tolist()
+    assert np.all(evidence.separation[np.isin(evidence.first_times, second)] > evidence.cut)
+    curve = evidence.curve(detection.scores)
+    assert np.round(np.flatnonzero(curve.values > evidence.cut) * curve.frame_step, 3).tolist() == np.round(second, 3).tolist()
     # the settings travel in a model file and come back equal; a bad linkage is refused naming the file
-    from turnpoint.core.modelfile import Defaults, load_model, save_model
+    from turnpoint.changes.modelfile import Defaults, load_model, save_model
 
     loaded = load_model("paper")
     target = tmp_path / "two_pass.safetensors"
@@ -253,7 +266,7 @@ def test_rescoring_with_clustering_keeps_a_subset_of_the_single_pass_changes(tmp
     from safetensors.torch import save
 
     from turnpoint.core.errors import TurnpointError
-    from turnpoint.core.modelfile import read_header
+    from turnpoint.changes.modelfile import read_header
 
     for field, value, match in [("linkage", "ward", "linkage"), ("keep_above", "high", "a number or null"), ("threshold", 0, "above 0")]:
         header = read_header(target)

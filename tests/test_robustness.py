@@ -28,7 +28,7 @@ from turnpoint.changes.detect import detect_changes
 from turnpoint.core.errors import TurnpointError
 from turnpoint.events.annotations import read_durations, read_events
 from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
-from turnpoint.core.modelfile import load_model, read_header, save_model
+from turnpoint.changes.modelfile import load_model, read_header, save_model
 from turnpoint.core.header_schema import validate_model_header
 from turnpoint.core.task import Specifications
 from turnpoint.changes.tuning import read_tuned

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from turnpoint.changes.modelfile import load_model, read_header, resolve_model_path
+from turnpoint.changes.speaker_encoder import bundled_speaker_encoder_path, load_speaker_encoder, read_speaker_encoder_header
+from turnpoint.core.modelfile import FORMAT_NAME
 from turnpoint.events.model import SoundEventConfig, SoundEventDetector
 from turnpoint.events.modelfile import load_event_model, resolve_event_model_path
-from turnpoint.core.modelfile import FORMAT_NAME, load_model, read_header, resolve_model_path
-from turnpoint.changes.speaker_encoder import _read_header as read_encoder_header
-from turnpoint.changes.speaker_encoder import bundled_speaker_encoder_path, load_speaker_encoder
 
 REPO = Path(__file__).resolve().parents[1]
 SPEAKER_FEATURES = {"sample_rate": 16000, "window_duration": 0.032, "step_duration": 0.016, "n_mels": 40, "n_mfcc": 11,
@@ -79,7 +79,7 @@ def test_the_hybrid_model_is_the_paper_bilstm_with_ge2e_rescoring_and_a_second_p
 
 
 def test_the_speaker_encoder_is_resemblyzers_ge2e():
-    header = read_encoder_header(bundled_speaker_encoder_path())
+    header = read_speaker_encoder_header(bundled_speaker_encoder_path())
     assert (header["format"], header["format_version"], header["name"]) == ("turnpoint-speaker-encoder", 1, "ge2e")
     assert header["architecture"] == {"mel_channels": 40, "hidden_size": 256, "num_layers": 3, "embedding_size": 256,
                                       "sample_rate": 16000, "n_fft": 400, "hop_length": 160, "target_dbfs": -30.0}

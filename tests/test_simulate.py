@@ -95,7 +95,8 @@ def _covered(spans, n_frames, *, hop=160, pad=0.0):
 
 
 def test_references_match_where_the_clips_were_placed_with_overlaps_and_same_speaker_joins(tmp_path):
-    from turnpoint.changes.simulate import load_voice_pool, simulate_conversation
+    from turnpoint.changes.simulate import simulate_conversation
+    from turnpoint.changes.voice_pool import load_voice_pool
 
     pool = load_voice_pool(_tone_pool(tmp_path / "voices", short_clip=True))
     config = SimulationConfig(n_speakers_p=(0.0, 1.0), overlap_p=0.3, clips_per_turn_p=(0.3, 0.4, 0.3), snr_db=(30.0, 30.0),
@@ -198,7 +199,8 @@ def test_real_style_statistics_come_out_near_the_measured_ones(tmp_path):
 
 
 def test_real_style_references_are_exact_with_overlaps_backchannels_and_pauses(tmp_path):
-    from turnpoint.changes.simulate import load_voice_pool, simulate_conversation
+    from turnpoint.changes.simulate import simulate_conversation
+    from turnpoint.changes.voice_pool import load_voice_pool
     from turnpoint.changes.turn_taking import conversation_events
 
     pool = load_voice_pool(_word_pool(tmp_path / "voices"))
@@ -251,16 +253,16 @@ def test_simulation_script_keeps_only_the_chosen_packages_and_lists_them(tmp_pat
 
 
 def test_fragments_are_cut_between_words():
-    from turnpoint.changes.simulate import _fragment
+    from turnpoint.changes.voice_pool import fragment_clip
 
     tone = (0.3 * np.sin(2 * np.pi * 700 * np.arange(4800) / 16000)).astype(np.float32)  # 0.3 s "words"
     gap = np.zeros(1600, dtype=np.float32)
     clip = np.concatenate([tone, gap, tone, gap, tone, gap, tone])
     for seed in range(5):
-        piece = _fragment(clip, 0.7, np.random.default_rng(seed))
+        piece = fragment_clip(clip, 0.7, np.random.default_rng(seed))
         # two words and the pause between them (trimmed): not a word cut in half
         assert abs(len(piece) - (2 * 4800 + 1600)) <= 160
-    assert len(_fragment(tone, 0.5, np.random.default_rng(0))) == len(tone)  # shorter than asked: unchanged
+    assert len(fragment_clip(tone, 0.5, np.random.default_rng(0))) == len(tone)  # shorter than asked: unchanged
 
 
 def test_voice_preparation_helpers(tmp_path):

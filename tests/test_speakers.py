@@ -12,7 +12,7 @@ import pytest
 import turnpoint
 from turnpoint.changes.annotations import read_rttm
 from turnpoint.core.errors import TurnpointError
-from turnpoint.changes.evaluation import speaker_changes
+from turnpoint.changes.change_definition import speaker_changes
 from turnpoint.changes.metrics import boundary_score
 from turnpoint.changes.speakers import (
     SpeakerSettings,
@@ -137,7 +137,7 @@ def test_speaker_options_refused_without_the_pipeline() -> None:
 
 
 def test_model_file_records_its_encoder_and_refuses_an_unknown_one(tmp_path) -> None:
-    from turnpoint.core.modelfile import Defaults, load_model, read_header, save_model
+    from turnpoint.changes.modelfile import Defaults, load_model, read_header, save_model
 
     loaded = load_model("default")
     assert read_header(loaded.path)["defaults"]["speakers"]["encoder"] == "ge2e"

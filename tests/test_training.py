@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from synth import make_conversation
 from turnpoint.cli.main import main
 from turnpoint.core.errors import TurnpointError
-from turnpoint.core.modelfile import load_model
+from turnpoint.changes.modelfile import load_model
 from turnpoint.core.task import Specifications
 from turnpoint.changes.training import TrainingConfig, collect_files, frame_labels, prepare_file, train
 

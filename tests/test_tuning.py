@@ -16,7 +16,7 @@ from turnpoint.changes.annotations import Turn
 from turnpoint.cli.main import main
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.windows import Scores
-from turnpoint.core.modelfile import load_model
+from turnpoint.changes.modelfile import load_model
 from turnpoint.changes.training import AnnotatedFile
 from turnpoint.changes.tuning import (
     CUT_RANGE,
@@ -154,8 +154,8 @@ def _with_learned_scorer(path: Path) -> Path:
     """The bundled default with a learned candidate scorer (fitted to call distances above 0.4 changes)."""
     from dataclasses import replace
 
-    from turnpoint.core.modelfile import Defaults
-    from turnpoint.changes.rescoring import fit_candidate_scorer
+    from turnpoint.changes.modelfile import Defaults
+    from turnpoint.changes.candidate_scorer import fit_candidate_scorer
 
     shipped = load_model("hybrid")
     rng = np.random.default_rng(0)
@@ -168,7 +168,7 @@ def _with_learned_scorer(path: Path) -> Path:
 
 def _single_pass(path: Path) -> Path:
     """The bundled hybrid without its second pass."""
-    from turnpoint.core.modelfile import Defaults
+    from turnpoint.changes.modelfile import Defaults
 
     shipped = load_model("hybrid")
     rescoring = shipped.defaults.rescoring.with_overrides(clustering=False)
@@ -181,7 +181,7 @@ def test_tuning_the_hybrid_tunes_its_rescoring_and_detection_reproduces_the_swee
     import shutil
 
     import turnpoint
-    from turnpoint.changes.evaluation import hypothesis_changes, reference_changes
+    from turnpoint.changes.change_definition import hypothesis_changes, reference_changes
     from turnpoint.changes.metrics import boundary_score
     from turnpoint.changes.training import collect_files
 

@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # what the names below resolve to, for type checkers and editors
     from turnpoint.changes.annotations import Turn, change_points, read_rttm, read_uem, write_rttm, write_uem
-    from turnpoint.core.batch import detect_files
+    from turnpoint.changes.batch import detect_files
     from turnpoint.core.audio import iter_audio, load_audio
     from turnpoint.changes.detect import detect_changes
     from turnpoint.changes.detection import Detection
@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # what the names below resolve to, for type checkers and edit
     from turnpoint.core.features import FeatureStream, extract_features
     from turnpoint.changes.metrics import boundary_score
     from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
-    from turnpoint.core.modelfile import load_model, save_model
+    from turnpoint.changes.modelfile import load_model, save_model
     from turnpoint.changes.outputs import write_outputs
     from turnpoint.core.task import FeatureConfig, Specifications
     from turnpoint.changes.training import TrainingConfig, train
@@ -31,14 +31,14 @@ if TYPE_CHECKING:  # what the names below resolve to, for type checkers and edit
 _EXPORTS = {
     "Turn": "turnpoint.changes.annotations", "change_points": "turnpoint.changes.annotations", "read_rttm": "turnpoint.changes.annotations",
     "read_uem": "turnpoint.changes.annotations", "write_rttm": "turnpoint.changes.annotations", "write_uem": "turnpoint.changes.annotations",
-    "detect_files": "turnpoint.core.batch",
+    "detect_files": "turnpoint.changes.batch",
     "iter_audio": "turnpoint.core.audio", "load_audio": "turnpoint.core.audio",
     "Detection": "turnpoint.changes.detection", "detect_changes": "turnpoint.changes.detect",
     "TurnpointError": "turnpoint.core.errors",
     "FeatureStream": "turnpoint.core.features", "extract_features": "turnpoint.core.features",
     "boundary_score": "turnpoint.changes.metrics",
     "SpeakerChangeConfig": "turnpoint.changes.model", "SpeakerChangeDetector": "turnpoint.changes.model",
-    "load_model": "turnpoint.core.modelfile", "save_model": "turnpoint.core.modelfile",
+    "load_model": "turnpoint.changes.modelfile", "save_model": "turnpoint.changes.modelfile",
     "write_outputs": "turnpoint.changes.outputs",
     "FeatureConfig": "turnpoint.core.task", "Specifications": "turnpoint.core.task",
     "TrainingConfig": "turnpoint.changes.training", "train": "turnpoint.changes.training",

@@ -11,8 +11,9 @@ import numpy as np
 from turnpoint.core.audio import DEFAULT_BLOCK_DURATION
 from turnpoint.changes.detection import Detection
 from turnpoint.core.errors import TurnpointError
-from turnpoint.core.windows import DEFAULT_BATCH_SIZE, Scores, score_blocks, score_file
-from turnpoint.core.modelfile import LoadedModel, load_model
+from turnpoint.core.windows import DEFAULT_BATCH_SIZE, Scores
+from turnpoint.changes.scoring import score_blocks, score_file
+from turnpoint.changes.modelfile import LoadedModel, load_model
 from turnpoint.changes.peaks import ALPHA_SCALES, find_peaks, segments_from_changes
 from turnpoint.changes.rescoring import RescoringSettings, resolve_rescoring
 from turnpoint.changes.speakers import SpeakerSettings
@@ -129,13 +130,11 @@ def detect_changes(
     if chosen is None:
         changes = changes_from_scores(scores, **settings)
     else:
-        from turnpoint.changes.rescoring import first_pass, rescore
+        from turnpoint.changes.rescoring import rescore
 
-        changes, candidate_times, candidate_scores = rescore(audio, scores, settings=chosen, device=str(next(loaded.model.parameters()).device))
+        evidence = rescore(audio, scores, settings=chosen, device=str(next(loaded.model.parameters()).device))
+        changes, candidate_times, candidate_scores, dropped = evidence.changes, evidence.candidate_times, evidence.candidate_scores, evidence.dropped
         settings["rescoring"] = chosen.to_dict()
-        if chosen.clustering is not None:
-            first, _ = first_pass(scores, candidate_times, candidate_scores, settings=chosen)
-            dropped = first[~np.isin(np.round(first, 6), np.round(changes, 6))]
     logger.debug("%s: %d changes in %.1f s", name, len(changes), scores.duration)
     return Detection(
         uri=name,

@@ -4,14 +4,14 @@ Two families of numbers, per file and overall (count-weighted / time-weighted):
 
 * **Speaker-change precision / recall / F1** (``boundaries="speaker"``, the default). A change is
   a point where the set of active speakers changes from one non-empty set to a different
-  non-empty set (:func:`speaker_changes`): a change across a pause (A, silence, B) is one change
+  non-empty set (:func:`~turnpoint.changes.change_definition.speaker_changes`): a change across a pause (A, silence, B) is one change
   located in the pause, an interval ``[pause start, pause end]``; consecutive turns of one speaker
   are not changes, with or without a pause between them; an overlap gives the changes of the
   active set (A, then A and B, then B: two changes; B's backchannel inside A's turn: two changes);
   speech onsets and ends are not changes. Short turns are never merged away. Hypothesis changes
   come from the hypothesis segments by the same definition, each segment's label being its
-  speaker: ``turnpoint detect``'s ``seg0000, seg0001...`` segments, which cover the file, give
-  every boundary between two segments; speaker-labelled segments with non-speech left out give a
+  speaker (:mod:`turnpoint.changes.change_definition`): ``turnpoint detect``'s ``seg0000,
+  seg0001...`` segments, which cover the file, give every boundary between two segments; speaker-labelled segments with non-speech left out give a
   change between two differently-labelled segments, across the gap if there is one. Changes are
   matched one-to-one, maximally (:func:`turnpoint.changes.metrics.match_boundaries`), a reference
   interval ``[a, b]`` and a detection ``t`` matching when ``a - tolerance <= t <= b + tolerance``.
@@ -28,6 +28,8 @@ Two families of numbers, per file and overall (count-weighted / time-weighted):
   than that between the two turns around it, so changes across short pauses count too.
 
 ``turnpoint tune`` and ``turnpoint train``'s validation score changes with the same functions.
+This module loads the files, scores them and sums the scores into an
+:class:`~turnpoint.changes.evaluation_report.EvaluationReport` (its table, CSV and JSON).
 
 Examples
 --------
@@ -37,151 +39,28 @@ Examples
 >>> report = evaluate_annotations(ref, hyp, uem={"f": [(0.0, 10.0)]})
 >>> round(report.overall.purity, 2), report.overall.boundary.f1
 (0.98, 1.0)
->>> speaker_changes([Turn(start=0.0, end=4.0, speaker="A"), Turn(start=5.0, end=10.0, speaker="B")]).tolist()
-[[4.0, 5.0]]
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from turnpoint.changes.annotations import Turn, change_points, read_rttm, read_uem
+from turnpoint.changes.annotations import Turn, read_rttm, read_uem
+from turnpoint.changes.change_definition import (
+    Regions,
+    check_boundaries,
+    hypothesis_changes,
+    reference_changes,
+    segment_boundaries,
+)
+from turnpoint.changes.evaluation_report import EvaluationReport, FileScore
+from turnpoint.changes.metrics import PurityCoverage, boundary_score
 from turnpoint.core.errors import TurnpointError
-from turnpoint.core.fileio import atomic_write_text
-from turnpoint.changes.metrics import BoundaryScore, PurityCoverage, boundary_score, merge_close
 
 logger = logging.getLogger(__name__)
-
-#: Boundaries this close to the edge of a scored region are not changes (they are the region's edge).
-EDGE = 1e-3
-
-#: What a change is: "speaker" (changes of the active speaker set) or "segmentation" (every turn boundary, the older view)
-BOUNDARIES = ("speaker", "segmentation")
-
-#: Times are rounded to this grid (s) before comparing them, so float noise in RTTM times
-#: (34.29 + 0.48 = 34.769999999999996) makes neither a pause nor an overlap.
-_GRID = 1e-6
-
-Regions = list[tuple[float, float]]
-
-
-@dataclass(frozen=True)
-class FileScore:
-    """Scores of one file.
-
-    Attributes
-    ----------
-    uri : file identifier
-    segmentation : purity/coverage components (seconds of speech)
-    boundary : boundary hits / reference / hypothesis counts
-    scored : seconds of the scored regions
-    """
-
-    uri: str
-    segmentation: PurityCoverage
-    boundary: BoundaryScore
-    scored: float
-
-    @property
-    def purity(self) -> float:
-        return self.segmentation.purity
-
-    @property
-    def coverage(self) -> float:
-        return self.segmentation.coverage
-
-    @property
-    def f_measure(self) -> float:
-        return self.segmentation.f_measure
-
-    def to_dict(self) -> dict:
-        return {
-            "uri": self.uri,
-            "purity": round(self.purity, 5),
-            "coverage": round(self.coverage, 5),
-            "f_measure": round(self.f_measure, 5),
-            "precision": round(self.boundary.precision, 5),
-            "recall": round(self.boundary.recall, 5),
-            "f1": round(self.boundary.f1, 5),
-            "hits": self.boundary.hits,
-            "n_reference": self.boundary.n_reference,
-            "n_hypothesis": self.boundary.n_hypothesis,
-            "scored_seconds": round(self.scored, 3),
-        }
-
-
-@dataclass
-class EvaluationReport:
-    """Per-file scores, their totals, the settings, and which files were (not) scored."""
-
-    files: list[FileScore]
-    settings: dict
-    skipped: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def overall(self) -> FileScore:
-        segmentation = sum((f.segmentation for f in self.files), PurityCoverage(0.0, 0.0, 0.0))
-        boundary = sum((f.boundary for f in self.files), BoundaryScore(0, 0, 0))
-        return FileScore("TOTAL", segmentation, boundary, sum(f.scored for f in self.files))
-
-    def to_dict(self) -> dict:
-        return {
-            "settings": self.settings,
-            "scored_files": [f.uri for f in self.files],
-            "skipped_files": self.skipped,
-            "files": [f.to_dict() for f in self.files],
-            "overall": self.overall.to_dict(),
-        }
-
-    def to_csv(self) -> str:
-        buffer = io.StringIO()
-        rows = [f.to_dict() for f in [*self.files, self.overall]]
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return buffer.getvalue()
-
-    def format_table(self) -> str:
-        """A fixed-width table for the terminal (percentages)."""
-        header = f"{'file':<24} {'purity':>7} {'cover':>7} {'F(p,c)':>7} {'prec':>7} {'recall':>7} {'F1':>7} {'ref':>5} {'hyp':>5}"
-        lines = [header, "-" * len(header)]
-        for item in [*self.files, self.overall]:
-            if item.uri == "TOTAL":
-                lines.append("-" * len(header))
-            b = item.boundary
-            lines.append(
-                f"{item.uri[:24]:<24} {100 * item.purity:7.1f} {100 * item.coverage:7.1f} {100 * item.f_measure:7.1f} "
-                f"{100 * b.precision:7.1f} {100 * b.recall:7.1f} {100 * b.f1:7.1f} {b.n_reference:5d} {b.n_hypothesis:5d}"
-            )
-        s = self.settings
-        what = (
-            "speaker changes (changes of the active speaker set; across a pause, the pause)"
-            if s.get("boundaries", "speaker") == "speaker"
-            else "segmentation boundaries (every turn boundary, closer than 2 x tolerance merged)"
-        )
-        lines.append(
-            f"{len(self.files)} files scored; {what} matched one-to-one within ±{s['tolerance']} s; "
-            f"purity/coverage by pyannote.metrics (fill_gaps {s['fill_gaps']} s, bridge {s['bridge']} s)"
-        )
-        if self.skipped:
-            lines.append(f"not scored: {', '.join(f'{uri} ({why})' for uri, why in self.skipped.items())}")
-        return "\n".join(lines)
-
-    def write(self, path: str | Path) -> Path:
-        """Write the report as JSON (``.json``) or CSV (anything else), atomically."""
-        path = Path(path)
-        text = json.dumps(self.to_dict(), indent=2) + "\n" if path.suffix.lower() == ".json" else self.to_csv()
-        atomic_write_text(path, text)
-        return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,161 +227,6 @@ def bridge_pauses(turns: Sequence[Turn], *, bridge: float) -> list[Turn]:
     return [Turn(start=moved_start.get(t.start, t.start), end=moved_end.get(t.end, t.end), speaker=t.speaker) for t in turns]
 
 
-def _check_boundaries(boundaries: str) -> None:
-    if boundaries not in BOUNDARIES:
-        raise TurnpointError(f"boundaries must be one of {', '.join(BOUNDARIES)}, not {boundaries!r}")
-
-
-def speaker_changes(
-    turns: Sequence[Turn] | Sequence[tuple[float, float, str]], regions: Regions | None = None
-) -> np.ndarray:
-    """Changes of the active speaker set, as ``(n, 2)`` intervals ``[start, end]`` (seconds).
-
-    A change is a point where the set of active speakers changes from one non-empty set to a
-    different non-empty set. Across a pause (A, silence, B) it is the pause, ``[end of A, start of
-    B]``; between touching turns it is a point ``[t, t]``. Turns of one speaker that touch, overlap
-    or follow each other after a pause are not changes; speech onsets and ends are not changes;
-    each overlap gives the changes of the active set. Nothing is merged, however short a turn.
-    With ``regions``, each region is scored on its own (turns cropped to it) and changes within
-    ``EDGE`` of a region's edge are dropped.
-
-    Examples
-    --------
-    >>> T = lambda s, e, who: Turn(start=s, end=e, speaker=who)
-    >>> speaker_changes([T(0.5, 4.0, "A"), T(4.0, 6.0, "B"), T(7.0, 9.0, "A")]).tolist()   # touching, then a pause
-    [[4.0, 4.0], [6.0, 7.0]]
-    >>> speaker_changes([T(0.0, 4.0, "A"), T(5.0, 9.0, "A")]).tolist()                      # one speaker: no change
-    []
-    >>> speaker_changes([T(0.0, 5.0, "A"), T(4.0, 9.0, "B")]).tolist()                      # A -> A+B -> B
-    [[4.0, 4.0], [5.0, 5.0]]
-    >>> speaker_changes([T(0.0, 9.0, "A"), T(3.0, 3.5, "B")]).tolist()                      # a backchannel
-    [[3.0, 3.0], [3.5, 3.5]]
-    """
-    spans = []
-    for turn in turns:
-        start, end, label = (turn.start, turn.end, turn.speaker) if isinstance(turn, Turn) else turn
-        start, end = round(float(start), 6), round(float(end), 6)
-        if end > start:
-            spans.append((start, end, str(label)))
-    if regions is None:
-        regions = [(min(s for s, _, _ in spans), max(e for _, e, _ in spans))] if spans else []
-    changes: list[tuple[float, float]] = []
-    for region_start, region_end in regions:
-        events: dict[float, list[tuple[str, int]]] = {}
-        for start, end, label in spans:
-            start, end = max(start, region_start), min(end, region_end)
-            if end - start > _GRID / 2:
-                events.setdefault(start, []).append((label, 1))
-                events.setdefault(end, []).append((label, -1))
-        active: dict[str, int] = {}
-        previous: frozenset[str] | None = None  # the last non-empty set
-        silent_since: float | None = None  # start of the current pause after speech
-        for time in sorted(events):
-            for label, step in events[time]:
-                active[label] = active.get(label, 0) + step
-            now = frozenset(label for label, count in active.items() if count > 0)
-            if not now:
-                if previous is not None and silent_since is None:
-                    silent_since = time
-                continue
-            if previous is not None and now != previous:
-                interval = (silent_since if silent_since is not None else time, time)
-                if interval[1] > region_start + EDGE and interval[0] < region_end - EDGE:
-                    changes.append(interval)
-            previous, silent_since = now, None
-    return np.array(sorted(changes), dtype=np.float64).reshape(-1, 2)
-
-
-def reference_changes(turns: Sequence[Turn], regions: Regions, *, tolerance: float = 0.5, boundaries: str = "speaker") -> np.ndarray:
-    """Reference changes inside the regions, as intervals (``"speaker"``) or times (``"segmentation"``).
-
-    ``"speaker"``: :func:`speaker_changes` (``tolerance`` does not change them). ``"segmentation"``:
-    every turn boundary strictly inside the regions, those closer than ``2 * tolerance`` merged at
-    their mean (the older view).
-
-    Examples
-    --------
-    >>> turns = [Turn(start=0.0, end=2.0, speaker="A"), Turn(start=2.4, end=5.0, speaker="B")]
-    >>> reference_changes(turns, [(0.0, 5.0)]).tolist()
-    [[2.0, 2.4]]
-    >>> reference_changes(turns, [(0.0, 5.0)], tolerance=0.5, boundaries="segmentation").tolist()
-    [2.2]
-    """
-    _check_boundaries(boundaries)
-    if boundaries == "speaker":
-        return speaker_changes(turns, regions)
-    inside = [c for c in change_points(list(turns)) if _strictly_inside(c, regions)]
-    return merge_close(inside, within=2 * tolerance)
-
-
-def _segment_turns(segments: Sequence[Turn] | Sequence[tuple[float, float]], labels: Sequence[str | None] | None) -> list[Turn]:
-    """Hypothesis segments as turns: unlabelled (start, end) segments each get a label of their own."""
-    turns = []
-    for index, segment in enumerate(segments):
-        if isinstance(segment, Turn):
-            start, end, label = segment.start, segment.end, segment.speaker
-        else:
-            start, end = segment
-            label = f"seg{index:04d}"
-        if labels is not None:
-            if labels[index] is None:  # non-speech
-                continue
-            label = labels[index]
-        turns.append(Turn(start=float(start), end=float(end), speaker=str(label)))
-    return turns
-
-
-def segment_boundaries(segments: Sequence[Turn] | Sequence[tuple[float, float]], regions: Regions) -> np.ndarray:
-    """Every boundary of the hypothesis segments strictly inside the regions (each once), as times.
-
-    Examples
-    --------
-    >>> segment_boundaries([(0.0, 1.5), (1.5, 6.0)], [(0.0, 6.0)]).tolist()
-    [1.5]
-    """
-    bounds = set()
-    for segment in segments:
-        start, end = (segment.start, segment.end) if isinstance(segment, Turn) else segment
-        bounds.update((round(float(start), 6), round(float(end), 6)))
-    return np.array(sorted(b for b in bounds if _strictly_inside(b, regions)), dtype=np.float64)
-
-
-def hypothesis_changes(
-    segments: Sequence[Turn] | Sequence[tuple[float, float]],
-    regions: Regions,
-    *,
-    boundaries: str = "speaker",
-    labels: Sequence[str | None] | None = None,
-) -> np.ndarray:
-    """Hypothesis changes inside the regions, as intervals (``"speaker"``) or times (``"segmentation"``).
-
-    ``"speaker"``: :func:`speaker_changes` of the segments, each segment's label being its speaker
-    (``labels``, one per segment, None for non-speech, overrides them; unlabelled ``(start, end)``
-    segments each count as a speaker of their own), so two adjacent segments with different labels
-    are a change, a gap between two differently-labelled segments is one change interval, and
-    segments of one label are not changes. ``"segmentation"``: every segment boundary
-    (:func:`segment_boundaries`).
-
-    Examples
-    --------
-    >>> hypothesis_changes([(0.0, 1.5), (1.5, 6.0)], [(0.0, 6.0)]).tolist()
-    [[1.5, 1.5]]
-    >>> hypothesis_changes([(0.5, 2.0), (2.6, 4.0), (4.0, 6.0)], [(0.0, 6.0)], labels=["S0", "S1", "S1"]).tolist()
-    [[2.0, 2.6]]
-    """
-    _check_boundaries(boundaries)
-    if labels is not None and len(labels) != len(segments):
-        raise TurnpointError(f"{len(labels)} labels for {len(segments)} segments")
-    if boundaries == "segmentation":
-        kept = segments if labels is None else [s for s, label in zip(segments, labels) if label is not None]
-        return segment_boundaries(kept, regions)
-    return speaker_changes(_segment_turns(segments, labels), regions)
-
-
-def _strictly_inside(time: float, regions: Regions) -> bool:
-    return any(start + EDGE < time < end - EDGE for start, end in regions)
-
-
 def default_regions(reference: Sequence[Turn], hypothesis: Sequence[Turn]) -> Regions:
     """Without a UEM: from 0 to the last reference or hypothesis end."""
     end = max([t.end for t in [*reference, *hypothesis]], default=0.0)
@@ -618,7 +342,7 @@ def evaluate_annotations(
     """
     for name, value in (("tolerance", tolerance), ("fill_gaps", fill_gaps), ("bridge", bridge)):
         _check_setting(name, value)
-    _check_boundaries(boundaries)
+    check_boundaries(boundaries)
     uris, skipped = match_uris(
         reference, hypothesis, ignore_missing=ignore_missing, reference_path=reference_path, hypothesis_path=hypothesis_path
     )
@@ -685,7 +409,6 @@ def evaluate(
 
 
 __all__ = [
-    "BOUNDARIES", "EvaluationReport", "FileScore", "bridge_pauses", "check_hypothesis", "crop_turns", "evaluate", "evaluate_annotations",
-    "hypothesis_changes", "load_regions", "load_turns", "match_uris", "reference_changes", "score_file", "segment_boundaries",
-    "segmentation_components", "speaker_changes",
+    "bridge_pauses", "check_hypothesis", "crop_turns", "default_regions", "evaluate", "evaluate_annotations", "load_regions", "load_turns",
+    "match_uris", "score_file", "segmentation_components",
 ]

@@ -31,28 +31,20 @@ True
 from __future__ import annotations
 
 import functools
-import json
 from collections import defaultdict
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import scipy.fft
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
 from torch import nn
 
 from turnpoint import __version__
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.features import slaney_mel_filterbank
-from turnpoint.core.fileio import atomic_write_bytes
+from turnpoint.core.modelfile import FileFormat, bundled_path, read_file_header, read_weights, write_file
 from turnpoint.core.task import JsonConfig
-
-# turnpoint.core.modelfile (METADATA_KEY, looks_like_pickle) is imported inside the functions that
-# need it: modelfile imports turnpoint.changes.rescoring, which embeds with this module, so a module-level
-# import here would be circular.
 
 __all__ = [
     "FORMAT_NAME",
@@ -65,12 +57,15 @@ __all__ = [
     "mel_frames",
     "normalize_volume",
     "read_speaker_encoder",
+    "read_speaker_encoder_header",
     "save_speaker_encoder",
 ]
 
 FORMAT_NAME = "turnpoint-speaker-encoder"
 FORMAT_VERSION = 1
+FILE_FORMAT = FileFormat(FORMAT_NAME, FORMAT_VERSION, "speaker encoder")
 BUNDLED_FILE = "ge2e.safetensors"
+WEIGHT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)  # how the weights may be stored
 INT16_MAX = 2**15 - 1
 MEL_BLOCK_FRAMES = 4096  # frames per FFT block in mel_frames: bounds memory on long files (~7 MB)
 MAX_SIZE = 4096  # largest layer size / channel count / FFT size a header may ask for
@@ -308,7 +303,7 @@ def embed_segments(
 
 def bundled_speaker_encoder_path() -> Path:
     """Path of the bundled ``models/ge2e.safetensors``."""
-    return Path(str(resources.files("turnpoint") / "models" / BUNDLED_FILE))
+    return bundled_path(BUNDLED_FILE)
 
 
 def save_speaker_encoder(
@@ -334,11 +329,8 @@ def save_speaker_encoder(
     >>> read_speaker_encoder(p).config.embedding_size
     4
     """
-    from turnpoint.core.modelfile import METADATA_KEY
-
-    if dtype not in (torch.float16, torch.bfloat16, torch.float32):
+    if dtype not in WEIGHT_DTYPES:
         raise ValueError(f"weights can be stored as float16, bfloat16 or float32, not {dtype}")
-    path = Path(path)
     header = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -349,48 +341,12 @@ def save_speaker_encoder(
         "licence": licence,
         **(extra or {}),
     }
-    tensors = {key: value.detach().to("cpu", dtype).contiguous() for key, value in encoder.state_dict().items()}
-    atomic_write_bytes(path, save(tensors, metadata={METADATA_KEY: json.dumps(header)}))
-    return path
+    return write_file(path, header, {key: value.to(dtype) for key, value in encoder.state_dict().items()})
 
 
-def _read_header(path: Path) -> dict:
-    """The turnpoint header of a speaker encoder file, with format, version and architecture checked."""
-    from turnpoint.core.modelfile import METADATA_KEY, looks_like_pickle
-
-    if not path.exists():
-        raise TurnpointError("no such speaker encoder file", path=path)
-    if path.is_dir():
-        raise TurnpointError("is a directory, expected a .safetensors speaker encoder file", path=path)
-    if looks_like_pickle(path):
-        raise TurnpointError(
-            "refusing to load: this looks like a pickle / torch.save checkpoint; turnpoint only loads safetensors files",
-            path=path,
-        )
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as error:
-        raise TurnpointError(f"not a safetensors file ({error})", path=path) from None
-    try:
-        header = json.loads(metadata[METADATA_KEY])
-    except KeyError:
-        raise TurnpointError("safetensors file without a turnpoint header", path=path) from None
-    except (TypeError, json.JSONDecodeError, RecursionError):
-        raise TurnpointError("turnpoint header is not valid JSON", path=path) from None
-    if not isinstance(header, dict):
-        raise TurnpointError("turnpoint header must be a JSON object", path=path)
-    if header.get("format") != FORMAT_NAME:
-        raise TurnpointError(f"not a turnpoint speaker encoder (format {header.get('format')!r})", path=path)
-    version = header.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
-        raise TurnpointError(
-            f"speaker encoder format version {version!r} is not supported by turnpoint {__version__} (supports 1..{FORMAT_VERSION})",
-            path=path,
-        )
-    if not isinstance(header.get("architecture"), dict):
-        raise TurnpointError("speaker encoder header lacks a valid 'architecture' section", path=path)
-    return header
+def read_speaker_encoder_header(path: str | Path) -> dict:
+    """The checked JSON header of a speaker encoder file (format, version, architecture, source, ...)."""
+    return read_file_header(path, FILE_FORMAT)
 
 
 def _architecture(header: dict, path: Path) -> SpeakerEncoderConfig:
@@ -420,26 +376,8 @@ def read_speaker_encoder(path: str | Path, *, device: str | torch.device = "cpu"
         One line naming the file and the problem.
     """
     path = Path(path)
-    header = _read_header(path)
-    config = _architecture(header, path)
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as error:
-        raise TurnpointError(f"corrupt safetensors data ({error})", path=path) from None
-    encoder = SpeakerEncoder(config)
-    expected = encoder.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise TurnpointError(f"weights do not match the architecture (missing {missing[:3]}, unexpected {unexpected[:3]})", path=path)
-    for key, value in expected.items():
-        tensor = tensors[key]
-        if tuple(tensor.shape) != tuple(value.shape):
-            raise TurnpointError(f"tensor {key} has shape {tuple(tensor.shape)}, the architecture needs {tuple(value.shape)}", path=path)
-        if tensor.dtype not in (torch.float16, torch.bfloat16, torch.float32):
-            raise TurnpointError(f"tensor {key} has dtype {tensor.dtype}, expected float16, bfloat16 or float32", path=path)
-        if not torch.isfinite(tensor).all():
-            raise TurnpointError(f"tensor {key} holds NaN or infinite values", path=path)
+    encoder = SpeakerEncoder(_architecture(read_speaker_encoder_header(path), path))
+    tensors = read_weights(path, encoder, dtypes=WEIGHT_DTYPES)
     encoder.load_state_dict({key: value.float() for key, value in tensors.items()})
     encoder.requires_grad_(False)
     return encoder.eval().to(device)

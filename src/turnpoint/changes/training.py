@@ -29,11 +29,12 @@ from turnpoint.core.audio import audio_files, iter_audio
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.features import FeatureStream
 from turnpoint.core.fileio import atomic_write_bytes
-from turnpoint.core.windows import score_features
-from turnpoint.changes.evaluation import speaker_changes
+from turnpoint.changes.scoring import score_features
+from turnpoint.changes.change_definition import speaker_changes
 from turnpoint.changes.metrics import BoundaryScore, boundary_score
 from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
-from turnpoint.core.modelfile import Defaults, looks_like_pickle, save_model
+from turnpoint.changes.modelfile import Defaults, save_model
+from turnpoint.core.modelfile import looks_like_pickle
 from turnpoint.changes.peaks import find_peaks
 from turnpoint.core.task import FeatureConfig, Specifications
 
@@ -140,7 +141,7 @@ def collect_protocol(database_yml: str | Path, protocol: str, subset: str) -> li
     --------
     >>> # collect_protocol("AMI-diarization-setup/pyannote/database.yml", "AMI.SpeakerDiarization.only_words", "train")
     """
-    from turnpoint.changes.annotations import load_protocol
+    from turnpoint.changes.protocols import load_protocol
 
     files = []
     for item in load_protocol(database_yml, protocol, subset):

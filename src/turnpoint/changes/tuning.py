@@ -33,7 +33,8 @@ import numpy as np
 from scipy.signal import argrelmax
 
 from turnpoint.core.errors import TurnpointError
-from turnpoint.changes.evaluation import BOUNDARIES, EDGE, bridge_pauses, crop_turns, reference_changes
+from turnpoint.changes.change_definition import BOUNDARIES, EDGE, reference_changes
+from turnpoint.changes.evaluation import bridge_pauses, crop_turns
 from turnpoint.core.fileio import atomic_open, atomic_write_text
 from turnpoint.core.windows import Scores
 from turnpoint.changes.metrics import BoundaryScore, PurityCoverage, boundary_score, purity_coverage, reference_pieces
@@ -103,7 +104,7 @@ def _cache_key(audio: Path, system: str, model: str | Path | None) -> str:
     stat = audio.stat()
     parts = [str(audio.resolve()), str(stat.st_size), str(stat.st_mtime_ns), system, CURVES_VERSION]
     if system in MODEL_SYSTEMS:
-        from turnpoint.core.modelfile import resolve_model_path
+        from turnpoint.changes.modelfile import resolve_model_path
 
         model_path = resolve_model_path(model)
         parts += [str(model_path.resolve()), str(model_path.stat().st_mtime_ns) if model_path.exists() else ""]
@@ -157,7 +158,7 @@ def score_files(
 
 def _second_pass(model: str | Path | None):
     """The segment-clustering second pass the model ships, if any (then ``tune`` sweeps its cut)."""
-    from turnpoint.core.modelfile import load_model
+    from turnpoint.changes.modelfile import load_model
 
     rescoring = load_model(model).defaults.rescoring
     return None if rescoring is None else rescoring.clustering
@@ -168,26 +169,18 @@ def _hybrid_scorer(model: str | Path | None, device: str):
 
     Without a second pass: the re-scored candidates (the threshold is the re-scoring threshold).
     With one: the first pass's changes, each valued by how far apart the clustering puts its two
-    sides (:func:`turnpoint.changes.rescoring.separation_scores`; the threshold is the clustering cut).
+    sides (the threshold is the clustering cut): :meth:`turnpoint.changes.rescoring.HybridEvidence.curve`.
     """
-    from turnpoint.core.windows import score_file
-    from turnpoint.core.modelfile import load_model
-    from turnpoint.changes.rescoring import RescoringSettings, first_pass, rescore, segment_embeddings, separation_scores
+    from turnpoint.changes.scoring import score_file
+    from turnpoint.changes.modelfile import load_model
+    from turnpoint.changes.rescoring import RescoringSettings, rescore
 
     loaded = load_model(model, device=device)
     shipped = loaded.defaults.rescoring or RescoringSettings()
-    single = shipped.with_overrides(clustering=False)
 
     def score(audio: str | Path) -> Scores:
         scores = score_file(audio, model=loaded.model, specifications=loaded.specifications)
-        _, times, values = rescore(audio, scores, settings=single, device=device)
-        sparse = np.zeros(len(scores.values), dtype=np.float32)
-        if shipped.clustering is not None:
-            times, kept = first_pass(scores, times, values, settings=single)
-            sums, counts = segment_embeddings(audio, times, duration=scores.duration, clustering=shipped.clustering, device=device)
-            values = separation_scores(kept, sums, counts, clustering=shipped.clustering)
-        sparse[np.rint(times / scores.frame_step).astype(np.int64)] = values
-        return Scores(sparse, scores.frame_step, scores.duration)
+        return rescore(audio, scores, settings=shipped, device=device).curve(scores)
 
     return score
 
@@ -196,8 +189,8 @@ def _scorer(system: str, model: str | Path | None, device: str):
     if system == "hybrid":
         return _hybrid_scorer(model, device)
     if system == "bilstm":
-        from turnpoint.core.windows import score_file
-        from turnpoint.core.modelfile import load_model
+        from turnpoint.changes.scoring import score_file
+        from turnpoint.changes.modelfile import load_model
 
         loaded = load_model(model, device=device)
         return lambda audio: score_file(audio, model=loaded.model, specifications=loaded.specifications)
@@ -480,7 +473,7 @@ def write_tuned(
         data = {"system": system, "alpha": point.alpha, "min_duration": point.min_duration, "alpha_scale": alpha_scale, "tuning": tuning}
         atomic_write_text(out_path, json.dumps(data, indent=2) + "\n")
         return out_path
-    from turnpoint.core.modelfile import Defaults, load_model, resolve_model_path, save_model
+    from turnpoint.changes.modelfile import Defaults, load_model, resolve_model_path, save_model
 
     source = resolve_model_path(model)
     if out_path.resolve() == source.resolve():
@@ -611,7 +604,7 @@ def tune(
     tolerance and ``boundaries``) gives the point's F1.
     """
     if systems is None:
-        from turnpoint.core.modelfile import load_model
+        from turnpoint.changes.modelfile import load_model
 
         loaded_defaults = load_model(model).defaults
         systems = ["speakers"] if loaded_defaults.speakers is not None else ["hybrid"] if loaded_defaults.rescoring is not None else ["bilstm"]
@@ -630,7 +623,7 @@ def tune(
         if scale is None:
             scale = "absolute"
             if system == "bilstm":
-                from turnpoint.core.modelfile import load_model
+                from turnpoint.changes.modelfile import load_model
 
                 scale = load_model(model).defaults.alpha_scale
         scores, seconds = score_files(files, system=system, model=model, cache_dir=out_dir / "cache", device=device)
@@ -677,7 +670,7 @@ def _tune_speakers(
     from turnpoint.changes.annotations import Turn
     from turnpoint.core.audio import load_audio
     from turnpoint.changes.evaluation import score_file
-    from turnpoint.core.modelfile import Defaults, load_model, save_model
+    from turnpoint.changes.modelfile import Defaults, load_model, save_model
     from turnpoint.changes.speakers import silent_regions, turns_from_embeddings, window_embeddings
 
     loaded = load_model(model)

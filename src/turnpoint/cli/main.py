@@ -274,7 +274,7 @@ def _detect_on_dask(args: argparse.Namespace):
             or args.speakers is not None or args.speaker_threshold is not None):
         raise TurnpointError("--plot, --report, --reference, --rescore/--no-rescore, --rescore-threshold, --cluster/--no-cluster and --speakers options are not available with --dask yet")
     try:
-        from turnpoint.core.dask_batch import detect_files_dask
+        from turnpoint.changes.dask_batch import detect_files_dask
     except ImportError:
         raise TurnpointError("--dask needs dask: pip install 'turnpoint[cluster]'") from None
     return detect_files_dask(
@@ -286,7 +286,7 @@ def _detect_on_dask(args: argparse.Namespace):
 
 
 def _run_detect(args: argparse.Namespace) -> int:
-    from turnpoint.core.batch import detect_files
+    from turnpoint.changes.batch import detect_files
 
     _check_device(args.device)
     if args.dask or args.scheduler:
@@ -437,7 +437,7 @@ def _run_summary(args: argparse.Namespace) -> int:
     from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
 
     if args.model:
-        from turnpoint.core.modelfile import load_model
+        from turnpoint.changes.modelfile import load_model
 
         loaded = load_model(args.model)
         print(f"model: {loaded.path}")
@@ -497,9 +497,7 @@ def _run_tune(args: argparse.Namespace) -> int:
 
 
 def _run_baseline(args: argparse.Namespace) -> int:
-    from turnpoint.core.batch import expand_inputs
-    from turnpoint.changes.baselines import detect_with_baseline
-    from turnpoint.changes.outputs import write_outputs
+    from turnpoint.changes.batch import detect_baseline_files
     from turnpoint.changes.tuning import read_tuned
 
     settings = read_tuned(args.settings) if args.settings else {}
@@ -508,18 +506,14 @@ def _run_baseline(args: argparse.Namespace) -> int:
     if system is None or alpha is None:
         raise TurnpointError("give --settings (from turnpoint tune) or both --system and --alpha")
     min_duration = args.min_duration if args.min_duration is not None else settings.get("min_duration", 1.0)
-    failures = 0
-    for path in expand_inputs(args.audio):
-        try:
-            detection = detect_with_baseline(path, system=system, alpha=float(alpha), min_duration=float(min_duration))
-            write_outputs(detection, out_dir=args.out, formats=args.format, protected=[path, path.with_suffix(".rttm"), path.with_suffix(".uem")])
-        except TurnpointError as error:
-            print(f"turnpoint: error: {error}", file=sys.stderr)
-            failures += 1
-            continue
-        if not args.quiet:
-            print(f"{detection.uri}: {len(detection.changes)} changes in {detection.duration:.1f} s")
-    return 1 if failures else 0
+    report = detect_baseline_files(args.audio, out_dir=args.out, system=system, alpha=float(alpha), min_duration=float(min_duration),
+                                   formats=args.format)
+    if not args.quiet:
+        for result in report.results:
+            print(f"{result.uri}: {len(result.changes)} changes in {result.duration:.1f} s")
+    for _, message in report.failures:
+        print(f"turnpoint: error: {message}", file=sys.stderr)
+    return 1 if report.failures else 0
 
 
 def _run_events(args: argparse.Namespace) -> int:

@@ -1,4 +1,11 @@
-"""Batch entry points behind the CLI: many files in, outputs written, failures collected."""
+"""Batch runs over many files for any task: a job function per file, processes, failures collected.
+
+A task hands :func:`run_batch` a *job function* ``run_one(path, job, loaded) -> FileResult`` (a
+module-level function, so that it pickles), the picklable ``job`` settings it reads, and the model
+(``loaded``, and ``load`` for worker processes to load their own). :func:`plan_batch` first finds
+which files still need work. Every task's batch (speaker changes, sound events, the baselines)
+runs through it.
+"""
 
 from __future__ import annotations
 
@@ -21,15 +28,11 @@ from tqdm.auto import tqdm  # noqa: E402 - after the clock: the imports' time es
 
 from turnpoint.core import progress  # noqa: E402
 from turnpoint.core.audio import audio_files  # noqa: E402
-from turnpoint.changes.detect import detect_changes  # noqa: E402
 from turnpoint.core.errors import TurnpointError  # noqa: E402
-from turnpoint.core.windows import available_cpus, cpu_budget, set_cpu_budget  # noqa: E402
-from turnpoint.core.modelfile import LoadedModel, load_model  # noqa: E402
-from turnpoint.changes.outputs import DEFAULT_FORMATS, OUTPUT_FORMATS, output_paths, write_outputs  # noqa: E402
-from turnpoint.changes.rescoring import RescoringSettings, resolve_rescoring  # noqa: E402
+from turnpoint.core.windows import available_cpus, set_cpu_budget  # noqa: E402
 
 # What a fresh worker process pays before its first file: importing torch, scipy and the rest
-# (measured here, as this module is imported) plus loading the model (measured by detect_files).
+# (measured here, as this module is imported) plus loading the model (measured by timed_load).
 _IMPORT_SECONDS = time.perf_counter() - _IMPORTS_STARTED
 _load_seconds = 1.0
 
@@ -41,14 +44,12 @@ AUTO = "auto"
 
 @dataclass
 class FileResult:
-    """One file of a batch: where its outputs are and what was found (scores stay on disk)."""
+    """One file of a batch: where its outputs are (scores stay on disk); a task adds what it found."""
 
     path: str
     uri: str
     duration: float | None = None
-    changes: list[float] = field(default_factory=list)
     outputs: dict[str, Path] = field(default_factory=dict)
-    events: list = field(default_factory=list)  # sound events (turnpoint.events.Event) of an events batch
     skipped: bool = False  # outputs were already complete
     warnings: list[str] = field(default_factory=list)  # e.g. the file decoded shorter than its header says
 
@@ -95,61 +96,12 @@ def expand_inputs(items: Sequence[str | Path]) -> list[Path]:
     return paths
 
 
-def _reference_for(reference: str | Path | None, uri: str) -> Path | None:
-    if reference is None:
-        return None
-    reference = Path(reference)
-    return reference / f"{uri}.rttm" if reference.is_dir() else reference
-
-
-@dataclass(frozen=True)
-class _Job:
-    out_dir: str
-    alpha: float | None
-    min_duration: float | None
-    alpha_scale: str | None
-    formats: tuple[str, ...]
-    scores: bool
-    plot: bool
-    reference: str | None
-    batch_size: int
-    protected: tuple[str, ...]
-    rescoring: RescoringSettings | bool | None = None
-    rescore_threshold: float | None = None
-    clustering: bool | None = None
-    report: bool = False
-    speakers: bool | None = None
-    speaker_threshold: float | None = None
-
-
-def _run_one(path: Path, job: _Job, loaded: LoadedModel) -> FileResult:
-    detection = detect_changes(
-        path, model=loaded, alpha=job.alpha, min_duration=job.min_duration, alpha_scale=job.alpha_scale,
-        batch_size=job.batch_size, rescoring=job.rescoring, rescore_threshold=job.rescore_threshold, clustering=job.clustering,
-        speakers=job.speakers, speaker_threshold=job.speaker_threshold,
-    )
-    written = write_outputs(
-        detection,
-        out_dir=job.out_dir,
-        formats=job.formats,
-        scores=job.scores,
-        plot=job.plot,
-        report=job.report,
-        reference=_reference_for(job.reference, detection.uri),
-        protected=job.protected,
-    )
-    return FileResult(
-        str(path), detection.uri, detection.duration, [float(c) for c in detection.changes], written,
-        warnings=list(getattr(detection.scores, "warnings", [])),
-    )
-
-
 _worker_model: Any = None  # the model a batch worker process loaded once (see run_batch)
 _worker_progress: Any = None  # where a worker sends its file bars (None: quiet)
 
 
 def _init_worker(
-    load: Callable[..., Any], model: str | None, device: str, cores: int, progress_queue: Any = None, logs: tuple[int, Any] | None = None
+    load: Callable[..., Any] | None, model: str | None, device: str, cores: int, progress_queue: Any = None, logs: tuple[int, Any] | None = None
 ) -> None:
     global _worker_model, _worker_progress
     if logs is not None:  # the parent's level and line format, so a worker's warnings read like the parent's
@@ -158,7 +110,7 @@ def _init_worker(
             handler.setFormatter(logs[1])
         logging.basicConfig(level=logs[0], handlers=[handler], force=True)
     _limit_threads(cores)
-    _worker_model = load(model, device=device)
+    _worker_model = None if load is None else load(model, device=device)
     _worker_progress = progress_queue
 
 
@@ -256,6 +208,21 @@ def worker_startup_seconds() -> float:
     return max(1.0, _IMPORT_SECONDS + _load_seconds)
 
 
+def timed_load(load: Callable[..., Any], model: str | Path | None, *, device: str) -> Any:
+    """``load(model, device=device)``, its time kept for :func:`worker_startup_seconds`.
+
+    Examples
+    --------
+    >>> timed_load(lambda model, device: (model, device), "m", device="cpu")
+    ('m', 'cpu')
+    """
+    global _load_seconds
+    loading = time.perf_counter()
+    loaded = load(model, device=device)
+    _load_seconds = time.perf_counter() - loading
+    return loaded
+
+
 def resolve_jobs(jobs: int | str) -> int | str:
     """``jobs`` checked: a positive number of processes, or ``"auto"``.
 
@@ -282,6 +249,7 @@ def plan_batch(
     overwrite: bool,
     key: Callable[[Path], str] = _stem,
     annotations: Sequence[str] = (".rttm", ".uem"),
+    result: type[FileResult] = FileResult,
 ) -> tuple[BatchReport, list[Path], list[Path]]:
     """Which files still need work: a report holding the skipped and colliding ones, the files to
     process, and the input paths that must never be overwritten.
@@ -291,7 +259,13 @@ def plan_batch(
     is a complete one); temp files of a killed earlier run are removed; two inputs with the same
     key would write the same outputs, so the second is a failure. The inputs, and the files with
     the same stem and an ``annotations`` suffix beside them (a user's reference ``x.rttm`` next to
-    ``x.wav``), are protected.
+    ``x.wav``), are protected. Skipped files are reported as ``result`` (the task's :class:`FileResult`).
+
+    Examples
+    --------
+    >>> report, todo, protected = plan_batch([Path("a.wav")], outputs=lambda path: {"json": Path(f"{path.stem}.json")}, overwrite=False)
+    >>> todo, [str(p) for p in protected]
+    ([PosixPath('a.wav')], ['a.wav', 'a.rttm', 'a.uem'])
     """
     protected = [*paths, *(path.with_suffix(suffix) for path in paths for suffix in annotations)]
     guarded = {p.resolve() for p in protected}
@@ -307,7 +281,7 @@ def plan_batch(
         expected = outputs(path)
         complete = all(p.exists() and p.resolve() not in guarded for p in expected.values())
         if not overwrite and path.exists() and complete:
-            report.results.append(FileResult(str(path), uri, outputs=expected, skipped=True))
+            report.results.append(result(str(path), uri, outputs=expected, skipped=True))
         else:
             todo.append(path)
             for output in expected.values():  # temp files of a killed earlier run
@@ -339,19 +313,19 @@ def run_batch(
     run_one: Callable[[Path, Any, Any], FileResult],
     job: Any,
     loaded: Any,
-    load: Callable[..., Any],
-    model: str | Path | None,
-    device: str,
     jobs: int | str,
     desc: str,
     show_progress: bool,
+    load: Callable[..., Any] | None = None,
+    model: str | Path | None = None,
+    device: str = "cpu",
     startup_s: float | None = None,
 ) -> BatchReport:
     """Run ``run_one(path, job, model)`` for the files of ``todo`` into ``report``, in this process
     with ``loaded`` and, for ``jobs`` other than 1, in spawned worker processes that each load
-    ``load(model, device=device)`` once (``run_one`` and ``load`` must be module-level functions,
-    so that they pickle). A file's :class:`TurnpointError` is a failure of that file only; results
-    keep the order of ``paths``.
+    ``load(model, device=device)`` once (None: a job without a model; ``run_one`` and ``load`` must
+    be module-level functions, so that they pickle). A file's :class:`TurnpointError` is a failure
+    of that file only; results keep the order of ``paths``.
 
     ``jobs`` counts this process too, which works on files while the workers start:
 
@@ -367,6 +341,15 @@ def run_batch(
     processes, each keeps to cores // P threads (its own pools, torch's and BLAS's), so that they
     do not fight over cores. With ``show_progress``, a batch bar and one audio-time bar per
     working process (:mod:`turnpoint.core.progress`) are drawn on stderr.
+
+    Examples
+    --------
+    >>> def count(path, job, loaded):
+    ...     return FileResult(str(path), path.stem, duration=float(len(path.stem)))
+    >>> paths = [Path("a.wav"), Path("bb.wav")]
+    >>> report = run_batch(paths, paths, BatchReport(), run_one=count, job=None, loaded=None, jobs=1, desc="count", show_progress=False)
+    >>> [r.duration for r in report.results]
+    [1.0, 2.0]
     """
     jobs = resolve_jobs(jobs)
     limit = min(available_cpus() if jobs == AUTO else jobs, len(todo))
@@ -423,7 +406,7 @@ def _worker_main(slot: int, inbox: Any, results: Any, initargs: tuple) -> None:
 
 def _run_parallel(
     todo: Sequence[Path], report: BatchReport, *, run_one: Callable[[Path, Any, Any], FileResult], job: Any, loaded: Any,
-    load: Callable[..., Any], model: str | Path | None, device: str, workers: int, auto: bool, startup_s: float, bar: Any,
+    load: Callable[..., Any] | None, model: str | Path | None, device: str, workers: int, auto: bool, startup_s: float, bar: Any,
     show_progress: bool, position: int,
 ) -> None:
     """This (main) thread works through ``todo`` largest first; a coordinator thread starts the
@@ -537,71 +520,3 @@ def _run_parallel(
                 process.join(timeout=5)
         if "budget" in state:
             set_cpu_budget(state["budget"])
-
-
-def detect_files(
-    audio: Sequence[str | Path],
-    *,
-    out_dir: str | Path,
-    model: str | Path | None = None,
-    alpha: float | None = None,
-    min_duration: float | None = None,
-    alpha_scale: str | None = None,
-    formats: Sequence[str] = DEFAULT_FORMATS,
-    scores: bool = False,
-    plot: bool = False,
-    html_report: bool = False,
-    reference: str | Path | None = None,
-    batch_size: int = 64,
-    device: str = "cpu",
-    jobs: int | str = 1,
-    overwrite: bool = False,
-    rescoring: RescoringSettings | bool | None = None,
-    rescore_threshold: float | None = None,
-    clustering: bool | None = None,
-    speakers: bool | None = None,
-    speaker_threshold: float | None = None,
-    show_progress: bool = True,
-) -> BatchReport:
-    """Detect changes in many files and write their outputs; a bad file never stops the batch.
-
-    Files whose outputs all exist already are skipped (outputs are written atomically, so an
-    existing file is a complete one): an interrupted run resumes where it stopped. ``jobs``: processes
-    working on files, this one included, or ``"auto"`` (what ``turnpoint detect`` does by default:
-    more processes only for a batch long enough to repay their start-up; see :func:`run_batch`).
-    ``plot`` adds each file's ``<uri>.png``, ``html_report``
-    its ``<uri>.html`` page (see :func:`turnpoint.changes.outputs.write_outputs`).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> report = detect_files(["missing.wav"], out_dir=tempfile.mkdtemp(), show_progress=False)
-    >>> report.failures[0][1]
-    'missing.wav: no such file'
-    """
-    global _load_seconds
-    jobs = resolve_jobs(jobs)
-    loading = time.perf_counter()
-    loaded = load_model(model, device=device)
-    _load_seconds = time.perf_counter() - loading
-    if (rescore_threshold is not None or clustering) and resolve_rescoring(loaded.defaults.rescoring, rescoring) is None:
-        raise TurnpointError("a re-scoring threshold or clustering needs re-scoring: this model ships none (use --rescore)")
-    unknown = set(formats) - set(OUTPUT_FORMATS)
-    if unknown:
-        raise TurnpointError(f"unknown output format(s) {sorted(unknown)}; choose from {list(OUTPUT_FORMATS)}")
-    paths = expand_inputs(audio)
-    report, todo, protected = plan_batch(
-        paths, outputs=lambda path: output_paths(path.stem, out_dir=out_dir, formats=formats, scores=scores, plot=plot, report=html_report),
-        overwrite=overwrite,
-    )
-    job = _Job(
-        str(out_dir), alpha, min_duration, alpha_scale, tuple(formats), scores, plot,
-        None if reference is None else str(reference), batch_size, tuple(map(str, protected)), rescoring,
-        rescore_threshold, clustering, report=html_report, speakers=speakers, speaker_threshold=speaker_threshold,
-    )
-    if report.skipped:
-        logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))
-    return run_batch(
-        paths, todo, report, run_one=_run_one, job=job, loaded=loaded, load=load_model, model=model, device=device, jobs=jobs,
-        desc="detect", show_progress=show_progress,
-    )

@@ -1,47 +1,70 @@
 """JSON schema of the model file's header, and a small validator for it (no dependency).
 
 A model file's JSON header decides what gets built before any weight is read: a tampered header
-with ``"lstm_hidden": [1000000]`` would make torch allocate terabytes, a string where a number
+asking for a layer of a million units would make torch allocate terabytes, a string where a number
 belongs would fail deep inside the model code. :func:`validate_model_header` checks the header
-against :data:`MODEL_HEADER_SCHEMAS` first (types, required and unknown keys, bounds) and refuses
-a bad one with a one-line :class:`~turnpoint.core.errors.TurnpointError` naming the file and the field::
+against its task's schema (:data:`MODEL_HEADER_SCHEMAS`) first (types, required and unknown keys,
+bounds) and refuses a bad one with a one-line :class:`~turnpoint.core.errors.TurnpointError`
+naming the file and the field::
 
     m.safetensors: invalid model header: architecture.lstm_hidden[0]: 1000000 is above the maximum 4096
+
+The header's common part (format, version, task specifications with their feature settings, the
+training summary) is defined here. Each task describes the rest, its ``architecture`` and
+``defaults`` sections and its own cross-field rules, in a :class:`ModelKind` that its package
+registers with :func:`register_kind`.
 
 The schemas are plain JSON Schema (draft 2020-12 keywords: ``type`` (one or a list), ``properties``, ``required``,
 ``additionalProperties``, ``items``, ``minItems``, ``maxItems``, ``minLength``, ``maxLength``,
 ``minimum``, ``maximum``, ``exclusiveMinimum``, ``enum``, ``const``), so any JSON Schema tool can
 read them; the validator here implements exactly that subset. Two rules go beyond the keywords:
 numbers must be finite (Python's ``json`` accepts ``NaN`` and ``Infinity``) and booleans are not
-numbers. A few cross-field rules (``fmin < fmax <= sample_rate / 2``, step within the chunk,
-``conv_kernel <= n_mfcc``) are checked after the schema.
+numbers. Cross-field rules on the specifications (``fmin < fmax <= sample_rate / 2``,
+``n_mfcc <= n_mels``, step within the chunk) are checked after the schema, then the task's.
 
 Examples
 --------
->>> header = {"format": "turnpoint-model", "format_version": 1, "architecture": {}}
->>> validate_model_header(header, "m.safetensors")  # doctest: +IGNORE_EXCEPTION_DETAIL
+>>> validate_model_header([1, 2], "m.safetensors")
 Traceback (most recent call last):
-turnpoint.core.errors.TurnpointError: m.safetensors: invalid model header: architecture: missing key 'input_dim'
+...
+turnpoint.core.errors.TurnpointError: m.safetensors: invalid model header: header: must be a JSON object, got an array
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from turnpoint.core.errors import TurnpointError
 
-__all__ = ["MODEL_HEADER_SCHEMAS", "SchemaError", "check", "model_header_schema", "validate_model_header"]
+__all__ = [
+    "LABEL",
+    "MODEL_HEADER_SCHEMAS",
+    "SECONDS",
+    "SIZE",
+    "UNTAGGED_TASK",
+    "ModelKind",
+    "SchemaError",
+    "check",
+    "model_header_schema",
+    "model_kind",
+    "register_kind",
+    "validate_model_header",
+]
 
 #: Largest nesting depth accepted anywhere in a header (the free-form ``training`` summary included).
 MAX_DEPTH = 32
+#: The task of a header without a ``task`` key: files written before the key existed.
+UNTAGGED_TASK = "speaker_change"
 
-_SIZE = {"type": "integer", "minimum": 1, "maximum": 4096}
-_SECONDS = {"type": "number", "minimum": 0, "maximum": 86400}
-_LABEL = {"type": "string", "minLength": 1, "maxLength": 256}
+#: Building blocks for the tasks' section schemas: a layer size, a duration, a class label.
+SIZE = {"type": "integer", "minimum": 1, "maximum": 4096}
+SECONDS = {"type": "number", "minimum": 0, "maximum": 86400}
+LABEL = {"type": "string", "minLength": 1, "maxLength": 256}
 
 _FEATURES = {
     "type": "object",
@@ -66,77 +89,47 @@ _SPECIFICATIONS = {
         "features": _FEATURES,
         "chunk_duration": {"type": "number", "minimum": 0.01, "maximum": 600},
         "step_duration": {"type": "number", "minimum": 0.001, "maximum": 600},
-        "classes": {"type": "array", "items": _LABEL, "minItems": 1, "maxItems": 1000},
+        "classes": {"type": "array", "items": LABEL, "minItems": 1, "maxItems": 1000},
     },
     "required": ["features", "chunk_duration", "step_duration", "classes"],
-    "additionalProperties": False,
-}
-
-#: GE2E re-scoring of the BiLSTM's candidates (turnpoint.changes.rescoring), shipped with a hybrid model
-_RESCORING = {
-    "type": "object",
-    "properties": {
-        "method": {"const": "ge2e"},
-        "threshold": {"type": "number", "minimum": -2, "maximum": 2},
-        "candidate_floor": {"type": "number", "minimum": 0, "maximum": 1},
-        "candidate_spacing": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
-        "min_duration": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
-        "contexts": {"type": "array", "items": {"type": "number", "minimum": 0.4, "maximum": 30}, "minItems": 1, "maxItems": 8},
-        "bilstm_weight": {"type": "number", "minimum": -100, "maximum": 100},
-        "scorer": {  # learned candidate scorer (turnpoint.changes.rescoring.CandidateScorer); shapes checked on load
-            "type": "object",
-            "properties": {
-                "mean": {"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": 64},
-                "scale": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 1, "maxItems": 64},
-                "weights": {"type": "array", "minItems": 1, "maxItems": 8, "items": {"type": "array", "minItems": 1, "maxItems": 256,
-                            "items": {"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": 256}}},
-                "biases": {"type": "array", "minItems": 1, "maxItems": 8, "items": {"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": 256}},
-            },
-            "required": ["mean", "scale", "weights", "biases"],
-            "additionalProperties": False,
-        },
-        "clustering": {  # second pass (turnpoint.changes.rescoring.SegmentClustering)
-            "type": "object",
-            "properties": {
-                "threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 2},
-                "linkage": {"enum": ["average", "complete", "single"]},
-                "keep_above": {"type": ["number", "null"], "minimum": -2, "maximum": 2},
-                "window": {"type": "number", "minimum": 0.4, "maximum": 30},
-                "step": {"type": "number", "exclusiveMinimum": 0, "maximum": 30},
-            },
-            "required": ["threshold", "linkage", "keep_above", "window", "step"],
-            "additionalProperties": False,
-        },
-    },
-    "required": ["method", "threshold", "candidate_floor", "candidate_spacing", "min_duration", "contexts", "bilstm_weight"],
-    "additionalProperties": False,
-}
-
-#: the dense speaker pipeline (turnpoint.changes.speakers.SpeakerSettings), shipped with the default model
-_SPEAKERS = {
-    "type": "object",
-    "properties": {
-        "encoder": {"enum": ["ge2e"]},
-        "window": {"type": "number", "minimum": 0.1, "maximum": 30},
-        "step": {"type": "number", "exclusiveMinimum": 0, "maximum": 30},
-        "smoothing_radius": {"type": "integer", "minimum": 0, "maximum": 100},
-        "smoothing_sharpness": {"type": "number", "minimum": 0, "maximum": 1000},
-        "threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 2},
-        "relative_threshold": {"type": "number", "minimum": 0, "maximum": 10},
-        "switch_penalty": {"type": "number", "minimum": 0, "maximum": 100},
-        "vad_threshold": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-        "min_silence": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
-        "min_speech": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
-    },
-    "required": ["encoder", "window", "step", "smoothing_radius", "smoothing_sharpness", "threshold", "relative_threshold", "switch_penalty",
-                 "vad_threshold", "min_silence", "min_speech"],
     "additionalProperties": False,
 }
 
 _TRAINING = {"type": "object"}  # free-form summary (counts, settings, validation curves)
 
 
-def _top(task: str, architecture: dict, defaults: dict) -> dict:
+@dataclass(frozen=True)
+class ModelKind:
+    """What one task adds to the model file: its header sections, its rules and its name.
+
+    Parameters
+    ----------
+    task : str
+        The header's ``task`` value.
+    description : str
+        Names the task when its reader refuses a file of another task ("not speaker change detection").
+    architecture, defaults : mapping
+        JSON Schemas of the header's ``architecture`` and ``defaults`` sections.
+    feature_checks : callable, optional
+        Raises :class:`SchemaError` for feature settings the task cannot read; called with
+        ``specifications.features`` once the common frequency rules hold.
+    cross_checks : callable, optional
+        Raises :class:`SchemaError` where the task's cross-field rules fail; called with the whole
+        header after every common rule.
+    refusal_hints : mapping
+        By file task: text appended when this task's reader refuses a file of that task.
+    """
+
+    task: str
+    description: str
+    architecture: Mapping[str, Any]
+    defaults: Mapping[str, Any]
+    feature_checks: Callable[[Mapping[str, Any]], None] | None = None
+    cross_checks: Callable[[Mapping[str, Any]], None] | None = None
+    refusal_hints: Mapping[str, str] = field(default_factory=dict)
+
+
+def _top(task: str, architecture: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"turnpoint model header ({task})",
@@ -147,9 +140,9 @@ def _top(task: str, architecture: dict, defaults: dict) -> dict:
             "turnpoint_version": {"type": "string", "maxLength": 100},
             "task": {"enum": [task]},
             "name": {"type": "string", "maxLength": 1000},
-            "architecture": architecture,
+            "architecture": copy.deepcopy(dict(architecture)),
             "specifications": _SPECIFICATIONS,
-            "defaults": defaults,
+            "defaults": copy.deepcopy(dict(defaults)),
             "training": _TRAINING,
         },
         "required": ["format", "format_version", "architecture", "specifications", "defaults"],
@@ -157,81 +150,24 @@ def _top(task: str, architecture: dict, defaults: dict) -> dict:
     }
 
 
-#: One JSON Schema per task, keyed by the header's ``task`` (absent means ``speaker_change``).
-MODEL_HEADER_SCHEMAS: dict[str, dict] = {
-    "speaker_change": _top(
-        "speaker_change",
-        architecture={
-            "type": "object",
-            "properties": {
-                "input_dim": _SIZE,
-                "lstm_hidden": {"type": "array", "items": _SIZE, "minItems": 1, "maxItems": 16},
-                "bidirectional": {"type": "boolean"},
-                "mlp_hidden": {"type": "array", "items": _SIZE, "minItems": 0, "maxItems": 16},
-            },
-            "required": ["input_dim", "lstm_hidden", "bidirectional", "mlp_hidden"],
-            "additionalProperties": False,
-        },
-        defaults={
-            "type": "object",
-            "properties": {
-                "alpha": {"type": "number", "minimum": -1e6, "maximum": 1e6},
-                "min_duration": _SECONDS,
-                "alpha_scale": {"enum": ["absolute", "percentile", "relative"]},
-                "rescoring": _RESCORING,
-                "speakers": _SPEAKERS,
-            },
-            "required": ["alpha", "min_duration", "alpha_scale"],
-            "additionalProperties": False,
-        },
-    ),
-    "sound_events": _top(
-        "sound_events",
-        architecture={
-            "type": "object",
-            "properties": {
-                "n_mfcc": {"type": "integer", "minimum": 1, "maximum": 512},
-                "conv_filters": _SIZE,
-                "conv_kernel": {"type": "integer", "minimum": 1, "maximum": 512},
-                "dropout": {"type": "number", "minimum": 0, "maximum": 0.99},
-                "lstm_units": _SIZE,
-                "bidirectional": {"type": "boolean"},
-                "aux_units": _SIZE,
-                "classes": {"type": "array", "items": _LABEL, "minItems": 1, "maxItems": 1000},
-                "frames": {"type": "integer", "minimum": 1, "maximum": 100000},
-                "conv_regions": {"type": "integer", "minimum": 1, "maximum": 512},
-                "members": {"type": "integer", "minimum": 1, "maximum": 16},
-                # the GMM baseline (turnpoint.events.gmm): "kind": "gmm" and its three sizes
-                "kind": {"enum": ["gmm"]},
-                "coefficients": {"type": "integer", "minimum": 1, "maximum": 512},
-                "components": {"type": "integer", "minimum": 1, "maximum": 256},
-                "context_frames": {"type": "integer", "minimum": 1, "maximum": 100000},
-            },
-            "required": ["n_mfcc", "classes"],
-            "additionalProperties": False,
-        },
-        defaults={
-            "type": "object",
-            "properties": {
-                "decode": {
-                    "type": "object",
-                    "additionalProperties": {
-                        "type": "object",
-                        "properties": {
-                            "onset": {"type": "number", "minimum": 0, "maximum": 1},
-                            "offset": {"type": "number", "minimum": 0, "maximum": 1},
-                            "min_duration": _SECONDS,
-                            "min_gap": _SECONDS,
-                            "start_ratio": {"type": "number", "minimum": 0, "maximum": 1},  # onset refinement (optional)
-                        },
-                        "additionalProperties": False,
-                    },
-                },
-            },
-            "additionalProperties": False,
-        },
-    ),
-}
+#: One JSON Schema per registered task, keyed by the header's ``task`` (absent means :data:`UNTAGGED_TASK`).
+MODEL_HEADER_SCHEMAS: dict[str, dict] = {}
+_KINDS: dict[str, ModelKind] = {}
+
+
+def register_kind(kind: ModelKind) -> None:
+    """Make a task's model files known to :func:`validate_model_header` and the model-file reader.
+
+    Each task registers itself when its model-file module is imported; registering a task again
+    replaces its entry.
+    """
+    _KINDS[kind.task] = kind
+    MODEL_HEADER_SCHEMAS[kind.task] = _top(kind.task, kind.architecture, kind.defaults)
+
+
+def model_kind(task: str) -> ModelKind | None:
+    """The registered :class:`ModelKind` of ``task``, or None."""
+    return _KINDS.get(task)
 
 
 class SchemaError(ValueError):
@@ -364,29 +300,21 @@ def check(value: Any, schema: Mapping[str, Any], where: str = "") -> None:
 
 
 def model_header_schema(task: str) -> dict:
-    """A copy of the JSON Schema for a task's model header (``speaker_change`` or ``sound_events``).
+    """A copy of the JSON Schema for a registered task's model header.
 
     Examples
     --------
-    >>> model_header_schema("speaker_change")["properties"]["format"]
-    {'const': 'turnpoint-model'}
+    >>> model_header_schema("no such task")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: no model header schema for task 'no such task'; known: [...]
     """
     if task not in MODEL_HEADER_SCHEMAS:
         raise ValueError(f"no model header schema for task {task!r}; known: {sorted(MODEL_HEADER_SCHEMAS)}")
-    schema = copy.deepcopy(MODEL_HEADER_SCHEMAS[task])
-    if task == "sound_events":
-        # keys the event architecture gains later are accepted as they are (its from_dict checks them)
-        from dataclasses import fields
-
-        from turnpoint.events.model import SoundEventConfig
-
-        architecture = schema["properties"]["architecture"]["properties"]
-        for item in fields(SoundEventConfig):
-            architecture.setdefault(item.name, {})
-    return schema
+    return copy.deepcopy(MODEL_HEADER_SCHEMAS[task])
 
 
-def _cross_checks(config: Mapping[str, Any], task: str) -> None:
+def _cross_checks(config: Mapping[str, Any], kind: ModelKind) -> None:
     specifications = config["specifications"]
     features = specifications["features"]
     if features["fmin"] >= features["fmax"]:
@@ -395,26 +323,16 @@ def _cross_checks(config: Mapping[str, Any], task: str) -> None:
         raise SchemaError("specifications.features.fmax", f"{features['fmax']} is above the Nyquist frequency {features['sample_rate'] / 2:g}")
     if features["n_mfcc"] > features["n_mels"]:
         raise SchemaError("specifications.features.n_mfcc", f"{features['n_mfcc']} is more than n_mels {features['n_mels']}")
-    if features.get("coefficients") in ("logmel", "pcen") and (task != "sound_events" or features["n_mfcc"] != features["n_mels"]):
-        name = {"logmel": "log-mel", "pcen": "PCEN"}[features["coefficients"]]
-        raise SchemaError("specifications.features.coefficients", f"{name} inputs are for sound event models with n_mfcc equal to n_mels")
+    if kind.feature_checks is not None:
+        kind.feature_checks(features)
     if features["step_duration"] > features["window_duration"] * 4:
         raise SchemaError("specifications.features.step_duration", f"{features['step_duration']} s skips most of each {features['window_duration']} s window")
     if specifications["step_duration"] > specifications["chunk_duration"]:
         raise SchemaError("specifications.step_duration", "windows must overlap or touch (step above chunk_duration)")
     if specifications["chunk_duration"] / features["step_duration"] > 200_000:
         raise SchemaError("specifications.chunk_duration", "more than 200000 frames per window")
-    architecture = config["architecture"]
-    if task == "sound_events":
-        n_mfcc, kernel = architecture.get("n_mfcc"), architecture.get("conv_kernel")
-        if isinstance(kernel, int) and isinstance(n_mfcc, int) and kernel > n_mfcc:
-            raise SchemaError("architecture.conv_kernel", f"{kernel} is more than n_mfcc {n_mfcc}")
-        regions = architecture.get("conv_regions", 1)
-        if isinstance(kernel, int) and isinstance(n_mfcc, int) and isinstance(regions, int) and regions > n_mfcc - kernel + 1:
-            raise SchemaError("architecture.conv_regions", f"{regions} is more than the convolution's {n_mfcc - kernel + 1} positions")
-        for label, params in config["defaults"].get("decode", {}).items():
-            if params.get("offset", 0.5) > params.get("onset", 0.5):
-                raise SchemaError(f"defaults.decode.{label}", "offset must not be above onset")
+    if kind.cross_checks is not None:
+        kind.cross_checks(config)
 
 
 def validate_model_header(config: Any, path: str | Path | None = None) -> None:
@@ -427,19 +345,19 @@ def validate_model_header(config: Any, path: str | Path | None = None) -> None:
 
     Examples
     --------
-    >>> validate_model_header({"format": "turnpoint-model"}, "m.safetensors")
+    >>> validate_model_header({"task": "weather"}, "m.safetensors")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    turnpoint.core.errors.TurnpointError: m.safetensors: invalid model header: header: missing key 'format_version'
+    turnpoint.core.errors.TurnpointError: m.safetensors: invalid model header: task: must be one of ..., got 'weather'
     """
     try:
         if not isinstance(config, dict):
             raise SchemaError("", f"must be a JSON object, got {_kind(config)}")
         _check_depth(config, "")
-        task = config.get("task", "speaker_change")
+        task = config.get("task", UNTAGGED_TASK)
         if task not in MODEL_HEADER_SCHEMAS:
             raise SchemaError("task", f"must be one of {', '.join(map(repr, MODEL_HEADER_SCHEMAS))}, got {_show(task)}")
         check(config, model_header_schema(task))
-        _cross_checks(config, task)
+        _cross_checks(config, _KINDS[task])
     except SchemaError as error:
         raise TurnpointError(f"invalid model header: {error}", path=path) from None

@@ -1,28 +1,34 @@
-"""Fast paths for scoring windows: the BiLSTM through onnxruntime, torch as the fallback.
+"""Fast paths for scoring windows: a network through onnxruntime, torch as the fallback.
 
-A *runner* turns a batch of equal-length feature windows ``(batch, frames, 35)`` float32 into change
-probabilities ``(batch, frames)`` float32. :func:`make_runner` picks one:
+A *runner* turns a batch of equal-length feature windows ``(batch, frame, feature)`` float32 into
+scores ``(batch, frame)`` or ``(batch, frame, output)`` float32. It runs a *scoring module*: any
+:class:`torch.nn.Module` whose forward maps those windows to those scores (a task wraps its network
+so, e.g. adding the sigmoid). :func:`make_runner` picks one:
 
-``"torch"``  the model itself (``model.scores``), on whatever device it lives (CPU or CUDA).
-``"onnx"``   the model exported to ONNX (opset 17, dynamic batch *and* time axes, so the one export
-             serves the 3.2 s windows and the single shorter pass of a short file), run by
+``"torch"``  the module itself, on whatever device it lives (CPU or CUDA).
+``"onnx"``   the module exported to ONNX (opset 17, dynamic batch *and* time axes, so the one export
+             serves the full windows and the single shorter pass of a short file), run by
              onnxruntime's CPU provider. Each export is checked against torch on random windows of
              two lengths and refused when any score differs by more than 1e-5.
-``"auto"``   onnx when onnxruntime is installed and the model is on the CPU, else torch. Any failure
-             to export or load falls back to torch with a warning: detection never depends on it.
+``"auto"``   onnx when onnxruntime is installed and the module is on the CPU, else torch. Any failure
+             to export or load falls back to torch with a warning: scoring never depends on it.
+
+What the module reads is described by :class:`Inputs` (feature width, and the typical mean and
+spread the check draws its random windows around).
 
 Exports are cached per weights (sha256 of the tensors and the architecture) in memory and on disk
 (``$TURNPOINT_CACHE`` or ``~/.cache/turnpoint/onnx``; written atomically; unwritable caches are
 skipped), so a worker process or a second run loads the graph instead of re-exporting it.
 
 Threads: one intra-op thread by default for both engines, with onnxruntime's spinning turned off —
-on a busy machine spinning worker threads cost far more than they give to a 33k-parameter network.
+on a busy machine spinning worker threads cost far more than they give to a small network.
 Use processes (``turnpoint detect --jobs N``) to use more cores.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import io
 import json
@@ -31,12 +37,13 @@ import os
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from turnpoint.changes.model import SpeakerChangeDetector
+from turnpoint.core.task import JsonConfig
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +54,28 @@ _EXPORT_VERSION = "1"
 
 Runner = Callable[[np.ndarray], np.ndarray]
 _sessions: dict[tuple[str, int], Runner] = {}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a scoring module reads: windows of ``dim`` features, typically ``mean`` +- ``scale``.
+
+    ``mean`` and ``scale`` (scalars or ``(dim,)`` arrays) only shape the random windows that an
+    ONNX export is checked on: a network normalising its input sees realistic values then.
+
+    Examples
+    --------
+    >>> Inputs(35).random((2, 10), np.random.default_rng(0)).shape
+    (2, 10, 35)
+    """
+
+    dim: int
+    mean: np.ndarray | float = 0.0
+    scale: np.ndarray | float = 1.0
+
+    def random(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+        """Random (batch, frame, dim) float32 windows around :attr:`mean`."""
+        return (rng.normal(size=(*shape, self.dim)) * self.scale + self.mean).astype(np.float32)
 
 
 def onnxruntime_available() -> bool:
@@ -64,46 +93,47 @@ def onnxruntime_available() -> bool:
     return True
 
 
-def _device(model: SpeakerChangeDetector) -> torch.device:
-    return next(model.parameters()).device
+def _device(module: torch.nn.Module) -> torch.device:
+    return next(module.parameters()).device
 
 
-def model_digest(model: SpeakerChangeDetector) -> str:
-    """sha256 of the architecture, the weights and buffers, and the exporter (names the cache entry)."""
+def model_digest(module: torch.nn.Module) -> str:
+    """sha256 of the architecture, the weights and buffers, and the exporter (names the cache entry).
+
+    The architecture is the module's ``config`` where it is a :class:`~turnpoint.core.task.JsonConfig`
+    (as turnpoint's networks and their scoring wrappers carry), else the module's layer listing.
+
+    Examples
+    --------
+    >>> len(model_digest(torch.nn.Linear(3, 1)))
+    64
+    """
+    config = getattr(module, "config", None)
+    architecture = config.to_dict() if isinstance(config, JsonConfig) else repr(module)
     digest = hashlib.sha256()
-    digest.update(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    digest.update(json.dumps(architecture, sort_keys=True).encode())
     digest.update(f"{torch.__version__}/{OPSET}/{_EXPORT_VERSION}".encode())
-    for name, tensor in sorted(model.state_dict().items()):
+    for name, tensor in sorted(module.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return digest.hexdigest()
 
 
-class _Scores(torch.nn.Module):
-    def __init__(self, model: SpeakerChangeDetector):
-        super().__init__()
-        self.model = model
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.model(features))[..., 0]
-
-
-def export_onnx(model: SpeakerChangeDetector) -> bytes:
-    """The model (features -> sigmoid scores) as an ONNX graph with dynamic batch and time axes."""
-    import copy
-
-    cpu = copy.deepcopy(model).to("cpu").eval()
+def export_onnx(module: torch.nn.Module, inputs: Inputs) -> bytes:
+    """The scoring module as an ONNX graph with dynamic batch and time axes."""
+    cpu = copy.deepcopy(module).to("cpu").eval()
     buffer = io.BytesIO()
-    example = torch.zeros(2, 200, model.config.input_dim)
+    example = torch.zeros(2, 200, inputs.dim)  # (batch, frame, feature)
+    dynamic = {0: "batch", 1: "frames"}  # of the features and the scores; a trailing output axis is fixed
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _Scores(cpu),
+            cpu,
             (example,),
             buffer,
             input_names=["features"],
             output_names=["scores"],
-            dynamic_axes={"features": {0: "batch", 1: "frames"}, "scores": {0: "batch", 1: "frames"}},
+            dynamic_axes={"features": dict(dynamic), "scores": dict(dynamic)},
             opset_version=OPSET,
             dynamo=False,
         )
@@ -111,19 +141,26 @@ def export_onnx(model: SpeakerChangeDetector) -> bytes:
 
 
 def cache_dir() -> Path:
+    """Where ONNX exports are kept: ``$TURNPOINT_CACHE/onnx``, else the user's cache folder.
+
+    Examples
+    --------
+    >>> cache_dir().name
+    'onnx'
+    """
     root = os.environ.get("TURNPOINT_CACHE")
     if root:
         return Path(root) / "onnx"
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "turnpoint" / "onnx"
 
 
-def _cached_export(model: SpeakerChangeDetector, digest: str) -> bytes:
+def _cached_export(module: torch.nn.Module, inputs: Inputs, digest: str) -> bytes:
     path = cache_dir() / f"{digest}.onnx"
     try:
         return path.read_bytes()
     except OSError:
         pass
-    data = export_onnx(model)
+    data = export_onnx(module, inputs)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -156,22 +193,28 @@ def full_float32() -> Iterator[None]:
 
 
 class TorchRunner:
-    """Windows through ``model.scores`` on the model's device."""
+    """Windows through the scoring module on the module's device.
+
+    Examples
+    --------
+    >>> TorchRunner(torch.nn.Linear(3, 2))(np.zeros((4, 5, 3), np.float32)).shape
+    (4, 5, 2)
+    """
 
     name = "torch"
 
-    def __init__(self, model: SpeakerChangeDetector):
-        self.model = model
-        self.device = _device(model)
+    def __init__(self, module: torch.nn.Module):
+        self.module = module
+        self.device = _device(module)
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:
         with torch.inference_mode(), full_float32():
-            batch = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self.device)
-            return self.model.scores(batch).float().cpu().numpy()
+            batch = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self.device)  # (batch, frame, feature)
+            return self.module(batch).float().cpu().numpy()  # (batch, frame[, output])
 
 
 class OnnxRunner:
-    """Windows through an onnxruntime session of the exported model (CPU)."""
+    """Windows through an onnxruntime session of an exported graph (CPU)."""
 
     name = "onnx"
 
@@ -190,24 +233,31 @@ class OnnxRunner:
         return self.session.run(None, {"features": np.ascontiguousarray(windows, dtype=np.float32)})[0]
 
 
-def max_difference(runner: Runner, model: SpeakerChangeDetector, *, seed: int = 0) -> float:
-    """Largest |runner - torch| score difference on random windows of 200 and 37 frames."""
+def max_difference(runner: Runner, module: torch.nn.Module, inputs: Inputs, *, seed: int = 0) -> float:
+    """Largest |runner - torch| score difference on random windows of 200 and 37 frames.
+
+    Examples
+    --------
+    >>> linear = torch.nn.Linear(3, 1)
+    >>> max_difference(TorchRunner(linear), linear, Inputs(3))
+    0.0
+    """
     rng = np.random.default_rng(seed)
-    reference = TorchRunner(model)
+    reference = TorchRunner(module)
     worst = 0.0
-    for shape in ((3, 200, model.config.input_dim), (1, 37, model.config.input_dim)):
-        x = (rng.normal(size=shape) * model.input_scale.cpu().numpy() + model.input_mean.cpu().numpy()).astype(np.float32)
+    for shape in ((3, 200), (1, 37)):
+        x = inputs.random(shape, rng)
         worst = max(worst, float(np.abs(runner(x) - reference(x)).max()))
     return worst
 
 
-def onnx_runner(model: SpeakerChangeDetector, *, threads: int | None = 1) -> OnnxRunner:
-    """An onnxruntime runner for ``model``, checked against torch to 1e-5 (cached per weights)."""
-    digest = model_digest(model)
+def onnx_runner(module: torch.nn.Module, inputs: Inputs, *, threads: int | None = 1) -> OnnxRunner:
+    """An onnxruntime runner for ``module``, checked against torch to 1e-5 (cached per weights)."""
+    digest = model_digest(module)
     key = (digest, threads or 0)
     if key not in _sessions:
-        runner = OnnxRunner(_cached_export(model, digest), threads=threads)
-        difference = max_difference(runner, model)
+        runner = OnnxRunner(_cached_export(module, inputs, digest), threads=threads)
+        difference = max_difference(runner, module, inputs)
         if not difference <= ONNX_TOLERANCE:
             (cache_dir() / f"{digest}.onnx").unlink(missing_ok=True)
             raise RuntimeError(f"onnx export differs from torch by {difference:.2e} (> {ONNX_TOLERANCE})")
@@ -217,30 +267,30 @@ def onnx_runner(model: SpeakerChangeDetector, *, threads: int | None = 1) -> Onn
     return _sessions[key]  # type: ignore[return-value]
 
 
-def make_runner(model: SpeakerChangeDetector, backend: str = "auto", *, threads: int | None = 1) -> Runner:
-    """The window runner for ``backend`` ("auto", "onnx" or "torch").
+def make_runner(module: torch.nn.Module, backend: str = "auto", *, inputs: Inputs, threads: int | None = 1) -> Runner:
+    """The window runner of a scoring module for ``backend`` ("auto", "onnx" or "torch").
 
     Examples
     --------
-    >>> from turnpoint.changes.model import SpeakerChangeConfig
-    >>> make_runner(SpeakerChangeDetector(SpeakerChangeConfig()), "torch").name
+    >>> make_runner(torch.nn.Linear(3, 1), "torch", inputs=Inputs(3)).name
     'torch'
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
     if backend == "torch":
-        return TorchRunner(model)
-    if backend == "auto" and (_device(model).type != "cpu" or not onnxruntime_available()):
-        return TorchRunner(model)
+        return TorchRunner(module)
+    if backend == "auto" and (_device(module).type != "cpu" or not onnxruntime_available()):
+        return TorchRunner(module)
     try:
-        return onnx_runner(model, threads=threads)
+        return onnx_runner(module, inputs, threads=threads)
     except Exception as error:  # noqa: BLE001 - any export/load problem: torch still works
         if backend == "onnx":
             raise
         warnings.warn(f"onnxruntime path unavailable ({error}); using torch", RuntimeWarning, stacklevel=2)
-        return TorchRunner(model)
+        return TorchRunner(module)
 
 
 __all__ = [
-    "BACKENDS", "OnnxRunner", "TorchRunner", "export_onnx", "full_float32", "make_runner", "max_difference", "onnx_runner", "onnxruntime_available",
+    "BACKENDS", "Inputs", "OnnxRunner", "Runner", "TorchRunner", "cache_dir", "export_onnx", "full_float32", "make_runner", "max_difference",
+    "model_digest", "onnx_runner", "onnxruntime_available",
 ]

@@ -1,8 +1,13 @@
-"""Sliding-window inference: 3.2 s windows every 0.8 s, batched, scores averaged where they overlap.
+"""Sliding-window scoring for any frame-labelling network: windows batched, scores averaged where they overlap.
 
-Windows start every ``frames_per_step`` frames; a last window is aligned with the end of the file
-so every frame is seen, and a file shorter than one window is scored in one (shorter) pass. The
-streaming aggregator gives exactly the offline result while holding only a few windows of features.
+A *runner* (:mod:`turnpoint.core.runners`) maps feature windows ``(batch, frame, feature)`` to
+scores ``(batch, frame)`` or ``(batch, frame, output)``; the window length and step are the task's
+:class:`~turnpoint.core.task.Specifications` (``frames_per_chunk``, ``frames_per_step``). Windows
+start every step; a last window is aligned with the end of the input so every frame is seen, and an
+input shorter than one window is scored in one (shorter) pass. The streaming
+:class:`WindowAggregator` gives exactly the offline result while holding only a few windows of
+features; :func:`score_blocks` and :func:`score_file` feed it from audio blocks through a feature
+stream, so memory does not grow with the file's length.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -22,9 +28,8 @@ import torch
 from turnpoint.core import progress
 from turnpoint.core.audio import DEFAULT_BLOCK_DURATION, audio_info, iter_audio
 from turnpoint.core.errors import TurnpointError
-from turnpoint.core.runners import make_runner
-from turnpoint.core.features import FeatureStream, frame_times
-from turnpoint.changes.model import SpeakerChangeDetector
+from turnpoint.core.features import frame_times
+from turnpoint.core.runners import Runner
 from turnpoint.core.task import Specifications
 
 DEFAULT_BATCH_SIZE = 128
@@ -36,7 +41,7 @@ DEFAULT_BACKEND = "auto"
 # shares the machine with others gets fewer (see cpu_budget).
 DEFAULT_MODEL_WORKERS = min(2, os.cpu_count() or 1)
 MIN_SPLIT = 16  # windows per half below which a batch is not split
-# One intra-op thread: this 33k-parameter network gains little from more, and on a busy machine
+# One intra-op thread: the small networks scored here gain little from more, and on a busy machine
 # torch's spinning worker threads made inference ~40x slower (0.4 s vs 19 s for 2 min of audio).
 DEFAULT_THREADS = 1
 
@@ -120,11 +125,12 @@ def torch_threads(count: int | None) -> Iterator[None]:
 
 @dataclass
 class Scores:
-    """Per-frame change scores of one file, with their timestamps.
+    """Per-frame scores of one file, with their timestamps.
 
     Attributes
     ----------
-    values : (frames,) float32 array of change probabilities ((frames, classes) for sound events)
+    values : (frames,) float32 array of probabilities (e.g. speaker change), or (frames, outputs)
+        (e.g. one column per sound event class)
     frame_step : seconds between frames (frame ``i`` is centred at ``i * frame_step``)
     duration : length of the audio in seconds (as decoded)
     warnings : problems met reading the audio that did not stop it, e.g. a file decoding shorter
@@ -178,34 +184,43 @@ def _run_windows(
     return outputs
 
 
+class FeatureStreamLike(Protocol):
+    """Audio blocks in, feature frames ``(frames, feature)`` out (:class:`turnpoint.core.features.FeatureStream`)."""
+
+    def push(self, samples: np.ndarray) -> np.ndarray: ...
+
+    def finish(self) -> np.ndarray: ...
+
+
 class WindowAggregator:
     """Streaming sliding-window scoring: push feature frames, get final averaged scores back.
 
+    ``runner`` maps windows ``(batch, frame, feature)`` to ``(batch, frame)`` scores, or to
+    ``(batch, frame, outputs)`` when ``outputs`` is given. Batches run side by side on ``pool``'s
+    threads when one is given (same results).
+
     Examples
     --------
-    >>> from turnpoint.changes.model import SpeakerChangeConfig
-    >>> model = SpeakerChangeDetector(SpeakerChangeConfig()).eval()
-    >>> agg = WindowAggregator(model, Specifications())
-    >>> x = np.zeros((300, 35), dtype=np.float32)
-    >>> len(np.concatenate([agg.push(x[:120]), agg.push(x[120:]), agg.finish()]))
-    300
+    >>> def mean(windows):  # (batch, frame, feature) -> (batch, frame)
+    ...     return windows.mean(axis=2)
+    >>> agg = WindowAggregator(mean, Specifications())
+    >>> x = np.ones((300, 35), dtype=np.float32)
+    >>> scores = np.concatenate([agg.push(x[:120]), agg.push(x[120:]), agg.finish()])
+    >>> scores.shape, float(scores.min()), float(scores.max())
+    ((300,), 1.0, 1.0)
     """
 
     def __init__(
         self,
-        model: SpeakerChangeDetector,
+        runner: Runner,
         specifications: Specifications,
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        backend: str | Callable[[np.ndarray], np.ndarray] = "torch",
-        threads: int | None = DEFAULT_THREADS,
         pool: ThreadPoolExecutor | None = None,
         outputs: int | None = None,
     ):
-        self.model = model
-        self.pool = pool  # batches run side by side on this pool's threads (same results)
-        # backend: "torch", "onnx", "auto" (turnpoint.core.runners) or any windows -> scores callable
-        self.runner = backend if callable(backend) else make_runner(model, backend, threads=threads)
+        self.runner = runner
+        self.pool = pool
         self.window = specifications.frames_per_chunk
         self.step = specifications.frames_per_step
         self.batch_size = batch_size
@@ -215,7 +230,6 @@ class WindowAggregator:
         self._next_start = 0
         self._windows_run = 0
         self._last_end = 0
-        # outputs: None for one score per frame (speaker change), k for (frame, k) scores (events)
         self._sum = np.zeros((0,) if outputs is None else (0, outputs), dtype=np.float64)
         self._count = np.zeros(0, dtype=np.int32)
         self._emitted = 0  # absolute index of self._sum[0]
@@ -275,32 +289,28 @@ class WindowAggregator:
 def score_features(
     features: np.ndarray,
     *,
-    model: SpeakerChangeDetector,
+    runner: Runner,
     specifications: Specifications,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    backend: str = "torch",
+    outputs: int | None = None,
 ) -> np.ndarray:
-    """Score a whole (frames, dim) feature array with sliding windows -> (frames,) float32.
-
-    ``backend`` is torch by default here (training validates with weights that change every epoch);
-    file scoring (:func:`score_blocks`, :func:`score_file`) uses :data:`DEFAULT_BACKEND`.
+    """Score a whole (frames, feature) array with sliding windows -> (frames,) or (frames, outputs) float32.
 
     Examples
     --------
-    >>> from turnpoint.changes.model import SpeakerChangeConfig
-    >>> model = SpeakerChangeDetector(SpeakerChangeConfig()).eval()
-    >>> score_features(np.zeros((50, 35), dtype=np.float32), model=model, specifications=Specifications()).shape
+    >>> def first(windows):  # (batch, frame, feature) -> (batch, frame)
+    ...     return windows[..., 0]
+    >>> score_features(np.zeros((50, 35), dtype=np.float32), runner=first, specifications=Specifications()).shape
     (50,)
     """
-    with torch_threads(DEFAULT_THREADS):  # the runner's set-up (an ONNX check runs torch) too
-        aggregator = WindowAggregator(model, specifications, batch_size=batch_size, backend=backend)
-        return np.concatenate([aggregator.push(features), aggregator.finish()])
+    aggregator = WindowAggregator(runner, specifications, batch_size=batch_size, outputs=outputs)
+    return np.concatenate([aggregator.push(features), aggregator.finish()])
 
 
 _DONE = object()
 
 
-def _features_ahead(blocks: Iterable[np.ndarray], stream: FeatureStream, depth: int) -> Iterator[tuple[int, np.ndarray]]:
+def _features_ahead(blocks: Iterable[np.ndarray], stream: FeatureStreamLike, depth: int) -> Iterator[tuple[int, np.ndarray]]:
     """(samples, features) per block, computed by a background thread up to ``depth`` blocks ahead.
 
     Decoding and feature extraction (numpy/scipy/soxr release the GIL) then overlap with the model
@@ -345,46 +355,66 @@ def _features_ahead(blocks: Iterable[np.ndarray], stream: FeatureStream, depth: 
         worker.join()
 
 
+def _no_progress(seconds: float) -> None:
+    """Progress not reported (a stage of None)."""
+
+
 def score_blocks(
     blocks: Iterable[np.ndarray],
     *,
-    model: SpeakerChangeDetector,
+    runner: Callable[[], Runner],
+    stream: FeatureStreamLike,
     specifications: Specifications,
     batch_size: int = DEFAULT_BATCH_SIZE,
     num_threads: int | None = DEFAULT_THREADS,
-    backend: str = DEFAULT_BACKEND,
     prefetch: int = 2,
     model_workers: int | None = None,
+    outputs: int | None = None,
+    stage: str | None = "scoring",
     total: float | None = None,
 ) -> Scores:
-    """Score a stream of 16 kHz mono sample blocks; memory is bounded by the block size.
+    """Score a stream of mono sample blocks (at the features' sample rate); memory is bounded by the block size.
 
-    ``backend``: "auto" (onnxruntime if installed, else torch), "onnx" or "torch" — equal within
-    1e-5. ``prefetch``: blocks decoded and featurised ahead by a background thread (0: none).
+    ``runner``: makes the window runner, called under the thread limit (a first ONNX runner checks
+    itself against torch, and with torch's default threads that check spun for 10 s of CPU on a
+    busy 2-core machine, 1 s with one thread). ``stream``: the blocks' feature stream.
+    ``num_threads``: torch intra-op and BLAS threads for the call (None: leave them).
+    ``prefetch``: blocks decoded and featurised ahead by a background thread (0: none; same scores).
     ``model_workers``: threads running window batches side by side (1: the calling thread only;
-    None: :data:`DEFAULT_MODEL_WORKERS` within this process's :func:`cpu_budget`). Progress is
-    reported to :mod:`turnpoint.core.progress` as stage "scoring" (``total``: the seconds expected).
+    None: :data:`DEFAULT_MODEL_WORKERS` within this process's :func:`cpu_budget`). ``outputs``: see
+    :class:`WindowAggregator`. Progress is reported to :mod:`turnpoint.core.progress` as ``stage``
+    (None: not reported; ``total``: the seconds expected).
+
+    Examples
+    --------
+    >>> from turnpoint.core.features import FeatureStream
+    >>> def first(windows):  # (batch, frame, feature) -> (batch, frame)
+    ...     return windows[..., 0]
+    >>> x = np.zeros(48000, np.float32)
+    >>> scores = score_blocks([x[:20000], x[20000:]], runner=lambda: first, stream=FeatureStream(Specifications().features),
+    ...                       specifications=Specifications())
+    >>> scores.values.shape, scores.duration
+    ((188,), 3.0)
     """
     model_workers = _model_workers(model_workers)
     rate = specifications.features.sample_rate
-    stream = FeatureStream(specifications.features)
     pool = ThreadPoolExecutor(model_workers - 1, thread_name_prefix="turnpoint-model") if model_workers > 1 else None
+    reporting = progress.stage(stage, total=total) if stage is not None else contextlib.nullcontext()
+    advance = progress.advance if stage is not None else _no_progress
     parts: list[np.ndarray] = []
     n_samples = 0
-    with torch_threads(num_threads), (pool or contextlib.nullcontext()), progress.stage("scoring", total=total):
-        # created under the thread limit: a first ONNX runner checks itself against torch, and with
-        # torch's default threads that check spun for 10 s of CPU on a busy 2-core machine (1 s here)
-        aggregator = WindowAggregator(model, specifications, batch_size=batch_size, backend=backend, threads=num_threads, pool=pool)
+    with torch_threads(num_threads), (pool or contextlib.nullcontext()), reporting:
+        aggregator = WindowAggregator(runner(), specifications, batch_size=batch_size, pool=pool, outputs=outputs)
         if prefetch > 0:
             for count, features in _features_ahead(blocks, stream, prefetch):
                 n_samples += count
                 parts.append(aggregator.push(features))
-                progress.advance(count / rate)
+                advance(count / rate)
         else:
             for block in blocks:
                 n_samples += len(block)
                 parts.append(aggregator.push(stream.push(block)))
-                progress.advance(len(block) / rate)
+                advance(len(block) / rate)
             parts.append(aggregator.push(stream.finish()))
         parts.append(aggregator.finish())
     step = specifications.features.frame_step
@@ -394,22 +424,34 @@ def score_blocks(
 def score_file(
     path: str | Path,
     *,
-    model: SpeakerChangeDetector,
+    runner: Callable[[], Runner],
+    stream: FeatureStreamLike,
     specifications: Specifications,
-    batch_size: int = DEFAULT_BATCH_SIZE,
     block_duration: float = DEFAULT_BLOCK_DURATION,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     num_threads: int | None = DEFAULT_THREADS,
-    backend: str = DEFAULT_BACKEND,
     prefetch: int = 2,
     model_workers: int | None = None,
+    outputs: int | None = None,
+    stage: str | None = "scoring",
 ) -> Scores:
     """Read, featurise and score an audio/video file block by block (options: :func:`score_blocks`).
 
     A file that decodes shorter than its header says is scored as far as it goes, with a warning
     (logged, and kept in :attr:`Scores.warnings`).
+
+    Examples
+    --------
+    >>> from importlib import resources
+    >>> from turnpoint.core.features import FeatureStream
+    >>> example = resources.files("turnpoint") / "examples" / "two_speakers.flac"
+    >>> scores = score_file(example, runner=lambda: (lambda windows: windows[..., 0]),
+    ...                     stream=FeatureStream(Specifications().features), specifications=Specifications())
+    >>> scores.values.ndim, scores.warnings
+    (1, [])
     """
     total = None
-    if progress.active():  # the header's duration, for the bar only
+    if stage is not None and progress.active():  # the header's duration, for the bar only
         try:
             total = audio_info(path).duration
         except TurnpointError:
@@ -419,14 +461,14 @@ def score_file(
         path, sample_rate=specifications.features.sample_rate, block_duration=block_duration, warnings=warnings
     )
     scores = score_blocks(
-        blocks, model=model, specifications=specifications, batch_size=batch_size, num_threads=num_threads,
-        backend=backend, prefetch=prefetch, model_workers=model_workers, total=total,
+        blocks, runner=runner, stream=stream, specifications=specifications, batch_size=batch_size, num_threads=num_threads,
+        prefetch=prefetch, model_workers=model_workers, outputs=outputs, stage=stage, total=total,
     )
     scores.warnings.extend(warnings)
     return scores
 
 
 __all__ = [
-    "Scores", "WindowAggregator", "available_cpus", "cpu_budget", "frame_times", "score_blocks", "score_features", "score_file",
-    "set_cpu_budget", "window_starts",
+    "DEFAULT_BACKEND", "DEFAULT_BATCH_SIZE", "DEFAULT_THREADS", "FeatureStreamLike", "Scores", "WindowAggregator", "available_cpus",
+    "cpu_budget", "frame_times", "score_blocks", "score_features", "score_file", "set_cpu_budget", "torch_threads", "window_starts",
 ]

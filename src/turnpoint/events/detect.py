@@ -22,7 +22,7 @@ from turnpoint.core.fileio import atomic_open
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EventDetection", "decode_overrides", "detect_event_files", "detect_events", "evaluate_event_lists", "evaluate_event_scores",
+__all__ = ["EventDetection", "EventResult", "decode_overrides", "detect_event_files", "detect_events", "evaluate_event_lists", "evaluate_event_scores",
            "evaluate_events", "plot_events", "write_event_outputs"]
 
 #: Annotation files beside an input (``x.tsv`` next to ``x.wav``) that a batch never overwrites.
@@ -152,7 +152,7 @@ def write_event_outputs(detection: EventDetection, out_dir: str | Path, *, plot:
     if "tsv" in paths:
         write_events(paths["tsv"], {detection.key: detection.events}, suffix=Path(detection.path).suffix or ".wav")
     if "audacity" in paths:
-        from turnpoint.changes.formats import write_event_labels
+        from turnpoint.events.annotations import write_event_labels
 
         write_event_labels(paths["audacity"], detection.events)
     if plot:
@@ -215,6 +215,13 @@ def decode_overrides(
     return settings
 
 
+@dataclass
+class EventResult(FileResult):
+    """One file of a sound event batch, with the events written."""
+
+    events: list[Event] = field(default_factory=list)
+
+
 @functools.lru_cache(maxsize=2)
 def _reference_events(path: str) -> dict[str, list[Event]]:
     """A batch's reference annotations: read once per process, not shipped with every file's job."""
@@ -233,13 +240,13 @@ class _EventJob:
     formats: tuple[str, ...] = ("tsv",)
 
 
-def _detect_one(path: Path, job: _EventJob, loaded: LoadedEventModel) -> FileResult:
+def _detect_one(path: Path, job: _EventJob, loaded: LoadedEventModel) -> EventResult:
     detection = detect_events(path, model=loaded, params=job.params)
     detection.events = [e for e in detection.events if e.label in job.classes]
     reference = _reference_events(job.reference).get(detection.key) if job.reference and job.plot else None
     written = write_event_outputs(detection, job.out_dir, plot=job.plot, scores=job.scores, reference=reference,
                                   params=job.params, protected=job.protected, formats=job.formats)
-    return FileResult(str(path), detection.key, detection.duration, outputs=written, events=detection.events)
+    return EventResult(str(path), detection.key, detection.duration, outputs=written, events=detection.events)
 
 
 def detect_event_files(
@@ -298,7 +305,7 @@ def detect_event_files(
     report, todo, protected = plan_batch(
         paths, outputs=lambda path: event_output_paths(audio_key(path.name), out_dir=out_dir, plot=plot, scores=scores, formats=formats),
         overwrite=overwrite,
-        key=lambda path: audio_key(path.name), annotations=ANNOTATION_SUFFIXES,
+        key=lambda path: audio_key(path.name), annotations=ANNOTATION_SUFFIXES, result=EventResult,
     )
     if report.skipped:
         logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))

@@ -1,42 +1,45 @@
-"""Sliding-window scoring: (frames, classes) probabilities, averaged over overlapping windows.
+"""Sound event scores: (frames, classes) probabilities through the core's sliding windows.
 
 Windows of ``frames_per_chunk`` frames start every ``frames_per_step`` frames, the last one aligned
-with the end, through the speaker change detector's streaming :class:`turnpoint.core.windows.WindowAggregator`
-(same windows, same averaging); a file shorter than one window is scored in one pass.
-:func:`score_event_file` streams a file block by block, so memory does not grow with its length.
+with the end, averaged where they overlap (:mod:`turnpoint.core.windows`); a file shorter than one
+window is scored in one pass. :func:`score_event_file` streams a file block by block, so memory
+does not grow with its length. The network runs in torch, in eval mode for the call.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from turnpoint.core.audio import DEFAULT_BLOCK_DURATION, iter_audio
-from turnpoint.events.model import EventNetwork, SoundEventDetector
-from turnpoint.core.runners import full_float32
+from turnpoint.core import windows
+from turnpoint.core.audio import DEFAULT_BLOCK_DURATION
 from turnpoint.core.features import EventFeatureStream
-from turnpoint.core.windows import DEFAULT_THREADS, Scores, WindowAggregator, torch_threads
+from turnpoint.core.runners import TorchRunner
 from turnpoint.core.task import Specifications
+from turnpoint.core.windows import DEFAULT_THREADS, Scores
+from turnpoint.events.model import EventNetwork, SoundEventDetector
 
 __all__ = ["score_event_blocks", "score_event_features", "score_event_file"]
 
 
-def _runner(model: EventNetwork) -> Callable[[np.ndarray], np.ndarray]:
-    device = next(model.parameters()).device
+class _EventScores(torch.nn.Module):
+    """A network's class probabilities as the forward, for :class:`~turnpoint.core.runners.TorchRunner`."""
 
-    def run(batch: np.ndarray) -> np.ndarray:  # (batch, frame, dim) -> (batch, frame, classes)
-        with torch.inference_mode(), full_float32():
-            return model.scores(torch.from_numpy(np.ascontiguousarray(batch)).to(device)).float().cpu().numpy()
+    def __init__(self, model: EventNetwork):
+        super().__init__()
+        self.model = model
 
-    return run
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        # features: (batch, frame, feature) -> (batch, frame, classes)
+        return self.model.scores(features)
 
 
-def _aggregator(model: EventNetwork, specifications: Specifications, batch_size: int) -> WindowAggregator:
-    return WindowAggregator(model, specifications, batch_size=batch_size, backend=_runner(model), outputs=model.config.n_classes)
+def _runner(model: EventNetwork) -> TorchRunner:
+    return TorchRunner(_EventScores(model))
 
 
 @contextlib.contextmanager
@@ -68,8 +71,9 @@ def score_event_features(
     (230, 2)
     """
     with _evaluating(model):
-        aggregator = _aggregator(model, specifications, batch_size)
-        return np.concatenate([aggregator.push(features), aggregator.finish()])
+        return windows.score_features(
+            features, runner=_runner(model), specifications=specifications, batch_size=batch_size, outputs=model.config.n_classes
+        )
 
 
 def score_event_blocks(
@@ -97,18 +101,12 @@ def score_event_blocks(
     >>> scores.values.shape, scores.duration
     ((151, 1), 3.0)
     """
-    config = specifications.features
-    stream = EventFeatureStream(config)
-    parts: list[np.ndarray] = []
-    n_samples = 0
-    with _evaluating(model), torch_threads(num_threads):
-        aggregator = _aggregator(model, specifications, batch_size)
-        for block in blocks:
-            n_samples += len(block)
-            parts.append(aggregator.push(stream.push(block)))
-        parts.append(aggregator.push(stream.finish()))
-        parts.append(aggregator.finish())
-    return Scores(np.concatenate(parts), config.frame_step, n_samples / config.sample_rate)
+    with _evaluating(model):
+        # no prefetch thread, one model thread and no progress stage: the sound event path as it was tuned
+        return windows.score_blocks(
+            blocks, runner=lambda: _runner(model), stream=EventFeatureStream(specifications.features), specifications=specifications,
+            batch_size=batch_size, num_threads=num_threads, prefetch=0, model_workers=1, outputs=model.config.n_classes, stage=None,
+        )
 
 
 def score_event_file(
@@ -121,5 +119,9 @@ def score_event_file(
     num_threads: int | None = DEFAULT_THREADS,
 ) -> Scores:
     """Read, featurise and score an audio/video file block by block (see :func:`score_event_blocks`)."""
-    blocks = iter_audio(path, sample_rate=specifications.features.sample_rate, block_duration=block_duration)
-    return score_event_blocks(blocks, model=model, specifications=specifications, batch_size=batch_size, num_threads=num_threads)
+    with _evaluating(model):
+        return windows.score_file(
+            path, runner=lambda: _runner(model), stream=EventFeatureStream(specifications.features), specifications=specifications,
+            block_duration=block_duration, batch_size=batch_size, num_threads=num_threads, prefetch=0, model_workers=1,
+            outputs=model.config.n_classes, stage=None,
+        )
