@@ -29,7 +29,8 @@ from pathlib import Path
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.fileio import atomic_write_text
 from turnpoint.changes.training import collect_files
-from turnpoint.changes.tuning import MIN_DURATIONS, Sweep, coverage_at_purity, plot_curves, purity_at_coverage, score_files, select, sweep
+from turnpoint.changes.score_curves import score_files
+from turnpoint.changes.sweep import MIN_DURATIONS, Sweep, coverage_at_purity, plot_curves, purity_at_coverage, select, sweep
 
 logger = logging.getLogger("compare_systems")
 DEFAULT_SYSTEMS = "bilstm,bic,gaussian_divergence,glr,kernel_cpd,ge2e"

@@ -18,23 +18,11 @@ from turnpoint.core.errors import TurnpointError
 from turnpoint.core.windows import Scores
 from turnpoint.changes.modelfile import load_model
 from turnpoint.changes.training import AnnotatedFile
-from turnpoint.changes.tuning import (
-    CUT_RANGE,
-    tune,
-    Sweep,
-    alpha_grid,
-    degenerate,
-    SweepPoint,
-    coverage_at_purity,
-    pareto,
-    plot_curves,
-    purity_at_coverage,
-    read_tuned,
-    score_files,
-    select,
-    sweep,
-    write_tuned,
+from turnpoint.changes.score_curves import score_files
+from turnpoint.changes.sweep import (
+    CUT_RANGE, Sweep, SweepPoint, alpha_grid, coverage_at_purity, degenerate, pareto, plot_curves, purity_at_coverage, select, sweep,
 )
+from turnpoint.changes.tuning import read_tuned, tune, write_tuned
 
 STEP = 0.016
 
@@ -240,13 +228,13 @@ def test_coverage_at_purity_degenerates_with_pauses_and_is_flagged(caplog: pytes
     item, scores = paused_file_with_curve({4.7: 0.9, 10.3: 0.6, 14.7: 0.7, 12.0: 0.3})
     result = sweep([item], {"f": scores}, min_durations=[1.0])
     assert {round(p.purity, 9) for p in result.points} == {1.0}  # pyannote cuts at the pauses: purity is 100 % everywhere
-    with caplog.at_level("WARNING", logger="turnpoint.changes.tuning"):
+    with caplog.at_level("WARNING", logger="turnpoint.changes.sweep"):
         trap = select(result, criterion="coverage")
     assert trap.n_changes == 0
     flagged = [r.getMessage() for r in caplog.records if "degenerate" in r.getMessage()]
     assert len(flagged) == 1 and "\n" not in flagged[0] and "finds no change" in flagged[0]
     caplog.clear()
-    with caplog.at_level("WARNING", logger="turnpoint.changes.tuning"):
+    with caplog.at_level("WARNING", logger="turnpoint.changes.sweep"):
         best = select(result)  # the default: speaker-change F1
     assert (best.n_changes, best.f1) == (3, 1.0) and not caplog.records
     # a flat criterion is flagged too: every peak is far from every change

@@ -2,7 +2,7 @@
 
 Every system maps 16 kHz mono audio to a :class:`~turnpoint.core.windows.Scores` curve whose peaks are
 change candidates, so the same peak picking (``alpha`` = threshold in the system's own units,
-``min_duration``), :mod:`turnpoint.changes.evaluation` and :mod:`turnpoint.changes.tuning` apply to all of them.
+``min_duration``), :mod:`turnpoint.changes.evaluation` and :mod:`turnpoint.changes.sweep` apply to all of them.
 
 MFCC baselines (Yin et al. 2017, Sec. 4.2): 11 static MFCC (c1–c11, no derivatives, no c0; the
 BiLSTM's 32 ms / 16 ms framing) on two adjacent 2 s windows, one score per frame ``t`` comparing
