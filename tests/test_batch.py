@@ -144,10 +144,10 @@ def _batch(setup, out: Path, *, run_one, jobs, startup_s, show_progress=False, t
 
 
 def test_auto_adds_workers_with_a_share_of_the_cores_and_shows_their_bars(setup, tmp_path, capsys, monkeypatch):
-    import turnpoint.core.batch
+    import turnpoint.core.batch_processes
     from turnpoint.core.windows import available_cpus
 
-    monkeypatch.setattr(turnpoint.core.batch, "idle_cores", lambda *args, **kwargs: 64.0)  # a quiet machine
+    monkeypatch.setattr(turnpoint.core.batch_processes, "idle_cores", lambda *args, **kwargs: 64.0)  # a quiet machine
     _, model, audio = setup
     detect_files([audio], out_dir=tmp_path / "serial", model=model, show_progress=False, formats=["rttm", "json"])
     report = _batch(setup, tmp_path / "auto", run_one=_run_one_after_a_worker, jobs="auto", startup_s=0.0, show_progress=True)
@@ -171,10 +171,10 @@ def test_auto_keeps_a_short_batch_in_this_process(setup, tmp_path):
 
 
 def test_auto_starts_no_worker_while_the_machine_has_no_idle_core(setup, tmp_path, monkeypatch):
-    import turnpoint.core.batch
+    import turnpoint.core.batch_processes
 
     checks = []
-    monkeypatch.setattr(turnpoint.core.batch, "idle_cores", lambda *args, **kwargs: checks.append(1) or 0.2)
+    monkeypatch.setattr(turnpoint.core.batch_processes, "idle_cores", lambda *args, **kwargs: checks.append(1) or 0.2)
     report = _batch(setup, tmp_path / "out", run_one=_run_one_dying_on_f3, jobs="auto", startup_s=0.0)
     assert report.processes == 1 and len(report.results) == 5 and not report.failures
     assert checks  # it did look, (again and again) while files were left

@@ -400,6 +400,37 @@ def test_console_script_subprocess(model: str, wav: Path, tmp_path: Path) -> Non
     assert ok.returncode == 0 and ok.stdout.startswith("turnpoint ")
 
 
+def test_python_m_turnpoint_exits_with_the_command_status(tmp_path: Path) -> None:
+    """``python -m turnpoint`` is the console script: a failed file is exit status 1 there too."""
+    missing = tmp_path / "missing.wav"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "turnpoint", "-q", "baseline", str(missing), "--system", "bic", "--alpha", "1", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert error_lines(result.stderr) == [f"turnpoint: error: {missing}: no such file"]
+
+
+def test_only_the_entry_points_import_the_top_level_cli() -> None:
+    """The command modules share :mod:`turnpoint.cli.common`, never :mod:`turnpoint.cli.main` (no cycle)."""
+    import ast
+
+    cli = Path(turnpoint.__file__).parent / "cli"
+    importers = []
+    for path in sorted(cli.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+            else:
+                continue
+            if "turnpoint.cli.main" in names:
+                importers.append(path.name)
+    assert importers == []
+
+
 def test_detect_rescoring_flags(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     example = str(turnpoint.example_path())
 

@@ -36,7 +36,7 @@ DRIVER = textwrap.dedent(
 
     record = Path(os.environ["TURNPOINT_TEST_RECORD"])
     seen = {}
-    step = distributed.SpeakerChangeModule.training_step
+    step = distributed.TaskModule.training_step
 
     def training_step(self, batch, index):
         seen.setdefault(self.current_epoch + 1, []).extend(int(i) for i in batch[0])
@@ -48,8 +48,8 @@ DRIVER = textwrap.dedent(
         info = {"world": self.trainer.world_size, "chunks": seen, "epoch_chunks": self.epoch_chunks()}
         (record / f"chunks{rank}.json").write_text(json.dumps(info))
 
-    distributed.SpeakerChangeModule.training_step = training_step
-    distributed.SpeakerChangeModule.on_train_end = on_train_end
+    distributed.TaskModule.training_step = training_step
+    distributed.TaskModule.on_train_end = on_train_end
     sys.exit(main(sys.argv[1:]))
     """
 )
@@ -151,7 +151,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process(layout, corpus, plain, tmp
 
 @needs_lightning
 def test_lightning_checkpoint_resumes_exactly(corpus, plain, tmp_path):
-    from turnpoint.core.distributed import train_distributed
+    from turnpoint.changes.distributed import train_distributed
 
     def run(epochs, **options):
         config = TrainingConfig(**dict(CONFIG, epochs=epochs))
@@ -182,7 +182,7 @@ def test_lightning_checkpoint_resumes_exactly(corpus, plain, tmp_path):
 
 @needs_lightning
 def test_a_plain_run_folder_is_not_continued_by_lightning(corpus, plain, tmp_path):
-    from turnpoint.core.distributed import train_distributed
+    from turnpoint.changes.distributed import train_distributed
 
     with pytest.raises(TurnpointError, match="single-process trainer"):
         train_distributed(corpus, out_dir=plain, config=TrainingConfig(**CONFIG), resume=True, show_progress=False)

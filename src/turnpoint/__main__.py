@@ -1,5 +1,8 @@
-"""``python -m turnpoint``: the ``turnpoint`` command."""
+"""``python -m turnpoint``: the ``turnpoint`` command, with its exit status."""
+
+import sys
 
 from turnpoint.cli.main import main
 
-main()
+if __name__ == "__main__":
+    sys.exit(main())

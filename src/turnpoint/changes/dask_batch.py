@@ -14,12 +14,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from turnpoint.changes.batch import ChangeResult, _Job, _run_one
 from turnpoint.changes.outputs import DEFAULT_FORMATS, OUTPUT_FORMATS, output_paths
 from turnpoint.core.batch import BatchReport, expand_inputs, plan_batch
 from turnpoint.core.dask_batch import run_dask_batch
 from turnpoint.core.errors import TurnpointError
+from turnpoint.core.windows import available_cpus
 from turnpoint.changes.modelfile import load_model
 
 __all__ = ["detect_files_dask", "main"]
@@ -31,7 +33,7 @@ def detect_files_dask(
     out_dir: str | Path,
     model: str | Path | None = None,
     scheduler: str | None = None,
-    workers: int = 2,
+    workers: int | Literal["auto"] = 2,
     alpha: float | None = None,
     min_duration: float | None = None,
     alpha_scale: str | None = None,
@@ -46,9 +48,13 @@ def detect_files_dask(
     """Like :func:`turnpoint.changes.batch.detect_files`, with the files spread over a Dask cluster.
 
     ``scheduler``: address of a running scheduler; None starts a local cluster of ``workers``
-    single-threaded worker processes for the duration of the call.
+    single-threaded worker processes for the duration of the call; ``"auto"``: one per core this
+    process may run on (``turnpoint detect --dask --jobs auto``).
     """
     import dask.distributed  # noqa: F401 - without dask, fail before any work
+
+    if workers == "auto":
+        workers = available_cpus()
 
     unknown = set(formats) - set(OUTPUT_FORMATS)
     if unknown:

@@ -6,42 +6,37 @@ Each epoch is seeded from (seed, epoch), so a run resumed from its checkpoint co
 as if it had never stopped. The best epoch is chosen on a validation set by speaker-change F1 at
 ±0.5 s over a sweep of the peak threshold, and that threshold becomes the model's default.
 That score is ``turnpoint evaluate``'s: changes of the active speaker set, a change across a
-pause being the pause (:func:`turnpoint.changes.evaluation.speaker_changes`), nothing merged.
+pause being the pause (:func:`turnpoint.changes.change_definition.speaker_changes`), nothing merged.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
 from tqdm.auto import tqdm
 
 from turnpoint.changes.annotations import Turn, change_points, read_rttm, read_uem
-from turnpoint.core.audio import audio_files, iter_audio
-from turnpoint.core.errors import TurnpointError
-from turnpoint.core.features import FeatureStream
-from turnpoint.core.fileio import atomic_write_bytes
-from turnpoint.changes.scoring import score_features
 from turnpoint.changes.change_definition import speaker_changes
 from turnpoint.changes.metrics import BoundaryScore, boundary_score
 from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
-from turnpoint.changes.modelfile import Defaults, save_model
-from turnpoint.core.modelfile import looks_like_pickle
+from turnpoint.changes.modelfile import Defaults, save_model as save_model_file
 from turnpoint.changes.peaks import find_peaks
+from turnpoint.changes.scoring import score_features
+from turnpoint.core.audio import audio_files, iter_audio
+from turnpoint.core.errors import TurnpointError
+from turnpoint.core.features import FeatureStream
 from turnpoint.core.task import FeatureConfig, Specifications
+from turnpoint.core.training import DistributedTrainingTask, LoopSettings, Validation, check_run_folder, fit, resolve_device
+from turnpoint.core.training import set_input_standardisation as standardise_inputs
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "checkpoint.safetensors"
-MODEL_NAME = "model.safetensors"
 ALPHA_GRID = tuple(np.round(np.arange(0.02, 0.99, 0.02), 2))
 
 
@@ -267,11 +262,6 @@ def sample_chunks(
     return cut_chunks(files, sample_chunk_positions(files, count=count, frames=frames, rng=rng), frames=frames)
 
 
-def epoch_rng(config: TrainingConfig, epoch: int) -> np.random.Generator:
-    """The chunk sampler of one epoch (1-based): the same on every process and after a resume."""
-    return np.random.default_rng([config.seed, epoch])
-
-
 def chunks_in_epoch(files: Sequence[PreparedFile], *, config: TrainingConfig, specifications: Specifications) -> int:
     """``config.chunks_per_epoch``, or one chunk per sliding step (0.8 s) of annotated audio."""
     annotated = sum(p.annotated_duration for p in files)
@@ -329,9 +319,7 @@ def prepare_files(
 
 def set_input_standardisation(model: SpeakerChangeDetector, files: Sequence[PreparedFile]) -> None:
     """Set the model's fixed input mean and scale from the annotated frames of ``files``."""
-    frames = np.concatenate([p.features[p.mask > 0] for p in files])
-    model.input_mean.copy_(torch.from_numpy(frames.mean(axis=0)))
-    model.input_scale.copy_(torch.from_numpy(np.maximum(frames.std(axis=0), 1e-3)))
+    standardise_inputs(model, np.concatenate([p.features[p.mask > 0] for p in files]))
 
 
 def training_summary(prepared: Sequence[PreparedFile], prepared_val: Sequence[PreparedFile], *, config: TrainingConfig, device: str) -> dict:
@@ -348,26 +336,6 @@ def training_summary(prepared: Sequence[PreparedFile], prepared_val: Sequence[Pr
         "config": asdict(config),
         "device": str(device),
     }
-
-
-def make_loss(config: TrainingConfig, device: str | torch.device) -> torch.nn.Module:
-    """Per-frame binary cross-entropy on logits (weighted positives), reduced by :func:`chunk_loss`."""
-    return torch.nn.BCEWithLogitsLoss(reduction="none", pos_weight=torch.tensor(config.pos_weight, device=device))
-
-
-def chunk_loss(
-    model: torch.nn.Module,
-    loss_fn: torch.nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    m: torch.Tensor,
-    *,
-    normaliser: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Masked loss of a batch of chunks: the sum over annotated frames / ``normaliser``
-    (default: this batch's number of annotated frames)."""
-    logits = model(x)[..., 0]  # (batch, frame)
-    return (loss_fn(logits, y) * m).sum() / (m.sum() if normaliser is None else normaliser).clamp_min(1.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,88 +432,147 @@ def validate(
     )
 
 
-def epoch_record(epoch: int, *, train_loss: float, result: ValidationResult, seconds: float) -> dict:
-    """One line of ``history.jsonl``."""
-    return {
-        "epoch": epoch,
-        "train_loss": round(train_loss, 5),
-        "val_loss": round(result.loss, 5),
-        "val_f1": round(result.f1, 4),
-        "val_precision": round(result.precision, 4),
-        "val_recall": round(result.recall, 4),
-        "val_alpha": result.alpha,
-        "seconds": round(seconds, 1),
-    }
+# ---------------------------------------------------------------------------------------------
+# the task's hooks and the trainer
 
 
-def save_best_model(
-    path: Path,
+class SpeakerChangeTask(DistributedTrainingTask):
+    """The speaker change detector's hooks for :func:`turnpoint.core.training.fit` (and its DDP twin).
+
+    Parameters
+    ----------
+    config, architecture : the run's hyper-parameters and network shape
+    prepared, prepared_val : training and validation files (:func:`prepare_files`)
+    summary : the data summary model files carry under ``training`` (:func:`training_summary`)
+    name : the model files' name
+    """
+
+    best_score_key = "best_f1"
+    score_name = "val_f1"
+
+    def __init__(
+        self,
+        *,
+        config: TrainingConfig,
+        architecture: SpeakerChangeConfig,
+        prepared: Sequence[PreparedFile],
+        prepared_val: Sequence[PreparedFile],
+        summary: dict,
+        name: str,
+    ):
+        self.config = config
+        self.architecture = architecture
+        self.specifications = training_specifications(config)
+        self.prepared = prepared
+        self.prepared_val = prepared_val
+        self.summary = summary
+        self.name = name
+        self.logger = logger
+        self.settings = LoopSettings.from_config(config)
+        self.chunks_per_epoch = chunks_in_epoch(prepared, config=config, specifications=self.specifications)
+        # per-frame binary cross-entropy on logits (weighted positives), masked and summed by loss_sum
+        self.criterion = torch.nn.BCEWithLogitsLoss(reduction="none", pos_weight=torch.tensor(config.pos_weight))
+
+    def build_model(self) -> SpeakerChangeDetector:
+        model = SpeakerChangeDetector(self.architecture)
+        set_input_standardisation(model, self.prepared)
+        return model
+
+    def initial_state(self) -> dict:
+        return {"epoch": 0, "best_f1": -1.0, "best_epoch": 0, "best_alpha": 0.5, "config": asdict(self.config)}
+
+    def check_resumed(self, state: dict, *, path: Path | None) -> None:
+        previous = {k: v for k, v in state.get("config", {}).items() if k != "epochs"}
+        current = {k: v for k, v in json.loads(json.dumps(asdict(self.config))).items() if k != "epochs"}
+        if previous != current:
+            logger.warning("resuming with settings that differ from the checkpoint's: %s", state.get("config"))
+        logger.info("resumed from epoch %d (best F1 %.3f at epoch %d)", state["epoch"], state["best_f1"], state["best_epoch"])
+
+    def chunks(self, *, epoch: int, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Features, frame labels and loss mask of ``count`` random chunks."""
+        return sample_chunks(self.prepared, count=count, frames=self.specifications.frames_per_chunk, rng=rng)
+
+    def loss_sum(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The weighted cross-entropy summed over the batch's annotated frames."""
+        features, labels, mask = batch
+        logits = model(features)[..., 0]  # (batch, frame)
+        return (self.criterion(logits, labels) * mask).sum()
+
+    def loss_weight(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The batch's annotated frames."""
+        return batch[2].sum()
+
+    def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The masked loss of a batch: the mean over its annotated frames."""
+        return self.loss_sum(model, batch) / self.loss_weight(batch).clamp_min(1.0)
+
+    def validation_counts(self, model: torch.nn.Module, *, rank: int, world: int) -> np.ndarray:
+        """Boundary counts and loss of validation files ``rank``, ``rank + world``, ... (:meth:`ValidationCounts.to_array`)."""
+        config = self.config
+        return validation_counts(
+            model, self.prepared_val[rank::world], specifications=self.specifications, min_duration=config.min_duration,
+            tolerance=config.tolerance, pos_weight=config.pos_weight,
+        ).to_array()
+
+    def validation_from_counts(self, counts: np.ndarray) -> Validation:
+        result = choose_alpha(ValidationCounts.from_array(counts))
+        record = {
+            "val_loss": round(result.loss, 5),
+            "val_f1": round(result.f1, 4),
+            "val_precision": round(result.precision, 4),
+            "val_recall": round(result.recall, 4),
+            "val_alpha": result.alpha,
+        }
+        return Validation(score=result.f1, record=record, kept_if_best={"best_alpha": result.alpha}, details=result)
+
+    def validate(self, model: torch.nn.Module) -> Validation:
+        # the counts of all files as one process's share: the same numbers as the DDP trainer sums
+        return self.validation_from_counts(self.validation_counts(model, rank=0, world=1))
+
+    def epoch_message(self, *, record: dict, train_loss: float, validation: Validation) -> str:
+        result = validation.details
+        return f"epoch {record['epoch']}: train loss {train_loss:.4f}, val loss {result.loss:.4f}, val F1 {result.f1:.3f} (alpha {result.alpha:.2f})"
+
+    def save_model(self, model: torch.nn.Module, *, path: Path, record: dict, validation: Validation) -> None:
+        """Write the model file of a new best epoch (its alpha becomes the model's default)."""
+        result = validation.details
+        save_model_file(
+            path,
+            model=model,
+            specifications=self.specifications,
+            defaults=Defaults(alpha=result.alpha, min_duration=self.config.min_duration),
+            training=dict(self.summary, epoch=record["epoch"], validation=record, validation_f1_by_alpha=result.curve),
+            name=self.name,
+        )
+
+
+def speaker_change_task(
+    train_source: str | Path | Sequence[AnnotatedFile],
+    validation_source: str | Path | Sequence[AnnotatedFile] | None,
     *,
-    model: SpeakerChangeDetector,
-    specifications: Specifications,
+    validation_fraction: float,
     config: TrainingConfig,
-    result: ValidationResult,
-    summary: dict,
-    record: dict,
+    architecture: SpeakerChangeConfig,
+    device: str,
     name: str,
-) -> Path:
-    """Write the model file of a new best epoch (its alpha becomes the model's default)."""
-    return save_model(
-        path,
-        model=model,
-        specifications=specifications,
-        defaults=Defaults(alpha=result.alpha, min_duration=config.min_duration),
-        training=dict(summary, epoch=record["epoch"], validation=record, validation_f1_by_alpha=result.curve),
-        name=name,
-    )
+    show_progress: bool,
+    summary_extras: dict | None = None,
+) -> SpeakerChangeTask:
+    """Collect, split and prepare the data of a run; its task for the trainers.
 
-
-def append_history(path: Path, record: dict) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
-
-
-# ---------------------------------------------------------------------------------------------
-# checkpoints
-
-
-def _save_checkpoint(path: Path, *, model: SpeakerChangeDetector, optimizer: torch.optim.Optimizer, state: dict) -> None:
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    optim_state = optimizer.state_dict()
-    for index, values in optim_state["state"].items():
-        for name, value in values.items():
-            tensors[f"optimizer.{index}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    meta = dict(state, param_groups=optim_state["param_groups"])
-    atomic_write_bytes(path, save(tensors, metadata={"turnpoint_checkpoint": json.dumps(meta)}))
-
-
-def _load_checkpoint(path: Path, *, model: SpeakerChangeDetector, optimizer: torch.optim.Optimizer) -> dict:
-    if looks_like_pickle(path):
-        raise TurnpointError("refusing to load a pickle checkpoint; turnpoint checkpoints are safetensors", path=path)
-    try:
-        tensors = load_file(str(path))
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as handle:
-            meta = json.loads(handle.metadata()["turnpoint_checkpoint"])
-    except (SafetensorError, OSError, KeyError, TypeError, json.JSONDecodeError) as error:
-        raise TurnpointError(f"not a turnpoint training checkpoint ({error})", path=path) from None
-    model_state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-    try:
-        model.load_state_dict(model_state)
-    except RuntimeError as error:
-        raise TurnpointError(f"checkpoint does not match the architecture ({str(error).splitlines()[0]})", path=path) from None
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": meta.pop("param_groups")})
-    return meta
-
-
-# ---------------------------------------------------------------------------------------------
-# the loop
+    Parameters
+    ----------
+    train_source, validation_source, validation_fraction, config, architecture : as for :func:`train`
+    device : what the model files record as the training device
+    name : the model files' name
+    show_progress : progress bars over the feature extraction
+    summary_extras : more fields for the model files' ``training`` summary
+    """
+    specifications = training_specifications(config)
+    train_items, validation_items = split_sources(train_source, validation_source, validation_fraction=validation_fraction, seed=config.seed)
+    prepared, prepared_val = prepare_files(train_items, validation_items, specifications=specifications, config=config, show_progress=show_progress)
+    summary = dict(training_summary(prepared, prepared_val, config=config, device=device), **(summary_extras or {}))
+    return SpeakerChangeTask(config=config, architecture=architecture, prepared=prepared, prepared_val=prepared_val, summary=summary, name=name)
 
 
 def train(
@@ -585,91 +612,20 @@ def train(
     >>> # turnpoint.train("my_corpus/", out_dir="runs/exp1", config=TrainingConfig(epochs=20))
     """
     config = config or TrainingConfig()
-    architecture = architecture or SpeakerChangeConfig()
     out_dir = Path(out_dir)
-    checkpoint_path = out_dir / CHECKPOINT_NAME
-    if resume and not checkpoint_path.exists():
-        raise TurnpointError("nothing to resume: no checkpoint here", path=checkpoint_path)
-    if not resume and checkpoint_path.exists():
-        raise TurnpointError("a run already exists here; pass --resume to continue it or choose another folder", path=out_dir)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    check_run_folder(out_dir, resume=resume)
+    device = resolve_device(device)
     if num_threads is not None:
         torch.set_num_threads(num_threads)
-    specifications = training_specifications(config)
-    train_items, validation_items = split_sources(train_source, validation_source, validation_fraction=validation_fraction, seed=config.seed)
-    progress = dict(disable=not show_progress, dynamic_ncols=True, leave=False)
-    prepared, prepared_val = prepare_files(train_items, validation_items, specifications=specifications, config=config, show_progress=show_progress)
-    chunks_per_epoch = chunks_in_epoch(prepared, config=config, specifications=specifications)
-
-    torch.manual_seed(config.seed)
-    model = SpeakerChangeDetector(architecture).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    state = {"epoch": 0, "best_f1": -1.0, "best_epoch": 0, "best_alpha": 0.5, "config": asdict(config)}
-    if resume:
-        state = _load_checkpoint(checkpoint_path, model=model, optimizer=optimizer)
-        previous = {k: v for k, v in state.get("config", {}).items() if k != "epochs"}
-        current = {k: v for k, v in json.loads(json.dumps(asdict(config))).items() if k != "epochs"}
-        if previous != current:
-            logger.warning("resuming with settings that differ from the checkpoint's: %s", state.get("config"))
-        logger.info("resumed from epoch %d (best F1 %.3f at epoch %d)", state["epoch"], state["best_f1"], state["best_epoch"])
-    else:
-        set_input_standardisation(model, prepared)
-
-    summary = training_summary(prepared, prepared_val, config=config, device=device)
-    loss_fn = make_loss(config, device)
-    frames_per_chunk = specifications.frames_per_chunk
-    history_path = out_dir / "history.jsonl"
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    for epoch in range(state["epoch"] + 1, config.epochs + 1):
-        started = time.time()
-        rng = epoch_rng(config, epoch)
-        torch.manual_seed(config.seed * 100003 + epoch)
-        x, y, m = sample_chunks(prepared, count=chunks_per_epoch, frames=frames_per_chunk, rng=rng)
-        model.train()
-        running = 0.0
-        batches = range(0, chunks_per_epoch, config.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", **progress)
-        for first in bar:
-            xb = torch.from_numpy(x[first : first + config.batch_size]).to(device)
-            yb = torch.from_numpy(y[first : first + config.batch_size]).to(device)
-            mb = torch.from_numpy(m[first : first + config.batch_size]).to(device)
-            loss = chunk_loss(model, loss_fn, xb, yb, mb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            value = float(loss.detach())
-            running += value * len(xb)
-            bar.set_postfix(loss=f"{value:.4f}")
-        train_loss = running / chunks_per_epoch
-        result = validate(
-            model, prepared_val, specifications=specifications, min_duration=config.min_duration, tolerance=config.tolerance, pos_weight=config.pos_weight
-        )
-        improved = result.f1 > state["best_f1"]
-        record = epoch_record(epoch, train_loss=train_loss, result=result, seconds=time.time() - started)
-        if improved:
-            state.update(best_f1=result.f1, best_epoch=epoch, best_alpha=result.alpha)
-            save_best_model(
-                out_dir / MODEL_NAME, model=model.cpu(), specifications=specifications, config=config, result=result,
-                summary=summary, record=record, name=name or out_dir.name,
-            )
-            model.to(device)
-        state["epoch"] = epoch
-        _save_checkpoint(checkpoint_path, model=model, optimizer=optimizer, state=state)
-        append_history(history_path, record)
-        logger.info(
-            "epoch %d: train loss %.4f, val loss %.4f, val F1 %.3f (alpha %.2f)%s",
-            epoch, train_loss, result.loss, result.f1, result.alpha, " *" if improved else "",
-        )
-    if not (out_dir / MODEL_NAME).exists():
-        raise TurnpointError("training finished without a model (0 epochs?)", path=out_dir)
-    return out_dir / MODEL_NAME
+    task = speaker_change_task(
+        train_source, validation_source, validation_fraction=validation_fraction, config=config,
+        architecture=architecture or SpeakerChangeConfig(), device=device, name=name or out_dir.name, show_progress=show_progress,
+    )
+    return fit(task, out_dir=out_dir, resume=resume, device=device, show_progress=show_progress)
 
 
 __all__ = [
-    "AnnotatedFile", "TrainingConfig", "ValidationCounts", "choose_alpha", "chunk_loss", "collect_files", "cut_chunks", "frame_labels",
-    "prepare_file", "prepare_files", "sample_chunk_positions", "sample_chunks", "split_sources", "train", "validate", "validation_counts",
+    "AnnotatedFile", "SpeakerChangeTask", "TrainingConfig", "ValidationCounts", "choose_alpha", "collect_files", "collect_protocol", "cut_chunks",
+    "frame_labels", "prepare_file", "prepare_files", "sample_chunk_positions", "sample_chunks", "speaker_change_task", "split_sources", "train",
+    "validate", "validation_counts",
 ]

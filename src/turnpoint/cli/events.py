@@ -1,7 +1,8 @@
-"""Command-line glue for the sound event task (``turnpoint events`` and ``--task events``).
+"""The sound event commands: ``turnpoint events`` and ``summary``/``tune``/``evaluate --task events``.
 
-``turnpoint.cli.main`` only adds the parser entries and calls these functions; nothing heavy is
-imported until a command runs.
+:mod:`turnpoint.cli.main` adds the ``events`` parser and sends ``--task events`` runs of the
+speaker change commands' parsers (:mod:`turnpoint.cli.changes`) here; ``train --task events`` is
+:mod:`turnpoint.cli.train`'s. Nothing heavy is imported until a command runs.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
+from turnpoint.cli.common import class_list, print_batch_report
 from turnpoint.core.errors import TurnpointError
 
+__all__ = ["add_events_parser", "expand_audio", "per_class", "print_event_report", "run_evaluate", "run_events", "run_summary", "run_tune"]
 
 
 def add_events_parser(sub: argparse._SubParsersAction) -> None:
@@ -71,12 +73,6 @@ def per_class(text: str) -> float | dict[str, float]:
     return values
 
 
-def class_list(text: str | None) -> list[str] | None:
-    """``"beep, phone"`` -> ["beep", "phone"]; None or blank -> None (every class)."""
-    names = [name.strip() for name in (text or "").split(",") if name.strip()]
-    return names or None
-
-
 def expand_audio(items: list[str]) -> list[Path]:
     """Files, folders (their audio files) and .txt/.lst lists -> audio paths."""
     from turnpoint.core.batch import expand_inputs
@@ -88,7 +84,7 @@ def expand_audio(items: list[str]) -> list[Path]:
 
 
 def run_events(args: argparse.Namespace) -> int:
-    from turnpoint.cli.main import print_batch_report
+    """``turnpoint events``: :func:`turnpoint.events.detect.detect_event_files`, one line per file."""
     from turnpoint.events.detect import detect_event_files
 
     report = detect_event_files(
@@ -100,53 +96,8 @@ def run_events(args: argparse.Namespace) -> int:
                               describe=lambda r: f"{len(r.events)} events in {r.duration:.1f} s: {', '.join(f'{e.label} {e.onset:.2f}-{e.offset:.2f}' for e in r.events) or 'none'}")
 
 
-def run_train(args: argparse.Namespace) -> int:
-    from turnpoint.events.training import EventTrainingConfig, train_events
-
-    if not args.train:
-        raise TurnpointError("give a training folder (audio + event TSV) or a list file")
-    if getattr(args, "threads", None):
-        import torch
-
-        torch.set_num_threads(args.threads)
-    classes = class_list(getattr(args, "classes", None))
-    if getattr(args, "architecture", "cnn-lstm") == "gmm":
-        return _run_train_gmm(args, classes)
-    gmm_only = [flag for flag, name in (("--gmm-components", "gmm_components"), ("--gmm-context", "gmm_context")) if getattr(args, name, None) is not None]
-    if gmm_only:
-        raise TurnpointError(f"{', '.join(gmm_only)} {'is' if len(gmm_only) == 1 else 'are'} for --architecture gmm")
-    config = EventTrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                                 chunks_per_epoch=args.chunks_per_epoch, seed=args.seed,
-                                 frames=getattr(args, "event_frames", 100) or 100,
-                                 bidirectional=bool(getattr(args, "bidirectional", False)),
-                                 conv_kernel=getattr(args, "conv_kernel", None) or 16,
-                                 conv_regions=getattr(args, "conv_regions", None) or 1,
-                                 features=getattr(args, "features", "mfcc"), pos_weight=getattr(args, "event_pos_weight", "none"),
-                                 lr_decay_start=getattr(args, "lr_decay_start", None),
-                                 filter_augment=getattr(args, "filter_augment", 0.0) or 0.0, mixup=getattr(args, "mixup", 0.0) or 0.0)
-    path = train_events(args.train, out_dir=args.out, validation_source=args.validation, classes=classes, config=config,
-                        resume=args.resume, device=args.device, show_progress=not args.quiet)
-    print(f"best model: {path}")
-    return 0
-
-
-def _run_train_gmm(args: argparse.Namespace, classes: list[str] | None) -> int:
-    from turnpoint.events.gmm import GMMTrainingConfig, train_gmm_baseline
-
-    network_only = {"--resume": args.resume, "--bidirectional": args.bidirectional, "--conv-kernel": args.conv_kernel is not None,
-                    "--conv-regions": args.conv_regions is not None, "--lr-decay-start": args.lr_decay_start is not None,
-                    "--filter-augment": bool(args.filter_augment), "--mixup": bool(args.mixup), "--event-pos-weight": args.event_pos_weight != "none"}
-    given = [flag for flag, set_ in network_only.items() if set_]
-    if given:
-        raise TurnpointError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for the CNN-LSTM (not --architecture gmm)")
-    config = GMMTrainingConfig(components=args.gmm_components or GMMTrainingConfig.components, context_frames=args.gmm_context, seed=args.seed)
-    path = train_gmm_baseline(args.train, out_dir=args.out, validation_source=args.validation, classes=classes, config=config,
-                              features=args.features, show_progress=not args.quiet)
-    print(f"GMM baseline: {path}")
-    return 0
-
-
 def run_summary(args: argparse.Namespace) -> int:
+    """``turnpoint summary --task events``: an event model's decoding and layers (the default architecture's without ``--model``)."""
     from turnpoint.events.model import SoundEventConfig, SoundEventDetector
 
     frames = args.frames if args.frames != 200 else None  # 200 is the speaker-change default

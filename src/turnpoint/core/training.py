@@ -37,8 +37,8 @@ from turnpoint.core.fileio import atomic_write_bytes
 from turnpoint.core.modelfile import looks_like_pickle
 
 __all__ = [
-    "CHECKPOINT_NAME", "HISTORY_NAME", "MODEL_NAME", "LoopSettings", "TrainingTask", "Validation", "append_history", "check_run_folder",
-    "epoch_rng", "fit", "load_checkpoint", "resolve_device", "save_checkpoint", "score_epoch", "seed_epoch",
+    "CHECKPOINT_NAME", "HISTORY_NAME", "MODEL_NAME", "DistributedTrainingTask", "LoopSettings", "TrainingTask", "Validation", "append_history", "check_run_folder",
+    "epoch_rng", "fit", "load_checkpoint", "log_epoch", "resolve_device", "save_checkpoint", "score_epoch", "seed_epoch", "set_input_standardisation",
 ]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
@@ -67,6 +67,11 @@ class LoopSettings:
     seed: int
     learning_rate: float
     grad_clip: float
+
+    @classmethod
+    def from_config(cls, config: Any) -> LoopSettings:
+        """The loop's settings of a task's configuration, which has fields of the same names."""
+        return cls(epochs=config.epochs, batch_size=config.batch_size, seed=config.seed, learning_rate=config.learning_rate, grad_clip=config.grad_clip)
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,32 @@ class TrainingTask(abc.ABC):
     def epoch_notes(self, epoch: int) -> dict:
         """Fields that close the epoch's history line after the validation and the time (none by default)."""
         return {}
+
+
+class DistributedTrainingTask(TrainingTask):
+    """A :class:`TrainingTask` whose loss and validation split across processes (:mod:`turnpoint.core.distributed`)."""
+
+    @abc.abstractmethod
+    def loss_sum(self, model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+        """The batch's summed loss, before it is divided by the (global) loss weight."""
+
+    @abc.abstractmethod
+    def loss_weight(self, batch: Batch) -> torch.Tensor:
+        """What the batch's loss is averaged over (e.g. its annotated frames), as a 0-d tensor."""
+
+    @abc.abstractmethod
+    def validation_counts(self, model: torch.nn.Module, *, rank: int, world: int) -> np.ndarray:
+        """Validation counts of process ``rank``'s share of the files; the shares' counts add up."""
+
+    @abc.abstractmethod
+    def validation_from_counts(self, counts: np.ndarray) -> Validation:
+        """The validation of the counts summed over all processes."""
+
+
+def set_input_standardisation(model: torch.nn.Module, frames: np.ndarray) -> None:
+    """Set a network's fixed input mean and scale (its buffers ``input_mean``, ``input_scale``) from training frames."""
+    model.input_mean.copy_(torch.from_numpy(frames.mean(axis=0)))
+    model.input_scale.copy_(torch.from_numpy(np.maximum(frames.std(axis=0), 1e-3)))
 
 
 def check_run_folder(out_dir: Path, *, resume: bool) -> Path:

@@ -13,10 +13,8 @@ stored in the model file.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -36,11 +34,11 @@ from turnpoint.events.metrics import event_based, segment_based
 from turnpoint.events.model import MAX_MEMBERS, EventNetwork, SoundEventConfig, SoundEventDetector, SoundEventEnsemble
 from turnpoint.events.modelfile import load_event_model, save_event_model
 from turnpoint.core.task import FeatureConfig, Specifications
-from turnpoint.changes.training import CHECKPOINT_NAME, MODEL_NAME, _load_checkpoint, _save_checkpoint
+from turnpoint.core.training import MODEL_NAME, LoopSettings, TrainingTask, Validation, check_run_folder, fit, resolve_device, set_input_standardisation
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EventFile", "EventTrainingConfig", "collect_event_files", "frame_targets", "split_validation", "train_events", "tune_event_model"]
+__all__ = ["MODEL_NAME", "EventFile", "EventTrainingConfig", "SoundEventTask", "collect_event_files", "frame_targets", "split_validation", "train_events", "tune_event_model"]
 
 ANNOTATION_SUFFIXES = (".tsv", ".csv", ".ann", ".txt")
 
@@ -252,6 +250,102 @@ def _evaluate(model: EventNetwork, files: Sequence[_Prepared], specifications: S
     return scores, segment.f1, event.f1
 
 
+class SoundEventTask(TrainingTask):
+    """The sound event detector's hooks for :func:`turnpoint.core.training.fit`.
+
+    Parameters
+    ----------
+    config : the run's hyper-parameters
+    architecture : the network's shape
+    specifications : features and chunk length of the task
+    prepared, prepared_val : training and validation files (:func:`_prepare`)
+    device : what the model files record as the training device
+    name : the model files' name
+    """
+
+    best_score_key = "best_score"
+    score_name = "val_segment_f1"
+
+    def __init__(
+        self,
+        *,
+        config: EventTrainingConfig,
+        architecture: SoundEventConfig,
+        specifications: Specifications,
+        prepared: Sequence[_Prepared],
+        prepared_val: Sequence[_Prepared],
+        device: str,
+        name: str,
+    ):
+        self.config = config
+        self.architecture = architecture
+        self.specifications = specifications
+        self.prepared = prepared
+        self.prepared_val = prepared_val
+        self.name = name
+        self.logger = logger
+        self.settings = LoopSettings.from_config(config)
+        total_frames = sum(len(p.features) for p in prepared)
+        self.chunks_per_epoch = config.chunks_per_epoch or max(config.batch_size, 2 * total_frames // config.frames)
+        positives = np.concatenate([p.targets for p in prepared]).mean(axis=0)
+        self.summary = {
+            "train_files": len(prepared),
+            "validation_files": len(prepared_val),
+            "train_hours": round(sum(p.duration for p in prepared) / 3600, 3),
+            "validation_hours": round(sum(p.duration for p in prepared_val) / 3600, 3),
+            "positive_frame_fraction": {c: round(float(v), 4) for c, v in zip(specifications.classes, positives)},
+            "config": asdict(config),
+            "device": str(device),
+        }
+        self.criterion = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(positives, config.pos_weight, "cpu"))
+
+    def build_model(self) -> SoundEventDetector:
+        model = SoundEventDetector(self.architecture)
+        set_input_standardisation(model, np.concatenate([p.features for p in self.prepared]))
+        return model
+
+    def initial_state(self) -> dict:
+        return {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "config": asdict(self.config), "classes": list(self.specifications.classes)}
+
+    def check_resumed(self, state: dict, *, path: Path | None) -> None:
+        classes = list(self.specifications.classes)
+        if state.get("classes") != classes:
+            raise TurnpointError(f"checkpoint classes {state.get('classes')} differ from {classes}", path=path)
+        logger.info("resumed from epoch %d (best %.3f at epoch %d)", state["epoch"], state["best_score"], state["best_epoch"])
+
+    def chunks(self, *, epoch: int, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Features and targets of ``count`` random chunks, augmented as the configuration says."""
+        config, feature_config = self.config, self.specifications.features
+        x, y = _chunks(self.prepared, count=count, frames=config.frames, rng=rng)
+        if config.mixup:
+            x, y = mixup(x, y, config=feature_config, probability=config.mixup, rng=rng)
+        if config.filter_augment:
+            x = filter_augment(x, config=feature_config, db_range=config.filter_augment, rng=rng)
+        return x, y
+
+    def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        features, targets = batch  # (batch, frame, 129), (batch, frame, classes)
+        return self.criterion(model(features), targets)
+
+    def validate(self, model: torch.nn.Module) -> Validation:
+        """Segment-based F1 (the score) and event-based F1 (the details) at the default decoding."""
+        _, segment_f1, event_f1 = _evaluate(model, self.prepared_val, self.specifications)
+        return Validation(score=segment_f1, record={"val_segment_f1": round(segment_f1, 4), "val_event_f1": round(event_f1, 4)}, details=event_f1)
+
+    def learning_rate_at(self, epoch: int) -> float:
+        return self.config.learning_rate_at(epoch)
+
+    def epoch_notes(self, epoch: int) -> dict:
+        return {"learning_rate": round(self.config.learning_rate_at(epoch), 8)} if self.config.lr_decay_start is not None else {}
+
+    def epoch_message(self, *, record: dict, train_loss: float, validation: Validation) -> str:
+        return f"epoch {record['epoch']}: loss {record['train_loss']:.4f}, val segment F1 {validation.score:.3f}, event F1 {validation.details:.3f}"
+
+    def save_model(self, model: torch.nn.Module, *, path: Path, record: dict, validation: Validation) -> None:
+        save_event_model(path, model=model, specifications=self.specifications, training=dict(self.summary, epoch=record["epoch"], validation=record),
+                         name=self.name)
+
+
 def train_events(
     train_source: str | Path | Sequence[EventFile],
     *,
@@ -294,13 +388,8 @@ def train_events(
     except ValueError as error:
         raise TurnpointError(str(error)) from None
     out_dir = Path(out_dir)
-    checkpoint_path = out_dir / CHECKPOINT_NAME
-    if resume and not checkpoint_path.exists():
-        raise TurnpointError("nothing to resume: no checkpoint here", path=checkpoint_path)
-    if not resume and checkpoint_path.exists():
-        raise TurnpointError("a run already exists here; pass --resume to continue it or choose another folder", path=out_dir)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    check_run_folder(out_dir, resume=resume)
+    device = resolve_device(device)
     train_items = list(train_source) if isinstance(train_source, (list, tuple)) else collect_event_files(train_source, labels=classes)
     train_items, validation_items = split_validation(train_items, validation_source, labels=classes, seed=config.seed)
     classes = tuple(classes) if classes else tuple(sorted({e.label for f in train_items for e in f.events}))
@@ -319,78 +408,10 @@ def train_events(
                              f"not {architecture.conv_regions}")
     prepared = _prepare(train_items, classes, feature_config, show_progress, "features (train)")
     prepared_val = _prepare(validation_items, classes, feature_config, show_progress, "features (validation)")
-    total_frames = sum(len(p.features) for p in prepared)
-    chunks_per_epoch = config.chunks_per_epoch or max(config.batch_size, 2 * total_frames // config.frames)
-
-    torch.manual_seed(config.seed)
-    model = SoundEventDetector(architecture).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "config": asdict(config), "classes": list(classes)}
-    if resume:
-        state = _load_checkpoint(checkpoint_path, model=model, optimizer=optimizer)
-        if state.get("classes") != list(classes):
-            raise TurnpointError(f"checkpoint classes {state.get('classes')} differ from {list(classes)}", path=checkpoint_path)
-        logger.info("resumed from epoch %d (best %.3f at epoch %d)", state["epoch"], state["best_score"], state["best_epoch"])
-    else:
-        frames = np.concatenate([p.features for p in prepared])
-        model.input_mean.copy_(torch.from_numpy(frames.mean(axis=0)))
-        model.input_scale.copy_(torch.from_numpy(np.maximum(frames.std(axis=0), 1e-3)))
-        del frames
-    positives = np.concatenate([p.targets for p in prepared]).mean(axis=0)
-    summary = {
-        "train_files": len(prepared),
-        "validation_files": len(prepared_val),
-        "train_hours": round(sum(p.duration for p in prepared) / 3600, 3),
-        "validation_hours": round(sum(p.duration for p in prepared_val) / 3600, 3),
-        "positive_frame_fraction": {c: round(float(v), 4) for c, v in zip(classes, positives)},
-        "config": asdict(config),
-        "device": str(device),
-    }
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(positives, config.pos_weight, device))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for epoch in range(state["epoch"] + 1, config.epochs + 1):
-        started = time.time()
-        rng = np.random.default_rng([config.seed, epoch])
-        torch.manual_seed(config.seed * 100003 + epoch)
-        x, y = _chunks(prepared, count=chunks_per_epoch, frames=config.frames, rng=rng)
-        if config.mixup:
-            x, y = mixup(x, y, config=feature_config, probability=config.mixup, rng=rng)
-        if config.filter_augment:
-            x = filter_augment(x, config=feature_config, db_range=config.filter_augment, rng=rng)
-        for group in optimizer.param_groups:
-            group["lr"] = config.learning_rate_at(epoch)
-        model.train()
-        running = 0.0
-        bar = tqdm(range(0, chunks_per_epoch, config.batch_size), desc=f"epoch {epoch}/{config.epochs}", disable=not show_progress, leave=False)
-        for first in bar:
-            xb = torch.from_numpy(x[first : first + config.batch_size]).to(device)  # (batch, frame, 129)
-            yb = torch.from_numpy(y[first : first + config.batch_size]).to(device)  # (batch, frame, classes)
-            loss = loss_fn(model(xb), yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            running += float(loss.detach()) * len(xb)
-        _, segment_f1, event_f1 = _evaluate(model, prepared_val, specifications)
-        improved = segment_f1 > state["best_score"]
-        record = {"epoch": epoch, "train_loss": round(running / chunks_per_epoch, 5), "val_segment_f1": round(segment_f1, 4),
-                  "val_event_f1": round(event_f1, 4), "seconds": round(time.time() - started, 1)}
-        if config.lr_decay_start is not None:
-            record["learning_rate"] = round(config.learning_rate_at(epoch), 8)
-        if improved:
-            state.update(best_score=segment_f1, best_epoch=epoch)
-            save_event_model(out_dir / MODEL_NAME, model=model.cpu(), specifications=specifications,
-                             training=dict(summary, epoch=epoch, validation=record), name=name or out_dir.name)
-            model.to(device)
-        state["epoch"] = epoch
-        _save_checkpoint(checkpoint_path, model=model, optimizer=optimizer, state=state)
-        with open(out_dir / "history.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-        logger.info("epoch %d: loss %.4f, val segment F1 %.3f, event F1 %.3f%s", epoch, record["train_loss"], segment_f1, event_f1, " *" if improved else "")
-    if not (out_dir / MODEL_NAME).exists():
-        raise TurnpointError("training finished without a model (0 epochs?)", path=out_dir)
-    return tune_event_model(out_dir / MODEL_NAME, prepared_val)
+    task = SoundEventTask(config=config, architecture=architecture, specifications=specifications, prepared=prepared, prepared_val=prepared_val,
+                          device=device, name=name or out_dir.name)
+    model_path = fit(task, out_dir=out_dir, resume=resume, device=device, show_progress=show_progress)
+    return tune_event_model(model_path, prepared_val)
 
 
 def tune_event_model(
