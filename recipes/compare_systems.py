@@ -28,7 +28,7 @@ from pathlib import Path
 
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.fileio import atomic_write_text
-from turnpoint.changes.training import collect_files
+from turnpoint.changes.training_data import collect_files
 from turnpoint.changes.score_curves import score_files
 from turnpoint.changes.sweep import MIN_DURATIONS, Sweep, coverage_at_purity, plot_curves, purity_at_coverage, select, sweep
 

@@ -195,7 +195,8 @@ def test_training_validation_counts_speaker_changes(tmp_path: Path):
     from synth import make_conversation
 
     from turnpoint import SpeakerChangeConfig, SpeakerChangeDetector, Specifications
-    from turnpoint.changes.training import ALPHA_GRID, collect_files, prepare_file, validation_counts
+    from turnpoint.changes.training import ALPHA_GRID, validation_counts
+    from turnpoint.changes.training_data import collect_files, prepare_file
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -105,7 +105,7 @@ def test_unknown_label_and_bad_numbers_name_file_and_line(tmp_path):
 
 
 def test_event_past_end_of_file_names_file_and_line(tmp_path):
-    from turnpoint.events.training import collect_event_files
+    from turnpoint.events.training_data import collect_event_files
 
     sf.write(tmp_path / "a.wav", np.zeros(16000 * 3, dtype=np.float32), 16000)
     _tsv(tmp_path, "a.wav\t0.5\t1.0\tbell\na.wav\t2.5\t4.0\tbell\n")

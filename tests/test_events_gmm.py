@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from turnpoint.events.gmm import GMMEventConfig, GMMEventDetector, GMMTrainingConfig, fit_gmm_detector
+from turnpoint.events.gmm import GMMEventConfig, GMMEventDetector
+from turnpoint.events.gmm_training import GMMTrainingConfig, fit_gmm_detector
 from turnpoint.events.simulate import MixtureConfig, simulate_mixtures
 
 sklearn_mixture = pytest.importorskip("sklearn.mixture")

@@ -45,7 +45,7 @@ def test_conversations_are_exact_reproducible_and_never_silent(tmp_path):
 
 def test_cli_simulate_then_train_reads_its_output(tmp_path, capsys):
     from turnpoint.cli.main import main
-    from turnpoint.changes.training import collect_files
+    from turnpoint.changes.training_data import collect_files
 
     voices = _pool(tmp_path / "voices")
     code = main(["simulate", str(voices), "--out", str(tmp_path / "sim"), "--conversations", "2", "--min-duration", "15", "--max-duration", "20", "--seed", "1"])

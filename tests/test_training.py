@@ -11,7 +11,8 @@ from turnpoint.cli.main import main
 from turnpoint.core.errors import TurnpointError
 from turnpoint.changes.modelfile import load_model
 from turnpoint.core.task import Specifications
-from turnpoint.changes.training import TrainingConfig, collect_files, frame_labels, prepare_file, train
+from turnpoint.changes.training import TrainingConfig, train
+from turnpoint.changes.training_data import collect_files, frame_labels, prepare_file
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +137,8 @@ def test_bilstm_training_learns_the_change_signal_of_synthetic_conversations(tmp
     import torch
 
     from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
-    from turnpoint.changes.training import prepare_files, set_input_standardisation, split_sources, training_specifications, validate
+    from turnpoint.changes.training import prepare_files, set_input_standardisation, training_specifications, validate
+    from turnpoint.changes.training_data import split_sources
 
     (tmp_path / "train").mkdir()
     (tmp_path / "validation").mkdir()

@@ -17,7 +17,7 @@ from turnpoint.cli.main import main
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.windows import Scores
 from turnpoint.changes.modelfile import load_model
-from turnpoint.changes.training import AnnotatedFile
+from turnpoint.changes.training_data import AnnotatedFile
 from turnpoint.changes.score_curves import score_files
 from turnpoint.changes.sweep import (
     CUT_RANGE, Sweep, SweepPoint, alpha_grid, coverage_at_purity, degenerate, pareto, plot_curves, purity_at_coverage, select, sweep,
@@ -114,7 +114,7 @@ def test_cache_and_cli_tune(tmp_path: Path, capsys: pytest.CaptureFixture):
     dev.mkdir()
     for seed in (1, 2):
         make_conversation(dev / f"conv{seed}.wav", seed=seed, duration=14.0)
-    from turnpoint.changes.training import collect_files
+    from turnpoint.changes.training_data import collect_files
 
     files = collect_files(dev)
     first, seconds = score_files(files, system="glr", cache_dir=tmp_path / "cache")
@@ -171,7 +171,7 @@ def test_tuning_the_hybrid_tunes_its_rescoring_and_detection_reproduces_the_swee
     import turnpoint
     from turnpoint.changes.change_definition import hypothesis_changes, reference_changes
     from turnpoint.changes.metrics import boundary_score
-    from turnpoint.changes.training import collect_files
+    from turnpoint.changes.training_data import collect_files
 
     example = Path(turnpoint.example_path())
     for suffix in (".flac", ".rttm"):
@@ -257,7 +257,7 @@ def test_tune_defaults_on_dialogues_with_pauses_and_the_saved_model_reproduces_t
     import re
 
     from turnpoint.changes.evaluation import evaluate
-    from turnpoint.changes.training import collect_files
+    from turnpoint.changes.training_data import collect_files
 
     torch.set_num_threads(1)
     dev = tmp_path / "dev"

@@ -51,7 +51,10 @@ def detect_files_dask(
     single-threaded worker processes for the duration of the call; ``"auto"``: one per core this
     process may run on (``turnpoint detect --dask --jobs auto``).
     """
-    import dask.distributed  # noqa: F401 - without dask, fail before any work
+    try:
+        import dask.distributed  # noqa: F401 - without dask, fail before any work
+    except ImportError:
+        raise TurnpointError("Dask batches need dask: pip install 'turnpoint[cluster]'") from None
 
     if workers == "auto":
         workers = available_cpus()

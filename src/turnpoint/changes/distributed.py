@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from turnpoint.changes.model import SpeakerChangeConfig
-from turnpoint.changes.training import AnnotatedFile, TrainingConfig, speaker_change_task
+from turnpoint.changes.training import TrainingConfig, speaker_change_task
+from turnpoint.changes.training_data import AnnotatedFile
 from turnpoint.core.distributed import fit_distributed, is_global_zero, lightning_strategy, require_lightning, resume_checkpoint
 from turnpoint.core.errors import TurnpointError
 

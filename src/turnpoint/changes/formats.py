@@ -35,26 +35,20 @@ from __future__ import annotations
 
 import datetime
 import logging
-import math
 import mimetypes
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from turnpoint.changes.annotations import Turn
 from turnpoint.changes.detection import segments_as_turns
-from turnpoint.core.errors import TurnpointError
 from turnpoint.core.fileio import atomic_write_text
 from turnpoint.core.textfiles import check_label, write_audacity_labels
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from lhotse import SupervisionSegment
-    from pyannote.core import Annotation
-
     from turnpoint.changes.detection import Detection
-    from turnpoint.events.annotations import Event
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from turnpoint.changes.annotations import Turn, change_points, read_rttm, write_rttm
+from turnpoint.changes.annotations import read_rttm, write_rttm
 from turnpoint.changes.detection import Detection, segments_as_turns
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.fileio import atomic_open, atomic_write_text

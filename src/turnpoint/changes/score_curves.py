@@ -24,7 +24,7 @@ import numpy as np
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.fileio import atomic_open
 from turnpoint.core.windows import Scores
-from turnpoint.changes.training import AnnotatedFile
+from turnpoint.changes.training_data import AnnotatedFile
 
 
 #: Systems tuned into a copy of the model file (the others into a small JSON)

@@ -34,7 +34,7 @@ from turnpoint.changes.change_definition import BOUNDARIES, EDGE, reference_chan
 from turnpoint.changes.evaluation import bridge_pauses, crop_turns
 from turnpoint.changes.metrics import BoundaryScore, PurityCoverage, boundary_score, purity_coverage, reference_pieces
 from turnpoint.changes.peaks import ALPHA_SCALES
-from turnpoint.changes.training import AnnotatedFile
+from turnpoint.changes.training_data import AnnotatedFile
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from turnpoint.core.errors import TurnpointError
 from turnpoint.core.fileio import atomic_write_text
 from turnpoint.changes.score_curves import MODEL_SYSTEMS, _second_pass, score_files
 from turnpoint.changes.sweep import CRITERIA, CUT_RANGE, MIN_DURATIONS, Sweep, SweepPoint, degenerate, plot_curves, select, sweep
-from turnpoint.changes.training import AnnotatedFile
+from turnpoint.changes.training_data import AnnotatedFile
 
 
 def write_tuned(

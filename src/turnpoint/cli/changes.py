@@ -255,7 +255,7 @@ def run_tune(args: argparse.Namespace) -> int:
     """``turnpoint tune``: :func:`turnpoint.changes.tuning.tune` on DEV, one line per system."""
     if args.ensemble:
         raise TurnpointError("--ensemble is for --task events")
-    from turnpoint.changes.training import collect_files
+    from turnpoint.changes.training_data import collect_files
     from turnpoint.changes.tuning import tune
 
     try:

@@ -68,6 +68,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     events.add_argument("--gmm-context", type=positive_int, default=None, metavar="FRAMES",
                    help="events, --architecture gmm: average the likelihood ratio over this many frames (default: chosen on validation "
                         "among 1, 5, 15, 50; the DCASE 2016 baseline's 1 s is 50)")
+    # the options refused for speaker changes are this group's, found from the group itself
+    p.set_defaults(events_only_options=[(action.option_strings[0], action.dest, action.default) for action in events._group_actions])
 
 
 
@@ -78,12 +80,7 @@ def run_train(args: argparse.Namespace) -> int:
         if distributed:
             raise TurnpointError("--devices, --num-nodes and --accelerator are for --task changes")
         return _run_train_events(args)
-    events_only = {"--classes": args.classes is not None, "--bidirectional": args.bidirectional, "--conv-kernel": args.conv_kernel is not None,
-                   "--conv-regions": args.conv_regions is not None, "--features": args.features != "mfcc",
-                   "--lr-decay-start": args.lr_decay_start is not None, "--filter-augment": args.filter_augment != 0.0, "--mixup": args.mixup != 0.0,
-                   "--event-pos-weight": args.event_pos_weight != "none", "--architecture": args.architecture != "cnn-lstm",
-                   "--gmm-components": args.gmm_components is not None, "--gmm-context": args.gmm_context is not None}
-    given = [flag for flag, set_ in events_only.items() if set_]
+    given = [flag for flag, dest, default in args.events_only_options if getattr(args, dest) != default]
     if given:
         raise TurnpointError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for --task events")
     from turnpoint.changes.training import TrainingConfig, train
@@ -103,23 +100,12 @@ def run_train(args: argparse.Namespace) -> int:
         frame_step=args.frame_step,
         window_duration=args.window,
     )
-    if args.protocol:
-        from turnpoint.changes.training import collect_protocol
+    from turnpoint.changes.training_data import training_sources
 
-        database, protocol = args.protocol
-        train_source = collect_protocol(database, protocol, "train")
-        validation = collect_protocol(database, protocol, "development")
-    elif not args.train:
-        raise TurnpointError("give a training folder or list file, or --protocol DATABASE_YML PROTOCOL")
-    elif args.rttm or args.uem:
-        from turnpoint.changes.training import collect_files
-
-        train_source = collect_files(args.train, rttm=args.rttm, uem=args.uem)
-        validation = collect_files(args.validation, rttm=args.rttm, uem=args.uem) if args.validation else None
-    else:
-        train_source, validation = args.train, args.validation
+    database, protocol = args.protocol or (None, None)
+    train_source, validation = training_sources(args.train, args.validation, rttm=args.rttm, uem=args.uem, database=database, protocol=protocol)
     if distributed:
-        from turnpoint.core.distributed import is_global_zero, train_distributed
+        from turnpoint.changes.distributed import is_global_zero, train_distributed
 
         path = train_distributed(
             train_source, out_dir=args.out, validation_source=validation, validation_fraction=args.validation_fraction,
@@ -175,7 +161,7 @@ def _run_train_events(args: argparse.Namespace) -> int:
 
 
 def _run_train_gmm(args: argparse.Namespace, classes: list[str] | None) -> int:
-    from turnpoint.events.gmm import GMMTrainingConfig, train_gmm_baseline
+    from turnpoint.events.gmm_training import GMMTrainingConfig, train_gmm_baseline
 
     network_only = {"--resume": args.resume, "--bidirectional": args.bidirectional, "--conv-kernel": args.conv_kernel is not None,
                     "--conv-regions": args.conv_regions is not None, "--lr-decay-start": args.lr_decay_start is not None,

@@ -21,35 +21,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from turnpoint.core.errors import TurnpointError
-from turnpoint.events.annotations import Event, audio_key, check_events_within, read_events
 from turnpoint.events.augment import check_filter_augment, check_mixup, filter_augment, mixup
 from turnpoint.events.decode import decode_scores, tune_decoding
-from turnpoint.events.features import event_feature_config, event_specifications, file_features
+from turnpoint.events.features import event_feature_config, event_specifications
 from turnpoint.events.gmm import GMMEventDetector
 from turnpoint.events.inference import score_event_features
 from turnpoint.events.metrics import event_based, segment_based
 from turnpoint.events.model import MAX_MEMBERS, EventNetwork, SoundEventConfig, SoundEventDetector, SoundEventEnsemble
 from turnpoint.events.modelfile import load_event_model, save_event_model
-from turnpoint.core.task import FeatureConfig, Specifications
+from turnpoint.events.training_data import (
+    EventFile, PreparedEventFile, collect_event_files, prepare_event_files, sample_event_chunks, split_validation,
+)
+from turnpoint.core.task import Specifications
 from turnpoint.core.training import MODEL_NAME, LoopSettings, TrainingTask, Validation, check_run_folder, fit, resolve_device, set_input_standardisation
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MODEL_NAME", "EventFile", "EventTrainingConfig", "SoundEventTask", "collect_event_files", "frame_targets", "split_validation", "train_events", "tune_event_model"]
-
-ANNOTATION_SUFFIXES = (".tsv", ".csv", ".ann", ".txt")
-
-
-@dataclass(frozen=True)
-class EventFile:
-    """One annotated audio file."""
-
-    key: str
-    audio: Path
-    events: tuple[Event, ...]
+__all__ = ["MODEL_NAME", "EventTrainingConfig", "SoundEventTask", "ensemble_event_models", "train_events", "tune_event_model"]
 
 
 @dataclass(frozen=True)
@@ -90,138 +80,6 @@ class EventTrainingConfig:
         return self.learning_rate * 0.5 * (1.0 + math.cos(math.pi * (epoch - self.lr_decay_start) / span))
 
 
-def collect_event_files(source: str | Path, *, annotations: str | Path | None = None, labels: Sequence[str] | None = None) -> list[EventFile]:
-    """Audio files of a folder (or a list file) with their events.
-
-    Annotations come from ``annotations`` (a file or folder) or else from every ``.tsv``/``.csv``
-    /``.ann``/``.txt`` file beside the audio that holds timed events; events are matched to audio
-    by :func:`audio_key`. Audio without any annotation row is skipped with a warning; an event
-    past the end of its audio is an error naming the file and line.
-
-    Examples
-    --------
-    >>> collect_event_files("/nonexistent")  # doctest: +IGNORE_EXCEPTION_DETAIL
-    Traceback (most recent call last):
-    turnpoint.core.errors.TurnpointError: /nonexistent: no such file or folder
-    """
-    from turnpoint.core.audio import audio_files, audio_info
-
-    source = Path(source)
-    audio = audio_files(source)
-    folders = [source] if source.is_dir() else sorted({p.parent for p in audio})
-    if not audio:
-        raise TurnpointError("no audio files found", path=source)
-    if annotations is not None:
-        annotations = Path(annotations)
-        if not annotations.exists():
-            raise TurnpointError("no such file", path=annotations)
-        candidates = sorted(annotations.iterdir()) if annotations.is_dir() else [annotations]
-    else:
-        candidates = [p for folder in folders for p in sorted(folder.iterdir()) if p.suffix.lower() in ANNOTATION_SUFFIXES]
-    table: dict[str, list[Event]] = {}
-    for path in candidates:
-        if path.suffix.lower() not in ANNOTATION_SUFFIXES or path.name.startswith("durations"):
-            continue
-        try:
-            found = read_events(path, labels=labels)
-        except TurnpointError as error:
-            if "clip-level" in str(error) or "file list" in str(error):
-                continue
-            raise
-        for key, items in found.items():
-            table.setdefault(key, []).extend(items)
-    files = []
-    for path in audio:
-        key = audio_key(path.name)
-        if key not in table:
-            logger.warning("%s: no annotation rows for %r; skipped", path, key)
-            continue
-        duration = audio_info(path).duration
-        if duration is not None:
-            check_events_within({key: table[key]}, {key: duration})
-        files.append(EventFile(key, path, tuple(sorted(table[key], key=lambda e: (e.onset, e.offset, e.label)))))
-    if not files:
-        raise TurnpointError("no audio file has event annotations (annotation file names must match the audio names)", path=source)
-    return files
-
-
-def frame_targets(events: Sequence[Event], *, classes: Sequence[str], n_frames: int, frame_step: float) -> np.ndarray:
-    """Multi-hot (frames, classes) targets: 1 where a frame centre lies in an event of that class.
-
-    Examples
-    --------
-    >>> frame_targets([Event(0.1, 0.3, "b")], classes=["a", "b"], n_frames=6, frame_step=0.1)[:, 1].tolist()
-    [0.0, 1.0, 1.0, 0.0, 0.0, 0.0]
-    """
-    targets = np.zeros((n_frames, len(classes)), dtype=np.float32)
-    index = {label: i for i, label in enumerate(classes)}
-    times = np.arange(n_frames) * frame_step
-    for event in events:
-        if event.label in index:
-            first = np.searchsorted(times, event.onset - 1e-9)
-            last = np.searchsorted(times, event.offset - 1e-9)
-            targets[first:last, index[event.label]] = 1.0
-    return targets
-
-
-@dataclass
-class _Prepared:
-    key: str
-    features: np.ndarray
-    targets: np.ndarray
-    events: list[Event]
-    duration: float
-
-
-def _prepare(items: Sequence[EventFile], classes: Sequence[str], config: FeatureConfig, show_progress: bool, desc: str) -> list[_Prepared]:
-    out = []
-    for item in tqdm(items, desc=desc, disable=not show_progress, leave=False):
-        features, duration = file_features(item.audio, config=config)
-        targets = frame_targets(item.events, classes=classes, n_frames=len(features), frame_step=config.frame_step)
-        out.append(_Prepared(item.key, features, targets, list(item.events), duration))
-    return out
-
-
-def _chunks(files: Sequence[_Prepared], *, count: int, frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    lengths = np.array([len(f.features) for f in files], dtype=np.float64)
-    x = np.zeros((count, frames, files[0].features.shape[1]), dtype=np.float32)
-    y = np.zeros((count, frames, files[0].targets.shape[1]), dtype=np.float32)
-    for row, index in enumerate(rng.choice(len(files), size=count, p=lengths / lengths.sum())):
-        item = files[index]
-        start = int(rng.integers(0, max(1, len(item.features) - frames + 1)))
-        n = min(frames, len(item.features) - start)
-        x[row, :n] = item.features[start : start + n]
-        y[row, :n] = item.targets[start : start + n]
-    return x, y
-
-
-def split_validation(
-    train_items: Sequence[EventFile],
-    validation_source: str | Path | Sequence[EventFile] | None,
-    *,
-    labels: Sequence[str] | None = None,
-    seed: int = 0,
-) -> tuple[list[EventFile], list[EventFile]]:
-    """Training and validation files: the validation set given, or 10 % of the training files held out (seeded).
-
-    Examples
-    --------
-    >>> items = [EventFile(str(i), Path(f"{i}.wav"), ()) for i in range(20)]
-    >>> train, validation = split_validation(items, None, seed=0)
-    >>> len(train), len(validation), set(train).isdisjoint(validation)
-    (18, 2, True)
-    """
-    train_items = list(train_items)
-    if validation_source is not None:
-        validation = list(validation_source) if isinstance(validation_source, (list, tuple)) else collect_event_files(validation_source, labels=labels)
-        return train_items, validation
-    if len(train_items) < 2:
-        raise TurnpointError("need at least two annotated files to hold one out for validation (or pass a validation set)")
-    order = np.random.default_rng(seed).permutation(len(train_items))
-    n_val = max(1, len(train_items) // 10)
-    return [train_items[i] for i in sorted(order[n_val:])], [train_items[i] for i in sorted(order[:n_val])]
-
-
 def _pos_weight(positives: np.ndarray, mode: str, device: str) -> torch.Tensor | None:
     """Per-class weight of positive frames in the loss: None, or sqrt(negatives / positives) in [1, 10].
 
@@ -238,7 +96,7 @@ def _pos_weight(positives: np.ndarray, mode: str, device: str) -> torch.Tensor |
     return torch.tensor(np.clip(np.sqrt((1 - p) / p), 1.0, 10.0), dtype=torch.float32, device=device)
 
 
-def _evaluate(model: EventNetwork, files: Sequence[_Prepared], specifications: Specifications) -> tuple[dict[str, np.ndarray], float, float]:
+def _evaluate(model: EventNetwork, files: Sequence[PreparedEventFile], specifications: Specifications) -> tuple[dict[str, np.ndarray], float, float]:
     classes = specifications.classes
     scores = {f.key: score_event_features(f.features, model=model, specifications=specifications) for f in files}
     reference = {f.key: f.events for f in files}
@@ -258,7 +116,7 @@ class SoundEventTask(TrainingTask):
     config : the run's hyper-parameters
     architecture : the network's shape
     specifications : features and chunk length of the task
-    prepared, prepared_val : training and validation files (:func:`_prepare`)
+    prepared, prepared_val : training and validation files (:func:`prepare_event_files`)
     device : what the model files record as the training device
     name : the model files' name
     """
@@ -272,8 +130,8 @@ class SoundEventTask(TrainingTask):
         config: EventTrainingConfig,
         architecture: SoundEventConfig,
         specifications: Specifications,
-        prepared: Sequence[_Prepared],
-        prepared_val: Sequence[_Prepared],
+        prepared: Sequence[PreparedEventFile],
+        prepared_val: Sequence[PreparedEventFile],
         device: str,
         name: str,
     ):
@@ -316,7 +174,7 @@ class SoundEventTask(TrainingTask):
     def chunks(self, *, epoch: int, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Features and targets of ``count`` random chunks, augmented as the configuration says."""
         config, feature_config = self.config, self.specifications.features
-        x, y = _chunks(self.prepared, count=count, frames=config.frames, rng=rng)
+        x, y = sample_event_chunks(self.prepared, count=count, frames=config.frames, rng=rng)
         if config.mixup:
             x, y = mixup(x, y, config=feature_config, probability=config.mixup, rng=rng)
         if config.filter_augment:
@@ -406,8 +264,8 @@ def train_events(
     if not 1 <= architecture.conv_regions <= architecture.conv_positions:
         raise TurnpointError(f"conv_regions must be 1 to {architecture.conv_positions} (the convolution's positions), "
                              f"not {architecture.conv_regions}")
-    prepared = _prepare(train_items, classes, feature_config, show_progress, "features (train)")
-    prepared_val = _prepare(validation_items, classes, feature_config, show_progress, "features (validation)")
+    prepared = prepare_event_files(train_items, classes, feature_config, show_progress, "features (train)")
+    prepared_val = prepare_event_files(validation_items, classes, feature_config, show_progress, "features (validation)")
     task = SoundEventTask(config=config, architecture=architecture, specifications=specifications, prepared=prepared, prepared_val=prepared_val,
                           device=device, name=name or out_dir.name)
     model_path = fit(task, out_dir=out_dir, resume=resume, device=device, show_progress=show_progress)
@@ -416,7 +274,7 @@ def train_events(
 
 def tune_event_model(
     model_path: str | Path,
-    validation: str | Path | Sequence[EventFile] | Sequence[_Prepared],
+    validation: str | Path | Sequence[EventFile] | Sequence[PreparedEventFile],
     *,
     out_path: str | Path | None = None,
     show_progress: bool = False,
@@ -442,11 +300,11 @@ def tune_event_model(
     if unknown:
         raise TurnpointError(f"unknown class {', '.join(unknown)} (the model's: {', '.join(best.classes)})", path=model_path)
     all_classes = best.classes
-    if isinstance(validation, (list, tuple)) and validation and isinstance(validation[0], _Prepared):
+    if isinstance(validation, (list, tuple)) and validation and isinstance(validation[0], PreparedEventFile):
         prepared_val = list(validation)
     else:
         items = list(validation) if isinstance(validation, (list, tuple)) else collect_event_files(validation)
-        prepared_val = _prepare(items, all_classes, specifications.features, show_progress, "features (validation)")
+        prepared_val = prepare_event_files(items, all_classes, specifications.features, show_progress, "features (validation)")
     scores, _, _ = _evaluate(best.model, prepared_val, specifications)
     reference = {p.key: p.events for p in prepared_val}
     durations = {p.key: p.duration for p in prepared_val}
