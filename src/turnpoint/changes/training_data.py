@@ -18,7 +18,7 @@ import numpy as np
 
 from turnpoint.changes.annotations import Turn, change_points, read_rttm, read_uem
 from turnpoint.changes.change_definition import speaker_changes
-from turnpoint.core.audio import audio_files, iter_audio
+from turnpoint.core.audio import annotated_audio, iter_audio
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.features import FeatureStream
 from turnpoint.core.task import Specifications
@@ -63,16 +63,12 @@ def collect_files(
     Traceback (most recent call last):
     turnpoint.core.errors.TurnpointError: /nonexistent: no such file or folder
     """
-    source = Path(source)
-    audio_paths = audio_files(source)
-    annotation_dirs = {source} if source.is_dir() else {p.parent for p in audio_paths}
-    if not audio_paths:
-        raise TurnpointError("no audio files found", path=source)
+    audio_paths, annotation_dirs = annotated_audio(source)
 
     turns: dict[str, list[Turn]] = {}
     regions: dict[str, list[tuple[float, float]]] = {}
-    rttm_files = [f for d in sorted(annotation_dirs) for f in _annotation_files(Path(rttm) if rttm else None, ".rttm", d)]
-    uem_files = [f for d in sorted(annotation_dirs) for f in _annotation_files(Path(uem) if uem else None, ".uem", d)]
+    rttm_files = [f for d in annotation_dirs for f in _annotation_files(Path(rttm) if rttm else None, ".rttm", d)]
+    uem_files = [f for d in annotation_dirs for f in _annotation_files(Path(uem) if uem else None, ".uem", d)]
     for path in dict.fromkeys(rttm_files):
         for uri, uri_turns in read_rttm(path).items():
             turns.setdefault(uri, []).extend(uri_turns)

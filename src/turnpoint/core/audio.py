@@ -41,6 +41,24 @@ def audio_files(source: str | Path) -> list[Path]:
     if source.is_dir():
         return sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
     return [p if p.is_absolute() else source.parent / p for p in map(Path, read_list(source))]
+
+
+def annotated_audio(source: str | Path) -> tuple[list[Path], list[Path]]:
+    """The audio files of a training folder or list file, and the folders to find their annotations in.
+
+    The folders are the source folder itself, or, for a list file, each listed file's folder (sorted).
+
+    Examples
+    --------
+    >>> annotated_audio("/nonexistent")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    turnpoint.core.errors.TurnpointError: /nonexistent: no such file or folder
+    """
+    source = Path(source)
+    audio = audio_files(source)
+    if not audio:
+        raise TurnpointError("no audio files found", path=source)
+    return audio, [source] if source.is_dir() else sorted({p.parent for p in audio})
 #: Largest |sample| accepted (120 dB above full scale). Float files may exceed 1.0 (clipped mixes, or
 #: int16-scale values stored as float), but 1e30 is corruption: its spectrum overflows float32.
 MAX_SAMPLE_MAGNITUDE = 1e6

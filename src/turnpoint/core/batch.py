@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm  # noqa: E402 - after the clock: the imports' time es
 
 from turnpoint.core.audio import audio_files  # noqa: E402
 from turnpoint.core.batch_processes import run_here, run_parallel, worker_environment  # noqa: E402
+from turnpoint.core.batch_results import BatchReport, FileResult  # noqa: E402 - and what the tasks' batches import from here
 from turnpoint.core.errors import TurnpointError  # noqa: E402
 from turnpoint.core.windows import available_cpus  # noqa: E402
 
@@ -34,35 +34,6 @@ logger = logging.getLogger(__name__)
 LIST_EXTENSIONS = (".txt", ".lst", ".list")
 #: ``jobs="auto"``: start with this process alone, add workers once the batch has run longer than a worker's start-up.
 AUTO = "auto"
-
-
-@dataclass
-class FileResult:
-    """One file of a batch: where its outputs are (scores stay on disk); a task adds what it found."""
-
-    path: str
-    uri: str
-    duration: float | None = None
-    outputs: dict[str, Path] = field(default_factory=dict)
-    skipped: bool = False  # outputs were already complete
-    warnings: list[str] = field(default_factory=list)  # e.g. the file decoded shorter than its header says
-
-
-@dataclass
-class BatchReport:
-    """What a batch run did: files processed or skipped, and (path, message) of every failure."""
-
-    results: list[FileResult] = field(default_factory=list)
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    processes: int = 1  # processes that worked on the files (this one and its workers)
-
-    @property
-    def done(self) -> list[FileResult]:
-        return [r for r in self.results if not r.skipped]
-
-    @property
-    def skipped(self) -> list[FileResult]:
-        return [r for r in self.results if r.skipped]
 
 
 def _stem(path: Path) -> str:
@@ -258,3 +229,8 @@ def run_batch(
     finally:
         bar.close()
     return report
+
+
+__all__ = [
+    "AUTO", "BatchReport", "FileResult", "expand_inputs", "plan_batch", "resolve_jobs", "run_batch", "timed_load", "worker_startup_seconds",
+]

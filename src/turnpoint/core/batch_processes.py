@@ -20,14 +20,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from turnpoint.core import progress
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.windows import available_cpus, set_cpu_budget
 
-if TYPE_CHECKING:  # batch imports this module: its types are for annotations only
-    from turnpoint.core.batch import BatchReport, FileResult
+from turnpoint.core.batch_results import BatchReport, FileResult
 
 logger = logging.getLogger(__name__)
 

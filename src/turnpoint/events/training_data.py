@@ -50,13 +50,9 @@ def collect_event_files(source: str | Path, *, annotations: str | Path | None = 
     Traceback (most recent call last):
     turnpoint.core.errors.TurnpointError: /nonexistent: no such file or folder
     """
-    from turnpoint.core.audio import audio_files, audio_info
+    from turnpoint.core.audio import annotated_audio, audio_info
 
-    source = Path(source)
-    audio = audio_files(source)
-    folders = [source] if source.is_dir() else sorted({p.parent for p in audio})
-    if not audio:
-        raise TurnpointError("no audio files found", path=source)
+    audio, folders = annotated_audio(source)
     if annotations is not None:
         annotations = Path(annotations)
         if not annotations.exists():
