@@ -188,3 +188,4 @@ def test_a_worker_that_dies_fails_its_file_only(setup, tmp_path):
     assert [path for path, _ in report.failures] == [str(audio / "f3.wav")]
     assert "worker process" in report.failures[0][1] and "died (exit code 3)" in report.failures[0][1]
     assert [r.uri for r in report.results] == ["f0", "f1", "f2", "f4"]
+

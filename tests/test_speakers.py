@@ -153,3 +153,32 @@ def test_model_file_records_its_encoder_and_refuses_an_unknown_one(tmp_path) -> 
     save_file(load_file(str(path)), str(path), metadata={"turnpoint": json.dumps(header)})
     with pytest.raises(TurnpointError, match="speakers.encoder"):
         load_model(path)
+
+
+def test_compact_encoder_settings_follow_its_hop() -> None:
+    with pytest.raises(ValueError, match="multiple of 0.096"):
+        SpeakerSettings(encoder="compact")  # the default 0.2 s step is not a multiple of its hop
+    compact = SpeakerSettings().with_encoder("compact")
+    assert (compact.encoder, compact.step, compact.window) == ("compact", 0.192, 1.0)
+    assert compact.with_encoder("ge2e").encoder == "ge2e"
+    with pytest.raises(ValueError, match="encoder"):
+        SpeakerSettings().with_encoder("xvector")
+
+
+def test_compact_encoder_embeds_the_file_in_one_pass_and_finds_the_example_turns() -> None:
+    from turnpoint.changes.speakers import window_embeddings
+    from turnpoint.changes.streaming_embeddings import embed_stream
+
+    samples = turnpoint.load_audio(turnpoint.example_path())
+    settings = SpeakerSettings().with_encoder("compact")
+    times, embeddings = window_embeddings(samples, settings=settings)
+    expected_times, expected = embed_stream(samples, hop=settings.step)
+    np.testing.assert_array_equal(times, expected_times)
+    np.testing.assert_allclose(embeddings, expected, atol=1e-6)
+    assert np.allclose(np.diff(times), 0.192) and np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-4)
+    # the bundled `fast` model is the default pipeline on the compact encoder, with its own settings
+    detection = turnpoint.detect_changes(turnpoint.example_path(), model="fast")
+    assert detection.settings["speakers"]["encoder"] == "compact"
+    reference = read_rttm(Path(turnpoint.example_path()).with_suffix(".rttm"))["two_speakers"]
+    truth = speaker_changes(reference, [(0.0, detection.duration)])
+    assert boundary_score(truth, detection.changes, tolerance=0.5).recall >= 0.6

@@ -70,8 +70,8 @@ def detect_changes(
     block_duration : seconds of audio decoded at a time (bounds memory)
     uri : name used in outputs; the file's stem by default
     rescoring : re-scoring of the BiLSTM's candidate changes with GE2E speaker embeddings
-        (:mod:`turnpoint.changes.rescoring`): None runs what the model ships (the bundled ``default`` is
-        the re-scored hybrid, ``paper`` the BiLSTM alone), False the BiLSTM's peaks alone, True
+        (:mod:`turnpoint.changes.rescoring`): None runs what the model ships (the bundled ``hybrid`` is
+        the re-scored BiLSTM, ``paper`` the BiLSTM alone), False the BiLSTM's peaks alone, True
         re-scoring with the model's settings (or the module's defaults), or the given settings
     rescore_threshold : replaces the re-scoring threshold; ``min_duration`` applies to re-scored
         changes too

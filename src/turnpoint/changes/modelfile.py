@@ -20,7 +20,7 @@ import torch
 from turnpoint import __version__
 from turnpoint.changes.model import SpeakerChangeConfig, SpeakerChangeDetector
 from turnpoint.changes.rescoring import RescoringSettings
-from turnpoint.changes.speakers import SpeakerSettings
+from turnpoint.changes.speakers import ENCODERS, SpeakerSettings
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.header_schema import SECONDS, SIZE, ModelKind, SchemaError, register_kind
 from turnpoint.core.modelfile import FORMAT_NAME, read_header, read_weights, resolve_path, write_file
@@ -42,7 +42,7 @@ TASK = "speaker_change"
 #: Bundled models by name: "default" decides changes from dense speaker embeddings grouped per
 #: file (turnpoint.changes.speakers), "hybrid" the BiLSTM's candidates re-scored by GE2E embeddings, and
 #: "paper" the same BiLSTM alone, exactly as Yin et al. (2017)
-BUNDLED_MODELS = {"default": "default.safetensors", "hybrid": "hybrid.safetensors", "paper": "paper.safetensors"}
+BUNDLED_MODELS = {"default": "default.safetensors", "fast": "fast.safetensors", "hybrid": "hybrid.safetensors", "paper": "paper.safetensors"}
 
 # ---------------------------------------------------------------------------------------------
 # the header's task-specific sections
@@ -91,7 +91,7 @@ _RESCORING = {
 _SPEAKERS = {
     "type": "object",
     "properties": {
-        "encoder": {"enum": ["ge2e"]},
+        "encoder": {"enum": list(ENCODERS)},
         "window": {"type": "number", "minimum": 0.1, "maximum": 30},
         "step": {"type": "number", "exclusiveMinimum": 0, "maximum": 30},
         "smoothing_radius": {"type": "integer", "minimum": 0, "maximum": 100},

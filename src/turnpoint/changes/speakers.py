@@ -30,7 +30,10 @@ SAMPLE_RATE = 16000
 MEL_RATE = 100  # GE2E mel frames per second (hop 160 samples)
 #: most windows clustered directly; longer files cluster an evenly strided subset (memory is quadratic)
 MAX_CLUSTERED_WINDOWS = 3000
-ENCODERS = ("ge2e",)
+#: "ge2e": the bundled GE2E on each window; "compact": the compact encoder distilled from it, one
+#: streaming pass over the file (~1 s windows every 96 ms; turnpoint.changes.compact_encoder)
+ENCODERS = ("ge2e", "compact")
+COMPACT_HOP = 0.096  # the compact encoder's hop (CompactEncoderConfig().hop): its steps are multiples of it
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,9 @@ class SpeakerSettings:
 
     Attributes
     ----------
-    encoder : speaker encoder that embeds the windows ("ge2e": the bundled GE2E)
-    window, step : embedded window length and hop (s)
+    encoder : speaker encoder that embeds the windows (:data:`ENCODERS`)
+    window, step : embedded window length and hop (s); the compact encoder's window is its own
+        (about 1 s: ``window`` must be 1.0) and its step a whole multiple of 96 ms
     smoothing_radius : neighbours on each side averaged by the bilateral filter (0: off)
     smoothing_sharpness : how fast a neighbour's weight falls with its cosine distance
     threshold : cosine-distance cut of the average-linkage clustering (larger: fewer speakers)
@@ -68,6 +72,11 @@ class SpeakerSettings:
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
             raise ValueError(f"unknown speaker encoder {self.encoder!r}; choose from {list(ENCODERS)}")
+        if self.encoder == "compact":
+            multiple = self.step / COMPACT_HOP
+            if self.window != 1.0 or abs(multiple - round(multiple)) > 1e-6 or round(multiple) < 1:
+                raise ValueError(f"the compact encoder embeds ~1 s windows every multiple of {COMPACT_HOP} s: "
+                                 f"window must be 1.0 and step a multiple of {COMPACT_HOP}, not {self.window} and {self.step}")
         for name in ("window", "step", "min_silence", "min_speech"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -91,6 +100,22 @@ class SpeakerSettings:
         values = self.to_dict()
         values.update({key: value for key, value in changes.items() if value is not None})
         return SpeakerSettings(**values)
+
+    def with_encoder(self, encoder: str) -> SpeakerSettings:
+        """A copy that embeds with ``encoder``; for the compact encoder the step becomes the nearest
+        whole multiple of its 96 ms hop (0.2 s -> 0.192 s) and the window its own 1 s.
+
+        Examples
+        --------
+        >>> SpeakerSettings().with_encoder("compact").step
+        0.192
+        """
+        if encoder not in ENCODERS:
+            raise ValueError(f"unknown speaker encoder {encoder!r}; choose from {list(ENCODERS)}")
+        if encoder == "compact":
+            step = round(max(1, round(self.step / COMPACT_HOP)) * COMPACT_HOP, 6)
+            return self.with_overrides(encoder=encoder, step=step, window=1.0)
+        return self.with_overrides(encoder=encoder)
 
 
 @dataclass
@@ -121,10 +146,12 @@ class SpeakerTurns:
 
 
 def window_embeddings(samples: np.ndarray, *, settings: SpeakerSettings, device: str = "cpu", batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """GE2E embeddings of ``settings.window``-long windows every ``settings.step`` seconds.
+    """Speaker embeddings of ``settings.window``-long windows every ``settings.step`` seconds.
 
     Returns (times, embeddings): window centres (s) and L2-normalised embeddings (windows, 256).
-    A file shorter than one window is embedded whole.
+    GE2E (``settings.encoder == "ge2e"``) embeds each window, a file shorter than one window whole;
+    the compact encoder embeds the file in one streaming pass, its windows centred at
+    ``0, step, 2 step, ...``.
 
     Examples
     --------
@@ -133,6 +160,14 @@ def window_embeddings(samples: np.ndarray, *, settings: SpeakerSettings, device:
     >>> e.shape, float(t[0])
     ((11, 256), 0.5)
     """
+    from turnpoint.core import progress
+
+    if settings.encoder == "compact":
+        from turnpoint.changes.streaming_embeddings import embed_stream
+
+        times, embeddings = embed_stream(np.asarray(samples, dtype=np.float32), hop=settings.step)
+        progress.advance(len(samples) / SAMPLE_RATE)
+        return times, embeddings
     from turnpoint.changes.speaker_encoder import embed_segments, load_speaker_encoder, mel_frames, normalize_volume
 
     mels = mel_frames(normalize_volume(np.asarray(samples, dtype=np.float32)))
@@ -145,8 +180,6 @@ def window_embeddings(samples: np.ndarray, *, settings: SpeakerSettings, device:
         starts = list(range(0, len(mels) - width + 1, hop))
     encoder = load_speaker_encoder(device)
     out = np.empty((len(starts), encoder.config.embedding_size), dtype=np.float32)
-    from turnpoint.core import progress
-
     chunk = 512  # windows per call: keeps the stacked batch small and the progress bar moving
     for first in range(0, len(starts), chunk):
         group = starts[first : first + chunk]

@@ -215,6 +215,9 @@ def run_parallel(
             process.start()
             processes.append(process)
         report.processes = count + 1
+        # kept until the workers are joined: a worker still starting unpickles these queues, and
+        # once the parent drops them their semaphores are gone and its start-up fails loudly
+        state["queues"] = (results, inboxes)
         logger.debug("batch: %d worker processes started after %.1f s, %d cores each", count, time.perf_counter() - started, cores)
         return results, inboxes
 
@@ -288,5 +291,6 @@ def run_parallel(
             if process.is_alive():
                 process.terminate()
                 process.join(timeout=5)
+        state.pop("queues", None)
         if "budget" in state:
             set_cpu_budget(state["budget"])
