@@ -24,7 +24,7 @@ SPEAKER_FEATURES = {"sample_rate": 16000, "window_duration": 0.032, "step_durati
 EVENT_CLASSES = ("alarm", "beep", "chime", "phone", "shutter")
 
 
-@pytest.mark.parametrize("name, version", [("default", 3), ("hybrid", 2), ("paper", 1)])
+@pytest.mark.parametrize("name, version", [("default", 3), ("fast", 3), ("hybrid", 2), ("paper", 1)])
 def test_speaker_change_models_are_the_papers_bilstm(name, version):
     header = read_header(resolve_model_path(name))
     assert (header["format"], header["format_version"], header["task"]) == (FORMAT_NAME, version, "speaker_change")
@@ -55,6 +55,22 @@ def test_the_default_model_runs_the_speaker_pipeline_chosen_on_real_dev():
     assert {**choice["base"], **choice["best"]["settings"]} == default.defaults.speakers.to_dict()
     # the hybrid's networks and re-scoring travel along, unused unless asked for
     assert default.defaults.rescoring == load_model("hybrid").defaults.rescoring
+
+
+def test_the_fast_model_runs_the_speaker_pipeline_on_the_compact_encoder():
+    fast = load_model("fast")
+    assert fast.name == "fast"
+    assert fast.defaults.speakers.to_dict() == {
+        "encoder": "compact", "window": 1.0, "step": 0.192, "smoothing_radius": 2, "smoothing_sharpness": 10.0, "threshold": 0.1,
+        "relative_threshold": 0.5, "switch_penalty": 0.2, "vad_threshold": 0.2, "min_silence": 0.1, "min_speech": 0.25,
+    }
+    selection = fast.training["speakers_selection"]
+    assert selection["in_sample"]["f1"] == 0.5043 and selection["leave_one_file_out"]["f1"] == 0.4867
+    choice = json.loads((REPO / "docs" / "results" / "speaker_settings_compact.json").read_text())
+    assert {**choice["base"], **choice["best"]["settings"]} == fast.defaults.speakers.to_dict()
+    # the committed comparison ran these settings
+    comparison = json.loads((REPO / "docs" / "results" / "encoder_comparison.json").read_text())
+    assert comparison["compact"] == fast.defaults.speakers.to_dict() and comparison["ge2e"] == load_model("default").defaults.speakers.to_dict()
 
 
 def test_the_hybrid_model_is_the_paper_bilstm_with_ge2e_rescoring_and_a_second_pass():

@@ -367,7 +367,8 @@ def _place_real(pool, speakers, channels, variants, next_clip, duration_s, rng, 
         length = (pieces[-1][0] + len(pieces[-1][1])) / SR
         if length > room:
             continue
-        start = float(rng.uniform(seg_start + 0.3, seg_end - 0.3 - length))
+        # max(): a backchannel that exactly fills the room leaves a range rounding can make negative
+        start = float(rng.uniform(seg_start + 0.3, max(seg_start + 0.3, seg_end - 0.3 - length)))
         if any(s < start + length + 0.1 and start - 0.1 < e for s, e, x in segments if x == who):
             continue  # the listener is talking then already
         place(who, start, pieces)
