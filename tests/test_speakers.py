@@ -182,3 +182,25 @@ def test_compact_encoder_embeds_the_file_in_one_pass_and_finds_the_example_turns
     reference = read_rttm(Path(turnpoint.example_path()).with_suffix(".rttm"))["two_speakers"]
     truth = speaker_changes(reference, [(0.0, detection.duration)])
     assert boundary_score(truth, detection.changes, tolerance=0.5).recall >= 0.6
+
+
+@pytest.mark.parametrize("block", [1000, 16000, 10**6])
+def test_the_streamed_pipeline_equals_the_whole_signal_whatever_the_blocks(block) -> None:
+    from turnpoint.changes.speakers import SpeechStream, silent_regions, speaker_turns, speaker_turns_streamed
+
+    samples = turnpoint.load_audio(turnpoint.example_path())[: 16000 * 20]
+    blocks = [samples[i : i + block] for i in range(0, len(samples), block)]
+    speech = SpeechStream()
+    for part in blocks:
+        speech.push(part)
+    whole = SpeechStream()
+    whole.push(samples)
+    assert speech.finish() == whole.finish() and len(whole.finish()) == -(-len(samples) // 512)
+    settings = SpeakerSettings().with_encoder("compact")
+    streamed = speaker_turns_streamed(iter(blocks), settings=settings)
+    at_once = speaker_turns(samples, settings=settings)
+    np.testing.assert_allclose(streamed.embeddings, at_once.embeddings, atol=1e-5)
+    assert streamed.segments == at_once.segments and streamed.segment_labels == at_once.segment_labels
+    np.testing.assert_array_equal(streamed.changes, at_once.changes)
+    assert any(label is None for label in at_once.segment_labels)  # the VAD found the pauses, streamed too
+    assert silent_regions(samples, vad_threshold=0.2, min_silence=0.1, min_speech=0.25)[0][0] == 0.0

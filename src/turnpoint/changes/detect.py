@@ -159,20 +159,36 @@ def _detect_speakers(
     The score curve is the cosine distance between the speaker embeddings before and after each
     point (what the clustering cut is compared with), on the pipeline's window grid.
     """
-    from turnpoint.core.audio import iter_audio
+    from turnpoint.core.audio import audio_info, iter_audio
     from turnpoint.core.windows import Scores
-    from turnpoint.changes.speakers import speaker_turns
+    from turnpoint.changes.speakers import speaker_turns, speaker_turns_streamed
 
     warnings: list[str] = []
+    rate = loaded.specifications.features.sample_rate
     if isinstance(audio, np.ndarray):
         samples = np.asarray(audio, dtype=np.float32)
         path, name = "", uri or "waveform"
+        result = speaker_turns_streamed([samples], settings=speakers) if speakers.encoder == "compact" else speaker_turns(samples, settings=speakers, device=device)
+        duration = len(samples) / rate
+    elif speakers.encoder == "compact":  # one streaming pass: memory holds a block, not the file
+        path, name = str(audio), uri or Path(audio).stem
+        n_samples = 0
+
+        def counted(blocks):
+            nonlocal n_samples
+            for block in blocks:
+                n_samples += len(block)
+                yield block
+
+        blocks = counted(iter_audio(audio, sample_rate=rate, block_duration=block_duration, warnings=warnings))
+        result = speaker_turns_streamed(blocks, settings=speakers, total=audio_info(audio).duration)
+        duration = n_samples / rate
     else:
-        blocks = list(iter_audio(audio, sample_rate=loaded.specifications.features.sample_rate, block_duration=block_duration, warnings=warnings))
+        blocks = list(iter_audio(audio, sample_rate=rate, block_duration=block_duration, warnings=warnings))
         samples = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
         path, name = str(audio), uri or Path(audio).stem
-    duration = len(samples) / loaded.specifications.features.sample_rate
-    result = speaker_turns(samples, settings=speakers, device=device)
+        duration = len(samples) / rate
+        result = speaker_turns(samples, settings=speakers, device=device)
     grid = np.arange(0.0, duration, speakers.step)
     values = np.interp(grid, result.times, result.distance).astype(np.float32) if len(result.times) else np.zeros(len(grid), np.float32)
     scores = Scores(values=values, frame_step=speakers.step, duration=duration, warnings=warnings)

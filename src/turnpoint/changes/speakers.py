@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -34,6 +35,7 @@ MAX_CLUSTERED_WINDOWS = 3000
 #: streaming pass over the file (~1 s windows every 96 ms; turnpoint.changes.compact_encoder)
 ENCODERS = ("ge2e", "compact")
 COMPACT_HOP = 0.096  # the compact encoder's hop (CompactEncoderConfig().hop): its steps are multiples of it
+VAD_CHUNK = 512  # samples Silero VAD scores at a time (32 ms)
 
 
 @dataclass(frozen=True)
@@ -286,23 +288,59 @@ def _silero():
     return load_silero_vad(onnx=True)
 
 
-def silent_regions(samples: np.ndarray, *, vad_threshold: float, min_silence: float, min_speech: float) -> list[tuple[float, float]]:
-    """(start, end) of the non-speech regions by Silero VAD (MIT; its model ships in its wheel).
+class SpeechStream:
+    """Silero VAD over a stream of sample blocks: the same probabilities as one pass over the whole
+    signal (32 ms chunks, the last one zero-padded), whatever the blocks.
 
     Examples
     --------
     >>> import numpy as np
-    >>> silent_regions(np.zeros(32000, dtype=np.float32), vad_threshold=0.2, min_silence=0.1, min_speech=0.25)
-    [(0.0, 2.0)]
+    >>> x = np.random.default_rng(0).normal(0, 0.05, 20000).astype(np.float32)
+    >>> stream = SpeechStream()
+    >>> stream.push(x[:7000]); stream.push(x[7000:])
+    >>> len(stream.finish()), stream.n_samples
+    (40, 20000)
     """
-    import torch
-    from silero_vad import get_speech_timestamps
 
-    samples = np.ascontiguousarray(samples, dtype=np.float32)
-    duration = len(samples) / SAMPLE_RATE
-    speech = get_speech_timestamps(
-        torch.from_numpy(samples), _silero(), threshold=vad_threshold, sampling_rate=SAMPLE_RATE,
-        min_speech_duration_ms=int(round(min_speech * 1000)), min_silence_duration_ms=int(round(min_silence * 1000)), speech_pad_ms=30,
+    def __init__(self) -> None:
+        self.model = _silero()
+        self.model.reset_states()
+        self._rest = np.zeros(0, dtype=np.float32)
+        self._probabilities: list[float] = []
+        self.n_samples = 0
+
+    def _score(self, chunk: np.ndarray) -> None:
+        import torch
+
+        self._probabilities.append(self.model(torch.from_numpy(chunk), SAMPLE_RATE).item())
+
+    def push(self, block: np.ndarray) -> None:
+        block = np.asarray(block, dtype=np.float32)
+        self.n_samples += len(block)
+        samples = np.concatenate([self._rest, block]) if len(self._rest) else block
+        whole = len(samples) // VAD_CHUNK * VAD_CHUNK
+        for start in range(0, whole, VAD_CHUNK):
+            self._score(np.ascontiguousarray(samples[start : start + VAD_CHUNK]))
+        self._rest = samples[whole:].copy()
+
+    def finish(self) -> list[float]:
+        """The speech probability of every chunk."""
+        if len(self._rest):
+            self._score(np.concatenate([self._rest, np.zeros(VAD_CHUNK - len(self._rest), dtype=np.float32)]))
+            self._rest = np.zeros(0, dtype=np.float32)
+        return self._probabilities
+
+
+def regions_from_probabilities(
+    probabilities: list[float], *, n_samples: int, vad_threshold: float, min_silence: float, min_speech: float
+) -> list[tuple[float, float]]:
+    """(start, end) of the non-speech regions from Silero's chunk probabilities (its own decoding)."""
+    from silero_vad.utils_vad import get_speech_timestamps_from_probs
+
+    duration = n_samples / SAMPLE_RATE
+    speech = get_speech_timestamps_from_probs(
+        probabilities, sampling_rate=SAMPLE_RATE, threshold=vad_threshold, min_speech_duration_ms=int(round(min_speech * 1000)),
+        min_silence_duration_ms=int(round(min_silence * 1000)), speech_pad_ms=30, audio_length_samples=n_samples,
     )
     regions, cursor = [], 0.0
     for region in speech:
@@ -313,6 +351,21 @@ def silent_regions(samples: np.ndarray, *, vad_threshold: float, min_silence: fl
     if cursor < duration:
         regions.append((round(cursor, 6), round(duration, 6)))
     return regions
+
+
+def silent_regions(samples: np.ndarray, *, vad_threshold: float, min_silence: float, min_speech: float) -> list[tuple[float, float]]:
+    """(start, end) of the non-speech regions by Silero VAD (MIT; its model ships in its wheel).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> silent_regions(np.zeros(32000, dtype=np.float32), vad_threshold=0.2, min_silence=0.1, min_speech=0.25)
+    [(0.0, 2.0)]
+    """
+    stream = SpeechStream()
+    stream.push(samples)
+    return regions_from_probabilities(stream.finish(), n_samples=stream.n_samples, vad_threshold=vad_threshold,
+                                      min_silence=min_silence, min_speech=min_speech)
 
 
 def turns_from_labels(
@@ -410,11 +463,54 @@ def speaker_turns(samples: np.ndarray, *, settings: SpeakerSettings | None = Non
         progress.advance(duration)
     silent_total = sum(end - start for start, end in silences)
     if duration <= 0 or silent_total >= duration - 1e-6:
-        return SpeakerTurns(np.zeros(0), np.zeros((0, 0), np.float32), np.zeros(0, int), np.zeros(0, np.float32),
-                            np.zeros(0), [(0.0, duration)], [None], 0)
+        return _no_speech(duration)
     with progress.stage("speaker embeddings", total=duration):
         times, embeddings = window_embeddings(samples, settings=settings, device=device)
     return turns_from_embeddings(times, embeddings, silences=silences, duration=duration, settings=settings)
+
+
+def speaker_turns_streamed(blocks: Iterable[np.ndarray], *, settings: SpeakerSettings, total: float | None = None) -> SpeakerTurns:
+    """:func:`speaker_turns` for the compact encoder over a stream of 16 kHz blocks, in one pass.
+
+    The voice activity detector and the encoder read each block as it comes, so memory holds one
+    block and the embeddings, never the audio: the same result as :func:`speaker_turns` on the
+    whole signal. ``total``: the seconds expected (progress).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(0, 0.05, 48000).astype(np.float32)
+    >>> settings = SpeakerSettings().with_encoder("compact")
+    >>> streamed = speaker_turns_streamed([x[:20000], x[20000:]], settings=settings)
+    >>> bool(np.allclose(streamed.embeddings, speaker_turns(x, settings=settings).embeddings, atol=1e-5))
+    True
+    """
+    from turnpoint.changes.streaming_embeddings import embed_stream
+    from turnpoint.core import progress
+
+    if settings.encoder != "compact":
+        raise ValueError("the streamed pipeline runs the compact encoder; GE2E embeds the whole signal (speaker_turns)")
+    speech = SpeechStream()
+
+    def heard() -> Iterator[np.ndarray]:
+        for block in blocks:
+            speech.push(block)
+            progress.advance(len(block) / SAMPLE_RATE)
+            yield block
+
+    with progress.stage("speaker embeddings", total=total):
+        times, embeddings = embed_stream(heard(), hop=settings.step)
+    duration = speech.n_samples / SAMPLE_RATE
+    silences = regions_from_probabilities(speech.finish(), n_samples=speech.n_samples, vad_threshold=settings.vad_threshold,
+                                          min_silence=settings.min_silence, min_speech=settings.min_speech)
+    if duration <= 0 or sum(end - start for start, end in silences) >= duration - 1e-6:
+        return _no_speech(duration)
+    return turns_from_embeddings(times, embeddings, silences=silences, duration=duration, settings=settings)
+
+
+def _no_speech(duration: float) -> SpeakerTurns:
+    return SpeakerTurns(np.zeros(0), np.zeros((0, 0), np.float32), np.zeros(0, int), np.zeros(0, np.float32),
+                        np.zeros(0), [(0.0, duration)], [None], 0)
 
 
 def turns_from_embeddings(
