@@ -204,3 +204,17 @@ def test_the_streamed_pipeline_equals_the_whole_signal_whatever_the_blocks(block
     np.testing.assert_array_equal(streamed.changes, at_once.changes)
     assert any(label is None for label in at_once.segment_labels)  # the VAD found the pauses, streamed too
     assert silent_regions(samples, vad_threshold=0.2, min_silence=0.1, min_speech=0.25)[0][0] == 0.0
+
+
+@pytest.mark.parametrize("radius", [0, 1, 3])
+def test_smoothing_and_change_distance_in_blocks_equal_one_block(monkeypatch, radius) -> None:
+    import turnpoint.changes.speakers as speakers
+
+    embeddings = np.random.default_rng(radius).normal(size=(50, 8)).astype(np.float32)
+    settings = SpeakerSettings(smoothing_radius=radius)
+    whole = speakers.smooth_embeddings(embeddings, radius=radius, sharpness=10.0)
+    distance = speakers.change_distance(whole, settings=settings)
+    monkeypatch.setattr(speakers, "ROWS_AT_ONCE", 7)  # blocks that cut through every neighbourhood
+    np.testing.assert_array_equal(speakers.smooth_embeddings(embeddings, radius=radius, sharpness=10.0), whole)
+    np.testing.assert_array_equal(speakers.change_distance(whole, settings=settings), distance)
+    assert np.allclose(np.linalg.norm(whole, axis=1), 1.0, atol=1e-5) and distance[0] == 0 and distance[-1] == 0 and distance[10:-10].max() > 0

@@ -31,6 +31,7 @@ SAMPLE_RATE = 16000
 MEL_RATE = 100  # GE2E mel frames per second (hop 160 samples)
 #: most windows clustered directly; longer files cluster an evenly strided subset (memory is quadratic)
 MAX_CLUSTERED_WINDOWS = 3000
+ROWS_AT_ONCE = 4096  # embeddings smoothed per block (memory of the float64 work arrays)
 #: "ge2e": the bundled GE2E on each window; "compact": the compact encoder distilled from it, one
 #: streaming pass over the file (~1 s windows every 96 ms; turnpoint.changes.compact_encoder)
 ENCODERS = ("ge2e", "compact")
@@ -194,7 +195,10 @@ def window_embeddings(samples: np.ndarray, *, settings: SpeakerSettings, device:
 def smooth_embeddings(embeddings: np.ndarray, *, radius: int, sharpness: float) -> np.ndarray:
     """Bilateral smoothing along time: each embedding averaged with its ``radius`` neighbours on
     each side, weighted by ``exp(sharpness * (cos - 1))``, so a neighbour across a speaker change
-    (low cosine) barely counts. Returns L2-normalised rows.
+    (low cosine) barely counts. Returns L2-normalised rows (float32).
+
+    Rows are smoothed ``ROWS_AT_ONCE`` at a time (each with its neighbours), so the float64 work
+    arrays stay small on hours of audio; every row's arithmetic is the same as in one block.
 
     Examples
     --------
@@ -203,18 +207,27 @@ def smooth_embeddings(embeddings: np.ndarray, *, radius: int, sharpness: float) 
     >>> bool(np.allclose(smooth_embeddings(e, radius=1, sharpness=10.0)[1], [1.0, 0.0], atol=1e-3))
     True
     """
-    e = np.asarray(embeddings, dtype=np.float64)
-    if radius <= 0 or len(e) < 2:
+    n = len(embeddings)
+    out = np.empty((n, embeddings.shape[1] if embeddings.ndim == 2 else 0), dtype=np.float32)
+    for first in range(0, n, ROWS_AT_ONCE):
+        last = min(n, first + ROWS_AT_ONCE)
+        low, high = max(0, first - radius), min(n, last + radius)  # the block and its neighbours
+        out[first:last] = _smooth_rows(embeddings[low:high], radius=radius, sharpness=sharpness, n_total=n, offset=low)[first - low : last - low]
+    return out
+
+
+def _smooth_rows(block: np.ndarray, *, radius: int, sharpness: float, n_total: int, offset: int) -> np.ndarray:
+    """:func:`smooth_embeddings` of the rows of ``block`` (rows ``offset ..`` of ``n_total``); rows
+    whose neighbours lie outside the block come out wrong and are not used by the caller."""
+    e = np.asarray(block, dtype=np.float64)
+    if radius <= 0 or n_total < 2:
         return (e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float32)
+    index = offset + np.arange(len(e))  # rows' places in the whole sequence
     total = e.copy()
     for shift in range(1, radius + 1):
         for direction in (1, -1):
             neighbour = np.roll(e, direction * shift, axis=0)
-            valid = np.ones(len(e), dtype=bool)
-            if direction == 1:
-                valid[:shift] = False
-            else:
-                valid[-shift:] = False
+            valid = index >= shift if direction == 1 else index < n_total - shift
             weight = np.exp(sharpness * (np.sum(e * neighbour, axis=1) - 1.0)) * valid
             total += weight[:, None] * neighbour
     return (total / np.linalg.norm(total, axis=1, keepdims=True)).astype(np.float32)
@@ -236,11 +249,11 @@ def cluster_centroids(embeddings: np.ndarray, *, threshold: float, relative_thre
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import pdist
 
+    if len(embeddings) > MAX_CLUSTERED_WINDOWS:  # the subset first: no float64 copy of every window
+        embeddings = embeddings[np.linspace(0, len(embeddings) - 1, MAX_CLUSTERED_WINDOWS).round().astype(int)]
     e = np.asarray(embeddings, dtype=np.float64)
     if len(e) < 2:
         return e / np.linalg.norm(e, axis=1, keepdims=True)
-    if len(e) > MAX_CLUSTERED_WINDOWS:
-        e = e[np.linspace(0, len(e) - 1, MAX_CLUSTERED_WINDOWS).round().astype(int)]
     distances = pdist(e, metric="cosine")
     cut = max(threshold, relative_threshold * float(np.median(distances)))
     labels = fcluster(linkage(distances, method="average"), t=cut, criterion="distance")
@@ -438,8 +451,10 @@ def change_distance(embeddings: np.ndarray, *, settings: SpeakerSettings) -> np.
     """Cosine distance between the embeddings one window-length before and after each window."""
     offset = max(1, int(round(0.5 * settings.window / settings.step)))
     distance = np.zeros(len(embeddings), dtype=np.float32)
-    if len(embeddings) > 2 * offset:
-        distance[offset:-offset] = 1.0 - np.sum(embeddings[: -2 * offset] * embeddings[2 * offset :], axis=1)
+    for first in range(0, max(0, len(embeddings) - 2 * offset), ROWS_AT_ONCE):  # in blocks: no product array of every window
+        last = min(len(embeddings) - 2 * offset, first + ROWS_AT_ONCE)
+        before, after = embeddings[first:last], embeddings[first + 2 * offset : last + 2 * offset]
+        distance[first + offset : last + offset] = 1.0 - np.sum(before * after, axis=1)
     return distance
 
 
