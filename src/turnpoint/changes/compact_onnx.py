@@ -8,7 +8,6 @@ by more than :data:`ONNX_TOLERANCE`.
 
 from __future__ import annotations
 
-import io
 import logging
 import warnings
 
@@ -17,6 +16,7 @@ import torch
 
 from turnpoint.changes.compact_encoder import CompactEncoder
 from turnpoint.core.fileio import atomic_write_bytes
+from turnpoint.core.runners import onnx_graph
 
 logger = logging.getLogger(__name__)
 
@@ -24,30 +24,13 @@ __all__ = ["BACKENDS", "export_onnx", "make_runner", "max_onnx_difference"]
 
 BACKENDS = ("auto", "onnx", "torch")
 ONNX_TOLERANCE = 1e-4
-OPSET = 17
 
 
 def export_onnx(encoder: CompactEncoder) -> bytes:
     """The encoder as an ONNX graph (input ``features`` (batch, frames, n_mels), dynamic axes)."""
-    import copy
-
-    cpu = copy.deepcopy(encoder).to("cpu").eval()
     config = encoder.config
     example = torch.zeros(1, config.receptive_frames + 7 * config.stride_frames, config.n_mels)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            cpu,
-            (example,),
-            buffer,
-            input_names=["features"],
-            output_names=["embeddings"],
-            dynamic_axes={"features": {0: "batch", 1: "frames"}, "embeddings": {0: "batch", 1: "outputs"}},
-            opset_version=OPSET,
-            dynamo=False,
-        )
-    return buffer.getvalue()
+    return onnx_graph(encoder, example, output="embeddings", output_axes={0: "batch", 1: "outputs"})
 
 
 def _torch_runner(encoder: CompactEncoder):

@@ -119,12 +119,11 @@ def model_digest(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def export_onnx(module: torch.nn.Module, inputs: Inputs) -> bytes:
-    """The scoring module as an ONNX graph with dynamic batch and time axes."""
+def onnx_graph(module: torch.nn.Module, example: torch.Tensor, *, output: str, output_axes: dict[int, str]) -> bytes:
+    """``module`` (a CPU copy, in eval mode) as an ONNX graph: input ``features`` with dynamic batch
+    and frame axes, one output named ``output`` with the dynamic ``output_axes``."""
     cpu = copy.deepcopy(module).to("cpu").eval()
     buffer = io.BytesIO()
-    example = torch.zeros(2, 200, inputs.dim)  # (batch, frame, feature)
-    dynamic = {0: "batch", 1: "frames"}  # of the features and the scores; a trailing output axis is fixed
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -132,12 +131,19 @@ def export_onnx(module: torch.nn.Module, inputs: Inputs) -> bytes:
             (example,),
             buffer,
             input_names=["features"],
-            output_names=["scores"],
-            dynamic_axes={"features": dict(dynamic), "scores": dict(dynamic)},
+            output_names=[output],
+            dynamic_axes={"features": {0: "batch", 1: "frames"}, output: dict(output_axes)},
             opset_version=OPSET,
             dynamo=False,
         )
     return buffer.getvalue()
+
+
+def export_onnx(module: torch.nn.Module, inputs: Inputs) -> bytes:
+    """The scoring module as an ONNX graph with dynamic batch and time axes."""
+    example = torch.zeros(2, 200, inputs.dim)  # (batch, frame, feature)
+    # the scores' batch and frame axes are dynamic; a trailing output axis is fixed
+    return onnx_graph(module, example, output="scores", output_axes={0: "batch", 1: "frames"})
 
 
 def cache_dir() -> Path:
