@@ -21,13 +21,13 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
 
 from turnpoint.changes.annotations import Turn, read_rttm, read_uem
 from turnpoint.core.audio import load_audio
 from turnpoint.changes.change_definition import hypothesis_changes, speaker_changes
 from turnpoint.changes.metrics import boundary_score
-from turnpoint.changes.speakers import SpeakerSettings, silent_regions, turns_from_embeddings, window_embeddings
+from turnpoint.changes.speakers import SpeakerSettings, turns_from_embeddings, window_embeddings
+from turnpoint.changes.voice_activity import silent_regions
 
 GRID = {
     "threshold": [0.2, 0.225, 0.25, 0.275, 0.3],

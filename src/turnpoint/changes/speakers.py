@@ -17,13 +17,16 @@ out-of-fold reporting (MODEL_CARD.md).
 
 from __future__ import annotations
 
-import functools
+import bisect
 import logging
 import math
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from turnpoint.changes.voice_activity import SpeechStream, regions_from_probabilities, silent_regions
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +39,6 @@ ROWS_AT_ONCE = 4096  # embeddings smoothed per block (memory of the float64 work
 #: streaming pass over the file (~1 s windows every 96 ms; turnpoint.changes.compact_encoder)
 ENCODERS = ("ge2e", "compact")
 COMPACT_HOP = 0.096  # the compact encoder's hop (CompactEncoderConfig().hop): its steps are multiples of it
-VAD_CHUNK = 512  # samples Silero VAD scores at a time (32 ms)
 
 
 @dataclass(frozen=True)
@@ -261,9 +263,14 @@ def cluster_centroids(embeddings: np.ndarray, *, threshold: float, relative_thre
     return centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
 
 
-def viterbi_labels(similarity: np.ndarray, *, switch_penalty: float | np.ndarray) -> np.ndarray:
+def viterbi_labels(
+    similarity: np.ndarray, *, switch_penalty: float | np.ndarray, centroids: np.ndarray | None = None
+) -> np.ndarray:
     """Speaker index per window maximising total similarity minus ``switch_penalty`` per switch.
 
+    ``similarity`` is (windows, speakers); or, with ``centroids`` (speakers, dim) given, the
+    (windows, dim) embeddings, whose similarities to the centroids are then taken ``ROWS_AT_ONCE``
+    windows at a time (memory: no windows x speakers float array on hours of audio).
     ``switch_penalty`` may be an array (windows,): the cost of switching into window ``i``.
 
     Examples
@@ -272,113 +279,35 @@ def viterbi_labels(similarity: np.ndarray, *, switch_penalty: float | np.ndarray
     >>> s = np.array([[1, 0], [0.4, 0.6], [1, 0], [0, 1], [0, 1]], dtype=float)
     >>> viterbi_labels(s, switch_penalty=0.5).tolist()  # the one ambiguous window does not switch
     [0, 0, 0, 1, 1]
+    >>> viterbi_labels(s, switch_penalty=0.5, centroids=np.eye(2)).tolist()
+    [0, 0, 0, 1, 1]
     """
-    similarity = np.asarray(similarity, dtype=np.float64)
-    n, k = similarity.shape
+    n = len(similarity)
+    k = similarity.shape[1] if centroids is None else len(centroids)
     if k == 1 or n == 0:
         return np.zeros(n, dtype=int)
-    score = similarity[0].copy()
-    back = np.zeros((n, k), dtype=np.int32)
+    back = np.zeros((n, k), dtype=np.min_scalar_type(k - 1))  # uint8 up to 256 speakers
     states = np.arange(k)
     penalties = np.broadcast_to(np.asarray(switch_penalty, dtype=np.float64), (n,))
-    for i in range(1, n):
-        best = int(np.argmax(score))
-        switch = score[best] - penalties[i]
-        stay = score >= switch
-        back[i] = np.where(stay, states, best)
-        score = np.where(stay, score, switch) + similarity[i]
+    score = None
+    for first in range(0, n, ROWS_AT_ONCE):
+        rows = similarity[first : first + ROWS_AT_ONCE]
+        rows = np.asarray(rows if centroids is None else rows @ centroids.T, dtype=np.float64)
+        for offset, row in enumerate(rows):
+            i = first + offset
+            if score is None:
+                score = row.copy()
+                continue
+            best = int(np.argmax(score))
+            switch = score[best] - penalties[i]
+            stay = score >= switch
+            back[i] = np.where(stay, states, best)
+            score = np.where(stay, score, switch) + row
     path = np.empty(n, dtype=int)
     path[-1] = int(np.argmax(score))
     for i in range(n - 1, 0, -1):
         path[i - 1] = back[i, path[i]]
     return path
-
-
-@functools.lru_cache(maxsize=1)
-def _silero():
-    from silero_vad import load_silero_vad
-
-    return load_silero_vad(onnx=True)
-
-
-class SpeechStream:
-    """Silero VAD over a stream of sample blocks: the same probabilities as one pass over the whole
-    signal (32 ms chunks, the last one zero-padded), whatever the blocks.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> x = np.random.default_rng(0).normal(0, 0.05, 20000).astype(np.float32)
-    >>> stream = SpeechStream()
-    >>> stream.push(x[:7000]); stream.push(x[7000:])
-    >>> len(stream.finish()), stream.n_samples
-    (40, 20000)
-    """
-
-    def __init__(self) -> None:
-        self.model = _silero()
-        self.model.reset_states()
-        self._rest = np.zeros(0, dtype=np.float32)
-        self._probabilities: list[float] = []
-        self.n_samples = 0
-
-    def _score(self, chunk: np.ndarray) -> None:
-        import torch
-
-        self._probabilities.append(self.model(torch.from_numpy(chunk), SAMPLE_RATE).item())
-
-    def push(self, block: np.ndarray) -> None:
-        block = np.asarray(block, dtype=np.float32)
-        self.n_samples += len(block)
-        samples = np.concatenate([self._rest, block]) if len(self._rest) else block
-        whole = len(samples) // VAD_CHUNK * VAD_CHUNK
-        for start in range(0, whole, VAD_CHUNK):
-            self._score(np.ascontiguousarray(samples[start : start + VAD_CHUNK]))
-        self._rest = samples[whole:].copy()
-
-    def finish(self) -> list[float]:
-        """The speech probability of every chunk."""
-        if len(self._rest):
-            self._score(np.concatenate([self._rest, np.zeros(VAD_CHUNK - len(self._rest), dtype=np.float32)]))
-            self._rest = np.zeros(0, dtype=np.float32)
-        return self._probabilities
-
-
-def regions_from_probabilities(
-    probabilities: list[float], *, n_samples: int, vad_threshold: float, min_silence: float, min_speech: float
-) -> list[tuple[float, float]]:
-    """(start, end) of the non-speech regions from Silero's chunk probabilities (its own decoding)."""
-    from silero_vad.utils_vad import get_speech_timestamps_from_probs
-
-    duration = n_samples / SAMPLE_RATE
-    speech = get_speech_timestamps_from_probs(
-        probabilities, sampling_rate=SAMPLE_RATE, threshold=vad_threshold, min_speech_duration_ms=int(round(min_speech * 1000)),
-        min_silence_duration_ms=int(round(min_silence * 1000)), speech_pad_ms=30, audio_length_samples=n_samples,
-    )
-    regions, cursor = [], 0.0
-    for region in speech:
-        start, end = region["start"] / SAMPLE_RATE, region["end"] / SAMPLE_RATE
-        if start > cursor:
-            regions.append((round(cursor, 6), round(start, 6)))
-        cursor = max(cursor, end)
-    if cursor < duration:
-        regions.append((round(cursor, 6), round(duration, 6)))
-    return regions
-
-
-def silent_regions(samples: np.ndarray, *, vad_threshold: float, min_silence: float, min_speech: float) -> list[tuple[float, float]]:
-    """(start, end) of the non-speech regions by Silero VAD (MIT; its model ships in its wheel).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> silent_regions(np.zeros(32000, dtype=np.float32), vad_threshold=0.2, min_silence=0.1, min_speech=0.25)
-    [(0.0, 2.0)]
-    """
-    stream = SpeechStream()
-    stream.push(samples)
-    return regions_from_probabilities(stream.finish(), n_samples=stream.n_samples, vad_threshold=vad_threshold,
-                                      min_silence=min_silence, min_speech=min_speech)
 
 
 def turns_from_labels(
@@ -406,14 +335,16 @@ def turns_from_labels(
                 runs[-1][1] = start
             runs.append([start, duration, None if label < 0 else int(label)])
     pieces: list[tuple[float, float, int | None]] = []
+    silence_ends = [s_end for _, s_end in silences]  # sorted, non-overlapping: find a run's first by bisection
     for start, end, label in runs:
         if label is None:
             pieces.append((start, end, None))
             continue
         cursor = start
-        for s_start, s_end in silences:
-            if s_end <= cursor or s_start >= end:
-                continue
+        for index in range(bisect.bisect_right(silence_ends, cursor), len(silences)):
+            s_start, s_end = silences[index]
+            if s_start >= end:
+                break
             if s_start > cursor:
                 pieces.append((cursor, s_start, label))
             pieces.append((max(s_start, cursor), min(s_end, end), None))
@@ -506,15 +437,23 @@ def speaker_turns_streamed(blocks: Iterable[np.ndarray], *, settings: SpeakerSet
     if settings.encoder != "compact":
         raise ValueError("the streamed pipeline runs the compact encoder; GE2E embeds the whole signal (speaker_turns)")
     speech = SpeechStream()
+    # the VAD reads each block on a second thread while the encoder embeds it (both release the
+    # GIL); at most two blocks wait for it, so memory stays bounded when it falls behind
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="turnpoint-vad") as vad:
+        waiting: list[Future] = []
 
-    def heard() -> Iterator[np.ndarray]:
-        for block in blocks:
-            speech.push(block)
-            progress.advance(len(block) / SAMPLE_RATE)
-            yield block
+        def heard() -> Iterator[np.ndarray]:
+            for block in blocks:
+                waiting.append(vad.submit(speech.push, block))
+                if len(waiting) > 2:
+                    waiting.pop(0).result()
+                progress.advance(len(block) / SAMPLE_RATE)
+                yield block
 
-    with progress.stage("speaker embeddings", total=total):
-        times, embeddings = embed_stream(heard(), hop=settings.step)
+        with progress.stage("speaker embeddings", total=total):
+            times, embeddings = embed_stream(heard(), hop=settings.step)
+        for done in waiting:
+            done.result()
     duration = speech.n_samples / SAMPLE_RATE
     silences = regions_from_probabilities(speech.finish(), n_samples=speech.n_samples, vad_threshold=settings.vad_threshold,
                                           min_silence=settings.min_silence, min_speech=settings.min_speech)
@@ -541,7 +480,7 @@ def turns_from_embeddings(
     # switch into or out of them is never forced onto a speaker; the VAD's silences are then carved
     # out of the turns, and a change across a silence is one change in the pause
     centroids = cluster_centroids(embeddings, threshold=settings.threshold, relative_threshold=settings.relative_threshold)
-    labels = viterbi_labels(embeddings @ centroids.T, switch_penalty=settings.switch_penalty)
+    labels = viterbi_labels(embeddings, centroids=centroids, switch_penalty=settings.switch_penalty)
     changes, segments, segment_labels = turns_from_labels(times, labels, duration=duration, silences=silences)
     return SpeakerTurns(
         times=times,

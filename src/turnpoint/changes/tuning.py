@@ -221,7 +221,8 @@ def _tune_speakers(
     from turnpoint.core.audio import load_audio
     from turnpoint.changes.evaluation import score_file
     from turnpoint.changes.modelfile import Defaults, load_model, save_model
-    from turnpoint.changes.speakers import silent_regions, turns_from_embeddings, window_embeddings
+    from turnpoint.changes.speakers import turns_from_embeddings, window_embeddings
+    from turnpoint.changes.voice_activity import silent_regions
 
     loaded = load_model(model)
     base = loaded.defaults.speakers
