@@ -21,7 +21,6 @@ import json
 import logging
 from pathlib import Path
 
-
 from turnpoint.changes.annotations import Turn, read_rttm, read_uem
 from turnpoint.core.audio import load_audio
 from turnpoint.changes.change_definition import hypothesis_changes, speaker_changes
@@ -37,10 +36,11 @@ GRID = {
 }
 #: the compact encoder's cosine distances lie lower than GE2E's: its grid reaches lower cuts and penalties
 COMPACT_GRID = {
-    "threshold": [0.1, 0.15, 0.2, 0.25, 0.3, 0.4],
+    "threshold": [0.1, 0.15, 0.2, 0.25, 0.3],
     "relative_threshold": [0.4, 0.5, 0.6, 0.7, 0.8],
-    "switch_penalty": [0.02, 0.05, 0.1, 0.2],
-    "smoothing_radius": [0, 1, 2, 3],
+    "switch_penalty": [0.05, 0.1, 0.2, 0.3],
+    "smoothing_radius": [1, 2, 3],
+    "min_speaker_duration": [0.0, 0.5, 1.0, 2.0, 3.0],
 }
 
 

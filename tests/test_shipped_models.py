@@ -14,6 +14,7 @@ import torch
 
 from turnpoint.changes.modelfile import load_model, read_header, resolve_model_path
 from turnpoint.changes.speaker_encoder import bundled_speaker_encoder_path, load_speaker_encoder, read_speaker_encoder_header
+from turnpoint.changes.speakers import SpeakerSettings
 from turnpoint.core.modelfile import FORMAT_NAME
 from turnpoint.events.model import SoundEventConfig, SoundEventDetector
 from turnpoint.events.modelfile import load_event_model, resolve_event_model_path
@@ -45,14 +46,14 @@ def test_the_default_model_runs_the_speaker_pipeline_chosen_on_real_dev():
     assert default.name == "default"
     assert default.defaults.speakers.to_dict() == {
         "encoder": "ge2e", "window": 1.0, "step": 0.2, "smoothing_radius": 1, "smoothing_sharpness": 10.0, "threshold": 0.3,
-        "relative_threshold": 0.8, "switch_penalty": 0.1, "vad_threshold": 0.2, "min_silence": 0.1, "min_speech": 0.25,
+        "relative_threshold": 0.8, "switch_penalty": 0.1, "min_speaker_duration": 0.0, "vad_threshold": 0.2, "min_silence": 0.1, "min_speech": 0.25,
     }
     selection = default.training["speakers_selection"]
     assert selection["recipe"] == "recipes/choose_speaker_settings.py" and (REPO / selection["recipe"]).is_file()
     assert selection["in_sample"]["f1"] == 0.5621 and selection["leave_one_file_out"]["f1"] == 0.4852
     # the committed selection result is the one the header records
     choice = json.loads((REPO / "docs" / "results" / "speaker_settings_choice.json").read_text())
-    assert {**choice["base"], **choice["best"]["settings"]} == default.defaults.speakers.to_dict()
+    assert SpeakerSettings.from_dict({**choice["base"], **choice["best"]["settings"]}) == default.defaults.speakers
     # the hybrid's networks and re-scoring travel along, unused unless asked for
     assert default.defaults.rescoring == load_model("hybrid").defaults.rescoring
 
@@ -62,15 +63,16 @@ def test_the_fast_model_runs_the_speaker_pipeline_on_the_compact_encoder():
     assert fast.name == "fast"
     assert fast.defaults.speakers.to_dict() == {
         "encoder": "compact", "window": 1.0, "step": 0.192, "smoothing_radius": 2, "smoothing_sharpness": 10.0, "threshold": 0.1,
-        "relative_threshold": 0.5, "switch_penalty": 0.2, "vad_threshold": 0.2, "min_silence": 0.1, "min_speech": 0.25,
+        "relative_threshold": 0.5, "switch_penalty": 0.2, "min_speaker_duration": 0.0, "vad_threshold": 0.2, "min_silence": 0.1, "min_speech": 0.25,
     }
     selection = fast.training["speakers_selection"]
     assert selection["in_sample"]["f1"] == 0.5043 and selection["leave_one_file_out"]["f1"] == 0.4867
     choice = json.loads((REPO / "docs" / "results" / "speaker_settings_compact.json").read_text())
-    assert {**choice["base"], **choice["best"]["settings"]} == fast.defaults.speakers.to_dict()
+    assert SpeakerSettings.from_dict({**choice["base"], **choice["best"]["settings"]}) == fast.defaults.speakers
     # the committed comparison ran these settings
     comparison = json.loads((REPO / "docs" / "results" / "encoder_comparison.json").read_text())
-    assert comparison["compact"] == fast.defaults.speakers.to_dict() and comparison["ge2e"] == load_model("default").defaults.speakers.to_dict()
+    assert SpeakerSettings.from_dict(comparison["compact"]) == fast.defaults.speakers
+    assert SpeakerSettings.from_dict(comparison["ge2e"]) == load_model("default").defaults.speakers
 
 
 def test_the_hybrid_model_is_the_paper_bilstm_with_ge2e_rescoring_and_a_second_pass():

@@ -69,6 +69,20 @@ def test_relative_cut_keeps_varied_clean_speech_together() -> None:
     assert len(cluster_centroids(two, threshold=0.25, relative_threshold=1.0)) == 2
 
 
+def test_clusters_too_small_to_be_a_speaker_are_dropped() -> None:
+    rng = np.random.default_rng(2)
+    two = np.eye(16)[0] + 0.05 * rng.normal(size=(40, 16)), np.eye(16)[1] + 0.05 * rng.normal(size=(40, 16))
+    stray = np.eye(16)[2] + 0.05 * rng.normal(size=(3, 16))  # three windows of something else
+    e = np.vstack([*two, stray])
+    assert len(cluster_centroids(e, threshold=0.3)) == 3
+    kept = cluster_centroids(e, threshold=0.3, min_windows=5)
+    assert len(kept) == 2 and np.all(kept @ np.eye(16)[2] < 0.3)  # the speakers stay, the stray goes
+    # a strided subset's clusters count for the windows they stand for
+    many = np.repeat(e, 100, axis=0)
+    assert len(cluster_centroids(many, threshold=0.3, min_windows=250)) == 3
+    assert len(cluster_centroids(many, threshold=0.3, min_windows=350)) == 2
+
+
 def test_turns_place_a_change_across_a_pause_in_the_pause_and_no_change_for_one_speaker() -> None:
     times = np.arange(0.5, 10.0, 1.0)  # ten windows
     labels = np.array([0, 0, 0, 1, 1, 1, 1, 0, 0, 0])
@@ -87,6 +101,8 @@ def test_settings_are_checked() -> None:
         SpeakerSettings(encoder="xvector")
     with pytest.raises(ValueError, match="threshold"):
         SpeakerSettings(threshold=0.0)
+    with pytest.raises(ValueError, match="min_speaker_duration"):
+        SpeakerSettings(min_speaker_duration=-1.0)
     assert SpeakerSettings.from_dict(SpeakerSettings().to_dict()) == SpeakerSettings()
 
 

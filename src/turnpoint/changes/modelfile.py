@@ -99,6 +99,7 @@ _SPEAKERS = {
         "threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 2},
         "relative_threshold": {"type": "number", "minimum": 0, "maximum": 10},
         "switch_penalty": {"type": "number", "minimum": 0, "maximum": 100},
+        "min_speaker_duration": {"type": "number", "minimum": 0, "maximum": 3600},  # optional: older files lack it (0)
         "vad_threshold": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
         "min_silence": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},
         "min_speech": {"type": "number", "exclusiveMinimum": 0, "maximum": 60},

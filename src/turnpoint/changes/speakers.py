@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from turnpoint.changes.voice_activity import SpeechStream, regions_from_probabilities, silent_regions
+from turnpoint.core.windows import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class SpeakerSettings:
         that files whose windows differ a lot anyway (clean, varied speech) are not split into
         dozens of speakers while noisy far-field files keep the absolute cut
     switch_penalty : Viterbi cost of a speaker switch, in cosine-similarity units
+    min_speaker_duration : clusters holding fewer seconds of windows than this are not speakers:
+        their windows go to the nearest remaining one in re-segmentation (0: keep every cluster)
     vad_threshold : speech probability above which Silero VAD marks speech
     min_silence : shortest pause that splits speech (s)
     min_speech : shortest speech region kept (s)
@@ -70,6 +73,7 @@ class SpeakerSettings:
     threshold: float = 0.25
     relative_threshold: float = 0.9
     switch_penalty: float = 0.3
+    min_speaker_duration: float = 0.0
     vad_threshold: float = 0.2
     min_silence: float = 0.1
     min_speech: float = 0.25
@@ -90,6 +94,8 @@ class SpeakerSettings:
             raise ValueError(f"speakers.relative_threshold must be in [0, 10], not {self.relative_threshold}")
         if not (0 < self.threshold <= 2):
             raise ValueError(f"speakers.threshold must be in (0, 2], not {self.threshold}")
+        if not (math.isfinite(self.min_speaker_duration) and self.min_speaker_duration >= 0):
+            raise ValueError(f"speakers.min_speaker_duration must be >= 0 seconds, not {self.min_speaker_duration}")
         if self.smoothing_radius < 0 or self.switch_penalty < 0 or not (0 < self.vad_threshold < 1):
             raise ValueError("speakers.smoothing_radius and switch_penalty must be >= 0, vad_threshold in (0, 1)")
 
@@ -235,11 +241,15 @@ def _smooth_rows(block: np.ndarray, *, radius: int, sharpness: float, n_total: i
     return (total / np.linalg.norm(total, axis=1, keepdims=True)).astype(np.float32)
 
 
-def cluster_centroids(embeddings: np.ndarray, *, threshold: float, relative_threshold: float = 0.0) -> np.ndarray:
+def cluster_centroids(
+    embeddings: np.ndarray, *, threshold: float, relative_threshold: float = 0.0, min_windows: float = 0.0
+) -> np.ndarray:
     """Speaker centroids (k, dim) of average-linkage clustering cut at ``threshold`` (cosine), or
     at ``relative_threshold`` times the median pairwise cosine distance where that is larger.
 
-    Files with more than ``MAX_CLUSTERED_WINDOWS`` windows cluster an evenly strided subset.
+    Clusters of fewer than ``min_windows`` of the file's windows are dropped (the largest always
+    stays): a few stray windows are not a speaker. Files with more than ``MAX_CLUSTERED_WINDOWS``
+    windows cluster an evenly strided subset, whose clusters count for the windows they stand for.
 
     Examples
     --------
@@ -247,10 +257,13 @@ def cluster_centroids(embeddings: np.ndarray, *, threshold: float, relative_thre
     >>> e = np.array([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0], [0.14, 0.99]])
     >>> cluster_centroids(e, threshold=0.3).shape
     (2, 2)
+    >>> cluster_centroids(e[:3], threshold=0.3, min_windows=2).shape  # one stray window: one speaker
+    (1, 2)
     """
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import pdist
 
+    windows_per_row = max(1.0, len(embeddings) / MAX_CLUSTERED_WINDOWS)
     if len(embeddings) > MAX_CLUSTERED_WINDOWS:  # the subset first: no float64 copy of every window
         embeddings = embeddings[np.linspace(0, len(embeddings) - 1, MAX_CLUSTERED_WINDOWS).round().astype(int)]
     e = np.asarray(embeddings, dtype=np.float64)
@@ -259,7 +272,9 @@ def cluster_centroids(embeddings: np.ndarray, *, threshold: float, relative_thre
     distances = pdist(e, metric="cosine")
     cut = max(threshold, relative_threshold * float(np.median(distances)))
     labels = fcluster(linkage(distances, method="average"), t=cut, criterion="distance")
-    centroids = np.stack([e[labels == label].mean(axis=0) for label in np.unique(labels)])
+    names, counts = np.unique(labels, return_counts=True)
+    kept = names[(counts * windows_per_row >= min_windows) | (counts == counts.max())]
+    centroids = np.stack([e[labels == label].mean(axis=0) for label in kept])
     return centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
 
 
@@ -438,8 +453,10 @@ def speaker_turns_streamed(blocks: Iterable[np.ndarray], *, settings: SpeakerSet
         raise ValueError("the streamed pipeline runs the compact encoder; GE2E embeds the whole signal (speaker_turns)")
     speech = SpeechStream()
     # the VAD reads each block on a second thread while the encoder embeds it (both release the
-    # GIL); at most two blocks wait for it, so memory stays bounded when it falls behind
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="turnpoint-vad") as vad:
+    # GIL); at most two blocks wait for it, so memory stays bounded when it falls behind. One torch
+    # and one BLAS thread: the VAD thread and the encoder's one onnxruntime thread fill two cores,
+    # and more threads only contend (1 h on 2 cores: 3.4 s with one torch thread, 5.3 s with two)
+    with torch_threads(1), ThreadPoolExecutor(max_workers=1, thread_name_prefix="turnpoint-vad") as vad:
         waiting: list[Future] = []
 
         def heard() -> Iterator[np.ndarray]:
@@ -479,7 +496,8 @@ def turns_from_embeddings(
     # every window is clustered, pauses and noise included: they form groups of their own, so a
     # switch into or out of them is never forced onto a speaker; the VAD's silences are then carved
     # out of the turns, and a change across a silence is one change in the pause
-    centroids = cluster_centroids(embeddings, threshold=settings.threshold, relative_threshold=settings.relative_threshold)
+    centroids = cluster_centroids(embeddings, threshold=settings.threshold, relative_threshold=settings.relative_threshold,
+                                  min_windows=settings.min_speaker_duration / settings.step)
     labels = viterbi_labels(embeddings, centroids=centroids, switch_penalty=settings.switch_penalty)
     changes, segments, segment_labels = turns_from_labels(times, labels, duration=duration, silences=silences)
     return SpeakerTurns(
