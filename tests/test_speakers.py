@@ -236,3 +236,15 @@ def test_smoothing_and_change_distance_in_blocks_equal_one_block(monkeypatch, ra
     np.testing.assert_array_equal(speakers.smooth_embeddings(embeddings, radius=radius, sharpness=10.0), whole)
     np.testing.assert_array_equal(speakers.change_distance(whole, settings=settings), distance)
     assert np.allclose(np.linalg.norm(whole, axis=1), 1.0, atol=1e-5) and distance[0] == 0 and distance[-1] == 0 and distance[10:-10].max() > 0
+
+
+def test_detection_streams_without_keeping_the_embeddings() -> None:
+    from turnpoint.changes.speakers import speaker_turns_streamed
+
+    samples = turnpoint.load_audio(turnpoint.example_path())[: 16000 * 12]
+    settings = SpeakerSettings().with_encoder("compact")
+    kept = speaker_turns_streamed([samples[:50000], samples[50000:]], settings=settings)
+    dropped = speaker_turns_streamed([samples], settings=settings, keep_embeddings=False)
+    assert dropped.embeddings is None and kept.embeddings.shape == (len(kept.times), 256)
+    np.testing.assert_array_equal(dropped.changes, kept.changes)
+    assert dropped.segment_labels == kept.segment_labels

@@ -168,7 +168,7 @@ def _detect_speakers(
     if isinstance(audio, np.ndarray):
         samples = np.asarray(audio, dtype=np.float32)
         path, name = "", uri or "waveform"
-        result = speaker_turns_streamed([samples], settings=speakers) if speakers.encoder == "compact" else speaker_turns(samples, settings=speakers, device=device)
+        result = speaker_turns_streamed([samples], settings=speakers, keep_embeddings=False) if speakers.encoder == "compact" else speaker_turns(samples, settings=speakers, device=device)
         duration = len(samples) / rate
     elif speakers.encoder == "compact":  # one streaming pass: memory holds a block, not the file
         path, name = str(audio), uri or Path(audio).stem
@@ -181,7 +181,7 @@ def _detect_speakers(
                 yield block
 
         blocks = counted(iter_audio(audio, sample_rate=rate, block_duration=block_duration, warnings=warnings))
-        result = speaker_turns_streamed(blocks, settings=speakers, total=audio_info(audio).duration)
+        result = speaker_turns_streamed(blocks, settings=speakers, total=audio_info(audio).duration, keep_embeddings=False)
         duration = n_samples / rate
     else:
         blocks = list(iter_audio(audio, sample_rate=rate, block_duration=block_duration, warnings=warnings))

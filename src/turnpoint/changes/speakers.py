@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from turnpoint.changes.voice_activity import SpeechStream, regions_from_probabilities, silent_regions
+from turnpoint.core.spool import RowSpool
 from turnpoint.core.windows import torch_threads
 
 logger = logging.getLogger(__name__)
@@ -136,7 +137,8 @@ class SpeakerTurns:
     Attributes
     ----------
     times : (windows,) window centres (s)
-    embeddings : (windows, dim) smoothed, L2-normalised embeddings
+    embeddings : (windows, dim) smoothed, L2-normalised embeddings (None where the caller did not
+        keep them: :func:`speaker_turns_streamed`)
     labels : (windows,) speaker index of each window after re-segmentation
     distance : (windows,) cosine distance between the windows one window-length before and after
         each centre (the speaker-change evidence curve; 0 at the ends)
@@ -147,7 +149,7 @@ class SpeakerTurns:
     """
 
     times: np.ndarray
-    embeddings: np.ndarray
+    embeddings: np.ndarray | None
     labels: np.ndarray
     distance: np.ndarray
     changes: np.ndarray
@@ -200,13 +202,15 @@ def window_embeddings(samples: np.ndarray, *, settings: SpeakerSettings, device:
     return times, out
 
 
-def smooth_embeddings(embeddings: np.ndarray, *, radius: int, sharpness: float) -> np.ndarray:
+def smooth_embeddings(embeddings: np.ndarray | RowSpool, *, radius: int, sharpness: float, out: RowSpool | None = None) -> np.ndarray | RowSpool:
     """Bilateral smoothing along time: each embedding averaged with its ``radius`` neighbours on
     each side, weighted by ``exp(sharpness * (cos - 1))``, so a neighbour across a speaker change
     (low cosine) barely counts. Returns L2-normalised rows (float32).
 
     Rows are smoothed ``ROWS_AT_ONCE`` at a time (each with its neighbours), so the float64 work
     arrays stay small on hours of audio; every row's arithmetic is the same as in one block.
+    ``embeddings`` may be a :class:`~turnpoint.core.spool.RowSpool` and ``out`` one to write the
+    rows to (returned), so that neither copy is held in memory.
 
     Examples
     --------
@@ -216,7 +220,8 @@ def smooth_embeddings(embeddings: np.ndarray, *, radius: int, sharpness: float) 
     True
     """
     n = len(embeddings)
-    out = np.empty((n, embeddings.shape[1] if embeddings.ndim == 2 else 0), dtype=np.float32)
+    if out is None:
+        out = np.empty((n, embeddings.shape[1] if embeddings.ndim == 2 else 0), dtype=np.float32)
     for first in range(0, n, ROWS_AT_ONCE):
         last = min(n, first + ROWS_AT_ONCE)
         low, high = max(0, first - radius), min(n, last + radius)  # the block and its neighbours
@@ -250,6 +255,7 @@ def cluster_centroids(
     Clusters of fewer than ``min_windows`` of the file's windows are dropped (the largest always
     stays): a few stray windows are not a speaker. Files with more than ``MAX_CLUSTERED_WINDOWS``
     windows cluster an evenly strided subset, whose clusters count for the windows they stand for.
+    ``embeddings``: an array or a :class:`~turnpoint.core.spool.RowSpool`.
 
     Examples
     --------
@@ -266,7 +272,7 @@ def cluster_centroids(
     windows_per_row = max(1.0, len(embeddings) / MAX_CLUSTERED_WINDOWS)
     if len(embeddings) > MAX_CLUSTERED_WINDOWS:  # the subset first: no float64 copy of every window
         embeddings = embeddings[np.linspace(0, len(embeddings) - 1, MAX_CLUSTERED_WINDOWS).round().astype(int)]
-    e = np.asarray(embeddings, dtype=np.float64)
+    e = np.asarray(embeddings[0 : len(embeddings)], dtype=np.float64)  # (a slice also reads a RowSpool)
     if len(e) < 2:
         return e / np.linalg.norm(e, axis=1, keepdims=True)
     distances = pdist(e, metric="cosine")
@@ -430,12 +436,17 @@ def speaker_turns(samples: np.ndarray, *, settings: SpeakerSettings | None = Non
     return turns_from_embeddings(times, embeddings, silences=silences, duration=duration, settings=settings)
 
 
-def speaker_turns_streamed(blocks: Iterable[np.ndarray], *, settings: SpeakerSettings, total: float | None = None) -> SpeakerTurns:
+def speaker_turns_streamed(
+    blocks: Iterable[np.ndarray], *, settings: SpeakerSettings, total: float | None = None, keep_embeddings: bool = True
+) -> SpeakerTurns:
     """:func:`speaker_turns` for the compact encoder over a stream of 16 kHz blocks, in one pass.
 
-    The voice activity detector and the encoder read each block as it comes, so memory holds one
-    block and the embeddings, never the audio: the same result as :func:`speaker_turns` on the
-    whole signal. ``total``: the seconds expected (progress).
+    The voice activity detector and the encoder read each block as it comes; the embeddings and
+    their smoothed copy go to temporary files (:class:`~turnpoint.core.spool.RowSpool`) and are
+    read back a block at a time, so memory holds one block, never the audio nor the file's
+    embeddings, and stays flat from minutes to tens of hours. The result is the same as
+    :func:`speaker_turns` on the whole signal. ``total``: the seconds expected (progress);
+    ``keep_embeddings=False`` leaves ``embeddings`` None in the result (what detection needs).
 
     Examples
     --------
@@ -446,7 +457,8 @@ def speaker_turns_streamed(blocks: Iterable[np.ndarray], *, settings: SpeakerSet
     >>> bool(np.allclose(streamed.embeddings, speaker_turns(x, settings=settings).embeddings, atol=1e-5))
     True
     """
-    from turnpoint.changes.streaming_embeddings import embed_stream
+    from turnpoint.changes.compact_encoder import load_compact_encoder
+    from turnpoint.changes.streaming_embeddings import iter_embeddings
     from turnpoint.core import progress
 
     if settings.encoder != "compact":
@@ -467,16 +479,23 @@ def speaker_turns_streamed(blocks: Iterable[np.ndarray], *, settings: SpeakerSet
                 progress.advance(len(block) / SAMPLE_RATE)
                 yield block
 
-        with progress.stage("speaker embeddings", total=total):
-            times, embeddings = embed_stream(heard(), hop=settings.step)
-        for done in waiting:
-            done.result()
-    duration = speech.n_samples / SAMPLE_RATE
-    silences = regions_from_probabilities(speech.finish(), n_samples=speech.n_samples, vad_threshold=settings.vad_threshold,
-                                          min_silence=settings.min_silence, min_speech=settings.min_speech)
-    if duration <= 0 or sum(end - start for start, end in silences) >= duration - 1e-6:
-        return _no_speech(duration)
-    return turns_from_embeddings(times, embeddings, silences=silences, duration=duration, settings=settings)
+        width = load_compact_encoder().config.embedding_size
+        with progress.stage("speaker embeddings", total=total), RowSpool(width) as raw, RowSpool(width) as smoothed:
+            times_parts = []
+            for part_times, part_embeddings in iter_embeddings(heard(), hop=settings.step):
+                times_parts.append(part_times)
+                raw.append(part_embeddings)
+            for done in waiting:
+                done.result()
+            duration = speech.n_samples / SAMPLE_RATE
+            silences = regions_from_probabilities(speech.finish(), n_samples=speech.n_samples, vad_threshold=settings.vad_threshold,
+                                                  min_silence=settings.min_silence, min_speech=settings.min_speech)
+            if duration <= 0 or sum(end - start for start, end in silences) >= duration - 1e-6:
+                return _no_speech(duration)
+            result = turns_from_embeddings(np.concatenate(times_parts), raw, silences=silences, duration=duration,
+                                           settings=settings, smoothed=smoothed)
+            result.embeddings = smoothed[0 : len(smoothed)] if keep_embeddings else None
+    return result
 
 
 def _no_speech(duration: float) -> SpeakerTurns:
@@ -485,14 +504,17 @@ def _no_speech(duration: float) -> SpeakerTurns:
 
 
 def turns_from_embeddings(
-    times: np.ndarray, embeddings: np.ndarray, *, silences: list[tuple[float, float]], duration: float, settings: SpeakerSettings
+    times: np.ndarray, embeddings: np.ndarray | RowSpool, *, silences: list[tuple[float, float]], duration: float,
+    settings: SpeakerSettings, smoothed: RowSpool | None = None,
 ) -> SpeakerTurns:
     """The pipeline after embedding: smoothing, clustering, re-segmentation, turns.
 
     Separate from :func:`speaker_turns` so that settings can be swept over embeddings computed
-    once (``recipes/choose_speaker_settings.py``).
+    once (``recipes/choose_speaker_settings.py``). ``embeddings`` may be a
+    :class:`~turnpoint.core.spool.RowSpool`, and ``smoothed`` one that receives the smoothed rows
+    (the result's ``embeddings`` is then that spool): every step reads them a block at a time.
     """
-    embeddings = smooth_embeddings(embeddings, radius=settings.smoothing_radius, sharpness=settings.smoothing_sharpness)
+    embeddings = smooth_embeddings(embeddings, radius=settings.smoothing_radius, sharpness=settings.smoothing_sharpness, out=smoothed)
     # every window is clustered, pauses and noise included: they form groups of their own, so a
     # switch into or out of them is never forced onto a speaker; the VAD's silences are then carved
     # out of the turns, and a change across a silence is one change in the pause

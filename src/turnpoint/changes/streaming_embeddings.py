@@ -32,7 +32,7 @@ from turnpoint.changes.compact_onnx import make_runner
 from turnpoint.changes.ge2e_teacher import Ge2eStream
 from turnpoint.core.features import _cepstra_from_padded, _FrameBuffer, static_cepstra
 
-__all__ = ["CompactEncoderStream", "compact_features", "embed_stream", "embed_whole"]
+__all__ = ["CompactEncoderStream", "compact_features", "embed_stream", "embed_whole", "iter_embeddings"]
 
 ENCODERS = ("compact", "ge2e")
 MAX_FORWARD_OUTPUTS = 640  # embeddings per forward pass (~1 min): bounds memory whatever the block size
@@ -195,6 +195,57 @@ def _blocks(source, block_samples: int) -> Iterator[np.ndarray]:
             yield np.asarray(block, dtype=np.float32).reshape(-1)
 
 
+def iter_embeddings(
+    source: np.ndarray | Iterable[np.ndarray] | str | Path,
+    *,
+    encoder: str | CompactEncoder | None = None,
+    block_seconds: float = 60.0,
+    hop: float | None = None,
+    backend: str = "auto",
+    threads: int = 1,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """:func:`embed_stream` one part at a time: ``(times, embeddings)`` of consecutive windows,
+    as each block of audio makes them final, so that a caller can store or consume them without
+    holding the whole file's embeddings (the parameters are :func:`embed_stream`'s).
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).normal(size=32000).astype(np.float32) * 0.05
+    >>> parts = list(iter_embeddings(x, block_seconds=0.5, backend="torch"))
+    >>> len(parts) > 2, sum(len(t) for t, _ in parts)
+    (True, 21)
+    """
+    if block_seconds <= 0:
+        raise ValueError("block_seconds must be positive")
+    if isinstance(encoder, str) and encoder not in ENCODERS:
+        raise ValueError(f"encoder must be one of {ENCODERS} or a CompactEncoder, not {encoder!r}")
+    block_samples = max(1, int(round(block_seconds * SAMPLE_RATE)))
+    every = 1
+    if encoder == "ge2e":
+        stream: CompactEncoderStream | Ge2eStream = Ge2eStream(hop=hop if hop is not None else CompactEncoderConfig().hop)
+    else:
+        model = load_compact_encoder() if encoder in (None, "compact") else encoder
+        if not isinstance(model, CompactEncoder):
+            raise TypeError(f"encoder must be 'compact', 'ge2e' or a CompactEncoder, not {type(encoder).__name__}")
+        if hop is not None:
+            every = int(round(hop / model.config.hop))
+            if every < 1 or abs(every * model.config.hop - hop) > 1e-6:
+                raise ValueError(f"hop must be a whole multiple of the compact encoder's hop ({model.config.hop:g} s), not {hop:g}")
+        stream = CompactEncoderStream(encoder=model, backend=backend, threads=threads)
+    seen = 0  # embeddings produced so far (for subsampling across blocks)
+
+    def chosen(part: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        nonlocal seen
+        t, e = part
+        keep = (seen + np.arange(len(t))) % every == 0
+        seen += len(t)
+        return t[keep], np.asarray(e[keep], dtype=np.float32)
+
+    for block in _blocks(source, block_samples):
+        yield chosen(stream.push(block))
+    yield chosen(stream.finish())
+
+
 def embed_stream(
     source: np.ndarray | Iterable[np.ndarray] | str | Path,
     *,
@@ -241,36 +292,5 @@ def embed_stream(
     >>> bool(np.array_equal(t, t2)), e2.shape
     (True, (11, 256))
     """
-    if block_seconds <= 0:
-        raise ValueError("block_seconds must be positive")
-    if isinstance(encoder, str) and encoder not in ENCODERS:
-        raise ValueError(f"encoder must be one of {ENCODERS} or a CompactEncoder, not {encoder!r}")
-    block_samples = max(1, int(round(block_seconds * SAMPLE_RATE)))
-    every = 1
-    if encoder == "ge2e":
-        stream: CompactEncoderStream | Ge2eStream = Ge2eStream(hop=hop if hop is not None else CompactEncoderConfig().hop)
-    else:
-        model = load_compact_encoder() if encoder in (None, "compact") else encoder
-        if not isinstance(model, CompactEncoder):
-            raise TypeError(f"encoder must be 'compact', 'ge2e' or a CompactEncoder, not {type(encoder).__name__}")
-        if hop is not None:
-            every = int(round(hop / model.config.hop))
-            if every < 1 or abs(every * model.config.hop - hop) > 1e-6:
-                raise ValueError(f"hop must be a whole multiple of the compact encoder's hop ({model.config.hop:g} s), not {hop:g}")
-        stream = CompactEncoderStream(encoder=model, backend=backend, threads=threads)
-    times: list[np.ndarray] = []
-    embeddings: list[np.ndarray] = []
-    seen = 0  # embeddings produced so far (for subsampling across blocks)
-
-    def keep(part: tuple[np.ndarray, np.ndarray]) -> None:
-        nonlocal seen
-        t, e = part
-        chosen = (seen + np.arange(len(t))) % every == 0
-        seen += len(t)
-        times.append(t[chosen])
-        embeddings.append(e[chosen])
-
-    for block in _blocks(source, block_samples):
-        keep(stream.push(block))
-    keep(stream.finish())
-    return np.concatenate(times), np.concatenate(embeddings).astype(np.float32, copy=False)
+    parts = list(iter_embeddings(source, encoder=encoder, block_seconds=block_seconds, hop=hop, backend=backend, threads=threads))
+    return np.concatenate([t for t, _ in parts]), np.concatenate([e for _, e in parts])
