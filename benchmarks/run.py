@@ -108,7 +108,7 @@ SPEAKER_STAGES = [
     ("decode", [(AUDIO, "iter_audio"), (AUDIO, "load_audio"), (AUDIO, "audio_info")]),
     ("VAD", [(mod, name) for mod in (VA, SP) for name in ("SpeechStream.__init__", "SpeechStream.push", "SpeechStream.finish",
                                                           "silent_regions", "regions_from_probabilities")]
-     + [(VA, "silero_network"), (VA, "chunk_spectra"), (SP, "_silero")]),
+     + [(VA, "silero_network"), (VA, "chunk_spectra")]),
     ("speaker encoder", [(SP, "window_embeddings"), (SE, "embed_stream"), (SE, "CompactEncoderStream.__init__"),
                          (SE, "CompactEncoderStream.push"), (SE, "CompactEncoderStream.finish"), (ENC, "normalize_volume"),
                          (ENC, "mel_frames"), (ENC, "embed_segments")]),
