@@ -267,7 +267,6 @@ def cluster_centroids(
     (1, 2)
     """
     from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import pdist
 
     windows_per_row = max(1.0, len(embeddings) / MAX_CLUSTERED_WINDOWS)
     if len(embeddings) > MAX_CLUSTERED_WINDOWS:  # the subset first: no float64 copy of every window
@@ -275,13 +274,43 @@ def cluster_centroids(
     e = np.asarray(embeddings[0 : len(embeddings)], dtype=np.float64)  # (a slice also reads a RowSpool)
     if len(e) < 2:
         return e / np.linalg.norm(e, axis=1, keepdims=True)
-    distances = pdist(e, metric="cosine")
-    cut = max(threshold, relative_threshold * float(np.median(distances)))
+    distances = cosine_distances(e)
+    cut = max(threshold, relative_threshold * _median(distances))
     labels = fcluster(linkage(distances, method="average"), t=cut, criterion="distance")
     names, counts = np.unique(labels, return_counts=True)
     kept = names[(counts * windows_per_row >= min_windows) | (counts == counts.max())]
     centroids = np.stack([e[labels == label].mean(axis=0) for label in kept])
     return centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+
+
+def cosine_distances(embeddings: np.ndarray) -> np.ndarray:
+    """Condensed pairwise cosine distances (as ``scipy.spatial.distance.pdist(e, "cosine")``, to
+    ~1e-15) through one matrix product, ~3x faster than pdist on 3,000 windows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cosine_distances(np.array([[1.0, 0.0], [0.0, 2.0], [-1.0, 0.0]])).round(6).tolist()
+    [1.0, 2.0, 1.0]
+    """
+    from scipy.spatial.distance import squareform
+
+    e = np.asarray(embeddings, dtype=np.float64)
+    e = e / np.linalg.norm(e, axis=1, keepdims=True)
+    distances = e @ e.T
+    np.subtract(1.0, distances, out=distances)
+    np.clip(distances, 0.0, 2.0, out=distances)
+    np.fill_diagonal(distances, 0.0)
+    return squareform(distances, checks=False)
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a 1-d array by partial sorts of one copy (np.median's two-point partition
+    is several times slower on millions of distances)."""
+    n = len(values)
+    part = np.partition(values, n // 2)
+    upper = float(part[n // 2])
+    return upper if n % 2 else 0.5 * (float(part[: n // 2].max()) + upper)
 
 
 def viterbi_labels(
@@ -307,8 +336,10 @@ def viterbi_labels(
     k = similarity.shape[1] if centroids is None else len(centroids)
     if k == 1 or n == 0:
         return np.zeros(n, dtype=int)
-    back = np.zeros((n, k), dtype=np.min_scalar_type(k - 1))  # uint8 up to 256 speakers
-    states = np.arange(k)
+    # back-pointers as "stayed" flags and the best previous state of each window: a state either
+    # stays or switches from the previous window's best
+    stayed = np.zeros((n, k), dtype=bool)
+    best = np.zeros(n, dtype=np.min_scalar_type(k - 1))  # uint8 up to 256 speakers
     penalties = np.broadcast_to(np.asarray(switch_penalty, dtype=np.float64), (n,))
     score = None
     for first in range(0, n, ROWS_AT_ONCE):
@@ -319,15 +350,16 @@ def viterbi_labels(
             if score is None:
                 score = row.copy()
                 continue
-            best = int(np.argmax(score))
-            switch = score[best] - penalties[i]
-            stay = score >= switch
-            back[i] = np.where(stay, states, best)
-            score = np.where(stay, score, switch) + row
+            top = score.argmax()
+            switch = score[top] - penalties[i]
+            np.greater_equal(score, switch, out=stayed[i])
+            best[i] = top
+            np.maximum(score, switch, out=score)
+            score += row
     path = np.empty(n, dtype=int)
     path[-1] = int(np.argmax(score))
     for i in range(n - 1, 0, -1):
-        path[i - 1] = back[i, path[i]]
+        path[i - 1] = path[i] if stayed[i, path[i]] else best[i]
     return path
 
 
@@ -348,13 +380,13 @@ def turns_from_labels(
     """
     # speaker runs over the whole file, then silences carved out
     names: dict[int, str] = {}
-    runs: list[list] = []  # [start, end, label]
-    for index, label in enumerate(labels):
-        start = 0.0 if index == 0 else 0.5 * (times[index - 1] + times[index])
-        if not runs or runs[-1][2] != label:
-            if runs:
-                runs[-1][1] = start
-            runs.append([start, duration, None if label < 0 else int(label)])
+    labels = np.asarray(labels)
+    times = np.asarray(times, dtype=np.float64)
+    firsts = np.flatnonzero(labels[1:] != labels[:-1]) + 1  # the first window of each run but the first
+    run_starts = [0.0] + (0.5 * (times[firsts - 1] + times[firsts])).tolist()
+    run_ends = run_starts[1:] + [duration]
+    run_labels = labels[np.concatenate([[0], firsts]).astype(int)].tolist() if len(labels) else []
+    runs = [[start, end, None if label < 0 else int(label)] for start, end, label in zip(run_starts, run_ends, run_labels)]  # [start, end, label]
     pieces: list[tuple[float, float, int | None]] = []
     silence_ends = [s_end for _, s_end in silences]  # sorted, non-overlapping: find a run's first by bisection
     for start, end, label in runs:
