@@ -17,6 +17,7 @@ from turnpoint.core.errors import TurnpointError
 from turnpoint.core.modelfile import METADATA_KEY, looks_like_pickle
 from turnpoint.changes.speaker_encoder import (
     FORMAT_VERSION,
+    MelStream,
     SpeakerEncoder,
     SpeakerEncoderConfig,
     bundled_speaker_encoder_path,
@@ -26,6 +27,7 @@ from turnpoint.changes.speaker_encoder import (
     normalize_volume,
     read_speaker_encoder,
     save_speaker_encoder,
+    volume_gain,
 )
 
 RATE = 16000
@@ -83,6 +85,29 @@ def test_mel_frames_batch_and_long_input_blocks():
     long = _signal("noise", 700_000)  # 4376 frames: two FFT blocks
     tail = long[4000 * 160 :]  # frame j of the tail is frame 4000 + j of the whole (away from the cut)
     np.testing.assert_allclose(mel_frames(long)[4002:], mel_frames(tail)[2:], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [0, 1, 399, 400, 560, 16000, 70001])
+@pytest.mark.parametrize("block", [1, 161, 4000, 10**6])
+def test_mel_stream_equals_mel_frames_whatever_the_blocks(n, block):
+    x = _signal("voice", n, seed=n) if n else np.zeros(0, np.float32)
+    if block == 1 and n > 16000:
+        block = 997  # one sample at a time is slow; 997 still cuts every frame somewhere
+    stream = MelStream()
+    parts = [stream.push(x[i : i + block]) for i in range(0, n, block)] + [stream.finish()]
+    streamed = np.concatenate(parts)
+    assert streamed.shape == mel_frames(x).shape == (1 + n // 160, 40)
+    np.testing.assert_allclose(streamed, mel_frames(x), rtol=1e-5, atol=1e-8)
+    with pytest.raises(RuntimeError, match="finished"):
+        stream.push(x[:10])
+
+
+def test_volume_gain_is_what_normalize_volume_applies():
+    for scale in (1e-4, 0.01, 0.9):
+        x = (scale * _signal("voice", 16000, seed=2) / 0.1).astype(np.float32)
+        gain = volume_gain(float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))))
+        np.testing.assert_array_equal(normalize_volume(x), x if gain is None else x * gain)
+    assert volume_gain(0.0) is None and volume_gain(float("nan")) is None and volume_gain(0.9) is None
 
 
 @pytest.mark.parametrize("scale", [1e-4, 0.01, 0.9])

@@ -224,6 +224,45 @@ def test_the_streamed_pipeline_equals_the_whole_signal_whatever_the_blocks(block
     assert silent_regions(samples, vad_threshold=0.2, min_silence=0.1, min_speech=0.25)[0][0] == 0.0
 
 
+@pytest.mark.parametrize("block", [1000, 37_000, 10**6])
+def test_the_streamed_ge2e_pipeline_equals_the_whole_signal_whatever_the_blocks(block) -> None:
+    from turnpoint.changes.speakers import signal_rms, speaker_turns, speaker_turns_streamed
+
+    samples = 0.3 * turnpoint.load_audio(turnpoint.example_path())[: 16000 * 20]  # quiet: the volume is raised
+    blocks = [samples[i : i + block] for i in range(0, len(samples), block)]
+    settings = SpeakerSettings()
+    streamed = speaker_turns_streamed(iter(blocks), settings=settings, rms=signal_rms(blocks))
+    at_once = speaker_turns(samples, settings=settings)
+    np.testing.assert_array_equal(streamed.times, at_once.times)
+    np.testing.assert_allclose(streamed.embeddings, at_once.embeddings, atol=1e-5)
+    assert streamed.segments == at_once.segments and streamed.segment_labels == at_once.segment_labels
+    np.testing.assert_array_equal(streamed.changes, at_once.changes)
+    assert at_once.n_speakers >= 2 and len(at_once.changes) >= 3
+    with pytest.raises(ValueError, match="rms"):
+        speaker_turns_streamed(iter(blocks), settings=settings)
+
+
+def test_ge2e_windows_of_a_short_file_and_of_long_windows_match_the_whole_signal() -> None:
+    from turnpoint.changes.speaker_encoder import volume_gain
+    from turnpoint.changes.speakers import iter_ge2e_embeddings, window_embeddings
+
+    from turnpoint.changes.speaker_encoder import embed_segments, mel_frames, normalize_volume
+
+    signal = np.random.default_rng(3).normal(0, 0.005, 16000 * 4).astype(np.float32)
+    for settings, n, expected_times in [(SpeakerSettings(), 8000, [0.255]), (SpeakerSettings(window=2.4, step=0.8), len(signal), [1.2, 2.0, 2.8])]:
+        x = signal[:n]
+        mels = mel_frames(normalize_volume(x))  # the reference: the whole file's frames, cut into windows
+        width = min(len(mels), round(settings.window * 100))
+        reference = embed_segments([mels[i : i + width] for i in range(0, len(mels) - width + 1, round(settings.step * 100))])
+        times, embeddings = window_embeddings(x, settings=settings)
+        rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+        parts = list(iter_ge2e_embeddings([x[i : i + 999] for i in range(0, n, 999)], settings=settings, gain=volume_gain(rms), chunk=2))
+        assert times.tolist() == expected_times  # a file shorter than one window is embedded whole
+        np.testing.assert_array_equal(np.concatenate([t for t, _ in parts]), times)
+        np.testing.assert_allclose(np.concatenate([e for _, e in parts]), reference, atol=1e-5)
+        np.testing.assert_allclose(embeddings, reference, atol=1e-5)
+
+
 @pytest.mark.parametrize("radius", [0, 1, 3])
 def test_smoothing_and_change_distance_in_blocks_equal_one_block(monkeypatch, radius) -> None:
     import turnpoint.changes.speakers as speakers

@@ -161,7 +161,7 @@ def _detect_speakers(
     """
     from turnpoint.core.audio import audio_info, iter_audio
     from turnpoint.core.windows import Scores
-    from turnpoint.changes.speakers import speaker_turns, speaker_turns_streamed
+    from turnpoint.changes.speakers import signal_rms, speaker_turns, speaker_turns_streamed
 
     warnings: list[str] = []
     rate = loaded.specifications.features.sample_rate
@@ -170,7 +170,7 @@ def _detect_speakers(
         path, name = "", uri or "waveform"
         result = speaker_turns_streamed([samples], settings=speakers, keep_embeddings=False) if speakers.encoder == "compact" else speaker_turns(samples, settings=speakers, device=device)
         duration = len(samples) / rate
-    elif speakers.encoder == "compact":  # one streaming pass: memory holds a block, not the file
+    else:  # streamed: memory holds a block, not the file
         path, name = str(audio), uri or Path(audio).stem
         n_samples = 0
 
@@ -180,15 +180,12 @@ def _detect_speakers(
                 n_samples += len(block)
                 yield block
 
+        # GE2E normalises the file's volume: a first pass reads its RMS (decoding is ~1 % of its time)
+        rms = signal_rms(iter_audio(audio, sample_rate=rate, block_duration=block_duration)) if speakers.encoder == "ge2e" else None
         blocks = counted(iter_audio(audio, sample_rate=rate, block_duration=block_duration, warnings=warnings))
-        result = speaker_turns_streamed(blocks, settings=speakers, total=audio_info(audio).duration, keep_embeddings=False)
+        result = speaker_turns_streamed(blocks, settings=speakers, total=audio_info(audio).duration, keep_embeddings=False,
+                                        rms=rms, device=device)
         duration = n_samples / rate
-    else:
-        blocks = list(iter_audio(audio, sample_rate=rate, block_duration=block_duration, warnings=warnings))
-        samples = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
-        path, name = str(audio), uri or Path(audio).stem
-        duration = len(samples) / rate
-        result = speaker_turns(samples, settings=speakers, device=device)
     grid = np.arange(0.0, duration, speakers.step)
     values = np.interp(grid, result.times, result.distance).astype(np.float32) if len(result.times) else np.zeros(len(grid), np.float32)
     scores = Scores(values=values, frame_step=speakers.step, duration=duration, warnings=warnings)

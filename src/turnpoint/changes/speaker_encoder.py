@@ -49,6 +49,7 @@ from turnpoint.core.task import JsonConfig
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "MelStream",
     "SpeakerEncoder",
     "SpeakerEncoderConfig",
     "bundled_speaker_encoder_path",
@@ -59,6 +60,7 @@ __all__ = [
     "read_speaker_encoder",
     "read_speaker_encoder_header",
     "save_speaker_encoder",
+    "volume_gain",
 ]
 
 FORMAT_NAME = "turnpoint-speaker-encoder"
@@ -166,12 +168,29 @@ def normalize_volume(
     if samples.size == 0:
         return samples
     rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    gain = volume_gain(rms, target_dbfs=target_dbfs, increase_only=increase_only, decrease_only=decrease_only)
+    return samples if gain is None else (samples * gain).astype(np.float32, copy=False)
+
+
+def volume_gain(rms: float, *, target_dbfs: float = SpeakerEncoderConfig.target_dbfs, increase_only: bool = True,
+                decrease_only: bool = False) -> np.float32 | None:
+    """The factor :func:`normalize_volume` multiplies a signal of RMS ``rms`` by (None: left as is).
+
+    Lets a stream be normalised block by block once its RMS is known (a first pass).
+
+    Examples
+    --------
+    >>> float(volume_gain(10 ** (-40 / 20)))  # 10 dB below the target
+    3.1622776985168457
+    >>> volume_gain(0.5) is None  # loud: left alone
+    True
+    """
     if not np.isfinite(rms) or rms == 0.0:
-        return samples
+        return None
     change = target_dbfs - 20.0 * np.log10(rms)  # (rms * INT16_MAX) / INT16_MAX, as Resemblyzer
     if (change < 0 and increase_only) or (change > 0 and decrease_only):
-        return samples
-    return (samples * np.float32(10.0 ** (change / 20.0))).astype(np.float32, copy=False)
+        return None
+    return np.float32(10.0 ** (change / 20.0))
 
 
 @functools.lru_cache(maxsize=4)
@@ -211,19 +230,70 @@ def mel_frames(samples: np.ndarray, *, config: SpeakerEncoderConfig | None = Non
     (101, 40)
     """
     config = config or SpeakerEncoderConfig()
-    window, filters = _mel_analysis(config)
     samples = np.asarray(samples, dtype=np.float32)
-    half, hop = config.n_fft // 2, config.hop_length
-    count = 1 + samples.shape[-1] // hop
+    half = config.n_fft // 2
+    count = 1 + samples.shape[-1] // config.hop_length
     padded = np.pad(samples, [(0, 0)] * (samples.ndim - 1) + [(half, half)])
-    frames = np.lib.stride_tricks.sliding_window_view(padded, config.n_fft, axis=-1)[..., ::hop, :][..., :count, :]
-    out = np.empty(samples.shape[:-1] + (count, config.mel_channels), dtype=np.float32)
+    return _power_mel(padded, count, config)
+
+
+def _power_mel(padded: np.ndarray, count: int, config: SpeakerEncoderConfig) -> np.ndarray:
+    """Mel frames 0 .. count - 1 of ``padded``, frame i reading samples i * hop .. i * hop + n_fft."""
+    window, filters = _mel_analysis(config)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, config.n_fft, axis=-1)[..., :: config.hop_length, :][..., :count, :]
+    out = np.empty(padded.shape[:-1] + (count, config.mel_channels), dtype=np.float32)
     for first in range(0, count, MEL_BLOCK_FRAMES):
         block = slice(first, first + MEL_BLOCK_FRAMES)
         spectrum = scipy.fft.rfft(frames[..., block, :] * window, axis=-1)  # float32 in: complex64 out
         power = spectrum.real**2 + spectrum.imag**2
         out[..., block, :] = power @ filters
     return out
+
+
+class MelStream:
+    """:func:`mel_frames` of a stream of mono sample blocks, equal to it on their concatenation.
+
+    Keeps only the samples the next frame needs.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).normal(size=5000).astype(np.float32)
+    >>> stream = MelStream()
+    >>> parts = [stream.push(x[:1234]), stream.push(x[1234:]), stream.finish()]
+    >>> bool(np.allclose(np.concatenate(parts), mel_frames(x), rtol=1e-5, atol=1e-7))
+    True
+    """
+
+    def __init__(self, config: SpeakerEncoderConfig | None = None):
+        self.config = config or SpeakerEncoderConfig()
+        self._samples = np.zeros(self.config.n_fft // 2, dtype=np.float32)  # the left zero padding
+        self._first = 0  # index of the next frame, which starts at self._samples[0]
+        self._received = 0
+        self._finished = False
+
+    def _frames(self, count: int) -> np.ndarray:
+        out = _power_mel(self._samples, count, self.config) if count > 0 else np.zeros((0, self.config.mel_channels), np.float32)
+        self._first += count
+        self._samples = self._samples[count * self.config.hop_length :]
+        return out
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Add samples; return the mel frames (frames, mel_channels) that are now complete."""
+        if self._finished:
+            raise RuntimeError("the stream is finished")
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        self._samples = np.concatenate([self._samples, samples])
+        self._received += len(samples)
+        n_fft, hop = self.config.n_fft, self.config.hop_length
+        return self._frames(max(0, (len(self._samples) - n_fft) // hop + 1))
+
+    def finish(self) -> np.ndarray:
+        """The remaining frames, the right zero padding included."""
+        if self._finished:
+            raise RuntimeError("the stream is finished")
+        self._finished = True
+        self._samples = np.concatenate([self._samples, np.zeros(self.config.n_fft // 2, dtype=np.float32)])
+        return self._frames(1 + self._received // self.config.hop_length - self._first)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -181,25 +181,71 @@ def window_embeddings(samples: np.ndarray, *, settings: SpeakerSettings, device:
         times, embeddings = embed_stream(np.asarray(samples, dtype=np.float32), hop=settings.step)
         progress.advance(len(samples) / SAMPLE_RATE)
         return times, embeddings
-    from turnpoint.changes.speaker_encoder import embed_segments, load_speaker_encoder, mel_frames, normalize_volume
+    from turnpoint.changes.speaker_encoder import volume_gain
 
-    mels = mel_frames(normalize_volume(np.asarray(samples, dtype=np.float32)))
+    samples = np.asarray(samples, dtype=np.float32)
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
+    times_parts, parts = [], []
+    for part_times, part in iter_ge2e_embeddings([samples], settings=settings, gain=volume_gain(rms), device=device, batch_size=batch_size):
+        times_parts.append(part_times)
+        parts.append(part)
+        progress.advance(len(part) * settings.step)
+    return np.concatenate(times_parts), np.concatenate(parts)
+
+
+def iter_ge2e_embeddings(
+    blocks: Iterable[np.ndarray], *, settings: SpeakerSettings, gain: float | None, device: str = "cpu",
+    batch_size: int = 128, chunk: int = 512,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """GE2E embeddings of ``settings.window``-long windows every ``settings.step`` seconds over a
+    stream of 16 kHz blocks: (times, embeddings) parts, together equal to
+    :func:`window_embeddings` on the whole signal, whatever the blocks.
+
+    ``gain``: the factor that normalises the whole signal's volume
+    (:func:`turnpoint.changes.speaker_encoder.volume_gain` of its RMS, known from a first pass;
+    None leaves it as is). Memory holds a block and one window of mel frames; ``chunk`` windows
+    at most go to the encoder at once.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(0, 0.1, 48000).astype(np.float32)
+    >>> parts = list(iter_ge2e_embeddings([x[:10000], x[10000:]], settings=SpeakerSettings(), gain=None))
+    >>> bool(np.allclose(np.concatenate([e for _, e in parts]), window_embeddings(x, settings=SpeakerSettings())[1], atol=1e-5))
+    True
+    """
+    from turnpoint.changes.speaker_encoder import MelStream, embed_segments, load_speaker_encoder
+
+    if settings.encoder != "ge2e":
+        raise ValueError(f"iter_ge2e_embeddings embeds with GE2E, not the {settings.encoder!r} encoder")
+    encoder = load_speaker_encoder(device)
     width = max(1, int(round(settings.window * MEL_RATE)))
     hop = max(1, int(round(settings.step * MEL_RATE)))
-    if len(mels) <= width:
-        starts = [0]
-        width = len(mels)
-    else:
-        starts = list(range(0, len(mels) - width + 1, hop))
-    encoder = load_speaker_encoder(device)
-    out = np.empty((len(starts), encoder.config.embedding_size), dtype=np.float32)
-    chunk = 512  # windows per call: keeps the stacked batch small and the progress bar moving
-    for first in range(0, len(starts), chunk):
-        group = starts[first : first + chunk]
-        out[first : first + len(group)] = embed_segments([mels[i : i + width] for i in group], encoder=encoder, batch_size=batch_size)
-        progress.advance(len(group) * settings.step)
-    times = (np.asarray(starts, dtype=np.float64) + width / 2) / MEL_RATE
-    return times, out
+    mels = MelStream()
+    frames = np.zeros((0, encoder.config.mel_channels), dtype=np.float32)
+    offset = 0  # frame index of frames[0]
+    next_start = 0  # first frame of the next window
+
+    def ready() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        nonlocal frames, offset, next_start
+        available = offset + len(frames)
+        while next_start + width <= available:
+            starts = np.arange(next_start, min(available - width, next_start + (chunk - 1) * hop) + 1, hop)
+            windows = [frames[start - offset : start - offset + width] for start in starts]
+            yield (starts + width / 2) / MEL_RATE, embed_segments(windows, encoder=encoder, batch_size=batch_size)
+            next_start = int(starts[-1]) + hop
+        keep = min(next_start, available) - offset  # frames before the next window are done with
+        frames, offset = frames[keep:], offset + keep
+
+    for block in blocks:
+        block = np.asarray(block, dtype=np.float32)
+        frames = np.concatenate([frames, mels.push(block if gain is None else block * gain)])
+        yield from ready()
+    frames = np.concatenate([frames, mels.finish()])
+    if next_start == 0 and 0 < len(frames) < width:  # a file shorter than one window: embedded whole
+        yield np.array([len(frames) / 2 / MEL_RATE]), embed_segments([frames], encoder=encoder, batch_size=batch_size)
+        return
+    yield from ready()
 
 
 def smooth_embeddings(embeddings: np.ndarray | RowSpool, *, radius: int, sharpness: float, out: RowSpool | None = None) -> np.ndarray | RowSpool:
@@ -469,9 +515,10 @@ def speaker_turns(samples: np.ndarray, *, settings: SpeakerSettings | None = Non
 
 
 def speaker_turns_streamed(
-    blocks: Iterable[np.ndarray], *, settings: SpeakerSettings, total: float | None = None, keep_embeddings: bool = True
+    blocks: Iterable[np.ndarray], *, settings: SpeakerSettings, total: float | None = None, keep_embeddings: bool = True,
+    rms: float | None = None, device: str = "cpu",
 ) -> SpeakerTurns:
-    """:func:`speaker_turns` for the compact encoder over a stream of 16 kHz blocks, in one pass.
+    """:func:`speaker_turns` over a stream of 16 kHz blocks, in one pass.
 
     The voice activity detector and the encoder read each block as it comes; the embeddings and
     their smoothed copy go to temporary files (:class:`~turnpoint.core.spool.RowSpool`) and are
@@ -479,6 +526,8 @@ def speaker_turns_streamed(
     embeddings, and stays flat from minutes to tens of hours. The result is the same as
     :func:`speaker_turns` on the whole signal. ``total``: the seconds expected (progress);
     ``keep_embeddings=False`` leaves ``embeddings`` None in the result (what detection needs).
+    GE2E normalises the file's volume first, so it needs ``rms``, the whole signal's RMS
+    (:func:`signal_rms` of a first pass over the file); the compact encoder ignores it.
 
     Examples
     --------
@@ -490,16 +539,18 @@ def speaker_turns_streamed(
     True
     """
     from turnpoint.changes.compact_encoder import load_compact_encoder
+    from turnpoint.changes.speaker_encoder import load_speaker_encoder, volume_gain
     from turnpoint.changes.streaming_embeddings import iter_embeddings
     from turnpoint.core import progress
 
-    if settings.encoder != "compact":
-        raise ValueError("the streamed pipeline runs the compact encoder; GE2E embeds the whole signal (speaker_turns)")
+    if settings.encoder == "ge2e" and rms is None:
+        raise ValueError("GE2E normalises the whole file's volume: pass rms, the signal's RMS (signal_rms of a first pass)")
     speech = SpeechStream()
     # the VAD reads each block on a second thread while the encoder embeds it (both release the
     # GIL); at most two blocks wait for it, so memory stays bounded when it falls behind. One torch
-    # and one BLAS thread: the VAD thread and the encoder's one onnxruntime thread fill two cores,
-    # and more threads only contend (1 h on 2 cores: 3.4 s with one torch thread, 5.3 s with two)
+    # and one BLAS thread: the VAD thread and the encoder's one thread fill two cores, and more
+    # threads only contend (1 h of the compact encoder on 2 cores: 3.4 s with one torch thread,
+    # 5.3 s with two)
     with torch_threads(1), ThreadPoolExecutor(max_workers=1, thread_name_prefix="turnpoint-vad") as vad:
         waiting: list[Future] = []
 
@@ -511,10 +562,15 @@ def speaker_turns_streamed(
                 progress.advance(len(block) / SAMPLE_RATE)
                 yield block
 
-        width = load_compact_encoder().config.embedding_size
+        if settings.encoder == "ge2e":
+            embedded = iter_ge2e_embeddings(heard(), settings=settings, gain=volume_gain(rms), device=device)
+            width = load_speaker_encoder(device).config.embedding_size
+        else:
+            embedded = iter_embeddings(heard(), hop=settings.step)
+            width = load_compact_encoder().config.embedding_size
         with progress.stage("speaker embeddings", total=total), RowSpool(width) as raw, RowSpool(width) as smoothed:
             times_parts = []
-            for part_times, part_embeddings in iter_embeddings(heard(), hop=settings.step):
+            for part_times, part_embeddings in embedded:
                 times_parts.append(part_times)
                 raw.append(part_embeddings)
             for done in waiting:
@@ -528,6 +584,21 @@ def speaker_turns_streamed(
                                            settings=settings, smoothed=smoothed)
             result.embeddings = smoothed[0 : len(smoothed)] if keep_embeddings else None
     return result
+
+
+def signal_rms(blocks: Iterable[np.ndarray]) -> float:
+    """Root mean square of the concatenated blocks (0.0 when there are none), in float64.
+
+    Examples
+    --------
+    >>> signal_rms([np.full(3, 0.5, np.float32), np.full(1, -0.5, np.float32)])
+    0.5
+    """
+    squares, count = 0.0, 0
+    for block in blocks:
+        squares += float(np.sum(np.square(np.asarray(block, dtype=np.float32), dtype=np.float64)))
+        count += len(block)
+    return math.sqrt(squares / count) if count else 0.0
 
 
 def _no_speech(duration: float) -> SpeakerTurns:
