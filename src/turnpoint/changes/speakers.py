@@ -184,9 +184,9 @@ def window_embeddings(samples: np.ndarray, *, settings: SpeakerSettings, device:
     from turnpoint.changes.speaker_encoder import volume_gain
 
     samples = np.asarray(samples, dtype=np.float32)
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
+    gain = volume_gain(signal_rms([samples]))
     times_parts, parts = [], []
-    for part_times, part in iter_ge2e_embeddings([samples], settings=settings, gain=volume_gain(rms), device=device, batch_size=batch_size):
+    for part_times, part in iter_ge2e_embeddings([samples], settings=settings, gain=gain, device=device, batch_size=batch_size):
         times_parts.append(part_times)
         parts.append(part)
         progress.advance(len(part) * settings.step)
