@@ -298,11 +298,12 @@ def _teacher_times(n_samples: int, config: CompactEncoderConfig) -> np.ndarray:
     return (np.arange(0, count, TEACHER_EVERY) * config.hop).round(9)
 
 
-def _split_speakers(inventory: list[dict], holdout: set[str], exclude: set[str], *, perturbed: bool = False):
+def _split_speakers(inventory: list[dict], holdout: set[str], exclude: set[str], *, perturbed: bool = False,
+                    exclude_people: set[str] = frozenset()):  # fmt: skip
     train, held = [], []
     for s in inventory:
         package = s["package"]
-        if package in exclude or package.startswith(RESERVED_PREFIXES):
+        if package in exclude or package.startswith(RESERVED_PREFIXES) or s["person"] in exclude_people:
             continue
         if not perturbed and re.search(r"_sp\d", s["speaker"]):
             continue  # speed-perturbed copies of a voice: the streams make their own
@@ -316,7 +317,8 @@ def _split_speakers(inventory: list[dict], holdout: set[str], exclude: set[str],
 def cmd_streams(args) -> None:
     config = CompactEncoderConfig()
     inventory = voice_inventory(args.voices)
-    train, held = _split_speakers(inventory, set(args.holdout), set(args.exclude), perturbed=args.include_perturbed)
+    train, held = _split_speakers(inventory, set(args.holdout), set(args.exclude), perturbed=args.include_perturbed,
+                                  exclude_people=set(args.exclude_people))  # fmt: skip
     if not train or not held:
         raise SystemExit(f"need training and held-out voices (train {len(train)}, held out {len(held)})")
     root = args.data / "distill" / "streams"
@@ -337,7 +339,8 @@ def cmd_streams(args) -> None:
             ("synth", train + synthetic, args.synthetic_streams)]  # fmt: skip
     summary = {"train_speakers": [s["speaker"] for s in train], "heldout_speakers": [s["speaker"] for s in held],
                "train_packages": sorted({s["package"] for s in train}), "heldout_packages": sorted({s["package"] for s in held}),
-               "synthetic_voices": len(synthetic) if args.synthetic_streams else 0}  # fmt: skip
+               "synthetic_voices": len(synthetic) if args.synthetic_streams else 0,
+               "excluded_people": sorted(args.exclude_people)}  # fmt: skip
     atomic_write_text(root / "split.json", json.dumps(summary, indent=1))
     for split, speakers, count in plan:
         pool = VoicePool(speakers, rng, args.max_clips)
@@ -585,6 +588,7 @@ def cmd_train(args) -> None:
             "synthetic_voices": split.get("synthetic_voices", 0),
             "nonspeech_packages": list(NONSPEECH_PACKAGES),
             "heldout_packages": split["heldout_packages"],
+            "excluded_people": split.get("excluded_people", []),
             "train_speakers": len(split["train_speakers"]),
             "streams": len(train),
             "hours": round(hours, 3),
@@ -777,6 +781,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--voices", type=Path, help="voice folder with manifest.tsv and sources.tsv (default DATA/voices)")
     parser.add_argument("--holdout", default=",".join(DEFAULT_HOLDOUT), help="source packages never trained on (comma-separated)")
     parser.add_argument("--exclude", default="", help="source packages not used at all (comma-separated)")
+    parser.add_argument("--exclude-people", default="", help="people (manifest 'person') not used at all, e.g. those of the "
+                        "selection set, so that settings are chosen on voices the student never heard (comma-separated)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--include-perturbed", action="store_true", help="also use the voice folder's speed-perturbed copies (*_sp0.88 ...)")
     parser.add_argument("--out", type=Path, default=Path("src/turnpoint/models/compact_encoder.safetensors"))
@@ -809,6 +815,7 @@ def main(argv: list[str] | None = None) -> None:
     args.voices = args.voices or args.data / "voices"
     args.holdout = [p for p in args.holdout.split(",") if p]
     args.exclude = [p for p in args.exclude.split(",") if p]
+    args.exclude_people = [p for p in args.exclude_people.split(",") if p]
     if len(args.holdout) < 2:
         parser.error("hold out at least two source packages")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
