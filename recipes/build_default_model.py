@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     training = dict(base.training)
     training["speakers_selection"] = {
         "data": "real-dev/ami-excerpts (10 real meeting excerpts, 30 s each)"
-                + (" and simulated validation conversations of the training voices" if choice.get("second_set") else ""),
+                + (" and simulated validation conversations of the voice pool's validation people" if choice.get("second_set") else ""),
         "recipe": "recipes/choose_speaker_settings.py",
         "tolerance": choice["tolerance"],
         "grid": choice["grid"],
