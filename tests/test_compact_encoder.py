@@ -151,6 +151,18 @@ def test_shipped_file_header_records_its_config(encoder):
     assert bundled_compact_encoder_path().stat().st_size < 1_000_000
 
 
+def test_shipped_file_records_its_heldout_evaluation_on_packages_it_never_heard():
+    training = read_compact_header(bundled_compact_encoder_path())["training"]
+    evaluation = training["heldout_evaluation"]
+    assert evaluation["heldout_packages"] == sorted(training["data"]["heldout_packages"])
+    assert not set(evaluation["heldout_packages"]) & set(training["data"]["voice_packages"])
+    pairs = evaluation["pairs"]
+    for side in ("teacher", "student"):  # both encoders on the same pairs, side by side
+        assert 0.5 < pairs[side]["auc"] <= 1 and 0 <= pairs[side]["eer"] < 0.5
+    # the people of the settings' selection set were kept out of distillation
+    assert training["data"]["excluded_people"]
+
+
 def _rewrite(source, target, *, header=None, tensors=None):
     with safe_open(str(source), framework="pt") as handle:
         metadata = dict(handle.metadata())
