@@ -234,6 +234,24 @@ def _speed(clip: np.ndarray, factor: float) -> np.ndarray:
     return clip if factor == 1.0 else soxr.resample(clip, RATE, RATE / factor).astype(np.float32)
 
 
+def _vocoder_warp(clip: np.ndarray, pitch: float, formant: float) -> np.ndarray:
+    """A WORLD re-synthesis with F0 scaled by ``pitch`` and the spectral envelope stretched along
+    frequency by ``formant`` (vocal-tract length), independently: a new pseudo-speaker the teacher
+    hears, where plain resampling moves pitch and formants together."""
+    import pyworld  # recipe-only dependency: pip install "turnpoint[distill]"
+
+    x = clip.astype(np.float64)
+    f0, times = pyworld.dio(x, RATE, frame_period=5.0)
+    f0 = pyworld.stonemask(x, f0, times, RATE)
+    envelope = pyworld.cheaptrick(x, f0, times, RATE)
+    aperiodicity = pyworld.d4c(x, f0, times, RATE)
+    bins = np.arange(envelope.shape[1])
+    source = np.minimum(bins / formant, bins[-1])
+    envelope = np.stack([np.interp(source, bins, row) for row in envelope])
+    aperiodicity = np.stack([np.interp(source, bins, row) for row in aperiodicity])
+    return pyworld.synthesize(f0 * pitch, envelope, aperiodicity, RATE, 5.0)[: len(clip)].astype(np.float32)
+
+
 def _fade(clip: np.ndarray) -> np.ndarray:
     n = min(len(clip) // 4, int(0.01 * RATE))
     if n > 1:
@@ -244,8 +262,12 @@ def _fade(clip: np.ndarray) -> np.ndarray:
     return clip
 
 
-def make_stream(pool: VoicePool, nonspeech: list[np.ndarray], rng: np.random.Generator, seconds: float) -> tuple[np.ndarray, dict]:
-    """A clean simulated stream of 1-4 (pseudo-)speakers; returns audio and who is in it."""
+def make_stream(pool: VoicePool, nonspeech: list[np.ndarray], rng: np.random.Generator, seconds: float, *,
+                vocoder_warp: float = 0.0) -> tuple[np.ndarray, dict]:  # fmt: skip
+    """A clean simulated stream of 1-4 (pseudo-)speakers; returns audio and who is in it.
+
+    With probability ``vocoder_warp`` a voice is re-synthesised with its pitch (x0.8-1.25) and
+    vocal-tract length (x0.88-1.14) changed independently (:func:`_vocoder_warp`)."""
     n_speakers = int(rng.choice([1, 2, 3, 4], p=[0.15, 0.4, 0.3, 0.15]))
     n_speakers = min(n_speakers, len(pool.speakers))
     chosen = rng.choice(len(pool.speakers), size=n_speakers, replace=False)
@@ -253,7 +275,11 @@ def make_stream(pool: VoicePool, nonspeech: list[np.ndarray], rng: np.random.Gen
     for index in chosen:
         speaker = pool.speakers[int(index)]
         factor = 1.0 if rng.random() < 0.5 else float(rng.uniform(0.86, 1.16))
-        voices.append({"speaker": speaker["speaker"], "factor": round(factor, 3), "level": float(rng.uniform(-34, -18))})
+        voice = {"speaker": speaker["speaker"], "factor": round(factor, 3), "level": float(rng.uniform(-34, -18))}
+        if vocoder_warp and rng.random() < vocoder_warp:
+            voice["pitch"] = round(float(np.exp(rng.uniform(np.log(0.8), np.log(1.25)))), 3)
+            voice["formant"] = round(float(np.exp(rng.uniform(np.log(0.88), np.log(1.14)))), 3)
+        voices.append(voice)
     total = int(seconds * RATE)
     audio = np.zeros(total + 10 * RATE, dtype=np.float32)
     position = int(rng.uniform(0, 1.0) * RATE)
@@ -273,7 +299,10 @@ def make_stream(pool: VoicePool, nonspeech: list[np.ndarray], rng: np.random.Gen
         voice = voices[current]
         clips = pool.clips[voice["speaker"]]
         for _ in range(int(rng.integers(1, 4))):  # a turn: several clips of one speaker
-            clip = _fade(_speed(clips[int(rng.integers(len(clips)))], voice["factor"]))
+            clip = clips[int(rng.integers(len(clips)))]
+            if "pitch" in voice:
+                clip = _vocoder_warp(clip, voice["pitch"], voice["formant"])
+            clip = _fade(_speed(clip, voice["factor"]))
             gain = _db(voice["level"] + float(rng.uniform(-3, 3))) / max(_rms(clip), 1e-6)
             piece = clip * gain
             end = min(len(audio), position + len(piece))
@@ -340,7 +369,7 @@ def cmd_streams(args) -> None:
     summary = {"train_speakers": [s["speaker"] for s in train], "heldout_speakers": [s["speaker"] for s in held],
                "train_packages": sorted({s["package"] for s in train}), "heldout_packages": sorted({s["package"] for s in held}),
                "synthetic_voices": len(synthetic) if args.synthetic_streams else 0,
-               "excluded_people": sorted(args.exclude_people)}  # fmt: skip
+               "excluded_people": sorted(args.exclude_people), "vocoder_warp": args.vocoder_warp}  # fmt: skip
     atomic_write_text(root / "split.json", json.dumps(summary, indent=1))
     for split, speakers, count in plan:
         pool = VoicePool(speakers, rng, args.max_clips)
@@ -350,7 +379,8 @@ def cmd_streams(args) -> None:
             stream_rng = np.random.default_rng([args.seed, SPLIT_SEEDS[split], index])
             if path.exists():
                 continue
-            audio, info = make_stream(pool, nonspeech if split != "heldout" else [], stream_rng, args.stream_seconds)
+            warp = args.vocoder_warp if split in ("train", "valid") else 0.0  # held-out streams stay comparable
+            audio, info = make_stream(pool, nonspeech if split != "heldout" else [], stream_rng, args.stream_seconds, vocoder_warp=warp)
             times = _teacher_times(len(audio), config)
             targets = teacher_embeddings(audio, times, encoder=teacher)
             tmp = path.with_suffix(".tmp.npz")
@@ -517,10 +547,14 @@ def cmd_train(args) -> None:
     log.info("training on %d streams (%.2f h, %d teacher windows); %d validation streams", len(train), hours,
              sum(len(s["teacher"]) for s in train), len(valid))  # fmt: skip
     encoder = CompactEncoder(config)
-    clean = np.concatenate([compact_features(s["audio"], config=config) for s in train[:40]])
-    encoder.input_mean.copy_(torch.from_numpy(clean.mean(axis=0)))
-    encoder.input_scale.copy_(torch.from_numpy(np.maximum(clean.std(axis=0), 1e-3)))
-    del clean
+    if args.init:  # fine-tune an earlier student (same architecture) instead of starting afresh
+        encoder = read_compact_encoder(args.init).requires_grad_(True)
+        config = encoder.config
+    else:
+        clean = np.concatenate([compact_features(s["audio"], config=config) for s in train[:40]])
+        encoder.input_mean.copy_(torch.from_numpy(clean.mean(axis=0)))
+        encoder.input_scale.copy_(torch.from_numpy(np.maximum(clean.std(axis=0), 1e-3)))
+        del clean
     centre = torch.from_numpy(np.concatenate([s["teacher"] for s in train]).mean(axis=0))
     parameters = sum(p.numel() for p in encoder.parameters())
     log.info("student: %d parameters, hop %.3f s, receptive field %.2f s", parameters, config.hop, config.receptive_seconds)
@@ -593,7 +627,10 @@ def cmd_train(args) -> None:
             "streams": len(train),
             "hours": round(hours, 3),
             "teacher_windows": int(sum(len(s["teacher"]) for s in train)),
-            "perturbation": "speed/pitch 0.86-1.16 (teacher hears it), then for the student only: reverberation, telephone "
+            "perturbation": "speed/pitch 0.86-1.16"
+            + (f", WORLD re-synthesis of {split['vocoder_warp']:.0%} of the voices (training streams) with pitch x0.8-1.25 and "
+               "vocal-tract length x0.88-1.14 changed independently" if split.get("vocoder_warp") else "")
+            + " (teacher hears it), then for the student only: reverberation, telephone "
             "300-3400 Hz / 8 kHz, low-pass, high-pass, noise and non-speech backgrounds at 5-30 dB SNR, EQ tilt, gain -20..+10 dB",
         },
         "rounds": epoch,
@@ -601,6 +638,7 @@ def cmd_train(args) -> None:
         "minutes": round((time.time() - started) / 60, 1),
         "validation_centred_cosine": round(best[0], 4),
         "seed": args.seed,
+        **({"initialised_from": Path(args.init).name} if args.init else {}),
         "history": history[-3:],
     }
     save_compact_encoder(args.out, encoder=encoder, training=training, licence="MIT (weights distilled from Resemblyzer's Apache-2.0 GE2E)")
@@ -798,6 +836,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-clips", type=int, default=400, help="clips loaded per speaker")
     parser.add_argument("--minutes", type=float, default=30.0, help="training wall-clock budget")
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--init", type=Path, help="train: start from this compact encoder (fine-tuning) instead of afresh")
+    parser.add_argument("--vocoder-warp", type=float, default=0.0, help="streams: fraction of voices re-synthesised with "
+                        "independently changed pitch and vocal-tract length (WORLD; needs pyworld)")
     parser.add_argument("--matrix-weight", type=float, default=1.0)
     parser.add_argument("--centred-weight", type=float, default=1.0)
     parser.add_argument("--crop-outputs", type=int, default=64)

@@ -46,3 +46,47 @@ def test_without_exclusions_only_perturbed_copies_reserved_and_held_people_stay_
     assert [s["speaker"] for s in train] == ["flite_awb", "flite_rms", "real_es-co"]
     train, _ = recipe._split_speakers(INVENTORY, {"ktuberling-data"}, {"flite"}, perturbed=True)
     assert [s["speaker"] for s in train] == ["real_es-co", "real_it", "real_it_menardi"]
+
+
+def _vowel(f0: float, formants: tuple[float, ...], seconds: float = 1.0, rate: int = 16000):
+    """A steady synthetic vowel: harmonics of ``f0`` shaped by resonances at ``formants``."""
+    import numpy as np
+
+    t = np.arange(int(seconds * rate)) / rate
+    x = np.zeros_like(t)
+    for k in range(1, int(7000 / f0)):
+        frequency = k * f0
+        gain = sum(1.0 / (1.0 + ((frequency - f) / 90.0) ** 2) for f in formants)
+        x += gain * np.sin(2 * np.pi * frequency * t)
+    return (0.1 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+def _f0(x, rate: int = 16000) -> float:
+    import numpy as np
+
+    x = x[rate // 4 : -rate // 4] - np.mean(x)
+    corr = np.correlate(x, x, "full")[len(x) - 1 :]
+    low, high = rate // 400, rate // 60
+    return rate / (low + int(np.argmax(corr[low:high])))
+
+
+def _centroid(x, rate: int = 16000) -> float:
+    import numpy as np
+
+    spectrum = np.abs(np.fft.rfft(x[rate // 4 : -rate // 4])) ** 2
+    freqs = np.fft.rfftfreq(len(x[rate // 4 : -rate // 4]), 1 / rate)
+    return float(np.sum(freqs * spectrum) / np.sum(spectrum))
+
+
+def test_vocoder_warp_moves_pitch_and_vocal_tract_length_independently(recipe):
+    pytest.importorskip("pyworld")
+    vowel = _vowel(120.0, (700.0, 1200.0, 2600.0))
+    same = recipe._vocoder_warp(vowel, 1.0, 1.0)
+    higher = recipe._vocoder_warp(vowel, 1.25, 1.0)
+    longer_tract = recipe._vocoder_warp(vowel, 1.0, 0.88)  # formants down, pitch kept
+    assert len(same) == len(higher) == len(vowel)
+    assert _f0(same) == pytest.approx(120.0, rel=0.05)
+    assert _f0(higher) == pytest.approx(150.0, rel=0.05)
+    assert _f0(longer_tract) == pytest.approx(120.0, rel=0.05)
+    assert _centroid(higher) == pytest.approx(_centroid(same), rel=0.1)
+    assert _centroid(longer_tract) < 0.95 * _centroid(same)

@@ -171,6 +171,30 @@ def test_model_file_records_its_encoder_and_refuses_an_unknown_one(tmp_path) -> 
         load_model(path)
 
 
+def test_encoder_option_picks_the_model_built_for_it_and_refuses_a_mismatch(tmp_path, capsys) -> None:
+    from turnpoint.cli.main import main
+
+    samples = turnpoint.load_audio(turnpoint.example_path())[: 16000 * 12]
+    assert turnpoint.detect_changes(samples, encoder="compact").settings["speakers"]["encoder"] == "compact"
+    assert turnpoint.detect_changes(samples, encoder="ge2e").settings["speakers"]["encoder"] == "ge2e"
+    with pytest.raises(TurnpointError, match="runs the compact encoder, not ge2e"):
+        turnpoint.detect_changes(samples, model="fast", encoder="ge2e")
+    with pytest.raises(TurnpointError, match="no speaker pipeline"):
+        turnpoint.detect_changes(samples, model="paper", encoder="compact")
+    audio = tmp_path / "a.wav"
+    import soundfile
+
+    soundfile.write(audio, samples, 16000)
+    assert main(["-q", "detect", str(audio), "--encoder", "compact", "--out", str(tmp_path / "out"), "--format", "json"]) == 0
+    written = json.loads((tmp_path / "out" / "a.json").read_text())
+    assert written["model"]["name"] == "fast" and written["model"]["defaults"]["speakers"]["encoder"] == "compact"
+    capsys.readouterr()
+    assert main(["-q", "detect", str(audio), "--encoder", "ge2e", "--model", "fast", "--out", str(tmp_path / "out2")]) != 0
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "fast.safetensors" in error[0] and "--model default" in error[0]
+    assert not (tmp_path / "out2").exists() or not any((tmp_path / "out2").iterdir())
+
+
 def test_compact_encoder_settings_follow_its_hop() -> None:
     with pytest.raises(ValueError, match="multiple of 0.096"):
         SpeakerSettings(encoder="compact")  # the default 0.2 s step is not a multiple of its hop

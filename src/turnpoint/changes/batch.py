@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from turnpoint.changes.baselines import detect_with_baseline
@@ -102,6 +103,7 @@ def detect_files(
     clustering: bool | None = None,
     speakers: bool | None = None,
     speaker_threshold: float | None = None,
+    encoder: str | None = None,
     show_progress: bool = True,
 ) -> BatchReport:
     """Detect changes in many files and write their outputs; a bad file never stops the batch.
@@ -111,7 +113,9 @@ def detect_files(
     working on files, this one included, or ``"auto"`` (what ``turnpoint detect`` does by default:
     more processes only for a batch long enough to repay their start-up; see
     :func:`turnpoint.core.batch.run_batch`). ``plot`` adds each file's ``<uri>.png``, ``html_report``
-    its ``<uri>.html`` page (see :func:`turnpoint.changes.outputs.write_outputs`).
+    its ``<uri>.html`` page (see :func:`turnpoint.changes.outputs.write_outputs`). ``encoder``
+    ("ge2e" / "compact") picks the bundled model built for that speaker encoder, or checks that
+    ``model`` runs it (:func:`turnpoint.changes.modelfile.load_model`).
 
     Examples
     --------
@@ -121,7 +125,7 @@ def detect_files(
     'missing.wav: no such file'
     """
     jobs = resolve_jobs(jobs)
-    loaded = timed_load(load_model, model, device=device)
+    loaded = timed_load(partial(load_model, encoder=encoder), model, device=device)
     if (rescore_threshold is not None or clustering) and resolve_rescoring(loaded.defaults.rescoring, rescoring) is None:
         raise TurnpointError("a re-scoring threshold or clustering needs re-scoring: this model ships none (use --rescore)")
     unknown = set(formats) - set(OUTPUT_FORMATS)
@@ -140,7 +144,7 @@ def detect_files(
     if report.skipped:
         logger.info("%d files already have all their outputs; skipped (use --overwrite to redo them)", len(report.skipped))
     return run_batch(
-        paths, todo, report, run_one=_run_one, job=job, loaded=loaded, load=load_model, model=model, device=device, jobs=jobs,
+        paths, todo, report, run_one=_run_one, job=job, loaded=loaded, load=load_model, model=loaded.path, device=device, jobs=jobs,
         desc="detect", show_progress=show_progress,
     )
 

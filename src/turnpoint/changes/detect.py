@@ -13,7 +13,7 @@ from turnpoint.changes.detection import Detection
 from turnpoint.core.errors import TurnpointError
 from turnpoint.core.windows import DEFAULT_BATCH_SIZE, Scores
 from turnpoint.changes.scoring import score_blocks, score_file
-from turnpoint.changes.modelfile import LoadedModel, load_model
+from turnpoint.changes.modelfile import LoadedModel, check_encoder, load_model
 from turnpoint.changes.peaks import ALPHA_SCALES, find_peaks, segments_from_changes
 from turnpoint.changes.rescoring import RescoringSettings, resolve_rescoring
 from turnpoint.changes.speakers import SpeakerSettings
@@ -57,6 +57,7 @@ def detect_changes(
     clustering: bool | None = None,
     speakers: SpeakerSettings | bool | None = None,
     speaker_threshold: float | None = None,
+    encoder: str | None = None,
     device: str | None = None,
 ) -> Detection:
     """Detect speaker changes in an audio/video file or a 16 kHz mono waveform.
@@ -82,6 +83,8 @@ def detect_changes(
         (the model's BiLSTM / re-scoring path), True on (the model's settings or the defaults), or
         the given settings
     speaker_threshold : replaces the speaker clustering's cosine cut (larger: fewer speakers)
+    encoder : speaker encoder, "ge2e" or "compact": without ``model``, the bundled model built for it
+        (``default`` / ``fast``); with one, refused unless the model runs that encoder
     device : where the networks run (default: where the model was loaded)
 
     Examples
@@ -91,7 +94,7 @@ def detect_changes(
     >>> result.segments[0][0], round(result.duration, 1)
     (0.0, 5.0)
     """
-    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    loaded = check_encoder(model, encoder) if isinstance(model, LoadedModel) else load_model(model, encoder=encoder)
     settings = _resolve_settings(loaded, alpha, min_duration, alpha_scale)
     device = device or str(next(loaded.model.parameters()).device)
     if speakers is None:

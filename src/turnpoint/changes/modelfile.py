@@ -28,9 +28,11 @@ from turnpoint.core.task import Specifications
 
 __all__ = [
     "BUNDLED_MODELS",
+    "ENCODER_MODELS",
     "TASK",
     "Defaults",
     "LoadedModel",
+    "check_encoder",
     "load_model",
     "model_config_dict",
     "read_header",
@@ -43,6 +45,8 @@ TASK = "speaker_change"
 #: file (turnpoint.changes.speakers), "hybrid" the BiLSTM's candidates re-scored by GE2E embeddings, and
 #: "paper" the same BiLSTM alone, exactly as Yin et al. (2017)
 BUNDLED_MODELS = {"default": "default.safetensors", "fast": "fast.safetensors", "hybrid": "hybrid.safetensors", "paper": "paper.safetensors"}
+#: the bundled model whose speaker pipeline (and settings, chosen for that encoder) each encoder runs
+ENCODER_MODELS = {"ge2e": "default", "compact": "fast"}
 
 # ---------------------------------------------------------------------------------------------
 # the header's task-specific sections
@@ -263,15 +267,42 @@ def resolve_model_path(model: str | Path | None) -> Path:
     return resolve_path(model, BUNDLED_MODELS)
 
 
-def load_model(model: str | Path | None = None, *, device: str | torch.device = "cpu") -> LoadedModel:
+def check_encoder(loaded: LoadedModel, encoder: str | None) -> LoadedModel:
+    """Refuse a model whose speaker pipeline runs another encoder than ``encoder`` (None: any).
+
+    A model's speaker settings (clustering cut, smoothing) were chosen for the encoder its header
+    records, so an encoder is never swapped under them: another encoder needs another model.
+    """
+    if encoder is None:
+        return loaded
+    if encoder not in ENCODER_MODELS:
+        raise TurnpointError(f"unknown speaker encoder {encoder!r}; choose from {list(ENCODER_MODELS)}")
+    speakers = loaded.defaults.speakers
+    if speakers is None or speakers.encoder != encoder:
+        problem = (f"the model has no speaker pipeline to run the {encoder} encoder" if speakers is None else
+                   f"the model runs the {speakers.encoder} encoder, not {encoder}: its speaker settings were chosen for that one")
+        raise TurnpointError(f"{problem} (the bundled model for {encoder} is --model {ENCODER_MODELS[encoder]})", path=loaded.path)
+    return loaded
+
+
+def load_model(model: str | Path | None = None, *, device: str | torch.device = "cpu", encoder: str | None = None) -> LoadedModel:
     """Load a model file (or the bundled ``"default"``), checking its config, names and shapes.
+
+    ``encoder`` ("ge2e" or "compact"): without ``model``, the bundled model built for that speaker
+    encoder (:data:`ENCODER_MODELS`); with one, a check that it runs that encoder.
 
     Examples
     --------
     >>> loaded = load_model("default")
     >>> loaded.specifications.frames_per_chunk
     200
+    >>> load_model(encoder="compact").name
+    'fast'
     """
+    if encoder is not None and encoder not in ENCODER_MODELS:
+        raise TurnpointError(f"unknown speaker encoder {encoder!r}; choose from {list(ENCODER_MODELS)}")
+    if model is None and encoder is not None:
+        model = ENCODER_MODELS[encoder]
     path = resolve_model_path(model)
     config = read_header(path, task=TASK)
     try:
@@ -288,7 +319,7 @@ def load_model(model: str | Path | None = None, *, device: str | torch.device = 
         )
     network.load_state_dict(read_weights(path, network))
     network.eval().to(device)
-    return LoadedModel(
+    loaded = LoadedModel(
         model=network,
         specifications=specifications,
         defaults=defaults,
@@ -296,3 +327,4 @@ def load_model(model: str | Path | None = None, *, device: str | torch.device = 
         name=config.get("name", path.stem),
         path=str(path),
     )
+    return check_encoder(loaded, encoder)

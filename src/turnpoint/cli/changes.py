@@ -46,6 +46,9 @@ def add_detect_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="find speaker changes in audio/video files", description="Find speaker changes in audio or video files and write segments.")
     p.add_argument("audio", nargs="+", help="audio/video files, folders of them, or .txt/.lst lists of paths")
     p.add_argument("--model", default=None, help="model file (.safetensors) or bundled name (default: the bundled model)")
+    p.add_argument("--encoder", choices=["ge2e", "compact"], default=None,
+                   help="speaker encoder: without --model, the bundled model built for it (ge2e: default, compact: fast); "
+                        "with --model, refused unless that model runs it")
     p.add_argument("--alpha", type=finite_float, default=None, help="peak threshold (default: the model's, chosen on validation)")
     p.add_argument("--alpha-scale", choices=["absolute", "percentile", "relative"], default=None, help="absolute (default) or the paper's per-file percentile scale")
     p.add_argument("--min-duration", type=finite_float, default=None, help="minimum time between changes in seconds (default: the model's)")
@@ -177,8 +180,11 @@ def _detect_on_dask(args: argparse.Namespace) -> BatchReport:
         from turnpoint.changes.dask_batch import detect_files_dask
     except ImportError:
         raise TurnpointError("--dask needs dask: pip install 'turnpoint[cluster]'") from None
+    from turnpoint.changes.modelfile import load_model
+
+    model = args.model if args.encoder is None else load_model(args.model, encoder=args.encoder).path
     return detect_files_dask(
-        args.audio, out_dir=args.out, model=args.model, scheduler=args.scheduler, workers=args.jobs,
+        args.audio, out_dir=args.out, model=model, scheduler=args.scheduler, workers=args.jobs,
         alpha=args.alpha, min_duration=args.min_duration, alpha_scale=args.alpha_scale, formats=args.format,
         scores=args.scores, batch_size=args.batch_size, device=args.device, overwrite=args.overwrite,
         show_progress=not args.quiet,
@@ -214,6 +220,7 @@ def run_detect(args: argparse.Namespace) -> int:
             clustering=args.cluster,
             speakers=args.speakers,
             speaker_threshold=args.speaker_threshold,
+            encoder=args.encoder,
             show_progress=not args.quiet,
         )
     return print_batch_report(report, out=args.out, quiet=args.quiet,
