@@ -62,8 +62,8 @@ def test_the_fast_model_runs_the_speaker_pipeline_on_the_compact_encoder():
     fast = load_model("fast")
     assert fast.name == "fast"
     assert fast.defaults.speakers.to_dict() == {
-        "encoder": "compact", "window": 1.0, "step": 0.192, "smoothing_radius": 3, "smoothing_sharpness": 10.0, "threshold": 0.1,
-        "relative_threshold": 0.5, "switch_penalty": 0.2, "min_speaker_duration": 0.5, "vad_threshold": 0.2, "min_silence": 0.1, "min_speech": 0.25,
+        "encoder": "compact", "window": 1.0, "step": 0.192, "smoothing_radius": 2, "smoothing_sharpness": 10.0, "threshold": 0.15,
+        "relative_threshold": 0.6, "switch_penalty": 0.1, "min_speaker_duration": 0.5, "vad_threshold": 0.2, "min_silence": 0.1, "min_speech": 0.25,
     }
     selection = fast.training["speakers_selection"]
     choice = json.loads((REPO / "docs" / "results" / "speaker_settings_compact.json").read_text())
