@@ -299,10 +299,8 @@ def load_model(model: str | Path | None = None, *, device: str | torch.device = 
     >>> load_model(encoder="compact").name
     'fast'
     """
-    if encoder is not None and encoder not in ENCODER_MODELS:
-        raise TurnpointError(f"unknown speaker encoder {encoder!r}; choose from {list(ENCODER_MODELS)}")
-    if model is None and encoder is not None:
-        model = ENCODER_MODELS[encoder]
+    if model is None:
+        model = ENCODER_MODELS.get(encoder)  # an unknown encoder is refused after loading, by check_encoder
     path = resolve_model_path(model)
     config = read_header(path, task=TASK)
     try:
