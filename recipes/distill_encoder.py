@@ -546,11 +546,11 @@ def cmd_train(args) -> None:
     hours = sum(len(s["audio"]) for s in train) / RATE / 3600
     log.info("training on %d streams (%.2f h, %d teacher windows); %d validation streams", len(train), hours,
              sum(len(s["teacher"]) for s in train), len(valid))  # fmt: skip
-    encoder = CompactEncoder(config)
-    if args.init:  # fine-tune an earlier student (same architecture) instead of starting afresh
+    if args.init:  # fine-tune an earlier student (its architecture and input normalisation) instead of starting afresh
         encoder = read_compact_encoder(args.init).requires_grad_(True)
         config = encoder.config
     else:
+        encoder = CompactEncoder(config)
         clean = np.concatenate([compact_features(s["audio"], config=config) for s in train[:40]])
         encoder.input_mean.copy_(torch.from_numpy(clean.mean(axis=0)))
         encoder.input_scale.copy_(torch.from_numpy(np.maximum(clean.std(axis=0), 1e-3)))
